@@ -1,0 +1,66 @@
+// The `mosaic` command. Run with `npx mosaic <command>` (or `npm start` for `mosaic start`).
+import { parseArgs } from 'node:util'
+import { ConfigError } from '../kit/config.ts'
+import { MigrationError } from '../kit/db/migrations.ts'
+import { topology, findService } from '../runtime/topology.ts'
+import { startNode, exitOnSignals } from '../runtime/node.ts'
+import { replayDeadLetters } from './events.ts'
+
+const usage = `Usage: mosaic <command>
+
+Commands:
+  start                     Run the whole system in one process: gateway on PORT (8080) and every service
+                            (those with a <NAME>_SERVICE_URL are proxied to that URL instead)
+  serve <service>           Run one service alone on <NAME>_SERVICE_PORT
+  services                  List the services of the system and their default ports
+  events replay <service>   Send a service's dead-lettered events back for delivery [--id N ...]
+  help                      Show this text
+
+Configuration is environment variables; see the README for the list.`
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { id: { type: 'string', multiple: true } } })
+  const [command, ...rest] = positionals
+  switch (command) {
+    case 'start': {
+      exitOnSignals(await startNode({ role: 'gateway', services: topology.map((s) => s.definition) }))
+      return
+    }
+    case 'serve': {
+      const entry = rest[0] ? findService(rest[0]) : undefined
+      if (!entry) throw new UsageError(`serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}`)
+      const name = entry.definition.contract.name
+      const port = Number(process.env[`${name.toUpperCase().replace(/-/g, '_')}_SERVICE_PORT`] ?? entry.port)
+      exitOnSignals(await startNode({ role: 'service', services: [entry.definition], port }))
+      return
+    }
+    case 'services': {
+      for (const s of topology) console.log(`${s.definition.contract.name.padEnd(16)} ${s.definition.contract.version.padEnd(8)} port ${s.port}`)
+      return
+    }
+    case 'events': {
+      if (rest[0] !== 'replay' || !rest[1] || !findService(rest[1])) throw new UsageError('events replay <service> [--id N ...]')
+      const replayed = await replayDeadLetters(rest[1], values.id?.map(Number))
+      console.log(`${replayed} dead-lettered event(s) of ${rest[1]} sent back for delivery`)
+      return
+    }
+    case undefined: case 'help': case '--help':
+      console.log(usage)
+      return
+    default:
+      throw new UsageError(`unknown command ${command}`)
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  // Configuration and usage mistakes are one line, not a stack trace.
+  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError) {
+    console.error(`mosaic: ${error.message}`)
+    if (error instanceof UsageError) console.error(usage)
+  } else {
+    console.error(error)
+  }
+  process.exit(1)
+})

@@ -1,0 +1,70 @@
+// The OpenAPI 3.1 document, built from the contracts alone: the gateway can describe a service
+// that runs in another process without loading its code. JSON Schema 2020-12 is OpenAPI 3.1's
+// schema language, so TypeBox schemas go in as they are.
+import type { TSchema } from 'typebox'
+import type { Contract, RouteSpec } from '../kit/contract.ts'
+
+type Obj = Record<string, unknown>
+
+const problem = {
+  type: 'object',
+  description: 'RFC 9457 problem details',
+  required: ['type', 'title', 'status', 'code'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    code: { type: 'string', description: 'Stable error code' },
+    retryable: { type: 'boolean' },
+    traceId: { type: 'string' },
+    errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } } },
+  },
+}
+
+function parameters(schema: TSchema | undefined, where: 'path' | 'query'): Obj[] {
+  if (!schema) return []
+  const { properties = {}, required = [] } = schema as { properties?: Record<string, Obj>, required?: string[] }
+  return Object.entries(properties).map(([name, s]) => ({
+    name, in: where, required: where === 'path' || required.includes(name), schema: s,
+    ...(typeof s.description === 'string' ? { description: s.description } : {}),
+  }))
+}
+
+function operation(contract: Contract, key: string, route: RouteSpec): Obj {
+  const status = String(route.status ?? 200)
+  const errorStatuses = [...new Set(['400', ...(route.body ? ['413', '415', '422'] : []), ...(route.errors ?? [])])]
+  return {
+    operationId: `${contract.name}.${key}`,
+    summary: route.summary,
+    tags: [contract.name],
+    parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
+    ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: route.body } } } } : {}),
+    responses: {
+      [status]: status === '204' ? { description: 'No content' } : { description: 'Success', content: { 'application/json': { schema: route.response } } },
+      ...Object.fromEntries(errorStatuses.map((s) => [s, { $ref: '#/components/responses/Problem' }])),
+      default: { $ref: '#/components/responses/Problem' },
+    },
+  }
+}
+
+export function openApiDocument(contracts: readonly Contract[], version: string): Obj {
+  const paths: Record<string, Obj> = {}
+  for (const contract of contracts) {
+    for (const [key, route] of Object.entries(contract.routes)) {
+      const path = route.path.replace(/:(\w+)/g, '{$1}')
+      paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation(contract, key, route) }
+    }
+  }
+  return JSON.parse(JSON.stringify({
+    openapi: '3.1.0',
+    info: { title: 'Mosaic API', version, description: 'Public API of the Mosaic reference system, served through the gateway.' },
+    tags: contracts.map((c) => ({ name: c.name })),
+    paths,
+    components: {
+      schemas: { Problem: problem },
+      responses: { Problem: { description: 'Error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } } },
+    },
+  }))
+}

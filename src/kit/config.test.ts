@@ -1,0 +1,46 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import Type from 'typebox'
+import { loadConfig, ConfigError, Env, envPrefix } from './config.ts'
+
+const schema = Type.Object({
+  CATALOG_SERVICE_PORT: Env.port(3001),
+  CATALOG_SERVICE_URL: Type.Optional(Env.url()),
+  SEED_DEMO: Env.flag(true),
+  LOG_LEVEL: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn')], { default: 'info' }),
+})
+
+test('defaults apply and strings are converted to their types', () => {
+  assert.deepEqual(loadConfig(schema, {}), { CATALOG_SERVICE_PORT: 3001, SEED_DEMO: true, LOG_LEVEL: 'info' })
+  const c = loadConfig(schema, { CATALOG_SERVICE_PORT: '4000', SEED_DEMO: 'false', CATALOG_SERVICE_URL: 'http://catalog:3001', UNRELATED: 'x' })
+  assert.equal(c.CATALOG_SERVICE_PORT, 4000)
+  assert.equal(c.SEED_DEMO, false)
+  assert.equal(c.CATALOG_SERVICE_URL, 'http://catalog:3001')
+  assert.equal('UNRELATED' in c, false)
+})
+
+test('a bad value names the variable and the value in one line', () => {
+  for (const [env, variable] of [
+    [{ CATALOG_SERVICE_PORT: 'abc' }, 'CATALOG_SERVICE_PORT'],
+    [{ CATALOG_SERVICE_PORT: '70000' }, 'CATALOG_SERVICE_PORT'],
+    [{ CATALOG_SERVICE_URL: 'catalog:3001' }, 'CATALOG_SERVICE_URL'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ] as const) {
+    assert.throws(() => loadConfig(schema, env), (e: unknown) => {
+      assert.ok(e instanceof ConfigError)
+      assert.equal(e.variable, variable)
+      assert.match(e.message, new RegExp(`^invalid configuration: ${variable} .+ \\(got ".*"\\)$`))
+      assert.equal(e.message.includes('\n'), false)
+      return true
+    })
+  }
+})
+
+test('a missing required variable is reported by name', () => {
+  assert.throws(() => loadConfig(Type.Object({ DATABASE_URL: Env.url() }), {}), /^ConfigError: invalid configuration: DATABASE_URL is required$|DATABASE_URL is required/)
+})
+
+test('service prefixes', () => {
+  assert.equal(envPrefix('catalog'), 'CATALOG')
+  assert.equal(envPrefix('order-history'), 'ORDER_HISTORY')
+})

@@ -1,0 +1,42 @@
+// Configuration is environment: each piece of the system declares the variables it reads as a
+// TypeBox object, and they are validated once at start-up. A bad value stops the process with
+// one line naming the variable.
+import Type, { type TObject, type TProperties, type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
+
+export class ConfigError extends Error {
+  readonly variable: string
+  constructor(variable: string, problem: string, value: unknown) {
+    super(`invalid configuration: ${variable} ${problem}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`)
+    this.name = 'ConfigError'
+    this.variable = variable
+  }
+}
+
+export function loadConfig<T extends TProperties>(schema: TObject<T>, env: NodeJS.ProcessEnv = process.env): Static<TObject<T>> {
+  const v = Compile(schema)
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(schema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const value = v.Convert(v.Default(raw))
+  if (v.Check(value)) return value as Static<TObject<T>>
+  const [first] = v.Errors(value)
+  const params = first!.params as { requiredProperties?: string[] }
+  const variable = params.requiredProperties?.[0] ?? first!.instancePath.slice(1)
+  throw new ConfigError(variable, params.requiredProperties ? 'is required' : first!.message, env[variable])
+}
+
+/** Common shapes for environment variables. */
+export const Env = {
+  port: (defaultValue?: number) => Type.Integer({ minimum: 0, maximum: 65535, ...(defaultValue === undefined ? {} : { default: defaultValue }) }),
+  url: () => Type.String({ pattern: '^[a-z][a-z0-9+.-]*://' }),
+  flag: (defaultValue: boolean) => Type.Boolean({ default: defaultValue }),
+  positive: (defaultValue: number) => Type.Integer({ minimum: 1, default: defaultValue }),
+}
+
+/** `catalog` → `CATALOG`, `order-history` → `ORDER_HISTORY`: the prefix of a service's variables. */
+export function envPrefix(service: string): string {
+  return service.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+}

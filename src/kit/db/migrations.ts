@@ -1,0 +1,78 @@
+// Plain-SQL migrations: files named NNN_description.sql, applied in order at start, each in its
+// own transaction, recorded with a checksum. Editing a migration that has been applied is an
+// error: write a new one instead.
+import { createHash } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import type { Engine, Sql } from './database.ts'
+import { ident } from './database.ts'
+
+export interface MigrationSource {
+  /** Who owns these migrations inside the schema: `kit` for platform tables, the service name for its own. */
+  readonly owner: string
+  readonly dir: URL
+}
+
+export interface Migration {
+  readonly owner: string
+  readonly version: number
+  readonly name: string
+  readonly sql: string
+  readonly checksum: string
+}
+
+export class MigrationError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'MigrationError'
+  }
+}
+
+export async function readMigrations(source: MigrationSource): Promise<Migration[]> {
+  const files = (await readdir(source.dir)).filter((f) => f.endsWith('.sql')).sort()
+  const migrations: Migration[] = []
+  for (const name of files) {
+    const match = /^(\d+)_[\w-]+\.sql$/.exec(name)
+    if (!match) throw new MigrationError(`${source.owner}: migration file ${name} must be named NNN_description.sql`)
+    const version = Number(match[1])
+    if (migrations.some((m) => m.version === version)) throw new MigrationError(`${source.owner}: two migrations numbered ${version}`)
+    const sql = await readFile(new URL(name, source.dir), 'utf8')
+    migrations.push({ owner: source.owner, version, name, sql, checksum: createHash('sha256').update(sql).digest('hex') })
+  }
+  return migrations
+}
+
+interface Applied { owner: string, version: number, name: string, checksum: string }
+
+/** Creates `schema` if needed and applies what is pending; returns the names applied now. */
+export async function migrate(engine: Engine, schema: string, sources: readonly MigrationSource[]): Promise<string[]> {
+  const all = (await Promise.all(sources.map(readMigrations))).flat()
+  await engine.admin.exec(`create schema if not exists ${ident(schema)}`)
+  const db = engine.forSchema(schema)
+  const lock = async (tx: Sql): Promise<void> => {
+    // Replicas starting together take turns; PGlite has one connection and needs no lock.
+    if (engine.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`mosaic-migrate:${schema}`])
+  }
+  await db.transaction(async (tx) => {
+    await lock(tx)
+    await tx.exec(`create table if not exists mosaic_migrations (
+      owner text not null, version int not null, name text not null, checksum text not null,
+      applied_at timestamptz not null default now(), primary key (owner, version))`)
+  })
+  const appliedNow: string[] = []
+  for (const m of all) {
+    await db.transaction(async (tx) => {
+      await lock(tx)
+      const [applied] = await tx.query<Applied>('select owner, version, name, checksum from mosaic_migrations where owner = $1 and version = $2', [m.owner, m.version])
+      if (applied) {
+        if (applied.checksum !== m.checksum) {
+          throw new MigrationError(`${schema}: migration ${m.owner}/${m.name} was changed after it was applied; add a new migration instead`)
+        }
+        return
+      }
+      await tx.exec(m.sql)
+      await tx.query('insert into mosaic_migrations (owner, version, name, checksum) values ($1, $2, $3, $4)', [m.owner, m.version, m.name, m.checksum])
+      appliedNow.push(`${m.owner}/${m.name}`)
+    })
+  }
+  return appliedNow
+}

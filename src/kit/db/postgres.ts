@@ -1,0 +1,48 @@
+import postgres from 'postgres'
+import type { Database, Engine, Sql } from './database.ts'
+
+type Client = postgres.Sql<{ bigint: bigint }>
+
+function sqlOf(client: postgres.Sql<never> | postgres.TransactionSql<never>): Sql {
+  return {
+    query: (text, params) => client.unsafe(text, (params ?? []) as never[]) as never,
+    exec: async (script) => { await client.unsafe(script).simple() },
+  }
+}
+
+export interface PostgresOptions {
+  /** Connections per service schema. */
+  readonly poolSize?: number
+}
+
+/** A PostgreSQL server: one small pool per service, its search_path fixed at connect. */
+export function openPostgres(url: string, options: PostgresOptions = {}): Engine {
+  const { poolSize = 10 } = options
+  const clients: Client[] = []
+  const connect = (schema?: string): Client => {
+    const client = postgres(url, {
+      max: poolSize,
+      onnotice: () => {},
+      types: { bigint: postgres.BigInt },
+      connection: schema ? { search_path: schema, application_name: `mosaic-${schema}` } : { application_name: 'mosaic' },
+    })
+    clients.push(client)
+    return client
+  }
+  const databaseOf = (schema: string, client: Client): Database => ({
+    schema,
+    ...sqlOf(client as never),
+    transaction: (fn) => client.begin((tx) => fn(sqlOf(tx as never))) as never,
+  })
+  const pools = new Map<string, Database>()
+  return {
+    kind: 'postgres',
+    forSchema(schema) {
+      let db = pools.get(schema)
+      if (!db) pools.set(schema, db = databaseOf(schema, connect(schema)))
+      return db
+    },
+    admin: databaseOf('public', connect()),
+    close: async () => { await Promise.all(clients.map((c) => c.end({ timeout: 5 }))) },
+  }
+}

@@ -1,0 +1,46 @@
+import type { CloudEvent } from '../contract.ts'
+import type { Database } from '../db/database.ts'
+
+/** One consumer of one event type, registered by the service that owns it. */
+export interface BusSubscription {
+  /** `<consumer service>/<subscription name>`: unique in the system. */
+  readonly id: string
+  readonly consumer: string
+  readonly source: string
+  readonly type: string
+  /** Handles one delivery: runs the effect and the inbox record in one transaction, or throws. */
+  readonly handle: (event: CloudEvent) => Promise<'handled' | 'duplicate'>
+}
+
+export interface RetryPolicy {
+  /** Attempts before a delivery is dead-lettered. */
+  readonly maxAttempts: number
+  readonly baseDelayMs: number
+  readonly maxDelayMs: number
+}
+
+export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 60_000 }
+
+/** Exponential backoff with equal jitter: half the delay fixed, half random. */
+export function backoffMs(attempt: number, policy: RetryPolicy): number {
+  const delay = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
+  return delay / 2 + Math.random() * (delay / 2)
+}
+
+/**
+ * Moves events from producers' outboxes to subscribers. The embedded bus keeps its queue in the
+ * same database; the distributed one (NATS JetStream) in the broker. Either way delivery is
+ * at-least-once and the consumer's inbox makes the effect happen once.
+ */
+export interface Bus {
+  addProducer(service: string, db: Database): void
+  subscribe(subscription: BusSubscription): void
+  /** Something was just committed to an outbox: relay it now rather than at the next poll. */
+  notify(): void
+  start(): Promise<void>
+  /** Stops taking new work and waits for handlers in flight. */
+  stop(): Promise<void>
+  /** Sends a consumer's dead letters (all, or the given ids) back for delivery; returns how many. */
+  replay(consumer: string, ids?: readonly number[]): Promise<number>
+  readonly running: boolean
+}

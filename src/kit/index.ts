@@ -1,0 +1,14 @@
+// The kit's public surface: everything a service author imports, and nothing else.
+// Anything under ./internal is the platform's business, not a service's.
+export { default as Type } from 'typebox'
+export type { Static, TSchema } from 'typebox'
+export { defineContract, type Contract, type CloudEvent, type RouteSpec, type ActionSpec } from './contract.ts'
+export {
+  defineService, on,
+  type ServiceContext, type CallContext, type RouteContext, type ServiceTx, type ServiceDb, type Client, type Subscription,
+} from './service.ts'
+export { MosaicError, defineErrors, codes, isRetryable, type FieldIssue } from './errors.ts'
+export { Env } from './config.ts'
+export { toMinor, toDecimal, toAmount, minorDigits } from './money.ts'
+export { encodeCursor, decodeCursor, page } from './pagination.ts'
+export type { Sql } from './db/database.ts'

@@ -1,0 +1,168 @@
+// Turns a service definition into a running instance: applies its migrations, builds its
+// context (database with outbox publishing, logger, config, clients), registers its events
+// with the bus, and exposes `invoke` and `handle` for the HTTP layer and in-process callers.
+import type { Logger } from 'pino'
+import Type from 'typebox'
+import type { Contract, CloudEvent } from '../contract.ts'
+import type { Engine, Database } from '../db/database.ts'
+import type { Bus } from '../events/bus.ts'
+import type {
+  ServiceDefinition, ServiceContext, CallContext, RouteContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput,
+} from '../service.ts'
+import { migrate } from '../db/migrations.ts'
+import { loadConfig } from '../config.ts'
+import { MosaicError } from '../errors.ts'
+import { validator } from '../validation.ts'
+import { cloudEvent } from '../events/cloudevent.ts'
+import { withSpan, SpanKind, contextFrom } from '../telemetry/tracing.ts'
+import { callDuration, trackOutbox } from '../telemetry/metrics.ts'
+import { withinDeadline, lazySignal } from './deadline.ts'
+import type { Transport } from './transport.ts'
+
+export interface Platform {
+  readonly engine: (service: string) => Engine
+  readonly bus: Bus
+  readonly log: Logger
+  readonly env: NodeJS.ProcessEnv
+  /** Where calls to `service` go: an instance in this process, or a URL. */
+  readonly transport: (service: string) => Transport
+  /** Time allowed for a call when the caller sets none (CALL_TIMEOUT_MS). */
+  readonly callTimeoutMs: number
+}
+
+export interface ServiceInstance {
+  readonly name: string
+  readonly contract: Contract
+  readonly context: ServiceContext
+  /** Runs an action: input validated, deadline enforced. */
+  invoke(action: string, input: unknown, deadline: number): Promise<unknown>
+  /** Runs a route handler for already-validated input. */
+  handle(route: string, input: RouteInput<never>, deadline: number, setHeader: (name: string, value: string) => void): Promise<unknown>
+  ping(): Promise<void>
+  stop(): Promise<void>
+}
+
+const kitMigrations = { owner: 'kit', dir: new URL('../events/migrations/', import.meta.url) }
+
+/** `order-history` → schema `order_history`. */
+export function schemaOf(service: string): string {
+  return service.replace(/-/g, '_')
+}
+
+function serviceDb(raw: Database, service: string, contract: Contract, published: () => void): ServiceDb {
+  const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
+  return {
+    query: raw.query,
+    exec: raw.exec,
+    transaction: (fn) => withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, attributes }, async () => {
+      let publishes = 0
+      const result = await raw.transaction((tx) => {
+        const serviceTx: ServiceTx = {
+          ...tx,
+          async publish(type, data, options = {}) {
+            const schema = contract.events[type]
+            if (!schema) throw new MosaicError('internal', { detail: `${service} does not declare event ${type}` })
+            if (!validator(schema).check(data)) throw new MosaicError('internal', { detail: `event ${type} does not match its schema` })
+            const event = cloudEvent(service, type, data, options.subject)
+            await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [event.id, type, event])
+            publishes++
+            return event as never
+          },
+        }
+        return fn(serviceTx as never)
+      })
+      if (publishes > 0) published()
+      return result
+    }),
+  }
+}
+
+export function makeClient<D extends Contract>(contract: D, platform: Platform, caller: string, parentDeadline?: number): Client<D> {
+  const client: Record<string, (input: unknown, options?: CallOptions) => Promise<unknown>> = {}
+  for (const [action, spec] of Object.entries(contract.actions)) {
+    const output = validator(spec.output, { code: 'bad_gateway' })
+    const attributes = { 'rpc.system': 'mosaic', 'rpc.service': contract.name, 'rpc.method': action }
+    client[action] = (input, options = {}) => withSpan(`${contract.name}/${action}`, { kind: SpanKind.CLIENT, attributes }, async () => {
+      const started = performance.now()
+      let outcome = 'ok'
+      try {
+        const deadline = Math.min(parentDeadline ?? Infinity, Date.now() + (options.timeoutMs ?? platform.callTimeoutMs))
+        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline))
+      } catch (error) {
+        outcome = error instanceof MosaicError ? error.code : 'error'
+        throw error
+      } finally {
+        callDuration.observe({ service: caller, rpc_service: contract.name, rpc_method: action, outcome }, (performance.now() - started) / 1000)
+      }
+    })
+  }
+  return client as Client<D>
+}
+
+export async function startService(definition: ServiceDefinition, platform: Platform): Promise<ServiceInstance> {
+  const { contract, implementation } = definition
+  const name = contract.name
+  const schema = schemaOf(name)
+  const log = platform.log.child({ service: name })
+  const config = loadConfig(implementation.config ?? Type.Object({}), platform.env)
+  const engine = platform.engine(name)
+  const applied = await migrate(engine, schema, implementation.migrations ? [kitMigrations, { owner: name, dir: implementation.migrations }] : [kitMigrations])
+  if (applied.length > 0) log.info({ applied }, 'migrations applied')
+  const raw = engine.forSchema(schema)
+  const db = serviceDb(raw, name, contract, () => platform.bus.notify())
+
+  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name) }
+  const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
+    const signal = lazySignal(deadline)
+    return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
+  }
+
+  platform.bus.addProducer(schema, raw)
+  trackOutbox(name, async () => Number((await raw.query<{ n: bigint }>('select count(*) as n from mosaic_outbox'))[0]!.n))
+  for (const subscription of implementation.subscriptions ?? []) {
+    const id = `${name}/${subscription.name}`
+    platform.bus.subscribe({
+      id,
+      consumer: schema,
+      source: schemaOf(subscription.source),
+      type: subscription.type,
+      handle: (event: CloudEvent) => withSpan(`${event.type} process`, {
+        kind: SpanKind.CONSUMER,
+        parent: contextFrom({ traceparent: event.traceparent, tracestate: event.tracestate }),
+        attributes: { 'messaging.system': 'mosaic', 'messaging.message.id': event.id, 'messaging.consumer.group.name': id },
+      }, () => db.transaction(async (tx) => {
+        const fresh = await tx.query('insert into mosaic_inbox (subscription, event_id) values ($1, $2) on conflict do nothing returning event_id', [id, event.id])
+        if (fresh.length === 0) return 'duplicate' as const
+        await subscription.handler(event, tx, callContext(Date.now() + platform.callTimeoutMs))
+        return 'handled' as const
+      })),
+    })
+  }
+
+  const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
+  await implementation.start?.(context as never)
+  log.debug('started')
+
+  return {
+    name,
+    contract,
+    context,
+    invoke(action, input, deadline) {
+      const handler = implementation.actions[action]
+      const validate = inputs.get(action)
+      if (!handler || !validate) return Promise.reject(new MosaicError('not_found', { detail: `${name} has no action ${action}` }))
+      const valid = validate.parse(input)
+      return withinDeadline(deadline, () => handler(valid as never, callContext(deadline) as never))
+    },
+    handle(route, input, deadline, setHeader) {
+      const ctx: RouteContext = callContext(deadline, { setHeader })
+      return withinDeadline(deadline, () => implementation.routes[route]!(input as never, ctx as never))
+    },
+    async ping() {
+      await raw.query('select 1')
+    },
+    async stop() {
+      await implementation.stop?.(context as never)
+    },
+  }
+}

@@ -1,0 +1,138 @@
+// The HTTP server every Mosaic process runs (a service alone, or the gateway with services
+// inside): problem+json for every error, TypeBox validation, a server span and a duration
+// metric per request, and the health and metrics endpoints.
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import type { Span, Context } from '@opentelemetry/api'
+import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
+import { validator } from '../validation.ts'
+import { startSpan, contextFrom, SpanKind } from '../telemetry/tracing.ts'
+import { httpServerDuration, registry } from '../telemetry/metrics.ts'
+
+export interface Readiness {
+  /** starting → ready → draining; only `ready` answers 200 on /health/ready. */
+  state: 'starting' | 'ready' | 'draining'
+  /** Named checks (database, bus); each resolves or throws. */
+  readonly checks: Record<string, () => Promise<void>>
+}
+
+export interface HttpAppOptions {
+  readonly name: string
+  readonly log: Logger
+  readonly readiness: Readiness
+  /** Largest request body accepted, in bytes (BODY_LIMIT); larger → 413. */
+  readonly bodyLimit?: number
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    trace: { span: Span, context: Context, started: number }
+  }
+}
+
+const fastifyCodes: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+}
+
+function asMosaicError(error: FastifyError | MosaicError | Error): MosaicError {
+  if (error instanceof MosaicError) return error
+  const fe = error as FastifyError
+  const mapped = fe.code && fastifyCodes[fe.code]
+  if (mapped) return new MosaicError(mapped, { detail: fe.message, cause: error })
+  if (error instanceof SyntaxError && fe.statusCode === 400) return new MosaicError('malformed_json', { detail: error.message })
+  const upstream: Record<number, string> = { 502: 'bad_gateway', 503: 'unavailable', 504: 'deadline_exceeded' }
+  if (fe.statusCode && upstream[fe.statusCode]) return new MosaicError(upstream[fe.statusCode]!, { detail: fe.message, cause: error })
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new MosaicError('bad_request', { detail: fe.message, status: fe.statusCode })
+  return toMosaicError(error)
+}
+
+export function traceIdOf(request: FastifyRequest): string | undefined {
+  return request.trace?.span.spanContext().traceId
+}
+
+export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const { name, log, readiness, bodyLimit = 1024 * 1024 } = options
+  const app = Fastify({
+    loggerInstance: log,
+    disableRequestLogging: true,
+    bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  })
+
+  // One validator for everything: TypeBox compiled, failures as MosaicError with field paths.
+  // URL parts arrive as strings and are converted to their declared types first.
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const v = validator(schema as never, httpPart === 'body' ? {} : { code: 'invalid_parameters', coerce: true })
+    return (data: unknown) => {
+      try {
+        return { value: v.parse(data) }
+      } catch (error) {
+        return { error: error as Error }
+      }
+    }
+  })
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const { span, context } = startSpan(`${request.method} ${route}`, {
+      kind: SpanKind.SERVER,
+      parent: contextFrom(request.headers),
+      attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
+    })
+    request.trace = { span, context, started: performance.now() }
+    done()
+  })
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    httpServerDuration.observe({ service: name, http_request_method: request.method, http_route: route, http_response_status_code: reply.statusCode },
+      (performance.now() - request.trace.started) / 1000)
+    request.trace.span.setAttribute('http.response.status_code', reply.statusCode)
+    request.trace.span.end()
+    done()
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const mosaic = asMosaicError(error)
+    if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
+    if (mosaic.status === 503) reply.header('retry-after', '1')
+    return reply.code(mosaic.status).type('application/problem+json').send(toProblem(mosaic, request.url, traceIdOf(request)))
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const error = new MosaicError('route_not_found', { detail: `no route for ${request.method} ${request.url.split('?')[0]}` })
+    return reply.code(404).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
+  })
+
+  app.get('/health/live', async (_request, reply) => {
+    return reply.type('application/health+json').send({ status: 'pass', serviceId: name })
+  })
+
+  app.get('/health/ready', async (_request, reply) => {
+    const checks: Record<string, { status: 'pass' | 'fail', output?: string }[]> = {}
+    let ok = readiness.state === 'ready'
+    await Promise.all(Object.entries(readiness.checks).map(async ([check, run]) => {
+      try {
+        await run()
+        checks[check] = [{ status: 'pass' }]
+      } catch (error) {
+        ok = false
+        checks[check] = [{ status: 'fail', output: (error as Error).message }]
+      }
+    }))
+    return reply.code(ok ? 200 : 503).type('application/health+json')
+      .send({ status: ok ? 'pass' : 'fail', serviceId: name, ...(readiness.state === 'ready' ? {} : { output: readiness.state }), checks })
+  })
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.type(registry.contentType).send(await registry.metrics())
+  })
+
+  return app
+}

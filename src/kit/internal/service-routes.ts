@@ -1,0 +1,42 @@
+// Mounts a service instance on a Fastify app: its public routes from the contract, and (on a
+// service's own server) its actions endpoint for calls from other processes.
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { ServiceInstance } from './host.ts'
+import type { RouteInput } from '../service.ts'
+import { runInContext } from '../telemetry/tracing.ts'
+import { ACTIONS_PATH, TIMEOUT_HEADER } from './transport.ts'
+
+export interface RouteOptions {
+  /** Time a public request may take (REQUEST_TIMEOUT_MS); longer → 504. */
+  readonly requestTimeoutMs: number
+}
+
+/** The service's public routes, as an encapsulated plugin: its hooks never leak into a sibling's. */
+export function serviceRoutes(instance: ServiceInstance, options: RouteOptions): FastifyPluginAsync {
+  return async (app: FastifyInstance) => {
+    for (const [key, spec] of Object.entries(instance.contract.routes)) {
+      app.route({
+        method: spec.method,
+        url: spec.path,
+        schema: { params: spec.params, querystring: spec.query, body: spec.body },
+        handler: (request, reply) => runInContext(request.trace.context, async () => {
+          const input = { params: request.params, query: request.query, body: request.body, headers: request.headers } as RouteInput<never>
+          const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, (name, value) => void reply.header(name, value))
+          reply.code(spec.status ?? 200)
+          return spec.status === 204 ? reply.send() : result
+        }),
+      })
+    }
+  }
+}
+
+/** `POST /_mosaic/actions/:name`: what the HTTP transport calls. Not mounted on the gateway. */
+export function actionsEndpoint(instance: ServiceInstance, maxTimeoutMs: number): FastifyPluginAsync {
+  return async (app: FastifyInstance) => {
+    app.post<{ Params: { action: string } }>(`${ACTIONS_PATH}/:action`, (request) => runInContext(request.trace.context, () => {
+      const asked = Number(request.headers[TIMEOUT_HEADER])
+      const timeout = Number.isFinite(asked) && asked > 0 ? Math.min(asked, maxTimeoutMs) : maxTimeoutMs
+      return instance.invoke(request.params.action, request.body, Date.now() + timeout)
+    }))
+  }
+}

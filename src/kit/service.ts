@@ -1,0 +1,110 @@
+// What a service author writes: `defineService(contract, implementation)`. The implementation
+// binds a handler to every route and action of the contract (the compiler checks none is
+// missing), lists its subscriptions, migrations and configuration, and optional start/stop hooks.
+import type { TObject, TProperties, Static } from 'typebox'
+import type { Logger } from 'pino'
+import type {
+  Contract, RouteSpec, ActionSpec, CloudEvent, EventData,
+  RouteParams, RouteQuery, RouteBody, RouteResponse, ActionInput, ActionOutput,
+} from './contract.ts'
+import type { Sql } from './db/database.ts'
+
+export interface PublishOptions {
+  /** CloudEvents `subject`: the id of the thing the event is about. */
+  readonly subject?: string
+}
+
+/** A transaction of the service's own database that can also publish events (into its outbox). */
+export interface ServiceTx<C extends Contract = Contract> extends Sql {
+  publish<K extends keyof C['events'] & string>(type: K, data: EventData<C, K>, options?: PublishOptions): Promise<CloudEvent<EventData<C, K>>>
+}
+
+export interface ServiceDb<C extends Contract = Contract> extends Sql {
+  transaction<T>(fn: (tx: ServiceTx<C>) => Promise<T>): Promise<T>
+}
+
+export interface CallOptions {
+  /** Time allowed for this call; the caller's own deadline still applies if sooner. */
+  readonly timeoutMs?: number
+}
+
+/** A typed client for another service's actions: `await ctx.client(catalog).reserveStock(input)`. */
+export type Client<D extends Contract> = {
+  readonly [K in keyof D['actions']]: (input: ActionInput<D['actions'][K]>, options?: CallOptions) => Promise<ActionOutput<D['actions'][K]>>
+}
+
+export interface ServiceContext<C extends Contract = Contract, Cfg = unknown> {
+  readonly name: string
+  readonly db: ServiceDb<C>
+  readonly log: Logger
+  readonly config: Cfg
+  /** A client for another service; its contract is all this service may import of it. */
+  client<D extends Contract>(contract: D): Client<D>
+}
+
+/** The context of one request, action call or event: the service context plus a deadline. */
+export interface CallContext<C extends Contract = Contract, Cfg = unknown> extends ServiceContext<C, Cfg> {
+  /** Epoch milliseconds by which the work must be done; calls made from here inherit it. */
+  readonly deadline: number
+  readonly signal: AbortSignal
+}
+
+export interface RouteContext<C extends Contract = Contract, Cfg = unknown> extends CallContext<C, Cfg> {
+  setHeader(name: string, value: string): void
+}
+
+export interface RouteInput<R extends RouteSpec> {
+  readonly params: RouteParams<R>
+  readonly query: RouteQuery<R>
+  readonly body: RouteBody<R>
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+}
+
+export type RouteHandler<R extends RouteSpec, C extends Contract, Cfg> =
+  (input: RouteInput<R>, ctx: RouteContext<C, Cfg>) => Promise<RouteResponse<R>>
+
+export type ActionHandler<A extends ActionSpec, C extends Contract, Cfg> =
+  (input: ActionInput<A>, ctx: CallContext<C, Cfg>) => Promise<ActionOutput<A>>
+
+export interface Subscription {
+  /** Stable name of this consumer within the service; the inbox and dead letters are keyed by it. */
+  readonly name: string
+  readonly source: string
+  readonly type: string
+  readonly handler: (event: CloudEvent, tx: ServiceTx, ctx: CallContext) => Promise<void>
+}
+
+/** Subscribes to another service's event; the handler runs in a transaction with the inbox record. */
+export function on<P extends Contract, K extends keyof P['events'] & string>(
+  producer: P,
+  type: K,
+  handler: (event: CloudEvent<EventData<P, K>>, tx: ServiceTx, ctx: CallContext) => Promise<void>,
+  options: { name?: string } = {},
+): Subscription {
+  return { name: options.name ?? `${producer.name}.${type}`, source: producer.name, type, handler: handler as Subscription['handler'] }
+}
+
+export interface ServiceImplementation<C extends Contract, Cfg extends TProperties> {
+  /** Folder of NNN_description.sql files, applied in order to the service's own schema. */
+  readonly migrations?: URL
+  /** Environment variables this service reads, validated at start. */
+  readonly config?: TObject<Cfg>
+  readonly routes: { readonly [K in keyof C['routes']]: RouteHandler<C['routes'][K], C, Static<TObject<Cfg>>> }
+  readonly actions: { readonly [K in keyof C['actions']]: ActionHandler<C['actions'][K], C, Static<TObject<Cfg>>> }
+  readonly subscriptions?: readonly Subscription[]
+  /** After migrations, before traffic: seed data, warm caches. */
+  readonly start?: (ctx: ServiceContext<C, Static<TObject<Cfg>>>) => Promise<void>
+  readonly stop?: (ctx: ServiceContext<C, Static<TObject<Cfg>>>) => Promise<void>
+}
+
+export interface ServiceDefinition<C extends Contract = Contract, Cfg extends TProperties = TProperties> {
+  readonly contract: C
+  readonly implementation: ServiceImplementation<C, Cfg>
+}
+
+export function defineService<C extends Contract, Cfg extends TProperties = Record<never, never>>(
+  contract: C,
+  implementation: ServiceImplementation<C, Cfg>,
+): ServiceDefinition<C, Cfg> {
+  return { contract, implementation }
+}

@@ -1,0 +1,55 @@
+// Prometheus metrics for the whole process (one registry: in embedded mode every service
+// shares it, told apart by the `service` label). Names follow OpenTelemetry's semantic
+// conventions as exported to Prometheus: dots become underscores, the unit is a suffix.
+import { Registry, Histogram, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
+
+export const registry = new Registry()
+collectDefaultMetrics({ register: registry })
+
+const seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export const httpServerDuration = new Histogram({
+  name: 'http_server_request_duration_seconds',
+  help: 'Duration of HTTP server requests',
+  labelNames: ['service', 'http_request_method', 'http_route', 'http_response_status_code'],
+  buckets: seconds,
+  registers: [registry],
+})
+
+export const callDuration = new Histogram({
+  name: 'rpc_client_duration_seconds',
+  help: 'Duration of calls to other services, by outcome (ok or an error code)',
+  labelNames: ['service', 'rpc_service', 'rpc_method', 'outcome'],
+  buckets: seconds,
+  registers: [registry],
+})
+
+export const eventsPublished = new Counter({
+  name: 'messaging_client_sent_messages_total',
+  help: 'Events moved from a service outbox onto the bus',
+  labelNames: ['service', 'messaging_destination_name'],
+  registers: [registry],
+})
+
+export const eventsHandled = new Counter({
+  name: 'messaging_client_consumed_messages_total',
+  help: 'Event deliveries handled, by outcome: ok, duplicate (seen before, no effect), failed (will retry), dead (dead-lettered)',
+  labelNames: ['service', 'subscription', 'outcome'],
+  registers: [registry],
+})
+
+const backlogSources = new Map<string, () => Promise<number>>()
+
+export const outboxBacklog = new Gauge({
+  name: 'mosaic_outbox_backlog',
+  help: 'Events written to a service outbox and not yet on the bus',
+  labelNames: ['service'],
+  registers: [registry],
+  async collect() {
+    for (const [service, count] of backlogSources) this.set({ service }, await count().catch(() => -1))
+  },
+})
+
+export function trackOutbox(service: string, count: () => Promise<number>): void {
+  backlogSources.set(service, count)
+}

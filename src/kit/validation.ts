@@ -1,0 +1,57 @@
+import type { TSchema, Static } from 'typebox'
+import { Compile } from 'typebox/compile'
+import { MosaicError, type FieldIssue } from './errors.ts'
+
+export interface Validator<T> {
+  /** Returns the value (defaults applied, and for `coerce` strings converted) or throws `code`. */
+  parse(value: unknown): T
+  check(value: unknown): value is T
+}
+
+export interface ValidatorOptions {
+  /** Error code raised on failure (validation_failed for bodies, invalid_parameters for URLs). */
+  readonly code?: string
+  /** Convert strings to the schema's types first: for query strings, params and env vars. */
+  readonly coerce?: boolean
+}
+
+const cache = new WeakMap<TSchema, ReturnType<typeof Compile>>()
+
+function compiled(schema: TSchema): ReturnType<typeof Compile> {
+  let v = cache.get(schema)
+  if (!v) {
+    v = Compile(schema)
+    cache.set(schema, v)
+  }
+  return v
+}
+
+export function issuesOf(schema: TSchema, value: unknown): FieldIssue[] {
+  const issues = new Map<string, FieldIssue>()
+  const add = (path: string, code: string, message: string): void => {
+    const key = `${path}|${code}`
+    if (!issues.has(key)) issues.set(key, { path: path || '/', code, message })
+  }
+  for (const e of compiled(schema).Errors(value)) {
+    const params = e.params as { additionalProperties?: string[], requiredProperties?: string[] }
+    if (e.keyword === 'boolean') continue // `additionalProperties: false` also reports each extra key as a `false` schema
+    else if (params.additionalProperties) for (const k of params.additionalProperties) add(`${e.instancePath}/${k}`, 'unknown_property', 'is not allowed')
+    else if (params.requiredProperties) for (const k of params.requiredProperties) add(`${e.instancePath}/${k}`, 'required', 'is required')
+    else add(e.instancePath, e.keyword, e.message)
+  }
+  return [...issues.values()]
+}
+
+export function validator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
+  const v = compiled(schema)
+  const { code = 'validation_failed', coerce = false } = options
+  return {
+    check: (value): value is Static<S> => v.Check(value),
+    parse(value) {
+      let candidate = v.Default(value)
+      if (coerce) candidate = v.Convert(candidate)
+      if (v.Check(candidate)) return candidate as Static<S>
+      throw new MosaicError(code, { issues: issuesOf(schema, candidate) })
+    },
+  }
+}

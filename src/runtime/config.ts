@@ -1,0 +1,19 @@
+import Type from 'typebox'
+import { Env } from '../kit/config.ts'
+
+/** The variables every Mosaic process reads. Services add their own (see each service's config). */
+export const RuntimeConfig = Type.Object({
+  PORT: Env.port(8080),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  DATA_DIR: Type.String({ default: '.mosaic', description: 'Where embedded PGlite keeps its files; ":memory:" keeps nothing' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_POOL_SIZE: Env.positive(10),
+  CALL_TIMEOUT_MS: Env.positive(5_000),
+  REQUEST_TIMEOUT_MS: Env.positive(30_000),
+  BODY_LIMIT: Env.positive(1_048_576),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  SHUTDOWN_TIMEOUT_MS: Env.positive(10_000),
+  EVENT_MAX_ATTEMPTS: Env.positive(8),
+  EVENT_RETRY_BASE_MS: Env.positive(250),
+  EVENT_POLL_MS: Env.positive(250),
+})

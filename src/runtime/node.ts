@@ -1,0 +1,160 @@
+// One Mosaic process. As a gateway it runs every service not given a URL in-process behind the
+// public edge (`mosaic start`); as a service it runs one service on its own port (`mosaic serve`).
+// Either way: one database engine, one event bus, health, metrics, and graceful shutdown.
+import { resolve } from 'node:path'
+import { mkdir, readFile } from 'node:fs/promises'
+import type { FastifyInstance } from 'fastify'
+import type { Static } from 'typebox'
+import type { ServiceDefinition } from '../kit/service.ts'
+import type { Contract } from '../kit/contract.ts'
+import type { Engine } from '../kit/db/database.ts'
+import { loadConfig, envPrefix } from '../kit/config.ts'
+import { MosaicError } from '../kit/errors.ts'
+import { createLogger, type Logger } from '../kit/log.ts'
+import { initTracing } from '../kit/telemetry/tracing.ts'
+import { openPglite } from '../kit/db/pglite.ts'
+import { openPostgres } from '../kit/db/postgres.ts'
+import { createLocalBus } from '../kit/events/local-bus.ts'
+import type { Bus } from '../kit/events/bus.ts'
+import { startService, type Platform, type ServiceInstance } from '../kit/internal/host.ts'
+import { httpTransport, type Transport } from '../kit/internal/transport.ts'
+import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
+import { serviceRoutes, actionsEndpoint } from '../kit/internal/service-routes.ts'
+import { mountGateway } from '../gateway/gateway.ts'
+import { RuntimeConfig } from './config.ts'
+
+export interface NodeOptions {
+  readonly role: 'gateway' | 'service'
+  readonly services: readonly ServiceDefinition<never, never>[]
+  readonly env?: NodeJS.ProcessEnv
+  /** Port to listen on (0: any free port); defaults to PORT. */
+  readonly port?: number
+}
+
+export interface MosaicNode {
+  readonly url: string
+  readonly app: FastifyInstance
+  readonly engine: Engine
+  readonly bus: Bus
+  readonly services: ReadonlyMap<string, ServiceInstance>
+  readonly log: Logger
+  /** Graceful: readiness off, drain requests and handlers, close the database. */
+  stop(): Promise<void>
+}
+
+const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
+  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE })
+  if (config.DATA_DIR === ':memory:') return openPglite()
+  const dir = resolve(config.DATA_DIR, name)
+  await mkdir(dir, { recursive: true })
+  return openPglite(dir)
+}
+
+export async function startNode(options: NodeOptions): Promise<MosaicNode> {
+  const env = options.env ?? process.env
+  const config = loadConfig(RuntimeConfig, env)
+  const name = options.role === 'gateway' ? 'gateway' : options.services[0]!.contract.name
+  const stopTracing = initTracing(options.role === 'gateway' ? 'mosaic' : name, env)
+  const log = createLogger(name, env)
+
+  const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`]
+  const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
+  const local = options.services.filter((s) => !remote.includes(s))
+
+  const engine = await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
+  const bus = createLocalBus({
+    engine, log, pollMs: config.EVENT_POLL_MS,
+    retry: { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 },
+  })
+  const instances = new Map<string, ServiceInstance>()
+  const remotes = new Map<string, Transport>()
+  const platform: Platform = {
+    engine: () => engine,
+    bus,
+    log,
+    env,
+    callTimeoutMs: config.CALL_TIMEOUT_MS,
+    transport(service) {
+      const instance = instances.get(service)
+      if (instance) return { invoke: (action, input, deadline) => instance.invoke(action, input, deadline) }
+      let transport = remotes.get(service)
+      const url = urlOf(service)
+      if (!transport && url) remotes.set(service, transport = httpTransport(url))
+      if (!transport) throw new MosaicError('unavailable', { detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set` })
+      return transport
+    },
+  }
+
+  const readiness: Readiness = {
+    state: 'starting',
+    checks: {
+      database: async () => { await engine.admin.query('select 1') },
+      events: async () => { if (!bus.running) throw new Error('event bus is not running') },
+    },
+  }
+  let app: FastifyInstance | undefined
+  try {
+    for (const definition of local) instances.set(definition.contract.name, await startService(definition as ServiceDefinition, platform))
+    await bus.start()
+
+    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT })
+    if (options.role === 'gateway') {
+      await mountGateway(app, {
+        local: [...instances.values()],
+        remote: remote.map((s) => ({ contract: s.contract as Contract, url: urlOf(s.contract.name)! })),
+        corsOrigins: config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+        requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+        version,
+      })
+    } else {
+      const instance = [...instances.values()][0]!
+      await app.register(serviceRoutes(instance, { requestTimeoutMs: config.REQUEST_TIMEOUT_MS }))
+      await app.register(actionsEndpoint(instance, config.REQUEST_TIMEOUT_MS))
+    }
+    const address = await app.listen({ port: options.port ?? config.PORT, host: config.HOST })
+    readiness.state = 'ready'
+    log.info({ url: address, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
+
+    let stopping: Promise<void> | undefined
+    const stop = (): Promise<void> => (stopping ??= (async () => {
+      readiness.state = 'draining'
+      const timer = setTimeout(() => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'), config.SHUTDOWN_TIMEOUT_MS).unref()
+      await app!.close()
+      await bus.stop()
+      for (const instance of instances.values()) await instance.stop()
+      await Promise.all([...remotes.values()].map((t) => t.close?.()))
+      await engine.close()
+      await stopTracing()
+      clearTimeout(timer)
+      log.info('stopped')
+    })())
+    return { url: address, app, engine, bus, services: instances, log, stop }
+  } catch (error) {
+    await app?.close().catch(() => {})
+    await bus.stop().catch(() => {})
+    await engine.close().catch(() => {})
+    throw error
+  }
+}
+
+/** SIGTERM/SIGINT stop the node gracefully and exit 0; a second signal exits at once. */
+export function exitOnSignals(node: MosaicNode): void {
+  let received = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (received) {
+      node.log.warn({ signal }, 'second signal: exiting now')
+      process.exit(130)
+    }
+    received = true
+    node.log.info({ signal }, 'shutting down')
+    node.stop().then(() => process.exit(0), (error: unknown) => {
+      node.log.error({ err: error }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+}
+

@@ -1,0 +1,112 @@
+// The catalog's contract: products (public), inventory (actions for other services), events.
+import { Type, defineContract, defineErrors } from '../../kit/index.ts'
+
+export const catalogErrors = defineErrors({
+  out_of_stock: { status: 409, title: 'Not enough stock', retryable: false },
+  reservation_closed: { status: 409, title: 'Reservation already released or committed', retryable: false },
+})
+
+const ProductId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Client-supplied or generated' })
+const Name = Type.String({ minLength: 1, maxLength: 200 })
+const Description = Type.String({ maxLength: 5000 })
+const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' })
+const Category = Type.String({ minLength: 1, maxLength: 100 })
+const Stock = Type.Integer({ minimum: 0, maximum: 1_000_000_000 })
+/** A decimal amount: a JSON number (29.99) or a decimal string ("29.99"); stored as exact minor units. */
+const Price = Type.Union([
+  Type.Number({ minimum: 0, maximum: 1e13 }),
+  Type.String({ pattern: '^\\d{1,13}(\\.\\d{1,6})?$' }),
+], { description: 'Decimal amount in the currency, e.g. 29.99' })
+
+export const Product = Type.Object({
+  id: ProductId,
+  name: Name,
+  description: Description,
+  price: Type.Number({ description: 'Decimal amount, exact to the currency\'s minor unit' }),
+  currency: Currency,
+  category: Type.Union([Category, Type.Null()]),
+  stock: Stock,
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+})
+
+const CreateProduct = Type.Object({
+  id: Type.Optional(ProductId),
+  name: Name,
+  description: Type.Optional(Description),
+  price: Price,
+  currency: Type.Optional(Currency),
+  category: Type.Optional(Type.Union([Category, Type.Null()])),
+  stock: Type.Optional(Stock),
+}, { additionalProperties: false })
+
+const UpdateProduct = Type.Object({
+  name: Type.Optional(Name),
+  description: Type.Optional(Description),
+  price: Type.Optional(Price),
+  currency: Type.Optional(Currency),
+  category: Type.Optional(Type.Union([Category, Type.Null()])),
+  stock: Type.Optional(Stock),
+}, { additionalProperties: false, minProperties: 1 })
+
+const IdParams = Type.Object({ id: ProductId })
+const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })
+const Cursor = Type.String({ maxLength: 512, description: 'From `nextCursor` of the previous page' })
+
+const ListQuery = Type.Object({
+  limit: Limit,
+  cursor: Type.Optional(Cursor),
+  category: Type.Optional(Category),
+  sort: Type.Union([Type.Literal('name'), Type.Literal('price'), Type.Literal('-price'), Type.Literal('created'), Type.Literal('-created')], { default: 'name' }),
+}, { additionalProperties: false })
+
+const SearchQuery = Type.Object({
+  q: Type.String({ minLength: 1, maxLength: 200 }),
+  limit: Limit,
+  cursor: Type.Optional(Cursor),
+}, { additionalProperties: false })
+
+const Page = Type.Object({ items: Type.Array(Product), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+const SearchPage = Type.Object({
+  items: Type.Array(Type.Intersect([Product, Type.Object({ rank: Type.Number() })])),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+})
+
+const OrderId = Type.String({ minLength: 1, maxLength: 100 })
+const Lines = Type.Array(Type.Object({ productId: ProductId, quantity: Type.Integer({ minimum: 1, maximum: 1_000_000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 100 })
+const Reservation = Type.Object({
+  orderId: OrderId,
+  status: Type.Union([Type.Literal('reserved'), Type.Literal('released'), Type.Literal('committed')]),
+  items: Type.Array(Type.Object({ productId: ProductId, quantity: Type.Integer() })),
+})
+const OrderRef = Type.Object({ orderId: OrderId }, { additionalProperties: false })
+const InventoryEvent = Type.Object({ orderId: OrderId, items: Type.Array(Type.Object({ productId: ProductId, quantity: Type.Integer() })) })
+
+export const catalogContract = defineContract({
+  name: 'catalog',
+  version: '1.0.0',
+  routes: {
+    listProducts: { method: 'GET', path: '/api/products', summary: 'List products, a page at a time', query: ListQuery, response: Page },
+    searchProducts: { method: 'GET', path: '/api/products/search', summary: 'Full-text search, best match first', query: SearchQuery, response: SearchPage },
+    getProduct: { method: 'GET', path: '/api/products/:id', summary: 'One product', params: IdParams, response: Product, errors: ['404'] },
+    createProduct: { method: 'POST', path: '/api/products', summary: 'Create a product', body: CreateProduct, response: Product, status: 201, errors: ['409'] },
+    updateProduct: { method: 'PATCH', path: '/api/products/:id', summary: 'Change some fields of a product', params: IdParams, body: UpdateProduct, response: Product, errors: ['404'] },
+    deleteProduct: { method: 'DELETE', path: '/api/products/:id', summary: 'Delete a product with no stock held for orders', params: IdParams, response: Type.Null(), status: 204, errors: ['404', '409'] },
+  },
+  actions: {
+    reserveStock: { summary: 'Hold stock for every line of an order, or for none', input: Type.Object({ orderId: OrderId, items: Lines }, { additionalProperties: false }), output: Reservation, idempotent: true },
+    releaseStock: { summary: 'Give back the stock held for an order (compensation)', input: OrderRef, output: Reservation, idempotent: true },
+    commitStock: { summary: 'Make an order\'s reservation final', input: OrderRef, output: Reservation, idempotent: true },
+  },
+  events: {
+    'product.created': Product,
+    'product.updated': Product,
+    'product.deleted': Type.Object({ id: ProductId }),
+    'inventory.reserved': InventoryEvent,
+    'inventory.released': InventoryEvent,
+    'inventory.committed': InventoryEvent,
+    'inventory.low': Type.Object({ productId: ProductId, stock: Type.Integer(), threshold: Type.Integer() }),
+  },
+})
+
+export type CatalogContract = typeof catalogContract

@@ -1,0 +1,157 @@
+// Products: the public read and write paths.
+import { randomUUID } from 'node:crypto'
+import { MosaicError, toMinor, toAmount, decodeCursor, page, type Sql, type Static, type ServiceTx } from '../../kit/index.ts'
+import type { Product, CatalogContract } from './contract.ts'
+
+type ProductOut = Static<typeof Product>
+
+export interface ProductRow {
+  id: string
+  name: string
+  description: string
+  price_minor: bigint
+  currency: string
+  category: string | null
+  stock: number
+  created_at: Date
+  updated_at: Date
+}
+
+export const columns = 'id, name, description, price_minor, currency, category, stock, created_at, updated_at'
+
+export function toProduct(row: ProductRow): ProductOut {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    price: toAmount(row.price_minor, row.currency),
+    currency: row.currency,
+    category: row.category,
+    stock: row.stock,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  }
+}
+
+export function notFound(id: string): MosaicError {
+  return new MosaicError('not_found', { detail: `product ${id} does not exist` })
+}
+
+export async function getProduct(db: Sql, id: string): Promise<ProductOut> {
+  const [row] = await db.query<ProductRow>(`select ${columns} from products where id = $1`, [id])
+  if (!row) throw notFound(id)
+  return toProduct(row)
+}
+
+/** Sort orders: column, direction, and how to read the column back from a row for the cursor. */
+const sorts = {
+  name: { column: 'name', desc: false, key: (r: ProductRow) => r.name },
+  price: { column: 'price_minor', desc: false, key: (r: ProductRow) => String(r.price_minor) },
+  '-price': { column: 'price_minor', desc: true, key: (r: ProductRow) => String(r.price_minor) },
+  created: { column: 'created_at', desc: false, key: (r: ProductRow) => r.created_at.toISOString() },
+  '-created': { column: 'created_at', desc: true, key: (r: ProductRow) => r.created_at.toISOString() },
+} as const
+
+export interface ListOptions {
+  limit: number
+  cursor?: string
+  category?: string
+  sort: keyof typeof sorts
+}
+
+export async function listProducts(db: Sql, options: ListOptions): Promise<{ items: ProductOut[], nextCursor: string | null }> {
+  const sort = sorts[options.sort]
+  const params: unknown[] = []
+  const where: string[] = []
+  if (options.category !== undefined) {
+    params.push(options.category)
+    where.push(`category = $${params.length}`)
+  }
+  if (options.cursor !== undefined) {
+    const [value, id] = decodeCursor(options.cursor, 2)
+    params.push(value, id)
+    const cast = sort.column === 'price_minor' ? '::bigint' : sort.column === 'created_at' ? '::timestamptz' : ''
+    where.push(`(${sort.column}, id) ${sort.desc ? '<' : '>'} ($${params.length - 1}${cast}, $${params.length})`)
+  }
+  params.push(options.limit + 1)
+  const direction = sort.desc ? 'desc' : 'asc'
+  const rows = await db.query<ProductRow>(
+    `select ${columns} from products ${where.length ? `where ${where.join(' and ')}` : ''}
+     order by ${sort.column} ${direction}, id ${direction} limit $${params.length}`, params)
+  const result = page(rows, options.limit, (r) => [sort.key(r), r.id])
+  return { items: result.items.map(toProduct), nextCursor: result.nextCursor }
+}
+
+export async function searchProducts(db: Sql, q: string, limit: number, cursor?: string): Promise<{ items: (ProductOut & { rank: number })[], nextCursor: string | null }> {
+  const params: unknown[] = [q]
+  let after = ''
+  if (cursor !== undefined) {
+    const [rank, id] = decodeCursor(cursor, 2)
+    params.push(Number(rank), id)
+    after = 'where rank < $2::real or (rank = $2::real and id > $3)'
+  }
+  params.push(limit + 1)
+  const rows = await db.query<ProductRow & { rank: number }>(
+    `select * from (
+       select ${columns}, ts_rank(search, query) as rank
+       from products, websearch_to_tsquery('english', $1) as query
+       where search @@ query
+     ) ranked ${after}
+     order by rank desc, id asc limit $${params.length}`, params)
+  const result = page(rows, limit, (r) => [r.rank, r.id])
+  return { items: result.items.map((r) => ({ ...toProduct(r), rank: r.rank })), nextCursor: result.nextCursor }
+}
+
+export interface NewProduct {
+  id?: string
+  name: string
+  description?: string
+  price: number | string
+  currency?: string
+  category?: string | null
+  stock?: number
+}
+
+export async function createProduct(tx: ServiceTx<CatalogContract>, input: NewProduct): Promise<ProductOut> {
+  const currency = input.currency ?? 'USD'
+  const priceMinor = toMinor(input.price, currency)
+  const [row] = await tx.query<ProductRow>(
+    `insert into products (id, name, description, price_minor, currency, category, stock)
+     values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing returning ${columns}`,
+    [input.id ?? `prod-${randomUUID()}`, input.name, input.description ?? '', priceMinor, currency, input.category ?? null, input.stock ?? 0])
+  if (!row) throw new MosaicError('conflict', { detail: `product ${input.id} already exists` })
+  const product = toProduct(row)
+  await tx.publish('product.created', product, { subject: product.id })
+  return product
+}
+
+export type ProductChanges = Partial<Omit<NewProduct, 'id'>>
+
+export async function updateProduct(tx: ServiceTx<CatalogContract>, id: string, changes: ProductChanges, lowStockThreshold: number): Promise<ProductOut> {
+  const [current] = await tx.query<ProductRow>(`select ${columns} from products where id = $1 for update`, [id])
+  if (!current) throw notFound(id)
+  if (changes.currency !== undefined && changes.currency !== current.currency && changes.price === undefined) {
+    throw new MosaicError('validation_failed', { issues: [{ path: '/price', code: 'required', message: 'is required when the currency changes' }] })
+  }
+  const currency = changes.currency ?? current.currency
+  const [row] = await tx.query<ProductRow>(
+    `update products set name = $2, description = $3, price_minor = $4, currency = $5, category = $6, stock = $7, updated_at = now()
+     where id = $1 returning ${columns}`,
+    [id, changes.name ?? current.name, changes.description ?? current.description,
+      changes.price === undefined ? current.price_minor : toMinor(changes.price, currency), currency,
+      changes.category === undefined ? current.category : changes.category, changes.stock ?? current.stock])
+  const product = toProduct(row!)
+  await tx.publish('product.updated', product, { subject: id })
+  if (product.stock <= lowStockThreshold && current.stock > lowStockThreshold) {
+    await tx.publish('inventory.low', { productId: id, stock: product.stock, threshold: lowStockThreshold }, { subject: id })
+  }
+  return product
+}
+
+export async function deleteProduct(tx: ServiceTx<CatalogContract>, id: string): Promise<void> {
+  const held = await tx.query(`select 1 from reservations where status = 'reserved' and items @> $1::text::jsonb limit 1`, [JSON.stringify([{ productId: id }])])
+  if (held.length > 0) throw new MosaicError('conflict', { detail: `product ${id} has stock held for an order; release or commit it first` })
+  const deleted = await tx.query('delete from products where id = $1 returning id', [id])
+  if (deleted.length === 0) throw notFound(id)
+  await tx.publish('product.deleted', { id }, { subject: id })
+}

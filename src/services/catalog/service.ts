@@ -1,0 +1,43 @@
+// The catalog service: products (public) and inventory (for the checkout saga).
+import { Type, Env, defineService } from '../../kit/index.ts'
+import { catalogContract } from './contract.ts'
+import { listProducts, searchProducts, getProduct, createProduct, updateProduct, deleteProduct } from './products.ts'
+import { reserve, release, commit } from './inventory.ts'
+import { seedDemoCatalog } from './seed.ts'
+
+export default defineService(catalogContract, {
+  migrations: new URL('./migrations/', import.meta.url),
+  config: Type.Object({
+    CATALOG_LOW_STOCK_THRESHOLD: Type.Integer({ minimum: 0, default: 5, description: 'inventory.low is published when stock falls to this' }),
+    CATALOG_SEED_DEMO: Env.flag(true),
+  }),
+
+  async start(ctx) {
+    if (!ctx.config.CATALOG_SEED_DEMO) return
+    const seeded = await seedDemoCatalog(ctx.db)
+    if (seeded > 0) ctx.log.info({ products: seeded }, 'demo catalog seeded')
+  },
+
+  routes: {
+    listProducts: ({ query }, ctx) => listProducts(ctx.db, query),
+    searchProducts: ({ query }, ctx) => searchProducts(ctx.db, query.q, query.limit, query.cursor),
+    getProduct: ({ params }, ctx) => getProduct(ctx.db, params.id),
+    async createProduct({ body }, ctx) {
+      const product = await ctx.db.transaction((tx) => createProduct(tx, body))
+      ctx.setHeader('location', `/api/products/${encodeURIComponent(product.id)}`)
+      return product
+    },
+    updateProduct: ({ params, body }, ctx) =>
+      ctx.db.transaction((tx) => updateProduct(tx, params.id, body, ctx.config.CATALOG_LOW_STOCK_THRESHOLD)),
+    async deleteProduct({ params }, ctx) {
+      await ctx.db.transaction((tx) => deleteProduct(tx, params.id))
+      return null
+    },
+  },
+
+  actions: {
+    reserveStock: ({ orderId, items }, ctx) => ctx.db.transaction((tx) => reserve(tx, orderId, items, ctx.config.CATALOG_LOW_STOCK_THRESHOLD)),
+    releaseStock: ({ orderId }, ctx) => ctx.db.transaction((tx) => release(tx, orderId)),
+    commitStock: ({ orderId }, ctx) => ctx.db.transaction((tx) => commit(tx, orderId)),
+  },
+})
