@@ -102,6 +102,10 @@ export interface ServiceDefinition<C extends Contract = Contract, Cfg extends TP
   readonly implementation: ServiceImplementation<C, Cfg>
 }
 
+/** A service with its own types erased: what the runtime holds, knowing only contracts. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- handler parameter types are contravariant; only `any` erases them
+export type AnyService = ServiceDefinition<any, any>
+
 export function defineService<C extends Contract, Cfg extends TProperties = Record<never, never>>(
   contract: C,
   implementation: ServiceImplementation<C, Cfg>,

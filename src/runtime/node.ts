@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { mkdir, readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import type { Static } from 'typebox'
-import type { ServiceDefinition } from '../kit/service.ts'
+import type { AnyService } from '../kit/service.ts'
 import type { Contract } from '../kit/contract.ts'
 import type { Engine } from '../kit/db/database.ts'
 import { loadConfig, envPrefix } from '../kit/config.ts'
@@ -25,7 +25,7 @@ import { RuntimeConfig } from './config.ts'
 
 export interface NodeOptions {
   readonly role: 'gateway' | 'service'
-  readonly services: readonly ServiceDefinition<never, never>[]
+  readonly services: readonly AnyService[]
   readonly env?: NodeJS.ProcessEnv
   /** Port to listen on (0: any free port); defaults to PORT. */
   readonly port?: number
@@ -96,7 +96,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   }
   let app: FastifyInstance | undefined
   try {
-    for (const definition of local) instances.set(definition.contract.name, await startService(definition as ServiceDefinition, platform))
+    for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
     await bus.start()
 
     app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT })

@@ -1,16 +1,16 @@
 // The whole system, declared in one place: which services exist and the port each listens on
 // when it runs alone. This file (and the tests) are the only code that imports implementations.
-import type { ServiceDefinition } from '../kit/service.ts'
+import type { AnyService } from '../kit/service.ts'
 import catalog from '../services/catalog/service.ts'
 
 export interface ServiceEntry {
-  readonly definition: ServiceDefinition<never, never>
+  readonly definition: AnyService
   /** Default port for `mosaic serve <name>` (override with <NAME>_SERVICE_PORT). */
   readonly port: number
 }
 
 export const topology: readonly ServiceEntry[] = [
-  { definition: catalog as never, port: 3001 },
+  { definition: catalog, port: 3001 },
 ]
 
 export function findService(name: string): ServiceEntry | undefined {

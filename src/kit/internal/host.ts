@@ -7,7 +7,7 @@ import type { Contract, CloudEvent } from '../contract.ts'
 import type { Engine, Database } from '../db/database.ts'
 import type { Bus } from '../events/bus.ts'
 import type {
-  ServiceDefinition, ServiceContext, CallContext, RouteContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput,
+  AnyService, ServiceContext, CallContext, RouteContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput,
 } from '../service.ts'
 import { migrate } from '../db/migrations.ts'
 import { loadConfig } from '../config.ts'
@@ -99,8 +99,9 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
   return client as Client<D>
 }
 
-export async function startService(definition: ServiceDefinition, platform: Platform): Promise<ServiceInstance> {
-  const { contract, implementation } = definition
+export async function startService(definition: AnyService, platform: Platform): Promise<ServiceInstance> {
+  const contract: Contract = definition.contract
+  const implementation = definition.implementation
   const name = contract.name
   const schema = schemaOf(name)
   const log = platform.log.child({ service: name })

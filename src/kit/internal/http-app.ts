@@ -1,7 +1,7 @@
 // The HTTP server every Mosaic process runs (a service alone, or the gateway with services
 // inside): problem+json for every error, TypeBox validation, a server span and a duration
 // metric per request, and the health and metrics endpoints.
-import Fastify, { type FastifyInstance, type FastifyError, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
@@ -57,7 +57,7 @@ export function traceIdOf(request: FastifyRequest): string | undefined {
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { name, log, readiness, bodyLimit = 1024 * 1024 } = options
   const app = Fastify({
-    loggerInstance: log,
+    loggerInstance: log as FastifyBaseLogger,
     disableRequestLogging: true,
     bodyLimit,
     return503OnClosing: true,
