@@ -1,6 +1,7 @@
 // Turns a service definition into a running instance: applies its migrations, builds its
 // context (database with outbox publishing, logger, config, clients), registers its events
 // with the bus, and exposes `invoke` and `handle` for the HTTP layer and in-process callers.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Logger } from 'pino'
 import Type from 'typebox'
 import type { Contract, CloudEvent } from '../contract.ts'
@@ -49,12 +50,25 @@ export function schemaOf(service: string): string {
   return service.replace(/-/g, '_')
 }
 
+/**
+ * The transaction open in the current async context, if any. Database work started inside a
+ * transaction must go through its `tx`: on PGlite (one connection) anything else waits for the
+ * transaction to end and never runs, and on PostgreSQL it would escape the transaction. That
+ * includes calls to other services, which should not run while a transaction holds locks anyway.
+ */
+const openTransaction = new AsyncLocalStorage<string>()
+
+function outsideTransaction(what: string): void {
+  const open = openTransaction.getStore()
+  if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
+}
+
 function serviceDb(raw: Database, service: string, contract: Contract, published: () => void): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
   return {
-    query: raw.query,
-    exec: raw.exec,
-    transaction: (fn) => withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, attributes }, async () => {
+    query: (text, params) => { outsideTransaction(`${service}: db.query`); return raw.query(text, params) },
+    exec: (script) => { outsideTransaction(`${service}: db.exec`); return raw.exec(script) },
+    transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, attributes }, async () => {
       let publishes = 0
       const result = await raw.transaction((tx) => {
         const serviceTx: ServiceTx = {
@@ -69,11 +83,11 @@ function serviceDb(raw: Database, service: string, contract: Contract, published
             return event as never
           },
         }
-        return fn(serviceTx as never)
+        return openTransaction.run(service, () => fn(serviceTx as never))
       })
       if (publishes > 0) published()
       return result
-    }),
+    }) },
   }
 }
 
@@ -86,6 +100,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
       const started = performance.now()
       let outcome = 'ok'
       try {
+        outsideTransaction(`${caller}: call to ${contract.name}.${action}`)
         const deadline = Math.min(parentDeadline ?? Infinity, Date.now() + (options.timeoutMs ?? platform.callTimeoutMs))
         return output.parse(await platform.transport(contract.name).invoke(action, input, deadline))
       } catch (error) {
