@@ -1,7 +1,7 @@
 // The HTTP server every Mosaic process runs (a service alone, or the gateway with services
 // inside): problem+json for every error, TypeBox validation, a server span and a duration
 // metric per request, and the health and metrics endpoints.
-import Fastify, { type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
@@ -36,6 +36,11 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  // The gateway's proxy (reply-from) could not get an answer from the upstream service.
+  FST_REPLY_FROM_INTERNAL_SERVER_ERROR: 'bad_gateway',
+  FST_REPLY_FROM_BAD_GATEWAY: 'bad_gateway',
+  ECONNRESET: 'bad_gateway',
+  UND_ERR_SOCKET: 'bad_gateway',
 }
 
 function asMosaicError(error: FastifyError | MosaicError | Error): MosaicError {
@@ -58,12 +63,16 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { name, log, readiness, bodyLimit = 1024 * 1024 } = options
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }), // errors are logged by the error handler
     bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
   })
+
+  // Fastify parses text/plain by default, which turns a non-JSON body into a 422 on the body's
+  // schema; without a parser for it, any body that is not JSON is a 415, as for other types.
+  app.removeContentTypeParser('text/plain')
 
   // One validator for everything: TypeBox compiled, failures as MosaicError with field paths.
   // URL parts arrive as strings and are converted to their declared types first.
