@@ -18,7 +18,7 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
       app.route({
         method: spec.method,
         url: spec.path,
-        schema: { params: spec.params, querystring: spec.query, body: spec.body },
+        schema: Object.fromEntries(Object.entries({ params: spec.params, querystring: spec.query, body: spec.body }).filter(([, v]) => v)),
         handler: (request, reply) => runInContext(request.trace.context, async () => {
           const input = { params: request.params, query: request.query, body: request.body, headers: request.headers } as RouteInput<never>
           const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, (name, value) => void reply.header(name, value))
