@@ -4,12 +4,15 @@
 import { MosaicError } from './errors.ts'
 
 const digitsCache = new Map<string, number>()
+// Intl.NumberFormat accepts any three letters (ZZZ gets 2 digits), so check the code against ICU's list first.
+const knownCurrencies = new Set(Intl.supportedValuesOf('currency'))
 
 /** Number of minor-unit digits of an ISO 4217 currency (USD 2, JPY 0, BHD 3), from the runtime's ICU data. */
 export function minorDigits(currency: string): number {
   let digits = digitsCache.get(currency)
   if (digits === undefined) {
     try {
+      if (!knownCurrencies.has(currency)) throw new RangeError(currency)
       digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
     } catch {
       throw new MosaicError('validation_failed', { issues: [{ path: '/currency', code: 'currency', message: `${currency} is not an ISO 4217 currency code` }] })

@@ -163,7 +163,8 @@ export async function startService(definition: AnyService, platform: Platform): 
     name,
     contract,
     context,
-    invoke(action, input, deadline) {
+    // async: invalid input rejects like any other failure rather than throwing at the caller.
+    async invoke(action, input, deadline) {
       const handler = implementation.actions[action]
       const validate = inputs.get(action)
       if (!handler || !validate) return Promise.reject(new MosaicError('not_found', { detail: `${name} has no action ${action}` }))

@@ -43,14 +43,34 @@ export async function getProduct(db: Sql, id: string): Promise<ProductOut> {
   return toProduct(row)
 }
 
-/** Sort orders: column, direction, and how to read the column back from a row for the cursor. */
+/**
+ * Sort orders: the column, its direction, how a row's value goes into the cursor, how the cursor's
+ * value goes back into SQL, and which values a cursor may carry (it comes from the client).
+ * `created` cursors hold microseconds since the epoch: an ISO string keeps only milliseconds,
+ * and the row a page ended on would come back at the top of the next page.
+ */
+interface ListRow extends ProductRow { created_us: bigint }
+
+const digits = (value: unknown): boolean => typeof value === 'string' && /^\d{1,18}$/.test(value)
+const byName = { column: 'name', key: (r: ListRow) => r.name, sql: (p: string) => p, valid: (value: unknown) => typeof value === 'string' }
+const byPrice = { column: 'price_minor', key: (r: ListRow) => String(r.price_minor), sql: (p: string) => `${p}::bigint`, valid: digits }
+const byCreated = {
+  column: 'created_at',
+  key: (r: ListRow) => String(r.created_us),
+  sql: (p: string) => `timestamptz 'epoch' + ${p}::bigint * interval '1 microsecond'`,
+  valid: digits,
+}
+
 const sorts = {
-  name: { column: 'name', desc: false, key: (r: ProductRow) => r.name },
-  price: { column: 'price_minor', desc: false, key: (r: ProductRow) => String(r.price_minor) },
-  '-price': { column: 'price_minor', desc: true, key: (r: ProductRow) => String(r.price_minor) },
-  created: { column: 'created_at', desc: false, key: (r: ProductRow) => r.created_at.toISOString() },
-  '-created': { column: 'created_at', desc: true, key: (r: ProductRow) => r.created_at.toISOString() },
+  name: { ...byName, desc: false },
+  price: { ...byPrice, desc: false },
+  '-price': { ...byPrice, desc: true },
+  created: { ...byCreated, desc: false },
+  '-created': { ...byCreated, desc: true },
 } as const
+
+const badCursor = (): MosaicError =>
+  new MosaicError('invalid_parameters', { issues: [{ path: '/cursor', code: 'cursor', message: 'is not a cursor this list returned' }] })
 
 export interface ListOptions {
   limit: number
@@ -69,14 +89,14 @@ export async function listProducts(db: Sql, options: ListOptions): Promise<{ ite
   }
   if (options.cursor !== undefined) {
     const [value, id] = decodeCursor(options.cursor, 2)
+    if (!sort.valid(value) || typeof id !== 'string') throw badCursor()
     params.push(value, id)
-    const cast = sort.column === 'price_minor' ? '::bigint' : sort.column === 'created_at' ? '::timestamptz' : ''
-    where.push(`(${sort.column}, id) ${sort.desc ? '<' : '>'} ($${params.length - 1}${cast}, $${params.length})`)
+    where.push(`(${sort.column}, id) ${sort.desc ? '<' : '>'} (${sort.sql(`$${params.length - 1}`)}, $${params.length})`)
   }
   params.push(options.limit + 1)
   const direction = sort.desc ? 'desc' : 'asc'
-  const rows = await db.query<ProductRow>(
-    `select ${columns} from products ${where.length ? `where ${where.join(' and ')}` : ''}
+  const rows = await db.query<ListRow>(
+    `select ${columns}, (extract(epoch from created_at) * 1000000)::bigint as created_us from products ${where.length ? `where ${where.join(' and ')}` : ''}
      order by ${sort.column} ${direction}, id ${direction} limit $${params.length}`, params)
   const result = page(rows, options.limit, (r) => [sort.key(r), r.id])
   return { items: result.items.map(toProduct), nextCursor: result.nextCursor }
@@ -87,7 +107,8 @@ export async function searchProducts(db: Sql, q: string, limit: number, cursor?:
   let after = ''
   if (cursor !== undefined) {
     const [rank, id] = decodeCursor(cursor, 2)
-    params.push(Number(rank), id)
+    if (typeof rank !== 'number' || !Number.isFinite(rank) || typeof id !== 'string') throw badCursor()
+    params.push(rank, id)
     after = 'where rank < $2::real or (rank = $2::real and id > $3)'
   }
   params.push(limit + 1)
