@@ -12,7 +12,7 @@ export async function replayDeadLetters(service: string, ids?: number[]): Promis
   const config = loadConfig(RuntimeConfig)
   const engine = config.DATABASE_URL ? openPostgres(config.DATABASE_URL) : await openPglite(resolve(config.DATA_DIR, 'embedded'))
   try {
-    return await createLocalBus({ engine, log: createLogger('cli') }).replay(schemaOf(service), ids)
+    return await createLocalBus({ engine, log: createLogger() }).replay(schemaOf(service), ids)
   } finally {
     await engine.close()
   }

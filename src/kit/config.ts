@@ -2,7 +2,8 @@
 // TypeBox object, and they are validated once at start-up. A bad value stops the process with
 // one line naming the variable.
 import Type, { type TObject, type TProperties, type Static } from 'typebox'
-import { Compile } from 'typebox/compile'
+import { validator } from './validation.ts'
+import type { MosaicError } from './errors.ts'
 
 export class ConfigError extends Error {
   readonly variable: string
@@ -14,18 +15,18 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig<T extends TProperties>(schema: TObject<T>, env: NodeJS.ProcessEnv = process.env): Static<TObject<T>> {
-  const v = Compile(schema)
-  const raw: Record<string, unknown> = {}
+  const raw: Record<string, string> = {}
   for (const key of Object.keys(schema.properties)) {
     const value = env[key]
     if (value !== undefined && value !== '') raw[key] = value
   }
-  const value = v.Convert(v.Default(raw))
-  if (v.Check(value)) return value as Static<TObject<T>>
-  const [first] = v.Errors(value)
-  const params = first!.params as { requiredProperties?: string[] }
-  const variable = params.requiredProperties?.[0] ?? first!.instancePath.slice(1)
-  throw new ConfigError(variable, params.requiredProperties ? 'is required' : first!.message, env[variable])
+  try {
+    return validator(schema, { coerce: true }).parse(raw)
+  } catch (error) {
+    const [first] = (error as MosaicError).issues
+    const variable = first!.path.slice(1)
+    throw new ConfigError(variable, first!.message, env[variable])
+  }
 }
 
 /** Common shapes for environment variables. */

@@ -57,3 +57,12 @@ test('URL parameters are converted to their types before validation', () => {
   assert.deepEqual(v.parse({}), { limit: 20 })
   assert.throws(() => v.parse({ limit: 'many' }), (e: unknown) => e instanceof MosaicError && e.code === 'invalid_parameters' && e.status === 400)
 })
+
+test('URL numbers must be exact: 1.5 is not an integer, "" and "12abc" are not numbers', () => {
+  const v = validator(Type.Object({ limit: Type.Integer({ minimum: 1 }), on: Type.Optional(Type.Boolean()) }), { coerce: true, code: 'invalid_parameters' })
+  for (const limit of ['1.5', '', '12abc', 'NaN', 'Infinity']) {
+    assert.throws(() => v.parse({ limit }), (e: unknown) => e instanceof MosaicError && e.issues[0]!.path === '/limit', limit)
+  }
+  assert.deepEqual(v.parse({ limit: '3', on: 'false' }), { limit: 3, on: false })
+  assert.throws(() => v.parse({ limit: '3', on: 'yes' }), MosaicError)
+})

@@ -42,14 +42,31 @@ export function issuesOf(schema: TSchema, value: unknown): FieldIssue[] {
   return [...issues.values()]
 }
 
+/**
+ * Converts the string values of a flat object (query, path params, environment) to the types
+ * their schema declares. Written here because TypeBox's Convert truncates "1.5" to the integer 1;
+ * a value that is not exactly a number is left as a string for validation to reject.
+ */
+function convertStrings(schema: TSchema, data: unknown): unknown {
+  const properties = (schema as { properties?: Record<string, { type?: string }> }).properties
+  if (!properties || typeof data !== 'object' || data === null) return data
+  const out: Record<string, unknown> = { ...data }
+  for (const [key, value] of Object.entries(out)) {
+    const type = properties[key]?.type
+    if (typeof value !== 'string') continue
+    if ((type === 'integer' || type === 'number') && value.trim() !== '' && Number.isFinite(Number(value))) out[key] = Number(value)
+    else if (type === 'boolean' && (value === 'true' || value === 'false')) out[key] = value === 'true'
+  }
+  return out
+}
+
 export function validator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const v = compiled(schema)
   const { code = 'validation_failed', coerce = false } = options
   return {
     check: (value): value is Static<S> => v.Check(value),
     parse(value) {
-      let candidate = v.Default(value)
-      if (coerce) candidate = v.Convert(candidate)
+      const candidate = v.Default(coerce ? convertStrings(schema, value) : value)
       if (v.Check(candidate)) return candidate as Static<S>
       throw new MosaicError(code, { issues: issuesOf(schema, candidate) })
     },

@@ -57,7 +57,8 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const config = loadConfig(RuntimeConfig, env)
   const name = options.role === 'gateway' ? 'gateway' : options.services[0]!.contract.name
   const stopTracing = initTracing(options.role === 'gateway' ? 'mosaic' : name, env)
-  const log = createLogger(name, env)
+  const root = createLogger(env)
+  const log = root.child({ service: name })
 
   const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`]
   const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
@@ -73,7 +74,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const platform: Platform = {
     engine: () => engine,
     bus,
-    log,
+    log: root,
     env,
     callTimeoutMs: config.CALL_TIMEOUT_MS,
     transport(service) {

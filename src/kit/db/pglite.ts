@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { PGlite, types } from '@electric-sql/pglite'
+import { readTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident } from './database.ts'
 
@@ -20,8 +23,11 @@ function sqlOf(tx: PgliteTx): Sql {
  * The path is set only when it changes, so a run of calls to one service costs no extra statement.
  */
 export async function openPglite(dataDir?: string): Promise<Engine> {
+  const fresh = dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))
+  const template = fresh ? await readTemplate() : undefined
   const pg = await PGlite.create(dataDir, {
     parsers: { [types.INT8]: (value: string) => BigInt(value) },
+    ...(template ? { loadDataDir: template } : {}),
   })
   let current: string | undefined
 
