@@ -79,7 +79,8 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     callTimeoutMs: config.CALL_TIMEOUT_MS,
     transport(service) {
       const instance = instances.get(service)
-      if (instance) return { invoke: (action, input, deadline) => instance.invoke(action, input, deadline) }
+      // Copies in and out: services share no objects in one process, just as over HTTP.
+      if (instance) return { invoke: async (action, input, deadline) => structuredClone(await instance.invoke(action, structuredClone(input), deadline)) }
       let transport = remotes.get(service)
       const url = urlOf(service)
       if (!transport && url) remotes.set(service, transport = httpTransport(url))
