@@ -10,5 +10,5 @@ export {
 export { MosaicError, defineErrors, codes, isRetryable, type FieldIssue } from './errors.ts'
 export { Env } from './config.ts'
 export { toMinor, toDecimal, toAmount, minorDigits } from './money.ts'
-export { encodeCursor, decodeCursor, page } from './pagination.ts'
+export { encodeCursor, decodeCursor, invalidCursor, page } from './pagination.ts'
 export type { Sql } from './db/database.ts'

@@ -8,12 +8,17 @@ export function encodeCursor(key: CursorKey): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url')
 }
 
+/** The error for a cursor the client made up or mangled. */
+export function invalidCursor(): MosaicError {
+  return new MosaicError('invalid_parameters', { issues: [{ path: '/cursor', code: 'cursor', message: 'is not a cursor this list returned' }] })
+}
+
 export function decodeCursor(cursor: string, length: number): CursorKey {
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
     if (Array.isArray(key) && key.length === length && key.every((k) => typeof k === 'string' || typeof k === 'number')) return key
   } catch { /* reported below */ }
-  throw new MosaicError('invalid_parameters', { issues: [{ path: '/cursor', code: 'cursor', message: 'is not a cursor this list returned' }] })
+  throw invalidCursor()
 }
 
 /** Takes one row more than asked to know whether another page exists. */

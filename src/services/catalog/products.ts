@@ -1,6 +1,6 @@
 // Products: the public read and write paths.
 import { randomUUID } from 'node:crypto'
-import { MosaicError, toMinor, toAmount, decodeCursor, page, type Sql, type Static, type ServiceTx } from '../../kit/index.ts'
+import { MosaicError, toMinor, toAmount, decodeCursor, invalidCursor, page, type Sql, type Static, type ServiceTx } from '../../kit/index.ts'
 import type { Product, CatalogContract } from './contract.ts'
 
 type ProductOut = Static<typeof Product>
@@ -69,9 +69,6 @@ const sorts = {
   '-created': { ...byCreated, desc: true },
 } as const
 
-const badCursor = (): MosaicError =>
-  new MosaicError('invalid_parameters', { issues: [{ path: '/cursor', code: 'cursor', message: 'is not a cursor this list returned' }] })
-
 export interface ListOptions {
   limit: number
   cursor?: string
@@ -89,7 +86,7 @@ export async function listProducts(db: Sql, options: ListOptions): Promise<{ ite
   }
   if (options.cursor !== undefined) {
     const [value, id] = decodeCursor(options.cursor, 2)
-    if (!sort.valid(value) || typeof id !== 'string') throw badCursor()
+    if (!sort.valid(value) || typeof id !== 'string') throw invalidCursor()
     params.push(value, id)
     where.push(`(${sort.column}, id) ${sort.desc ? '<' : '>'} (${sort.sql(`$${params.length - 1}`)}, $${params.length})`)
   }
@@ -107,7 +104,7 @@ export async function searchProducts(db: Sql, q: string, limit: number, cursor?:
   let after = ''
   if (cursor !== undefined) {
     const [rank, id] = decodeCursor(cursor, 2)
-    if (typeof rank !== 'number' || !Number.isFinite(rank) || typeof id !== 'string') throw badCursor()
+    if (typeof rank !== 'number' || !Number.isFinite(rank) || typeof id !== 'string') throw invalidCursor()
     params.push(rank, id)
     after = 'where rank < $2::real or (rank = $2::real and id > $3)'
   }
