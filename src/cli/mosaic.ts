@@ -1,6 +1,7 @@
 // The `mosaic` command. Run with `npx mosaic <command>` (or `npm start` for `mosaic start`).
 import { parseArgs } from 'node:util'
-import { ConfigError } from '../kit/config.ts'
+import { ConfigError, Env, envPrefix, loadConfig } from '../kit/config.ts'
+import Type from 'typebox'
 import { MigrationError } from '../kit/db/migrations.ts'
 import { topology, findService } from '../runtime/topology.ts'
 import { startNode, exitOnSignals } from '../runtime/node.ts'
@@ -30,7 +31,8 @@ async function main(argv: string[]): Promise<void> {
       const entry = rest[0] ? findService(rest[0]) : undefined
       if (!entry) throw new UsageError(`serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}`)
       const name = entry.definition.contract.name
-      const port = Number(process.env[`${name.toUpperCase().replace(/-/g, '_')}_SERVICE_PORT`] ?? entry.port)
+      const variable = `${envPrefix(name)}_SERVICE_PORT`
+      const port = loadConfig(Type.Object({ [variable]: Env.port(entry.port) }))[variable]!
       exitOnSignals(await startNode({ role: 'service', services: [entry.definition], port }))
       return
     }

@@ -11,7 +11,7 @@ export type { Logger }
 export function createLogger(env: NodeJS.ProcessEnv = process.env): Logger {
   const pretty = process.stdout.isTTY && env.LOG_PRETTY !== 'false'
   return pino({
-    level: env.LOG_LEVEL ?? 'info',
+    level: env.LOG_LEVEL || 'info',
     base: undefined,
     mixin() {
       const span = trace.getActiveSpan()?.spanContext()

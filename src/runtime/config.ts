@@ -16,4 +16,6 @@ export const RuntimeConfig = Type.Object({
   EVENT_MAX_ATTEMPTS: Env.positive(8),
   EVENT_RETRY_BASE_MS: Env.positive(250),
   EVENT_POLL_MS: Env.positive(250),
+  // Read by the logger (kit/log.ts); declared here so a typo stops the process with one line.
+  LOG_LEVEL: Type.String({ pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info' }),
 })
