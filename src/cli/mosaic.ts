@@ -1,7 +1,7 @@
 // The `mosaic` command. Run with `npx mosaic <command>` (or `npm start` for `mosaic start`).
 import { parseArgs } from 'node:util'
-import { ConfigError, Env, envPrefix, loadConfig } from '../kit/config.ts'
 import Type from 'typebox'
+import { ConfigError, Env, envPrefix, loadConfig } from '../kit/config.ts'
 import { MigrationError } from '../kit/db/migrations.ts'
 import { topology, findService } from '../runtime/topology.ts'
 import { startNode, exitOnSignals } from '../runtime/node.ts'
