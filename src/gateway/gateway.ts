@@ -27,9 +27,11 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     hsts: false, // set by whatever terminates TLS; see README
   })
-  await app.register(cors, { origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false, credentials: true, maxAge: 600 })
-  app.addHook('onSend', async (request, reply) => {
+  // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
+  if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600 })
+  app.addHook('onRequest', (request, reply, done) => {
     if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store')
+    done()
   })
 
   for (const instance of options.local) {

@@ -4,11 +4,11 @@
 import { resolve } from 'node:path'
 import { mkdir, readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
-import type { Static } from 'typebox'
+import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
 import type { Contract } from '../kit/contract.ts'
 import type { Engine } from '../kit/db/database.ts'
-import { loadConfig, envPrefix } from '../kit/config.ts'
+import { loadConfig, envPrefix, Env } from '../kit/config.ts'
 import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
@@ -60,7 +60,9 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const root = createLogger(env)
   const log = root.child({ service: name })
 
-  const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`]
+  // Every <NAME>_SERVICE_URL in the environment is checked now, not at the first call that needs it.
+  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).filter((k) => k.endsWith('_SERVICE_URL')).map((k) => [k, Env.url()]))), env)
+  const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`] || undefined
   const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
   const local = options.services.filter((s) => !remote.includes(s))
 
