@@ -1,0 +1,50 @@
+// The gateway's own pages: the OpenAPI document describes every public route of every contract,
+// and the API reference page loads from local files.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startNode, type MosaicNode } from '../src/runtime/node.ts'
+import { topology } from '../src/runtime/topology.ts'
+
+let node: MosaicNode
+before(async () => { node = await startNode({ role: 'gateway', services: topology.map((s) => s.definition), port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false' } }) })
+after(() => node.stop())
+
+const get = (path: string) => fetch(new URL(path, node.url))
+
+test('the OpenAPI document lists every public route of every service once, and no internal action', async () => {
+  const doc = await (await get('/openapi.json')).json() as { openapi: string, paths: Record<string, Record<string, { operationId: string, responses: object }>> }
+  assert.equal(doc.openapi, '3.1.0')
+  const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
+  const expected = topology.flatMap((s) => Object.values(s.definition.contract.routes).map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`))
+  assert.deepEqual(operations.map((o) => `${o.method} ${o.path}`).sort(), expected.sort())
+  const ids = operations.map((o) => o.op.operationId)
+  assert.equal(new Set(ids).size, ids.length, 'operation ids are unique')
+  assert.ok(operations.every((o) => 'default' in o.op.responses), 'every operation documents its problem responses')
+  assert.equal(JSON.stringify(doc).includes('_mosaic'), false)
+})
+
+test('the API reference page and its assets are served locally, under their own CSP', async () => {
+  const page = await get('/docs')
+  assert.equal(page.status, 200)
+  assert.match(page.headers.get('content-type')!, /^text\/html/)
+  assert.match(page.headers.get('content-security-policy')!, /default-src 'self'/)
+  assert.match(await page.text(), /swagger-ui-bundle\.js/)
+  for (const asset of ['/docs/swagger-ui-bundle.js', '/docs/swagger-ui.css', '/docs/init.js']) {
+    const res = await get(asset)
+    assert.equal(res.status, 200, asset)
+    assert.ok((await res.arrayBuffer()).byteLength > 20, asset)
+  }
+  for (const probe of ['/docs/package.json', '/docs/..%2F..%2Fpackage.json', '/docs/index.html']) {
+    assert.equal((await get(probe)).status, 404, probe)
+  }
+})
+
+test('API answers forbid framing and sniffing and are not cached', async () => {
+  const res = await get('/api/products')
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff')
+  assert.match(res.headers.get('content-security-policy')!, /frame-ancestors 'none'/)
+  assert.equal(res.headers.get('cache-control'), 'no-store')
+  assert.equal(res.headers.get('x-powered-by'), null)
+  assert.equal(res.headers.get('server'), null)
+  assert.equal(res.headers.get('access-control-allow-origin'), null, 'no CORS without allowed origins')
+})
