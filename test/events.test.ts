@@ -102,3 +102,12 @@ test('database work inside a transaction must use its tx (it would deadlock PGli
   const db = node.services.get('catalog')!.context.db
   await assert.rejects(db.transaction(() => db.query('select 1')), /use the transaction's tx/)
 })
+
+test('a service reaches only its own schema: the database refuses the others', async () => {
+  const ledgerDb = node.services.get('ledger')!.context.db
+  await assert.rejects(ledgerDb.query('select count(*) from catalog.products'), /permission denied/)
+  await assert.rejects(ledgerDb.query(`update catalog.products set stock = 0`), /permission denied/)
+  await assert.doesNotReject(ledgerDb.query('select 1 from entries limit 1'), 'its own tables, by their plain names')
+  const [row] = await node.services.get('catalog')!.context.db.query<{ n: bigint }>('select count(*) as n from products')
+  assert.equal(typeof row!.n, 'bigint')
+})

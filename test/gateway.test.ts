@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
 import { topology } from '../src/runtime/topology.ts'
+import type { Contract } from '../src/kit/contract.ts'
 
 let node: MosaicNode
 before(async () => { node = await startNode({ role: 'gateway', services: topology.map((s) => s.definition), port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false' } }) })
@@ -15,7 +16,7 @@ test('the OpenAPI document lists every public route of every service once, and n
   const doc = await (await get('/openapi.json')).json() as { openapi: string, paths: Record<string, Record<string, { operationId: string, responses: object }>> }
   assert.equal(doc.openapi, '3.1.0')
   const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
-  const expected = topology.flatMap((s) => Object.values(s.definition.contract.routes).map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`))
+  const expected = topology.flatMap((s) => Object.values(s.definition.contract.routes as Contract['routes']).map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`))
   assert.deepEqual(operations.map((o) => `${o.method} ${o.path}`).sort(), expected.sort())
   const ids = operations.map((o) => o.op.operationId)
   assert.equal(new Set(ids).size, ids.length, 'operation ids are unique')

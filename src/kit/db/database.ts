@@ -28,6 +28,14 @@ export interface Engine {
   close(): Promise<void>
 }
 
+/**
+ * The database role a service's work runs as: it owns the service's schema and has no rights on any
+ * other, so "a service reaches only its own tables" is enforced by PostgreSQL, not by convention.
+ */
+export function roleOf(schema: string): string {
+  return `svc_${schema}`
+}
+
 /** Schema names are identifiers we build from service names; quote them to be safe anyway. */
 export function ident(name: string): string {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`invalid identifier ${name}`)

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import type { Engine, Sql } from './database.ts'
-import { ident } from './database.ts'
+import { ident, roleOf } from './database.ts'
 
 export interface MigrationSource {
   /** Who owns these migrations inside the schema: `kit` for platform tables, the service name for its own. */
@@ -43,10 +43,24 @@ export async function readMigrations(source: MigrationSource): Promise<Migration
 
 interface Applied { owner: string, version: number, name: string, checksum: string }
 
+/**
+ * The schema and the role that owns it. Roles are global to a PostgreSQL server, so creating one
+ * is serialised across processes; the connecting user needs CREATEROLE (or the role made for it).
+ */
+async function createSchema(engine: Engine, schema: string): Promise<void> {
+  const role = roleOf(schema)
+  await engine.admin.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock(hashtext($1))', ['mosaic-roles'])
+    const [exists] = await tx.query('select 1 from pg_roles where rolname = $1', [role])
+    if (!exists) await tx.exec(`create role ${ident(role)} nologin`)
+    await tx.exec(`grant ${ident(role)} to current_user; create schema if not exists ${ident(schema)} authorization ${ident(role)}`)
+  })
+}
+
 /** Creates `schema` if needed and applies what is pending; returns the names applied now. */
 export async function migrate(engine: Engine, schema: string, sources: readonly MigrationSource[]): Promise<string[]> {
   const all = (await Promise.all(sources.map(readMigrations))).flat()
-  await engine.admin.exec(`create schema if not exists ${ident(schema)}`)
+  await createSchema(engine, schema)
   const db = engine.forSchema(schema)
   const lock = async (tx: Sql): Promise<void> => {
     // Replicas starting together take turns; PGlite has one connection and needs no lock.

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { PGlite, types } from '@electric-sql/pglite'
 import { readTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
-import { ident } from './database.ts'
+import { ident, roleOf } from './database.ts'
 
 interface PgliteTx {
   query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>
@@ -19,8 +19,9 @@ function sqlOf(tx: PgliteTx): Sql {
 
 /**
  * PGlite is one connection shared by every service in the process: it serialises work itself,
- * and each unit of work here runs inside its transaction lock with the caller's search_path.
- * The path is set only when it changes, so a run of calls to one service costs no extra statement.
+ * and each unit of work here runs inside its transaction lock with the caller's role and
+ * search_path. They are set only when they change, so a run of calls to one service costs no
+ * extra statement.
  */
 export async function openPglite(dataDir?: string): Promise<Engine> {
   const fresh = dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))
@@ -29,18 +30,19 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
     parsers: { [types.INT8]: (value: string) => BigInt(value) },
     ...(template ? { loadDataDir: template } : {}),
   })
+  // The schema whose role and search_path the connection has now; `admin` once reset.
   let current: string | undefined
 
-  const inSchema = <T>(schema: string | undefined, fn: (tx: Sql) => Promise<T>): Promise<T> =>
+  const inSchema = <T>(schema: string | 'admin', fn: (tx: Sql) => Promise<T>): Promise<T> =>
     pg.transaction(async (tx) => {
       try {
-        if (schema !== undefined && current !== schema) {
-          await tx.exec(`set search_path to ${ident(schema)}`)
+        if (current !== schema) {
+          await tx.exec(schema === 'admin' ? 'reset role; reset search_path' : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`)
           current = schema
         }
         return await fn(sqlOf(tx as unknown as PgliteTx))
       } catch (error) {
-        current = undefined // the rollback undid the SET as well
+        current = undefined // the rollback undid the SETs as well
         throw error
       }
     })
@@ -57,9 +59,9 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
     forSchema,
     admin: {
       schema: 'public',
-      query: (text, params) => inSchema(undefined, (tx) => tx.query(text, params)),
-      exec: (script) => inSchema(undefined, (tx) => tx.exec(script)),
-      transaction: (fn) => inSchema(undefined, fn),
+      query: (text, params) => inSchema('admin', (tx) => tx.query(text, params)),
+      exec: (script) => inSchema('admin', (tx) => tx.exec(script)),
+      transaction: (fn) => inSchema('admin', fn),
     },
     close: () => pg.close(),
   }

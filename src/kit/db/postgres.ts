@@ -1,11 +1,13 @@
 import postgres from 'postgres'
 import type { Database, Engine, Sql } from './database.ts'
+import { roleOf } from './database.ts'
 
 type Client = postgres.Sql<{ bigint: bigint }>
 
 function sqlOf(client: postgres.Sql<never> | postgres.TransactionSql<never>): Sql {
   return {
-    query: (text, params) => client.unsafe(text, (params ?? []) as never[]) as never,
+    // A plain array, as PGlite gives: postgres.js's Result subclass would compare unequal in tests.
+    query: async (text, params) => [...await client.unsafe(text, (params ?? []) as never[])] as never,
     exec: async (script) => { await client.unsafe(script).simple() },
   }
 }
@@ -15,7 +17,7 @@ export interface PostgresOptions {
   readonly poolSize?: number
 }
 
-/** A PostgreSQL server: one small pool per service, its search_path fixed at connect. */
+/** A PostgreSQL server: one small pool per service, its role and search_path fixed at connect. */
 export function openPostgres(url: string, options: PostgresOptions = {}): Engine {
   const { poolSize = 10 } = options
   const clients: Client[] = []
@@ -24,7 +26,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
       max: poolSize,
       onnotice: () => {},
       types: { bigint: postgres.BigInt },
-      connection: schema ? { search_path: schema, application_name: `mosaic-${schema}` } : { application_name: 'mosaic' },
+      connection: schema ? { role: roleOf(schema), search_path: schema, application_name: `mosaic-${schema}` } : { application_name: 'mosaic' },
     })
     clients.push(client)
     return client
