@@ -66,3 +66,12 @@ test('URL numbers must be exact: 1.5 is not an integer, "" and "12abc" are not n
   assert.deepEqual(v.parse({ limit: '3', on: 'false' }), { limit: 3, on: false })
   assert.throws(() => v.parse({ limit: '3', on: 'yes' }), MosaicError)
 })
+
+test('a value matching no branch of a union is one issue naming what each branch wanted', () => {
+  const v = validator(Type.Object({ price: Type.Union([Type.Number(), Type.String({ pattern: '^\\d+$' })]) }))
+  assert.throws(() => v.parse({ price: 'abc' }), (e: unknown) => {
+    assert.ok(e instanceof MosaicError)
+    assert.deepEqual(e.issues, [{ path: '/price', code: 'anyOf', message: 'must be number, or must match pattern "^\\d+$"' }])
+    return true
+  })
+})

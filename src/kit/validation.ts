@@ -39,7 +39,13 @@ export function issuesOf(schema: TSchema, value: unknown): FieldIssue[] {
     else if (params.requiredProperties) for (const k of params.requiredProperties) add(`${e.instancePath}/${k}`, 'required', 'is required')
     else add(e.instancePath, e.keyword, e.message)
   }
-  return [...issues.values()]
+  // A value that matches no branch of a union gets one issue saying what each branch wanted.
+  const all = [...issues.values()]
+  return all.flatMap((issue) => {
+    const branches = all.filter((other) => other.path === issue.path && other !== issue)
+    if (issue.code === 'anyOf') return [{ ...issue, message: branches.map((b) => b.message).join(', or ') || issue.message }]
+    return all.some((other) => other.path === issue.path && other.code === 'anyOf') ? [] : [issue]
+  })
 }
 
 /**
