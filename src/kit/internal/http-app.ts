@@ -65,7 +65,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // errors are logged by the error handler
     bodyLimit,
-    return503OnClosing: true,
+    return503OnClosing: false, // answered below, as problem+json, once draining starts
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
   })
@@ -87,7 +87,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }
   })
 
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     const { span, context } = startSpan(`${request.method} ${route}`, {
       kind: SpanKind.SERVER,
@@ -95,7 +95,21 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
     })
     request.trace = { span, context, started: performance.now() }
+    // Requests that arrive on an open connection after draining began are turned away (health
+    // checks still answer, so a load balancer sees /health/ready fail); those in flight finish.
+    if (readiness.state === 'draining' && !request.url.startsWith('/health/')) {
+      const problem = toProblem(new MosaicError('unavailable', { detail: `${name} is shutting down` }), request.url, traceIdOf(request))
+      reply.code(503).header('retry-after', '1').type('application/problem+json').send(problem)
+      return
+    }
     done()
+  })
+
+  // A response sent while draining closes its connection: a kept-alive client would otherwise
+  // hold the shutdown open until the keep-alive timeout (72 s in Fastify).
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (readiness.state === 'draining') reply.header('connection', 'close')
+    done(null, payload)
   })
 
   app.addHook('onResponse', (request, reply, done) => {
