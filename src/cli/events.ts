@@ -1,16 +1,16 @@
 import { loadConfig } from '../kit/config.ts'
-import { openPglite } from '../kit/db/pglite.ts'
-import { openPostgres } from '../kit/db/postgres.ts'
 import { createLocalBus } from '../kit/events/local-bus.ts'
 import { createLogger } from '../kit/log.ts'
 import { schemaOf } from '../kit/internal/host.ts'
 import { RuntimeConfig } from '../runtime/config.ts'
-import { resolve } from 'node:path'
+import { openEngine } from '../runtime/node.ts'
 
-/** Moves dead letters back onto the embedded bus; the running system delivers them at its next poll. */
+/**
+ * Moves dead letters back onto the embedded bus, delivered by the system at its next poll.
+ * PGlite admits one process at a time: with the embedded database, stop `mosaic start` first.
+ */
 export async function replayDeadLetters(service: string, ids?: number[]): Promise<number> {
-  const config = loadConfig(RuntimeConfig)
-  const engine = config.DATABASE_URL ? openPostgres(config.DATABASE_URL) : await openPglite(resolve(config.DATA_DIR, 'embedded'))
+  const engine = await openEngine(loadConfig(RuntimeConfig), 'embedded')
   try {
     return await createLocalBus({ engine, log: createLogger() }).replay(schemaOf(service), ids)
   } finally {

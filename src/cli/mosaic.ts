@@ -15,6 +15,7 @@ Commands:
   serve <service>           Run one service alone on <NAME>_SERVICE_PORT
   services                  List the services of the system and their default ports
   events replay <service>   Send a service's dead-lettered events back for delivery [--id N ...]
+                            (on embedded PGlite, stop 'mosaic start' first)
   help                      Show this text
 
 Configuration is environment variables; see the README for the list.`

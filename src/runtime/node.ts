@@ -44,7 +44,8 @@ export interface MosaicNode {
 
 const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
-async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
+/** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
+export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
   if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE })
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)

@@ -1,5 +1,4 @@
 import type { CloudEvent } from '../contract.ts'
-import type { Database } from '../db/database.ts'
 
 /** One consumer of one event type, registered by the service that owns it. */
 export interface BusSubscription {
@@ -33,7 +32,8 @@ export function backoffMs(attempt: number, policy: RetryPolicy): number {
  * at-least-once and the consumer's inbox makes the effect happen once.
  */
 export interface Bus {
-  addProducer(service: string, db: Database): void
+  /** Relays this service's outbox. */
+  addProducer(service: string): void
   subscribe(subscription: BusSubscription): void
   /** Something was just committed to an outbox: relay it now rather than at the next poll. */
   notify(): void

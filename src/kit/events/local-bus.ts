@@ -5,7 +5,7 @@
 // the consumer's inbox absorbs the repeat.
 import type { Logger } from 'pino'
 import type { CloudEvent } from '../contract.ts'
-import type { Database, Engine } from '../db/database.ts'
+import type { Engine } from '../db/database.ts'
 import { ident } from '../db/database.ts'
 import { migrate } from '../db/migrations.ts'
 import { eventsHandled, eventsPublished } from '../telemetry/metrics.ts'
@@ -128,7 +128,7 @@ export function createLocalBus(options: LocalBusOptions): Bus {
 
   return {
     get running() { return running },
-    addProducer(service: string, _db: Database) {
+    addProducer(service: string) {
       producers.push(service)
     },
     subscribe(subscription) {

@@ -39,7 +39,6 @@ export interface ServiceInstance {
   invoke(action: string, input: unknown, deadline: number): Promise<unknown>
   /** Runs a route handler for already-validated input. */
   handle(route: string, input: RouteInput<never>, deadline: number, setHeader: (name: string, value: string) => void): Promise<unknown>
-  ping(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -133,7 +132,7 @@ export async function startService(definition: AnyService, platform: Platform): 
     return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
   }
 
-  platform.bus.addProducer(schema, raw)
+  platform.bus.addProducer(schema)
   trackOutbox(name, async () => Number((await raw.query<{ n: bigint }>('select count(*) as n from mosaic_outbox'))[0]!.n))
   for (const subscription of implementation.subscriptions ?? []) {
     const id = `${name}/${subscription.name}`
@@ -167,16 +166,13 @@ export async function startService(definition: AnyService, platform: Platform): 
     async invoke(action, input, deadline) {
       const handler = implementation.actions[action]
       const validate = inputs.get(action)
-      if (!handler || !validate) return Promise.reject(new MosaicError('not_found', { detail: `${name} has no action ${action}` }))
+      if (!handler || !validate) throw new MosaicError('not_found', { detail: `${name} has no action ${action}` })
       const valid = validate.parse(input)
       return withinDeadline(deadline, () => handler(valid as never, callContext(deadline) as never))
     },
     handle(route, input, deadline, setHeader) {
       const ctx: RouteContext = callContext(deadline, { setHeader })
       return withinDeadline(deadline, () => implementation.routes[route]!(input as never, ctx as never))
-    },
-    async ping() {
-      await raw.query('select 1')
     },
     async stop() {
       await implementation.stop?.(context as never)
