@@ -11,12 +11,10 @@ const knownCurrencies = new Set(Intl.supportedValuesOf('currency'))
 export function minorDigits(currency: string): number {
   let digits = digitsCache.get(currency)
   if (digits === undefined) {
-    try {
-      if (!knownCurrencies.has(currency)) throw new RangeError(currency)
-      digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
-    } catch {
+    if (!knownCurrencies.has(currency)) {
       throw new MosaicError('validation_failed', { issues: [{ path: '/currency', code: 'currency', message: `${currency} is not an ISO 4217 currency code` }] })
     }
+    digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
     digitsCache.set(currency, digits)
   }
   return digits
