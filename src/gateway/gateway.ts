@@ -1,49 +1,113 @@
-// The edge of the system: security headers, CORS, the public routes of every service (mounted
-// in-process, or proxied to the service's URL), the OpenAPI document and the API reference.
-// Authentication, rate limits and resilience policies come later (see the README's roadmap).
+// The edge of the system: security headers, CORS, authentication against the route table, the
+// public routes of every service (mounted in-process, or proxied to the service's URL with the
+// verified caller in a signed credential), the signing keys, the OpenAPI document and the API
+// reference. Rate limits and resilience policies come later (see the README's roadmap).
+import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import httpProxy from '@fastify/http-proxy'
+import Type from 'typebox'
 import type { Contract } from '../kit/contract.ts'
 import { routePrefixes } from '../kit/contract.ts'
+import { loadConfig, ConfigError } from '../kit/config.ts'
+import type { Client } from '../kit/service.ts'
 import type { ServiceInstance } from '../kit/internal/host.ts'
 import { serviceRoutes } from '../kit/internal/service-routes.ts'
+import { EDGE_HEADER, type Credentials } from '../kit/internal/credentials.ts'
+import { AuthSettings, sessionCookieName, type identityContract } from '../services/identity/contract.ts'
+import { loadRouteTable, defaultRouteTable } from './route-table.ts'
+import { loadPolicies } from '../kit/authz.ts'
+import { createTokenVerifier } from './tokens.ts'
+import { createAuthenticator } from './authenticate.ts'
 import { openApiDocument } from './openapi.ts'
 import { registerDocs } from './docs.ts'
+
+const GatewayConfig = Type.Object({
+  ...AuthSettings.properties,
+  AUTH_JWKS_CACHE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'How long the gateway trusts fetched signing keys' }),
+  GATEWAY_ROUTES: Type.String({ default: defaultRouteTable, description: 'Route table files, comma-separated' }),
+})
 
 export interface GatewayOptions {
   readonly local: readonly ServiceInstance[]
   readonly remote: readonly { contract: Contract, url: string }[]
+  /** How the gateway asks the identity service about keys and sessions (in-process or remote). */
+  readonly identity: Client<typeof identityContract>
+  /** Signs the verified caller for proxied services; present whenever some service is remote. */
+  readonly credentials?: Credentials
   /** Origins allowed to call the API from a browser (CORS_ORIGINS); empty: none. */
   readonly corsOrigins: readonly string[]
   readonly requestTimeoutMs: number
+  readonly host: string
   readonly version: string
+  readonly env: NodeJS.ProcessEnv
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed credential of `caller`, for a proxied service. */
+    edgeToken?: string
+  }
+}
+
+const isLoopback = (host: string): boolean => host === 'localhost' || (isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
+
 export async function mountGateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
+  const config = loadConfig(GatewayConfig, options.env)
+  if (!config.AUTH_COOKIE_SECURE && !isLoopback(options.host)) {
+    throw new ConfigError('AUTH_COOKIE_SECURE', 'may be false only while HOST is a loopback address (plain http://localhost)', 'false')
+  }
+  const contracts = [...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract)]
+
   await app.register(helmet, {
     // An API answers with JSON, never with a page to frame or run scripts in; /docs sets its own.
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    hsts: false, // set by whatever terminates TLS; see README
+    hsts: false, // sent below, only on responses to HTTPS requests: over plain HTTP it means nothing
   })
   // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
   if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600 })
   app.addHook('onRequest', (request, reply, done) => {
     if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store')
+    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
     done()
+  })
+
+  const tokens = createTokenVerifier({
+    issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, skewSeconds: config.AUTH_CLOCK_SKEW_SECONDS,
+    cacheSeconds: config.AUTH_JWKS_CACHE_SECONDS, fetchKeys: () => options.identity.jwks({}),
+  })
+  app.addHook('onRequest', createAuthenticator({
+    authorizer: loadPolicies(),
+    table: loadRouteTable(contracts, config.GATEWAY_ROUTES.split(',').map((f) => f.trim()).filter(Boolean)),
+    tokens,
+    resolveSession: async (secret) => (await options.identity.resolveSession({ secret })).session,
+    cookieName: sessionCookieName(config.AUTH_COOKIE_SECURE),
+    trustedOrigins: options.corsOrigins,
+  }))
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    reply.header('cache-control', `public, max-age=${config.AUTH_JWKS_CACHE_SECONDS}`)
+    return tokens.keys()
   })
 
   for (const instance of options.local) {
     await app.register(serviceRoutes(instance, { requestTimeoutMs: options.requestTimeoutMs }))
   }
   for (const { contract, url } of options.remote) {
+    const credentials = options.credentials
+    if (!credentials) throw new Error(`${contract.name} is remote but no credentials were given to sign callers with`)
     for (const prefix of routePrefixes(contract)) {
-      await app.register(httpProxy, { upstream: url, prefix, rewritePrefix: prefix, http2: false })
+      await app.register(httpProxy, {
+        upstream: url, prefix, rewritePrefix: prefix, http2: false,
+        preHandler: (request, _reply, done) => {
+          credentials.signEdge(request.caller).then((token) => { request.edgeToken = token; done() }, done)
+        },
+        replyOptions: { rewriteRequestHeaders: (request, headers) => ({ ...headers, [EDGE_HEADER]: request.edgeToken }) },
+      })
     }
   }
 
-  const document = openApiDocument([...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract)], options.version)
+  const document = openApiDocument(contracts, options.version)
   app.get('/openapi.json', async () => document)
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {

@@ -58,6 +58,8 @@ export interface MosaicErrorOptions {
   /** Overrides the table, e.g. for an error rebuilt from a remote problem document. */
   readonly status?: number
   readonly retryable?: boolean
+  /** Seconds after which trying again may succeed: sent as Retry-After. */
+  readonly retryAfter?: number
 }
 
 export class MosaicError extends Error {
@@ -65,6 +67,7 @@ export class MosaicError extends Error {
   readonly status: number
   readonly retryable: boolean
   readonly issues: readonly FieldIssue[]
+  readonly retryAfter?: number
 
   constructor(code: string, options: MosaicErrorOptions = {}) {
     const spec = table.get(code) ?? table.get('internal')!
@@ -74,6 +77,7 @@ export class MosaicError extends Error {
     this.status = options.status ?? spec.status
     this.retryable = options.retryable ?? spec.retryable
     this.issues = options.issues ?? []
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter
   }
 
   get title(): string {

@@ -9,6 +9,8 @@ export {
 } from './service.ts'
 export { MosaicError, defineErrors, codes, isRetryable, type FieldIssue } from './errors.ts'
 export { Env } from './config.ts'
+export { requireIdentity, type Identity, type Caller } from './identity.ts'
+export type { Principal, Resource } from './authz.ts'
 export { toMinor, toDecimal, toAmount, minorDigits } from './money.ts'
 export { encodeCursor, decodeCursor, invalidCursor, page } from './pagination.ts'
 export type { Sql } from './db/database.ts'

@@ -8,6 +8,8 @@ import type {
   RouteParams, RouteQuery, RouteBody, RouteResponse, ActionInput, ActionOutput,
 } from './contract.ts'
 import type { Sql } from './db/database.ts'
+import type { Authorizer } from './authz.ts'
+import type { Caller } from './identity.ts'
 
 export interface PublishOptions {
   /** CloudEvents `subject`: the id of the thing the event is about. */
@@ -40,6 +42,8 @@ export interface ServiceContext<C extends Contract = Contract, Cfg = unknown> {
   readonly config: Cfg
   /** A client for another service; its contract is all this service may import of it. */
   client<D extends Contract>(contract: D): Client<D>
+  /** Asks the Cedar policies (policies/*.cedar) whether `principal` may do `action` on `resource`. */
+  readonly authorize: Authorizer['authorize']
 }
 
 /** The context of one request, action call or event: the service context plus a deadline. */
@@ -49,7 +53,8 @@ export interface CallContext<C extends Contract = Contract, Cfg = unknown> exten
   readonly signal: AbortSignal
 }
 
-export interface RouteContext<C extends Contract = Contract, Cfg = unknown> extends CallContext<C, Cfg> {
+/** A public request: the call context plus who is calling (verified by the gateway). */
+export interface RouteContext<C extends Contract = Contract, Cfg = unknown> extends CallContext<C, Cfg>, Caller {
   setHeader(name: string, value: string): void
 }
 

@@ -8,7 +8,7 @@ import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
 import type { Contract } from '../kit/contract.ts'
 import type { Engine } from '../kit/db/database.ts'
-import { loadConfig, envPrefix, Env } from '../kit/config.ts'
+import { loadConfig, envPrefix, Env, ConfigError } from '../kit/config.ts'
 import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
@@ -16,10 +16,13 @@ import { openPglite } from '../kit/db/pglite.ts'
 import { openPostgres } from '../kit/db/postgres.ts'
 import { createLocalBus } from '../kit/events/local-bus.ts'
 import type { Bus } from '../kit/events/bus.ts'
-import { startService, type Platform, type ServiceInstance } from '../kit/internal/host.ts'
+import { startService, makeClient, type Platform, type ServiceInstance } from '../kit/internal/host.ts'
+import { createCredentials } from '../kit/internal/credentials.ts'
+import { loadPolicies } from '../kit/authz.ts'
+import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, type Transport } from '../kit/internal/transport.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
-import { serviceRoutes, actionsEndpoint } from '../kit/internal/service-routes.ts'
+import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
 import { mountGateway } from '../gateway/gateway.ts'
 import { RuntimeConfig } from './config.ts'
 
@@ -67,6 +70,11 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
   const local = options.services.filter((s) => !remote.includes(s))
 
+  // Processes that talk over HTTP prove who is calling with credentials signed by a shared secret.
+  const split = options.role === 'service' || remote.length > 0
+  if (split && !config.MOSAIC_INTERNAL_SECRET) throw new ConfigError('MOSAIC_INTERNAL_SECRET', 'is required when services run in separate processes (32+ characters)', undefined)
+  const credentials = config.MOSAIC_INTERNAL_SECRET ? createCredentials(config.MOSAIC_INTERNAL_SECRET) : undefined
+
   const engine = await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
   const bus = createLocalBus({
     engine, log, pollMs: config.EVENT_POLL_MS,
@@ -80,13 +88,14 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     log: root,
     env,
     callTimeoutMs: config.CALL_TIMEOUT_MS,
+    authorizer: loadPolicies(),
     transport(service) {
       const instance = instances.get(service)
       // Copies in and out: services share no objects in one process, just as over HTTP.
       if (instance) return { invoke: async (action, input, deadline) => structuredClone(await instance.invoke(action, structuredClone(input), deadline)) }
       let transport = remotes.get(service)
       const url = urlOf(service)
-      if (!transport && url) remotes.set(service, transport = httpTransport(url))
+      if (!transport && url && credentials) remotes.set(service, transport = httpTransport(url, credentials))
       if (!transport) throw new MosaicError('unavailable', { detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set` })
       return transport
     },
@@ -104,17 +113,22 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
     await bus.start()
 
-    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT })
+    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY) })
     if (options.role === 'gateway') {
       await mountGateway(app, {
         local: [...instances.values()],
         remote: remote.map((s) => ({ contract: s.contract as Contract, url: urlOf(s.contract.name)! })),
-        corsOrigins: config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+        identity: makeClient(identityContract, platform, 'gateway'),
+        ...(credentials ? { credentials } : {}),
+        corsOrigins: list(config.CORS_ORIGINS),
         requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+        host: config.HOST,
         version,
+        env,
       })
     } else {
       const instance = [...instances.values()][0]!
+      trustEdge(app, credentials!)
       await app.register(serviceRoutes(instance, { requestTimeoutMs: config.REQUEST_TIMEOUT_MS }))
       await app.register(actionsEndpoint(instance, config.REQUEST_TIMEOUT_MS))
     }
@@ -142,6 +156,14 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     await engine.close().catch(() => {})
     throw error
   }
+}
+
+const list = (value: string): string[] => value.split(',').map((v) => v.trim()).filter(Boolean)
+
+/** TRUST_PROXY: "true" believes any proxy; otherwise the listed addresses; empty believes none. */
+function trustProxy(value: string): boolean | string {
+  if (value === 'true') return true
+  return list(value).join(',') || false
 }
 
 /** SIGTERM/SIGINT stop the node gracefully and exit 0; a second signal exits at once. */

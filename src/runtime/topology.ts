@@ -1,6 +1,7 @@
 // The whole system, declared in one place: which services exist and the port each listens on
 // when it runs alone. This file (and the tests) are the only code that imports implementations.
 import type { AnyService } from '../kit/service.ts'
+import identity from '../services/identity/service.ts'
 import catalog from '../services/catalog/service.ts'
 
 export interface ServiceEntry {
@@ -10,7 +11,8 @@ export interface ServiceEntry {
 }
 
 export const topology: readonly ServiceEntry[] = [
-  { definition: catalog, port: 3001 },
+  { definition: identity, port: 3001 },
+  { definition: catalog, port: 3002 },
 ]
 
 export function findService(name: string): ServiceEntry | undefined {

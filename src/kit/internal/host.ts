@@ -19,6 +19,8 @@ import { withSpan, SpanKind, contextFrom } from '../telemetry/tracing.ts'
 import { callDuration, trackOutbox } from '../telemetry/metrics.ts'
 import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
+import type { Authorizer } from '../authz.ts'
+import type { Caller } from '../identity.ts'
 
 export interface Platform {
   readonly engine: (service: string) => Engine
@@ -29,6 +31,12 @@ export interface Platform {
   readonly transport: (service: string) => Transport
   /** Time allowed for a call when the caller sets none (CALL_TIMEOUT_MS). */
   readonly callTimeoutMs: number
+  readonly authorizer: Authorizer
+}
+
+/** What the HTTP layer knows about a request besides its input. */
+export interface RouteRequest extends Caller {
+  setHeader(name: string, value: string): void
 }
 
 export interface ServiceInstance {
@@ -38,7 +46,7 @@ export interface ServiceInstance {
   /** Runs an action: input validated, deadline enforced. */
   invoke(action: string, input: unknown, deadline: number): Promise<unknown>
   /** Runs a route handler for already-validated input. */
-  handle(route: string, input: RouteInput<never>, deadline: number, setHeader: (name: string, value: string) => void): Promise<unknown>
+  handle(route: string, input: RouteInput<never>, deadline: number, request: RouteRequest): Promise<unknown>
   stop(): Promise<void>
 }
 
@@ -101,7 +109,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
       try {
         outsideTransaction(`${caller}: call to ${contract.name}.${action}`)
         const deadline = Math.min(parentDeadline ?? Infinity, Date.now() + (options.timeoutMs ?? platform.callTimeoutMs))
-        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline))
+        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline, caller))
       } catch (error) {
         outcome = error instanceof MosaicError ? error.code : 'error'
         throw error
@@ -126,7 +134,7 @@ export async function startService(definition: AnyService, platform: Platform): 
   const raw = engine.forSchema(schema)
   const db = serviceDb(raw, name, contract, () => platform.bus.notify())
 
-  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name) }
+  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
     const signal = lazySignal(deadline)
     return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
@@ -170,8 +178,8 @@ export async function startService(definition: AnyService, platform: Platform): 
       const valid = validate.parse(input)
       return withinDeadline(deadline, () => handler(valid as never, callContext(deadline) as never))
     },
-    handle(route, input, deadline, setHeader) {
-      const ctx: RouteContext = callContext(deadline, { setHeader })
+    handle(route, input, deadline, request) {
+      const ctx: RouteContext = callContext(deadline, request)
       return withinDeadline(deadline, () => implementation.routes[route]!(input as never, ctx as never))
     },
     async stop() {

@@ -8,6 +8,7 @@ import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
 import { validator } from '../validation.ts'
 import { startSpan, contextFrom, SpanKind } from '../telemetry/tracing.ts'
 import { httpServerDuration, registry } from '../telemetry/metrics.ts'
+import type { Caller } from '../identity.ts'
 
 export interface Readiness {
   /** starting → ready → draining; only `ready` answers 200 on /health/ready. */
@@ -22,11 +23,17 @@ export interface HttpAppOptions {
   readonly readiness: Readiness
   /** Largest request body accepted, in bytes (BODY_LIMIT); larger → 413. */
   readonly bodyLimit?: number
+  /** Largest request head (request line and headers), in bytes (HEADER_LIMIT); larger → 431. */
+  readonly headerLimit?: number
+  /** Believe X-Forwarded-For from these proxies (TRUST_PROXY): Fastify's trustProxy. */
+  readonly trustProxy?: boolean | string
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     trace: { span: Span, context: Context, started: number }
+    /** Who is calling: anonymous from `request.ip` until the gateway (or a verified edge credential) says otherwise. */
+    caller: Caller
   }
 }
 
@@ -60,8 +67,10 @@ export function traceIdOf(request: FastifyRequest): string | undefined {
 }
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
-  const { name, log, readiness, bodyLimit = 1024 * 1024 } = options
+  const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false } = options
   const app = Fastify({
+    http: { maxHeaderSize: headerLimit },
+    trustProxy,
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // errors are logged by the error handler
     bodyLimit,
@@ -95,6 +104,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
     })
     request.trace = { span, context, started: performance.now() }
+    request.caller = { clientIp: request.ip }
     // Requests that arrive on an open connection after draining began are turned away (health
     // checks still answer, so a load balancer sees /health/ready fail); those in flight finish.
     if (readiness.state === 'draining' && !request.url.startsWith('/health/')) {
@@ -124,7 +134,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const mosaic = asMosaicError(error)
     if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
-    if (mosaic.status === 503) reply.header('retry-after', '1')
+    if (mosaic.retryAfter !== undefined) reply.header('retry-after', String(mosaic.retryAfter))
+    else if (mosaic.status === 503) reply.header('retry-after', '1')
     return reply.code(mosaic.status).type('application/problem+json').send(toProblem(mosaic, request.url, traceIdOf(request)))
   })
 

@@ -5,6 +5,7 @@ import type { ServiceInstance } from './host.ts'
 import type { RouteInput } from '../service.ts'
 import { runInContext } from '../telemetry/tracing.ts'
 import { ACTIONS_PATH, TIMEOUT_HEADER } from './transport.ts'
+import { EDGE_HEADER, CALLER_HEADER, type Credentials } from './credentials.ts'
 
 export interface RouteOptions {
   /** Time a public request may take (REQUEST_TIMEOUT_MS); longer → 504. */
@@ -21,13 +22,31 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
         schema: Object.fromEntries(Object.entries({ params: spec.params, querystring: spec.query, body: spec.body }).filter(([, v]) => v)),
         handler: (request, reply) => runInContext(request.trace.context, async () => {
           const input = { params: request.params, query: request.query, body: request.body, headers: request.headers } as RouteInput<never>
-          const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, (name, value) => void reply.header(name, value))
+          const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, {
+            ...request.caller,
+            setHeader: (name, value) => void reply.header(name, value),
+          })
           reply.code(spec.status ?? 200)
           return spec.status === 204 ? reply.send() : result
         }),
       })
     }
   }
+}
+
+/**
+ * A service's own server: requests carry the caller the gateway verified in a signed credential
+ * (anonymous without one), and the actions endpoint admits only other services.
+ */
+export function trustEdge(app: FastifyInstance, credentials: Credentials): void {
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith(ACTIONS_PATH)) {
+      await credentials.verifyCaller(String(request.headers[CALLER_HEADER] ?? ''))
+      return
+    }
+    const token = request.headers[EDGE_HEADER]
+    if (typeof token === 'string') request.caller = await credentials.verifyEdge(token)
+  })
 }
 
 /** `POST /_mosaic/actions/:name`: what the HTTP transport calls. Not mounted on the gateway. */

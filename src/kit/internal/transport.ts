@@ -3,9 +3,11 @@
 import { Pool } from 'undici'
 import { MosaicError, fromProblem } from '../errors.ts'
 import { traceHeaders } from '../telemetry/tracing.ts'
+import { CALLER_HEADER, type Credentials } from './credentials.ts'
 
 export interface Transport {
-  invoke(action: string, input: unknown, deadline: number): Promise<unknown>
+  /** `caller`: the name of the calling service (or `gateway`), which the receiver authenticates. */
+  invoke(action: string, input: unknown, deadline: number, caller: string): Promise<unknown>
   close?(): Promise<void>
 }
 
@@ -13,10 +15,10 @@ export interface Transport {
 export const TIMEOUT_HEADER = 'mosaic-timeout-ms'
 export const ACTIONS_PATH = '/_mosaic/actions'
 
-export function httpTransport(baseUrl: string): Transport {
+export function httpTransport(baseUrl: string, credentials: Credentials): Transport {
   const pool = new Pool(baseUrl, { connections: 64, keepAliveTimeout: 10_000 })
   return {
-    async invoke(action, input, deadline) {
+    async invoke(action, input, deadline, caller) {
       const remaining = deadline - Date.now()
       if (remaining <= 0) throw new MosaicError('deadline_exceeded')
       const signal = AbortSignal.timeout(remaining)
@@ -24,7 +26,10 @@ export function httpTransport(baseUrl: string): Transport {
         const res = await pool.request({
           method: 'POST',
           path: `${ACTIONS_PATH}/${action}`,
-          headers: { 'content-type': 'application/json', [TIMEOUT_HEADER]: String(remaining), ...traceHeaders() },
+          headers: {
+            'content-type': 'application/json', [TIMEOUT_HEADER]: String(remaining), ...traceHeaders(),
+            [CALLER_HEADER]: await credentials.callerToken(caller),
+          },
           body: JSON.stringify(input),
           signal,
         })

@@ -1,9 +1,14 @@
 // The catalog service: products (public) and inventory (for the checkout saga).
-import { Type, Env, defineService } from '../../kit/index.ts'
+import { Type, Env, MosaicError, defineService, requireIdentity, type RouteContext } from '../../kit/index.ts'
 import { catalogContract } from './contract.ts'
 import { listProducts, searchProducts, getProduct, createProduct, updateProduct, deleteProduct } from './products.ts'
 import { reserve, release, commit } from './inventory.ts'
 import { seedDemoCatalog } from './seed.ts'
+
+/** The gateway lets only staff write; the service asks the policies too, whoever reached it. */
+function mayWrite(ctx: RouteContext, id: string): void {
+  if (!ctx.authorize(requireIdentity(ctx), 'products:write', { type: 'Product', id })) throw new MosaicError('forbidden', { detail: 'only staff change the catalog' })
+}
 
 export default defineService(catalogContract, {
   migrations: new URL('./migrations/', import.meta.url),
@@ -23,13 +28,17 @@ export default defineService(catalogContract, {
     searchProducts: ({ query }, ctx) => searchProducts(ctx.db, query.q, query.limit, query.cursor),
     getProduct: ({ params }, ctx) => getProduct(ctx.db, params.id),
     async createProduct({ body }, ctx) {
+      mayWrite(ctx, body.id ?? 'new')
       const product = await ctx.db.transaction((tx) => createProduct(tx, body))
       ctx.setHeader('location', `/api/products/${encodeURIComponent(product.id)}`)
       return product
     },
-    updateProduct: ({ params, body }, ctx) =>
-      ctx.db.transaction((tx) => updateProduct(tx, params.id, body, ctx.config.CATALOG_LOW_STOCK_THRESHOLD)),
+    updateProduct({ params, body }, ctx) {
+      mayWrite(ctx, params.id)
+      return ctx.db.transaction((tx) => updateProduct(tx, params.id, body, ctx.config.CATALOG_LOW_STOCK_THRESHOLD))
+    },
     async deleteProduct({ params }, ctx) {
+      mayWrite(ctx, params.id)
       await ctx.db.transaction((tx) => deleteProduct(tx, params.id))
       return null
     },

@@ -1,0 +1,88 @@
+// Authentication at the edge, once per request: the identity headers a client sent are dropped,
+// the caller is verified (a bearer token, or a session cookie with its CSRF token), the route
+// table's demands are checked, and the verified identity is what services receive.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { parseCookie } from 'cookie'
+import { MosaicError, defineErrors } from '../kit/errors.ts'
+import type { Identity } from '../kit/identity.ts'
+import type { Authorizer } from '../kit/authz.ts'
+import type { RouteTable } from './route-table.ts'
+import type { TokenVerifier } from './tokens.ts'
+
+defineErrors({
+  csrf_failed: { status: 403, title: 'Cross-site request refused', retryable: false },
+})
+
+/** Headers that carry identity inward; whatever a client sends in them is discarded. */
+export const IDENTITY_HEADERS = ['x-user-id', 'x-tenant-id', 'x-permissions', 'x-mosaic-edge', 'x-mosaic-caller'] as const
+
+export interface AuthenticateOptions {
+  readonly table: RouteTable
+  readonly tokens: TokenVerifier
+  readonly authorizer: Authorizer
+  readonly resolveSession: (secret: string) => Promise<{ identity: Identity, csrfHash: string } | null>
+  readonly cookieName: string
+  /** Origins besides the gateway's own that may send cookie-authenticated unsafe requests (CORS_ORIGINS). */
+  readonly trustedOrigins: readonly string[]
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export function createAuthenticator(options: AuthenticateOptions) {
+  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    for (const header of IDENTITY_HEADERS) delete request.headers[header]
+    const path = request.url.split('?')[0]!
+    if (!path.startsWith('/api/')) return
+    const access = options.table.match(request.method, path)
+    if (!access || access.auth === 'public') return
+
+    const identity = await verifyCaller(request, options)
+    if (!identity) {
+      reply.header('www-authenticate', 'Bearer')
+      throw new MosaicError('unauthenticated', { detail: 'sign in: send Authorization: Bearer <access token>, or the session cookie' })
+    }
+    if (access.roles && !options.authorizer.effectiveRoles(identity.roles).some((role) => access.roles!.includes(role))) {
+      throw new MosaicError('forbidden', { detail: `${request.method} ${path} needs the role ${access.roles.join(' or ')}` })
+    }
+    request.caller = { identity, clientIp: request.ip }
+    request.headers['x-user-id'] = identity.userId
+    request.headers['x-tenant-id'] = identity.tenantId
+    request.headers['x-permissions'] = identity.roles.join(',')
+  }
+}
+
+async function verifyCaller(request: FastifyRequest, options: AuthenticateOptions): Promise<Identity | undefined> {
+  const authorization = request.headers.authorization
+  if (authorization !== undefined) {
+    const [scheme, token] = authorization.split(' ')
+    if (scheme?.toLowerCase() !== 'bearer' || !token) throw new MosaicError('unauthenticated', { detail: 'Authorization must be "Bearer <access token>"' })
+    return options.tokens.verify(token)
+  }
+  const secret = request.headers.cookie ? parseCookie(request.headers.cookie)[options.cookieName] : undefined
+  if (!secret) return undefined
+  const session = await options.resolveSession(secret)
+  if (!session) return undefined
+  if (!SAFE_METHODS.has(request.method)) checkCrossSite(request, session.csrfHash, options.trustedOrigins)
+  return session.identity
+}
+
+/**
+ * A cookie is sent by the browser whoever made the page, so an unsafe request authenticated by
+ * one must prove it comes from our own pages: the CSRF token only they can read, and, where the
+ * browser says, a same-origin Sec-Fetch-Site and Origin.
+ */
+function checkCrossSite(request: FastifyRequest, csrfHash: string, trustedOrigins: readonly string[]): void {
+  const site = request.headers['sec-fetch-site']
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new MosaicError('csrf_failed', { detail: `Sec-Fetch-Site: ${site} is not allowed` })
+  const origin = request.headers.origin
+  if (origin !== undefined && origin !== `${request.protocol}://${request.host}` && !trustedOrigins.includes(origin)) {
+    throw new MosaicError('csrf_failed', { detail: `Origin ${origin} is not allowed` })
+  }
+  const token = request.headers['x-csrf-token']
+  const given = createHash('sha256').update(typeof token === 'string' ? token : '').digest()
+  const expected = Buffer.from(csrfHash, 'base64url')
+  if (typeof token !== 'string' || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new MosaicError('csrf_failed', { detail: 'X-CSRF-Token is missing or wrong' })
+  }
+}

@@ -1,0 +1,63 @@
+// The route table (policies/routes.json): per public route, whether the caller must be signed in
+// and which roles may call it. Data, not code; checked against the contracts at start so that a
+// new route cannot go out unlisted (and so silently public). A table may list routes of services
+// this process does not run; test/architecture.test.ts checks it against the whole topology.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import FindMyWay from 'find-my-way'
+import Type, { type Static } from 'typebox'
+import type { Contract } from '../kit/contract.ts'
+import { validator } from '../kit/validation.ts'
+
+const Entry = Type.Object({
+  auth: Type.Union([Type.Literal('public'), Type.Literal('required')]),
+  roles: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+  owned: Type.Optional(Type.Boolean()),
+  others: Type.Optional(Type.Array(Type.String())),
+}, { additionalProperties: false })
+const File = Type.Object({ $comment: Type.Optional(Type.String()), routes: Type.Record(Type.String({ pattern: '^(GET|POST|PUT|PATCH|DELETE) /api/' }), Entry) })
+
+export type RouteAccess = Static<typeof Entry>
+
+export interface RouteTable {
+  readonly entries: Readonly<Record<string, RouteAccess>>
+  /** The entry of the route a request is for (`GET /api/users/123`), if any. */
+  match(method: string, path: string): RouteAccess | undefined
+}
+
+export const defaultRouteTable = fileURLToPath(new URL('../../policies/routes.json', import.meta.url))
+
+/** Reads the tables (GATEWAY_ROUTES: the repo's own, plus any others a deployment adds). */
+export function readRouteTables(files: readonly string[]): Record<string, RouteAccess> {
+  const routes: Record<string, RouteAccess> = {}
+  for (const file of files) {
+    const table = validator(File).parse(JSON.parse(readFileSync(file, 'utf8'))).routes
+    for (const [route, access] of Object.entries(table)) {
+      if (routes[route]) throw new Error(`${file}: ${route} is already listed in another route table`)
+      routes[route] = access
+    }
+  }
+  return routes
+}
+
+/** The routes of these contracts that no table lists: each would be reachable by nobody. */
+export function unlistedRoutes(contracts: readonly Contract[], routes: Readonly<Record<string, RouteAccess>>): string[] {
+  return contracts.flatMap((c) => Object.values(c.routes).map((r) => `${r.method} ${r.path}`)).filter((r) => !routes[r])
+}
+
+export function loadRouteTable(contracts: readonly Contract[], files: readonly string[] = [defaultRouteTable]): RouteTable {
+  const routes = readRouteTables(files)
+  const unlisted = unlistedRoutes(contracts, routes)
+  if (unlisted.length > 0) throw new Error(`route table (${files.join(', ')}) does not list ${unlisted.join(', ')}`)
+  const router = FindMyWay({ ignoreTrailingSlash: true })
+  for (const [route, access] of Object.entries(routes)) {
+    const [method, path] = route.split(' ') as [FindMyWay.HTTPMethod, string]
+    router.on(method, path, () => {}, access)
+  }
+  return {
+    entries: routes,
+    match(method, path) {
+      return router.find(method as FindMyWay.HTTPMethod, path)?.store as RouteAccess | undefined
+    },
+  }
+}

@@ -1,0 +1,70 @@
+// Verifying access tokens at the edge: signature by a key the identity service publishes, the
+// algorithm pinned (so `alg: none` and HS256-keyed-with-the-public-key fail), and iss, aud, typ
+// and exp (with a small skew) checked. Keys are cached; a token with an unknown kid refreshes the
+// cache once (a rotation happened), at most once a second whatever callers send.
+import { createLocalJWKSet, jwtVerify, errors, type JSONWebKeySet } from 'jose'
+import { MosaicError } from '../kit/errors.ts'
+import type { Identity } from '../kit/identity.ts'
+
+export interface TokenVerifierOptions {
+  readonly issuer: string
+  readonly audience: string
+  readonly skewSeconds: number
+  /** How long fetched keys are trusted before they are fetched again (AUTH_JWKS_CACHE_SECONDS). */
+  readonly cacheSeconds: number
+  readonly fetchKeys: () => Promise<JSONWebKeySet>
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<Identity>
+  /** The published keys, as cached. */
+  keys(): Promise<JSONWebKeySet>
+}
+
+const ALGORITHMS = ['EdDSA']
+const TYPE = 'at+jwt'
+const MIN_REFRESH_MS = 1000
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  let cached: { set: JSONWebKeySet, local: ReturnType<typeof createLocalJWKSet>, at: number } | undefined
+  let inflight: Promise<NonNullable<typeof cached>> | undefined
+
+  const refresh = (): Promise<NonNullable<typeof cached>> => (inflight ??= (async () => {
+    const wait = cached ? cached.at + MIN_REFRESH_MS - Date.now() : 0
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    const set = await options.fetchKeys()
+    return (cached = { set, local: createLocalJWKSet(set), at: Date.now() })
+  })().finally(() => { inflight = undefined }))
+
+  const current = async (): Promise<NonNullable<typeof cached>> =>
+    cached && Date.now() - cached.at < options.cacheSeconds * 1000 ? cached : refresh()
+
+  const check = async (token: string, keys: NonNullable<typeof cached>): Promise<Identity> => {
+    const { payload } = await jwtVerify(token, keys.local, {
+      algorithms: ALGORITHMS, issuer: options.issuer, audience: options.audience, typ: TYPE,
+      clockTolerance: options.skewSeconds, requiredClaims: ['exp', 'iat', 'sub'],
+    })
+    const { sub, tenant, roles, sid } = payload
+    if (typeof tenant !== 'string' || !Array.isArray(roles) || !roles.every((r) => typeof r === 'string') || (sid !== undefined && typeof sid !== 'string')) {
+      throw new errors.JWTClaimValidationFailed('claims tenant, roles or sid are malformed', payload)
+    }
+    return { userId: sub!, tenantId: tenant, roles, ...(sid ? { sessionId: sid } : {}) }
+  }
+
+  return {
+    async verify(token) {
+      try {
+        try {
+          return await check(token, await current())
+        } catch (error) {
+          if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
+          return await check(token, await refresh())
+        }
+      } catch (error) {
+        if (error instanceof errors.JOSEError) throw new MosaicError('unauthenticated', { detail: `access token rejected: ${error.message}` })
+        throw error // the keys could not be fetched: not the caller's fault
+      }
+    },
+    keys: async () => (await current()).set,
+  }
+}

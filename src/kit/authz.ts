@@ -1,0 +1,293 @@
+// Who may do what is written down once, as Cedar policies in policies/ (*.cedar files, validated
+// against mosaic.cedarschema, with the role hierarchy in roles.json). Services ask
+// authorize(principal, action, resource) and never compare role names themselves, so every rule can
+// be read and reviewed in one place.
+import { readFileSync, readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs'
+
+export interface Principal { readonly userId: string, readonly tenantId: string, readonly roles: readonly string[] }
+
+export interface Resource {
+  /** Cedar entity type without the namespace: 'User', 'Product', 'Order', 'Tenant'. */
+  readonly type: string
+  readonly id: string
+  /** Becomes the attribute `tenant: Tenant::"<tenantId>"`. */
+  readonly tenantId?: string
+  /** Becomes the attribute `owner: User::"<ownerId>"`. */
+  readonly ownerId?: string
+}
+
+export interface Authorizer {
+  /** True when the policies permit `principal` to do `action` on `resource`; anonymous (undefined) principals are never permitted. */
+  authorize(principal: Principal | undefined, action: string, resource: Resource, context?: Record<string, unknown>): boolean
+  /** The roles and every role they include (roles.json): what the gateway's route table is checked against. */
+  effectiveRoles(roles: readonly string[]): string[]
+}
+
+const NAMESPACE = 'Mosaic'
+const SCHEMA_FILE = 'mosaic.cedarschema'
+const ROLES_FILE = 'roles.json'
+const DEFAULT_DIR = new URL('../../policies/', import.meta.url)
+
+interface PolicySource { readonly path: string, readonly text: string, readonly offset: number }
+
+interface Loaded {
+  readonly schemaPath: string
+  readonly schema: string
+  readonly schemaParsed: boolean
+  readonly roles: ReadonlyMap<string, readonly string[]>
+  /** Policy text by its @id, which Cedar then uses as the policy's id in its answers. */
+  readonly policies: Record<string, string>
+  readonly sources: ReadonlyMap<string, PolicySource>
+  /** Problems that make the policies unusable: parse errors, bad roles, missing or repeated @id. */
+  readonly errors: readonly string[]
+}
+
+const authorizers = new Map<string, Authorizer>()
+
+/** The policies of `dir`, read, validated and parsed once per process; throws naming the file if any is invalid. */
+export function loadPolicies(dir: URL = DEFAULT_DIR): Authorizer {
+  const folder = asFolder(dir)
+  let authorizer = authorizers.get(folder.href)
+  if (!authorizer) {
+    authorizer = createAuthorizer(folder)
+    authorizers.set(folder.href, authorizer)
+  }
+  return authorizer
+}
+
+/** Everything wrong with the policies of `dir` (parse errors, then strict validation errors and warnings); [] when clean. */
+export function validatePolicies(dir: URL = DEFAULT_DIR): string[] {
+  const loaded = load(asFolder(dir))
+  const { errors, warnings } = validation(loaded)
+  return [...loaded.errors, ...errors, ...warnings]
+}
+
+function createAuthorizer(dir: URL): Authorizer {
+  const loaded = load(dir)
+  // Refusing to start beats an invalid policy that would error on every request it touches.
+  const errors = [...loaded.errors, ...validation(loaded).errors]
+  if (errors.length > 0) throw new Error(`invalid authorization policies:\n${errors.join('\n')}`)
+
+  // Parsed once into the wasm module's own cache; each decision then only sends the entities.
+  const id = `mosaic:${dir.href}`
+  for (const answer of [cedar.preparseSchema(id, loaded.schema), cedar.preparsePolicySet(id, { staticPolicies: loaded.policies })]) {
+    if (answer.type === 'failure') throw new Error(`cannot prepare ${fileURLToPath(dir)}: ${messages(answer.errors)}`)
+  }
+  const actions = actionsOf(loaded.schema)
+  const roleEntities = [...loaded.roles].map(([role, parents]) => entity('Role', role, {}, parents))
+
+  // No `this`: the platform hands services this function on its own.
+  const authorize = (principal: Principal | undefined, action: string, resource: Resource, context: Record<string, unknown> = {}): boolean => {
+    // Checked before the anonymous shortcut so that a misspelt action fails for every caller alike.
+    const resourceTypes = actions.get(action)
+    if (!resourceTypes) throw new Error(`unknown action "${action}": not declared in ${SCHEMA_FILE}`)
+    if (!resourceTypes.includes(resource.type)) {
+      throw new Error(`action "${action}" does not apply to ${resource.type} resources, only to ${resourceTypes.join(', ')}`)
+    }
+    if (!principal) return false
+
+    const answer = cedar.statefulIsAuthorized({
+      principal: uid('User', principal.userId),
+      action: { type: `${NAMESPACE}::Action`, id: action },
+      resource: uid(resource.type, resource.id),
+      context: context as cedar.Context,
+      entities: [...roleEntities, ...requestEntities(principal, resource, loaded.roles)],
+      preparsedSchemaName: id,
+      preparsedPolicySetId: id,
+      validateRequest: true,
+    })
+    const request = `${action} on ${resource.type}::"${resource.id}"`
+    if (answer.type === 'failure') throw new Error(`cannot authorize ${request}: ${messages(answer.errors)}`)
+    // Cedar skips a policy whose evaluation fails, and a skipped forbid lets the request through.
+    const failed = answer.response.diagnostics.errors
+    if (failed.length > 0) {
+      throw new Error(`cannot authorize ${request}: ${failed.map((f) => `policy ${f.policyId}: ${f.error.message}`).join('; ')}`)
+    }
+    return answer.response.decision === 'allow'
+  }
+  const effectiveRoles = (roles: readonly string[]): string[] => {
+    const all = new Set<string>()
+    const visit = (role: string): void => {
+      if (all.has(role) || !loaded.roles.has(role)) return
+      all.add(role)
+      for (const included of loaded.roles.get(role)!) visit(included)
+    }
+    roles.forEach(visit)
+    return [...all]
+  }
+  return { authorize, effectiveRoles }
+}
+
+/** The principal (parents: its known roles), the resource and the tenants they name. */
+function requestEntities(principal: Principal, resource: Resource, roles: ReadonlyMap<string, readonly string[]>): cedar.EntityJson[] {
+  const entities = new Map<string, cedar.EntityJson>()
+  const add = (e: cedar.EntityJson & { uid: cedar.TypeAndId }) => {
+    const key = `${e.uid.type}::${e.uid.id}`
+    if (!entities.has(key)) entities.set(key, e)
+  }
+  // Roles a token carries but roles.json does not know grant nothing.
+  add(entity('User', principal.userId, { tenant: ref('Tenant', principal.tenantId) }, principal.roles.filter((r) => roles.has(r))))
+  const attrs: Record<string, cedar.CedarValueJson> = {}
+  if (resource.tenantId !== undefined) attrs.tenant = ref('Tenant', resource.tenantId)
+  if (resource.ownerId !== undefined) attrs.owner = ref('User', resource.ownerId)
+  add(entity(resource.type, resource.id, attrs))
+  add(entity('Tenant', principal.tenantId))
+  if (resource.tenantId !== undefined) add(entity('Tenant', resource.tenantId))
+  return [...entities.values()]
+}
+
+function entity(type: string, id: string, attrs: Record<string, cedar.CedarValueJson> = {}, roles: readonly string[] = []) {
+  return { uid: uid(type, id), attrs, parents: roles.map((role) => uid('Role', role)) }
+}
+
+function uid(type: string, id: string): cedar.TypeAndId {
+  return { type: `${NAMESPACE}::${type}`, id }
+}
+
+function ref(type: string, id: string): cedar.CedarValueJson {
+  return { __entity: uid(type, id) }
+}
+
+/** Action name → the resource types (without namespace) it applies to, from the schema. */
+function actionsOf(schema: string): Map<string, string[]> {
+  const answer = cedar.schemaToJson(schema)
+  if (answer.type === 'failure') throw new Error(`${SCHEMA_FILE}: ${messages(answer.errors)}`)
+  const actions = answer.json[NAMESPACE]?.actions ?? {}
+  return new Map(Object.entries(actions).map(([name, action]) => [
+    name, (action.appliesTo?.resourceTypes ?? []).map((type) => type.replace(`${NAMESPACE}::`, '')),
+  ]))
+}
+
+function load(dir: URL): Loaded {
+  const errors: string[] = []
+  const schemaPath = fileURLToPath(new URL(SCHEMA_FILE, dir))
+  const schema = readFileSync(schemaPath, 'utf8')
+  const parsed = cedar.checkParseSchema(schema)
+  if (parsed.type === 'failure') errors.push(...parsed.errors.map((e) => describe(e, schemaPath, schema)))
+  const roles = readRoles(fileURLToPath(new URL(ROLES_FILE, dir)), errors)
+
+  const policies: Record<string, string> = {}
+  const sources = new Map<string, PolicySource>()
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.cedar')).sort()) {
+    readPolicyFile(fileURLToPath(new URL(name, dir)), roles, policies, sources, errors)
+  }
+  return { schemaPath, schema, schemaParsed: parsed.type === 'success', roles, policies, sources, errors }
+}
+
+function readPolicyFile(
+  path: string, roles: ReadonlyMap<string, unknown>, policies: Record<string, string>, sources: Map<string, PolicySource>, errors: string[],
+): void {
+  const text = readFileSync(path, 'utf8')
+  const parts = cedar.policySetTextToParts(text)
+  if (parts.type === 'failure') {
+    errors.push(...parts.errors.map((e) => describe(e, path, text)))
+    return
+  }
+  if (parts.policy_templates.length > 0) errors.push(`${path}: templates (policies with ?principal or ?resource) are not supported`)
+  let cursor = 0
+  for (const policy of parts.policies) {
+    // The parts are slices of the file: finding each one again gives its line for error messages.
+    const index = text.indexOf(policy, cursor)
+    cursor = index + policy.length
+    const source = { path, text, offset: Buffer.byteLength(text.slice(0, index)) }
+    const where = `${path}:${position(text, source.offset)}`
+    const json = cedar.policyToJson(policy)
+    const id = json.type === 'success' ? json.json.annotations?.id : undefined
+    if (id === undefined) errors.push(`${where}: policy has no @id("...") annotation`)
+    else if (sources.has(id)) errors.push(`${where}: @id("${id}") is already used in ${sources.get(id)!.path}`)
+    else {
+      policies[id] = policy
+      sources.set(id, source)
+    }
+    // Role names are entity ids, which the schema does not list: a misspelt one would quietly match nobody.
+    for (const role of json.type === 'success' ? rolesIn(json.json) : []) {
+      if (!roles.has(role)) errors.push(`${where}: role "${role}" is not in ${ROLES_FILE}`)
+    }
+  }
+}
+
+/** The ids of every Role entity a policy (as Cedar's JSON) mentions, in its scope or its conditions. */
+function rolesIn(value: unknown, found: string[] = []): string[] {
+  if (Array.isArray(value)) {
+    for (const item of value) rolesIn(item, found)
+  } else if (typeof value === 'object' && value !== null) {
+    const { type, id } = value as { type?: unknown, id?: unknown }
+    if (type === `${NAMESPACE}::Role` && typeof id === 'string') found.push(id)
+    else for (const item of Object.values(value)) rolesIn(item, found)
+  }
+  return found
+}
+
+function readRoles(path: string, errors: string[]): Map<string, readonly string[]> {
+  const roles = new Map<string, readonly string[]>()
+  const text = readFileSync(path, 'utf8')
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (error) {
+    errors.push(`${path}: ${(error as Error).message}`)
+    return roles
+  }
+  const isList = (v: unknown) => Array.isArray(v) && v.every((r) => typeof r === 'string')
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !Object.values(raw).every(isList)) {
+    errors.push(`${path}: must map each role to the list of roles it includes, as in { "admin": ["staff"] }`)
+    return roles
+  }
+  for (const [role, included] of Object.entries(raw as Record<string, string[]>)) roles.set(role, included)
+  for (const [role, included] of roles) {
+    for (const other of included) if (!roles.has(other)) errors.push(`${path}: role "${role}" includes "${other}", which is not a role`)
+  }
+  // A cycle would make every role on it equal to the others: one slip and customers are admins.
+  for (const role of roles.keys()) if (reaches(roles, role, role)) errors.push(`${path}: role "${role}" includes itself`)
+  return roles
+}
+
+function reaches(roles: ReadonlyMap<string, readonly string[]>, from: string, target: string, seen = new Set<string>()): boolean {
+  for (const next of roles.get(from) ?? []) {
+    if (next === target) return true
+    if (!seen.has(next)) {
+      seen.add(next)
+      if (reaches(roles, next, target, seen)) return true
+    }
+  }
+  return false
+}
+
+function validation(loaded: Loaded): { errors: string[], warnings: string[] } {
+  if (!loaded.schemaParsed) return { errors: [], warnings: [] }
+  const answer = cedar.validate({ schema: loaded.schema, policies: { staticPolicies: loaded.policies }, validationSettings: { mode: 'strict' } })
+  const inSchema = (e: cedar.DetailedError) => describe(e, loaded.schemaPath, loaded.schema)
+  if (answer.type === 'failure') return { errors: answer.errors.map(inSchema), warnings: answer.warnings.map(inSchema) }
+  const inPolicy = ({ policyId, error }: cedar.ValidationError) => {
+    const source = loaded.sources.get(policyId)!
+    return describe(error, source.path, source.text, source.offset)
+  }
+  return {
+    errors: answer.validationErrors.map(inPolicy),
+    warnings: [...answer.validationWarnings.map(inPolicy), ...answer.otherWarnings.map(inSchema)],
+  }
+}
+
+/** `file:line:column: message (hint)`; Cedar's locations are byte offsets, `offset` that of the policy in its file. */
+function describe(error: cedar.DetailedError, path: string, text: string, offset = 0): string {
+  const location = error.sourceLocations?.[0]
+  const where = location ? `${path}:${position(text, offset + location.start)}` : path
+  const hints = [location?.label, error.help].filter(Boolean)
+  return `${where}: ${error.message}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}`
+}
+
+function position(text: string, byteOffset: number): string {
+  const lines = Buffer.from(text).subarray(0, byteOffset).toString().split('\n')
+  return `${lines.length}:${lines.at(-1)!.length + 1}`
+}
+
+function messages(errors: readonly cedar.DetailedError[]): string {
+  return errors.map((e) => e.message).join('; ')
+}
+
+// new URL('roles.json', 'file:///x/policies') would resolve beside the folder, not in it.
+function asFolder(dir: URL): URL {
+  return dir.href.endsWith('/') ? dir : new URL(`${dir.href}/`)
+}

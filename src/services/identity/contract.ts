@@ -1,0 +1,153 @@
+// The identity service's contract: users, sign-in (bearer tokens or a browser session), TOTP,
+// the public signing keys, and the actions the gateway uses to verify callers.
+import { Type, Env, defineContract, defineErrors } from '../../kit/index.ts'
+
+export const identityErrors = defineErrors({
+  // One answer for an unknown email, a wrong password and an unknown tenant: nothing to enumerate.
+  invalid_credentials: { status: 401, title: 'Invalid email or password', retryable: false },
+  mfa_required: { status: 401, title: 'A one-time code is required', retryable: false },
+  invalid_code: { status: 401, title: 'Invalid one-time code', retryable: false },
+  invalid_token: { status: 401, title: 'Invalid or expired token', retryable: false },
+  too_many_attempts: { status: 429, title: 'Too many failed sign-in attempts', retryable: true },
+  email_taken: { status: 409, title: 'Email already registered', retryable: false },
+  weak_password: { status: 422, title: 'Password refused', retryable: false },
+})
+
+export const Role = Type.Union([Type.Literal('customer'), Type.Literal('staff'), Type.Literal('admin')])
+const UserId = Type.String({ format: 'uuid' })
+const TenantId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'Tenant slug; "default" unless stated' })
+const Email = Type.String({ format: 'email', maxLength: 254 })
+const Password = Type.String({ minLength: 1, maxLength: 1024, description: '8 to 128 characters, not a common password' })
+const Name = Type.String({ minLength: 1, maxLength: 200 })
+const TotpCode = Type.String({ pattern: '^[0-9]{6}$' })
+
+export const User = Type.Object({
+  id: UserId,
+  tenantId: TenantId,
+  email: Type.String(),
+  name: Name,
+  roles: Type.Array(Role),
+  mfaEnabled: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+})
+
+export const Tokens = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds until the access token expires' }),
+})
+
+const CookieSession = Type.Object({
+  csrfToken: Type.String({ description: 'Send as X-CSRF-Token on unsafe requests' }),
+  expiresIn: Type.Integer({ description: 'Idle seconds before the session ends' }),
+})
+
+/** What the gateway passes inward about a verified caller. */
+export const Identity = Type.Object({
+  userId: Type.String(),
+  tenantId: Type.String(),
+  roles: Type.Array(Type.String()),
+  sessionId: Type.Optional(Type.String()),
+})
+
+const Jwk = Type.Object({
+  kty: Type.String(), kid: Type.String(), alg: Type.String(), use: Type.String(), crv: Type.String(), x: Type.String(),
+})
+
+const IdParams = Type.Object({ id: UserId })
+
+/**
+ * Settings the identity service (which issues tokens and sessions) and the gateway (which
+ * verifies them) must agree on; both read them from the same environment variables.
+ */
+export const AuthSettings = Type.Object({
+  AUTH_ISSUER: Type.String({ minLength: 1, default: 'mosaic', description: 'iss of access tokens' }),
+  AUTH_AUDIENCE: Type.String({ minLength: 1, default: 'mosaic-api', description: 'aud of access tokens' }),
+  AUTH_ACCESS_TOKEN_TTL: Type.Integer({ minimum: 30, maximum: 86_400, default: 900, description: 'Access token lifetime, seconds' }),
+  AUTH_CLOCK_SKEW_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 30, description: 'Clock difference tolerated on exp/iat' }),
+  AUTH_COOKIE_SECURE: Env.flag(true),
+})
+
+/** `__Host-` binds the cookie to this host and path /, and browsers only accept it when Secure. */
+export const sessionCookieName = (secure: boolean): string => secure ? '__Host-mosaic-session' : 'mosaic-session'
+
+export const identityContract = defineContract({
+  name: 'identity',
+  version: '1.0.0',
+  routes: {
+    register: {
+      method: 'POST', path: '/api/users', summary: 'Register a customer account', status: 201,
+      body: Type.Object({ email: Email, password: Password, name: Name, tenant: Type.Optional(TenantId) }, { additionalProperties: false }),
+      response: User, errors: ['email_taken', 'weak_password', 'validation_failed'],
+    },
+    login: {
+      method: 'POST', path: '/api/users/login', summary: 'Sign in: bearer tokens, or with ?session=cookie a browser session',
+      query: Type.Object({ session: Type.Optional(Type.Literal('cookie')) }),
+      body: Type.Object({ email: Email, password: Password, totp: Type.Optional(TotpCode), tenant: Type.Optional(TenantId) }, { additionalProperties: false }),
+      response: Type.Union([Tokens, CookieSession]),
+      errors: ['invalid_credentials', 'mfa_required', 'invalid_code', 'too_many_attempts'],
+    },
+    refresh: {
+      method: 'POST', path: '/api/users/refresh', summary: 'Exchange a refresh token for new tokens (the old one stops working)',
+      body: Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+      response: Tokens, errors: ['invalid_token'],
+    },
+    logout: {
+      method: 'POST', path: '/api/users/logout', summary: 'End the current session and its refresh tokens', status: 204,
+      response: Type.Null(),
+    },
+    me: { method: 'GET', path: '/api/users/me', summary: 'The signed-in user', response: User },
+    updateMe: {
+      method: 'PATCH', path: '/api/users/me', summary: 'Change your name or password (a new password ends your other sessions)',
+      body: Type.Object({
+        name: Type.Optional(Name),
+        password: Type.Optional(Password),
+        currentPassword: Type.Optional(Password),
+      }, { additionalProperties: false, minProperties: 1 }),
+      response: User, errors: ['invalid_credentials', 'weak_password'],
+    },
+    listUsers: {
+      method: 'GET', path: '/api/users', summary: 'Users of your tenant (admin)',
+      query: Type.Object({
+        limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+        cursor: Type.Optional(Type.String({ maxLength: 512 })),
+      }),
+      response: Type.Object({ items: Type.Array(User), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+    },
+    getUser: { method: 'GET', path: '/api/users/:id', summary: 'A user (yourself, or any user of your tenant for admins)', params: IdParams, response: User },
+    setRoles: {
+      method: 'PATCH', path: '/api/users/:id/roles', summary: 'Replace a user\'s roles (admin)',
+      params: IdParams,
+      body: Type.Object({ roles: Type.Array(Role, { minItems: 1, maxItems: 3, uniqueItems: true }) }, { additionalProperties: false }),
+      response: User,
+    },
+    enrolTotp: {
+      method: 'POST', path: '/api/users/me/mfa/totp', summary: 'Start TOTP enrolment: a secret and an otpauth:// URI for an authenticator app',
+      response: Type.Object({ secret: Type.String(), uri: Type.String() }),
+    },
+    verifyTotp: {
+      method: 'POST', path: '/api/users/me/mfa/totp/verify', summary: 'Confirm enrolment with a current code; sign-in then requires codes',
+      body: Type.Object({ code: TotpCode }, { additionalProperties: false }),
+      response: User, errors: ['invalid_code'],
+    },
+  },
+  actions: {
+    jwks: {
+      summary: 'The public keys access tokens are signed with, current and recently retired',
+      input: Type.Object({}), output: Type.Object({ keys: Type.Array(Jwk) }), idempotent: true,
+    },
+    resolveSession: {
+      summary: 'The identity behind a browser session cookie, and the hash of its CSRF token; null when not valid',
+      input: Type.Object({ secret: Type.String({ maxLength: 200 }) }),
+      output: Type.Object({ session: Type.Union([Type.Object({ identity: Identity, csrfHash: Type.String() }), Type.Null()]) }),
+      idempotent: true,
+    },
+  },
+  events: {
+    'user.registered': Type.Object({ userId: UserId, tenantId: TenantId, email: Type.String(), name: Name }),
+    'user.login_failed': Type.Object({ userId: UserId, tenantId: TenantId, reason: Type.String() }),
+    'user.locked': Type.Object({ userId: UserId, tenantId: TenantId, until: Type.String({ format: 'date-time' }) }),
+    'user.roles_changed': Type.Object({ userId: UserId, tenantId: TenantId, roles: Type.Array(Role), previous: Type.Array(Role), changedBy: Type.String() }),
+  },
+})

@@ -1,0 +1,78 @@
+// Signing in. Every refusal looks the same whether or not the email is registered: the same
+// status and body, a password check of the same cost (against a dummy hash when there is no
+// such user), and the same failure counting (keyed by the email, not by the user).
+import { MosaicError, type ServiceDb, type Sql, type Identity } from '../../kit/index.ts'
+import type { identityContract } from './contract.ts'
+import type { PasswordHasher } from './passwords.ts'
+import { matchTotp } from './totp.ts'
+import { normaliseEmail, findUserByEmail, type UserRow } from './users.ts'
+import { throttleKeys, lockedFor, recordFailure, clearFailures, type ThrottlePolicy } from './throttle.ts'
+
+export interface LoginAttempt {
+  readonly tenant: string
+  readonly email: string
+  readonly password: string
+  readonly totp?: string
+  readonly clientIp: string
+}
+
+export interface LoginDeps {
+  readonly db: ServiceDb<typeof identityContract>
+  readonly hasher: PasswordHasher
+  readonly throttle: ThrottlePolicy
+}
+
+/**
+ * Checks the credentials and returns the user, with `start(tx)` run in the same transaction as
+ * clearing the failure count (it opens the session). Refusals are counted before they are thrown.
+ */
+export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, start: (tx: Sql, identity: Identity) => Promise<T>): Promise<T> {
+  const email = normaliseEmail(attempt.email)
+  const keys = throttleKeys(attempt.tenant, email, attempt.clientIp)
+  const wait = await lockedFor(deps.db, [keys.account, keys.ip])
+  if (wait > 0) throw tooManyAttempts(wait)
+
+  const user = await findUserByEmail(deps.db, attempt.tenant, email)
+  const passwordOk = user ? await deps.hasher.verify(user.password_hash, attempt.password) : await deps.hasher.verifyDummy(attempt.password)
+  const totp: TotpCheck = user && passwordOk ? checkTotp(user, attempt.totp) : {}
+  const refusal: Refusal | undefined = !user || !passwordOk ? 'invalid_credentials' : totp.refusal
+  if (refusal === 'mfa_required') throw new MosaicError('mfa_required') // the password was right: not a failure to count
+
+  return deps.db.transaction(async (tx) => {
+    if (refusal) {
+      const lockedUntil = await recordFailure(tx, keys, deps.throttle)
+      if (user) {
+        await tx.publish('user.login_failed', { userId: user.id, tenantId: user.tenant_id, reason: refusal }, { subject: user.id })
+        if (lockedUntil) await tx.publish('user.locked', { userId: user.id, tenantId: user.tenant_id, until: lockedUntil.toISOString() }, { subject: user.id })
+      }
+      return { ok: false, refused: refusal } as const
+    }
+    // The code is spent: the step is recorded only if no concurrent sign-in recorded it first.
+    if (totp.step !== undefined) {
+      const [spent] = await tx.query('update users set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2) returning id', [user!.id, totp.step])
+      if (!spent) return { ok: false, refused: 'invalid_code' } as const
+    }
+    await clearFailures(tx, keys.account)
+    return { ok: true, value: await start(tx, { userId: user!.id, tenantId: user!.tenant_id, roles: user!.roles }) } as const
+  }).then((outcome) => {
+    if (!outcome.ok) throw new MosaicError(outcome.refused)
+    return outcome.value
+  })
+}
+
+type Refusal = 'invalid_credentials' | 'mfa_required' | 'invalid_code'
+interface TotpCheck { readonly refusal?: 'mfa_required' | 'invalid_code', readonly step?: number }
+
+/** The time step the code matched (spent in the sign-in's transaction), or why it is refused. */
+function checkTotp(user: UserRow, code: string | undefined): TotpCheck {
+  if (!user.totp_secret) return {}
+  if (code === undefined) return { refusal: 'mfa_required' }
+  const step = matchTotp(user.totp_secret, code, lastStep(user))
+  return step === undefined ? { refusal: 'invalid_code' } : { step }
+}
+
+export const lastStep = (user: UserRow): number | undefined => user.totp_last_step === null ? undefined : Number(user.totp_last_step)
+
+function tooManyAttempts(seconds: number): MosaicError {
+  return new MosaicError('too_many_attempts', { detail: 'sign-in is locked for a while after repeated failures', retryAfter: seconds })
+}

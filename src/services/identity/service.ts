@@ -1,0 +1,211 @@
+// The identity service: accounts, sign-in, sessions and tokens, TOTP, and the signing keys the
+// gateway verifies access tokens with.
+import { stringifySetCookie } from 'cookie'
+import type { Static } from 'typebox'
+import { Type, Env, MosaicError, defineService, requireIdentity, type ServiceContext } from '../../kit/index.ts'
+import { identityContract, AuthSettings, sessionCookieName } from './contract.ts'
+import { createPasswordHasher, passwordProblem } from './passwords.ts'
+import { newTotpSecret, totpUri, matchTotp } from './totp.ts'
+import { rotateKey, publishedKeys, signAccessToken, type TokenSettings } from './keys.ts'
+import { startTokenSession, startCookieSession, rotateRefreshToken, resolveCookieSession, revokeSessions, type SessionSettings } from './sessions.ts'
+import { authenticate, lastStep } from './login.ts'
+import { normaliseEmail, toUser, insertUser, userOrNotFound, listUsers, setRoles } from './users.ts'
+import { createAdmin } from './admin.ts'
+
+const Config = Type.Object({
+  ...AuthSettings.properties,
+  AUTH_REFRESH_TTL: Type.Integer({ minimum: 60, default: 1_209_600, description: 'Lifetime of a bearer sign-in (refresh token family), seconds' }),
+  AUTH_SESSION_TTL: Type.Integer({ minimum: 60, default: 3600, description: 'Browser session idle timeout, seconds' }),
+  AUTH_SESSION_ABSOLUTE_TTL: Type.Integer({ minimum: 60, default: 43_200, description: 'Browser session absolute lifetime, seconds' }),
+  AUTH_CSRF_TOKEN_LENGTH: Type.Integer({ minimum: 16, maximum: 128, default: 32, description: 'CSRF token size, bytes' }),
+  AUTH_LOCKOUT_THRESHOLD: Env.positive(5),
+  AUTH_IP_LOCKOUT_THRESHOLD: Env.positive(50),
+  AUTH_LOCKOUT_BASE_SECONDS: Env.positive(2),
+  AUTH_LOCKOUT_MAX_SECONDS: Env.positive(3600),
+  AUTH_KEY_ROTATION_DAYS: Type.Integer({ minimum: 0, default: 30, description: 'Rotate the signing key when it is this old; 0: only by `mosaic keys rotate`' }),
+  AUTH_HASH_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  AUTH_TOTP_ISSUER: Type.String({ minLength: 1, default: 'Mosaic' }),
+  AUTH_ADMIN_EMAIL: Type.Optional(Type.String({ format: 'email' })),
+  AUTH_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+})
+type Cfg = Static<typeof Config>
+
+const tokenSettings = (c: Cfg): TokenSettings => ({
+  issuer: c.AUTH_ISSUER, audience: c.AUTH_AUDIENCE, ttlSeconds: c.AUTH_ACCESS_TOKEN_TTL,
+  retentionSeconds: c.AUTH_ACCESS_TOKEN_TTL + c.AUTH_CLOCK_SKEW_SECONDS,
+})
+const sessionSettings = (c: Cfg): SessionSettings => ({
+  refreshTtlSeconds: c.AUTH_REFRESH_TTL, cookieIdleSeconds: c.AUTH_SESSION_TTL,
+  cookieAbsoluteSeconds: c.AUTH_SESSION_ABSOLUTE_TTL, csrfBytes: c.AUTH_CSRF_TOKEN_LENGTH,
+})
+const sessionCookie = (c: Cfg, value: string, maxAge: number): string => stringifySetCookie({
+  name: sessionCookieName(c.AUTH_COOKIE_SECURE), value, maxAge, path: '/', httpOnly: true, secure: c.AUTH_COOKIE_SECURE, sameSite: 'lax',
+})
+
+let hasher: ReturnType<typeof createPasswordHasher> | undefined
+const rotationTimers = new Map<ServiceContext, NodeJS.Timeout>()
+
+function checkPassword(password: string, email: string, field = '/password'): void {
+  const problem = passwordProblem(password, { email })
+  if (problem) throw new MosaicError('weak_password', { issues: [{ path: field, code: 'password', message: problem }] })
+}
+
+export default defineService(identityContract, {
+  migrations: new URL('./migrations/', import.meta.url),
+  config: Config,
+
+  async start(ctx) {
+    const { config } = ctx
+    hasher ??= createPasswordHasher({ concurrency: config.AUTH_HASH_CONCURRENCY })
+    const rotate = async (): Promise<void> => {
+      const kid = await ctx.db.transaction((tx) => rotateKey(tx, config.AUTH_KEY_ROTATION_DAYS > 0 ? { olderThanDays: config.AUTH_KEY_ROTATION_DAYS } : {}))
+      if (kid) ctx.log.info({ kid }, 'new access-token signing key')
+    }
+    await rotate()
+    if (config.AUTH_KEY_ROTATION_DAYS > 0) {
+      rotationTimers.set(ctx, setInterval(() => rotate().catch((err: unknown) => ctx.log.error({ err }, 'key rotation failed')), 3_600_000).unref())
+    }
+    if (config.AUTH_ADMIN_EMAIL && config.AUTH_ADMIN_PASSWORD) {
+      const created = await createAdmin(ctx.db, hasher, { email: config.AUTH_ADMIN_EMAIL, password: config.AUTH_ADMIN_PASSWORD })
+      if (created) ctx.log.info({ email: created.email }, 'first admin created from AUTH_ADMIN_EMAIL')
+    }
+  },
+  async stop(ctx) {
+    clearInterval(rotationTimers.get(ctx))
+    rotationTimers.delete(ctx)
+  },
+
+  routes: {
+    async register({ body }, ctx) {
+      const email = normaliseEmail(body.email)
+      checkPassword(body.password, email)
+      const passwordHash = await hasher!.hash(body.password)
+      const user = await ctx.db.transaction((tx) => insertUser(tx, { tenantId: body.tenant ?? 'default', email, name: body.name, passwordHash }))
+      ctx.setHeader('location', `/api/users/${user.id}`)
+      return user
+    },
+
+    login({ query, body }, ctx) {
+      const attempt = { tenant: body.tenant ?? 'default', email: body.email, password: body.password, totp: body.totp, clientIp: ctx.clientIp }
+      const deps = {
+        db: ctx.db, hasher: hasher!,
+        throttle: {
+          accountThreshold: ctx.config.AUTH_LOCKOUT_THRESHOLD, ipThreshold: ctx.config.AUTH_IP_LOCKOUT_THRESHOLD,
+          baseSeconds: ctx.config.AUTH_LOCKOUT_BASE_SECONDS, maxSeconds: ctx.config.AUTH_LOCKOUT_MAX_SECONDS,
+        },
+      }
+      if (query.session === 'cookie') {
+        return authenticate(attempt, deps, async (tx, identity) => {
+          const { secret, csrfToken } = await startCookieSession(tx, identity.userId, sessionSettings(ctx.config))
+          ctx.setHeader('set-cookie', sessionCookie(ctx.config, secret, ctx.config.AUTH_SESSION_ABSOLUTE_TTL))
+          return { csrfToken, expiresIn: ctx.config.AUTH_SESSION_TTL }
+        })
+      }
+      return authenticate(attempt, deps, async (tx, identity) => {
+        const { sessionId, refreshToken } = await startTokenSession(tx, identity.userId, sessionSettings(ctx.config))
+        const accessToken = await signAccessToken(tx, { ...identity, sessionId }, tokenSettings(ctx.config))
+        return { accessToken, refreshToken, tokenType: 'Bearer' as const, expiresIn: ctx.config.AUTH_ACCESS_TOKEN_TTL }
+      })
+    },
+
+    async refresh({ body }, ctx) {
+      const outcome = await ctx.db.transaction(async (tx) => {
+        const rotated = await rotateRefreshToken(tx, body.refreshToken)
+        if (!rotated || rotated === 'reused') return rotated
+        return { ...rotated, accessToken: await signAccessToken(tx, rotated.identity, tokenSettings(ctx.config)) }
+      })
+      if (!outcome || outcome === 'reused') {
+        if (outcome === 'reused') ctx.log.warn('a rotated refresh token was presented again: its sign-in is revoked')
+        throw new MosaicError('invalid_token')
+      }
+      return { accessToken: outcome.accessToken, refreshToken: outcome.refreshToken, tokenType: 'Bearer' as const, expiresIn: ctx.config.AUTH_ACCESS_TOKEN_TTL }
+    },
+
+    async logout(_input, ctx) {
+      const { sessionId } = requireIdentity(ctx)
+      if (sessionId) await ctx.db.transaction((tx) => revokeSessions(tx, { sessionId }))
+      ctx.setHeader('set-cookie', sessionCookie(ctx.config, '', 0))
+      return null
+    },
+
+    async me(_input, ctx) {
+      const identity = requireIdentity(ctx)
+      return toUser(await userOrNotFound(ctx.db, identity.tenantId, identity.userId))
+    },
+
+    async updateMe({ body }, ctx) {
+      const identity = requireIdentity(ctx)
+      const current = await userOrNotFound(ctx.db, identity.tenantId, identity.userId)
+      let passwordHash: string | undefined
+      if (body.password !== undefined) {
+        if (body.currentPassword === undefined || !await hasher!.verify(current.password_hash, body.currentPassword)) {
+          throw new MosaicError('validation_failed', { issues: [{ path: '/currentPassword', code: 'current_password', message: 'must be your current password' }] })
+        }
+        checkPassword(body.password, current.email)
+        passwordHash = await hasher!.hash(body.password)
+      }
+      return ctx.db.transaction(async (tx) => {
+        const [row] = await tx.query<Parameters<typeof toUser>[0]>(
+          'update users set name = coalesce($2, name), password_hash = coalesce($3, password_hash), updated_at = now() where id = $1 returning *',
+          [current.id, body.name ?? null, passwordHash ?? null])
+        // A new password ends every other sign-in: whoever knew the old one is signed out.
+        if (passwordHash) await revokeSessions(tx, { userId: current.id, except: identity.sessionId })
+        return toUser(row!)
+      })
+    },
+
+    async listUsers({ query }, ctx) {
+      const identity = requireIdentity(ctx)
+      if (!ctx.authorize(identity, 'users:list', { type: 'Tenant', id: identity.tenantId })) throw new MosaicError('forbidden')
+      return listUsers(ctx.db, identity.tenantId, query.limit, query.cursor)
+    },
+
+    async getUser({ params }, ctx) {
+      const identity = requireIdentity(ctx)
+      const row = await userOrNotFound(ctx.db, identity.tenantId, params.id)
+      // Someone else's account is reported as absent, not forbidden: ids are not confirmed to exist.
+      if (!ctx.authorize(identity, 'users:read', { type: 'User', id: row.id, tenantId: row.tenant_id })) throw new MosaicError('not_found', { detail: `no user ${params.id}` })
+      return toUser(row)
+    },
+
+    async setRoles({ params, body }, ctx) {
+      const identity = requireIdentity(ctx)
+      return ctx.db.transaction(async (tx) => {
+        const row = await userOrNotFound(tx, identity.tenantId, params.id, { forUpdate: true })
+        if (!ctx.authorize(identity, 'users:setRoles', { type: 'User', id: row.id, tenantId: row.tenant_id })) throw new MosaicError('not_found', { detail: `no user ${params.id}` })
+        return setRoles(tx, row, body.roles, identity.userId)
+      })
+    },
+
+    async enrolTotp(_input, ctx) {
+      const identity = requireIdentity(ctx)
+      const secret = newTotpSecret()
+      const [row] = await ctx.db.query<{ email: string }>(
+        'update users set totp_pending = $3, updated_at = now() where tenant_id = $1 and id = $2 and totp_secret is null returning email',
+        [identity.tenantId, identity.userId, secret])
+      if (!row) throw new MosaicError('conflict', { detail: 'TOTP is already enabled for this account' })
+      return { secret, uri: totpUri(secret, row.email, ctx.config.AUTH_TOTP_ISSUER) }
+    },
+
+    async verifyTotp({ body }, ctx) {
+      const identity = requireIdentity(ctx)
+      return ctx.db.transaction(async (tx) => {
+        const row = await userOrNotFound(tx, identity.tenantId, identity.userId, { forUpdate: true })
+        if (!row.totp_pending) throw new MosaicError('conflict', { detail: 'no TOTP enrolment is waiting: POST /api/users/me/mfa/totp first' })
+        const step = matchTotp(row.totp_pending, body.code, lastStep(row))
+        if (step === undefined) throw new MosaicError('invalid_code')
+        const [updated] = await tx.query<Parameters<typeof toUser>[0]>(
+          'update users set totp_secret = totp_pending, totp_pending = null, totp_last_step = $2, updated_at = now() where id = $1 returning *', [row.id, step])
+        return toUser(updated!)
+      })
+    },
+  },
+
+  actions: {
+    jwks: async (_input, ctx) => ({ keys: await publishedKeys(ctx.db, tokenSettings(ctx.config).retentionSeconds) as never }),
+    async resolveSession({ secret }, ctx) {
+      const session = await resolveCookieSession(ctx.db, secret, sessionSettings(ctx.config))
+      return { session: session ? { ...session, identity: { ...session.identity, roles: [...session.identity.roles] } } : null }
+    },
+  },
+})
