@@ -6,19 +6,21 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnNode } from './process.ts'
+import { adminEnv, login, bearer } from './auth.ts'
 
 const script = join(import.meta.dirname, 'fixtures', 'crash-node.ts')
 type Ledger = { total: number, events: number, duplicates: number }
 
 test('events survive SIGKILL and are handled exactly once in effect', { timeout: 120_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-crash-'))
-  const env = (delayMs: number) => ({ DATA_DIR: dataDir, CATALOG_SEED_DEMO: 'false', LOG_LEVEL: 'silent', EVENT_POLL_MS: '50', LEDGER_DELAY_MS: String(delayMs) })
+  const env = (delayMs: number) => ({ DATA_DIR: dataDir, CATALOG_SEED_DEMO: 'false', LOG_LEVEL: 'silent', EVENT_POLL_MS: '50', LEDGER_DELAY_MS: String(delayMs), ...adminEnv })
   const products = 40
   try {
     // A slow subscriber: the process dies with most events still undelivered.
     let child = await spawnNode([script], env(100))
+    const { accessToken } = await login(child.url) // only staff create products
     const created = await Promise.all(Array.from({ length: products }, (_, i) => fetch(new URL('/api/products', child.url), {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: `crash-${i}`, name: `Crash ${i}`, price: 1 }),
+      method: 'POST', headers: { 'content-type': 'application/json', ...bearer(accessToken) }, body: JSON.stringify({ id: `crash-${i}`, name: `Crash ${i}`, price: 1 }),
     })))
     assert.deepEqual(created.map((r) => r.status), Array(products).fill(201))
     const beforeCrash = await (await fetch(new URL('/api/ledger', child.url))).json() as Ledger

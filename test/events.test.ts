@@ -3,21 +3,30 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
+import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
 import ledger from './fixtures/ledger.ts'
+import { fixtureRoutes } from './fixtures/routes.ts'
+import { adminEnv, login, bearer } from './auth.ts'
 import { MosaicError } from '../src/kit/errors.ts'
 
 let node: MosaicNode
+/** Products are created through the gateway, which lets only staff do it: the admin's token. */
+let token: string
 const env = {
   DATA_DIR: ':memory:', HOST: '127.0.0.1', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false',
   EVENT_POLL_MS: '20', EVENT_RETRY_BASE_MS: '20', EVENT_MAX_ATTEMPTS: '3',
+  GATEWAY_ROUTES: fixtureRoutes, ...adminEnv,
 }
 
-before(async () => { node = await startNode({ role: 'gateway', services: [catalog, ledger], env, port: 0 }) })
-after(() => node.stop())
+before(async () => {
+  node = await startNode({ role: 'gateway', services: [identity, catalog, ledger], env, port: 0 })
+  token = (await login(node.url)).accessToken
+})
+after(() => node?.stop())
 
 const api = (path: string, init?: RequestInit) => fetch(new URL(path, node.url), init)
-const post = (body: object) => api('/api/products', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+const post = (body: object) => api('/api/products', { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(token) }, body: JSON.stringify(body) })
 const ledgerRows = async () => (await api('/api/ledger')).json() as Promise<{ total: number, events: number, duplicates: number }>
 const admin = () => node.engine.admin
 

@@ -1,10 +1,14 @@
 // The gateway's own pages: the OpenAPI document describes every public route of every contract,
-// and the API reference page loads from local files.
+// and the API reference page loads from local files. It starts only when every route it serves is
+// in a route table.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
 import { topology } from '../src/runtime/topology.ts'
 import type { Contract } from '../src/kit/contract.ts'
+import { defaultRouteTable, readRouteTables } from '../src/gateway/route-table.ts'
+import ledger from './fixtures/ledger.ts'
+import { fixtureRoutes } from './fixtures/routes.ts'
 
 let node: MosaicNode
 before(async () => { node = await startNode({ role: 'gateway', services: topology.map((s) => s.definition), port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false' } }) })
@@ -48,4 +52,17 @@ test('API answers forbid framing and sniffing and are not cached', async () => {
   assert.equal(res.headers.get('x-powered-by'), null)
   assert.equal(res.headers.get('server'), null)
   assert.equal(res.headers.get('access-control-allow-origin'), null, 'no CORS without allowed origins')
+})
+
+test('the gateway refuses to start while a route is in no route table', async () => {
+  // The ledger fixture's GET /api/ledger is not in policies/routes.json: it would be reachable by
+  // nobody. (With GATEWAY_ROUTES adding test/fixtures/routes.json it is: see events.test.ts.)
+  await assert.rejects(startNode({ role: 'gateway', services: [ledger], port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent' } }), /does not list GET \/api\/ledger/)
+})
+
+test('GATEWAY_ROUTES adds tables; a route listed in two of them is refused, not silently overridden', () => {
+  const routes = readRouteTables(fixtureRoutes.split(','))
+  assert.deepEqual(routes['GET /api/ledger'], { auth: 'public' })
+  assert.deepEqual(routes['POST /api/products'], { auth: 'required', roles: ['staff'] })
+  assert.throws(() => readRouteTables([defaultRouteTable, defaultRouteTable]), /routes\.json: GET \/api\/products is already listed in another route table/)
 })

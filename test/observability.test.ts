@@ -9,10 +9,13 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
 import type { CloudEvent } from '../src/kit/contract.ts'
+import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
 import { cli, spawnNode, logLines, tempDataDir } from './process.ts'
+import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
 
-const baseEnv = { PORT: '0', LOG_PRETTY: 'false', LOG_LEVEL: 'info', CATALOG_SEED_DEMO: 'false' }
+// Products are created by staff: the first admin (from adminEnv) signs in for them.
+const baseEnv = { PORT: '0', LOG_PRETTY: 'false', LOG_LEVEL: 'info', CATALOG_SEED_DEMO: 'false', ...adminEnv }
 
 /** A fresh W3C trace context, as a caller upstream of Mosaic would send it. */
 function traceparent(): { traceId: string, header: string } {
@@ -60,9 +63,10 @@ test('spans are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set,
     // Empty is unset (whatever the environment running the tests says).
     spawn({ OTEL_SERVICE_NAME: 'mosaic-quiet', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' }),
   ])
+  for (const child of children) t.after(() => child.kill()) // all of them, before any assertion can fail
   for (const child of children) {
-    t.after(() => child.kill())
-    assert.equal((await post(child.url, '/api/products', { id: 'traced-1', name: 'Traced', price: 1 })).status, 201)
+    const { accessToken } = await login(child.url)
+    assert.equal((await post(child.url, '/api/products', { id: 'traced-1', name: 'Traced', price: 1 }, bearer(accessToken))).status, 201)
     assert.equal((await fetch(new URL('/api/products/traced-1', child.url))).status, 200)
     assert.equal((await fetch(new URL('/api/products/untraced', child.url))).status, 404)
   }
@@ -80,10 +84,12 @@ test('spans are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set,
 
 describe('in one process', () => {
   let node: MosaicNode
+  let staff: { authorization: string }
   const delivered: CloudEvent[] = []
 
   before(async () => {
-    node = await startNode({ role: 'gateway', services: [catalog], port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50' } })
+    node = await startNode({ role: 'gateway', services: [identity, catalog], port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50', ...adminEnv } })
+    staff = bearer((await login(node.url)).accessToken)
     // A subscriber of our own, as another service would be (as in test/catalog/suite.ts).
     node.bus.subscribe({
       id: 'observability-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created',
@@ -105,7 +111,7 @@ describe('in one process', () => {
   test('an event carries the trace of the request that caused it', async () => {
     const { traceId, header } = traceparent()
     const id = `obs-${randomBytes(4).toString('hex')}`
-    assert.equal((await post(node.url, '/api/products', { id, name: 'Traced', price: 1 }, { traceparent: header })).status, 201)
+    assert.equal((await post(node.url, '/api/products', { id, name: 'Traced', price: 1 }, { traceparent: header, ...staff })).status, 201)
     let event: CloudEvent | undefined
     for (const until = Date.now() + 5000; !event && Date.now() < until; await sleep(25)) {
       event = delivered.find((e) => (e.data as { id: string }).id === id)
@@ -119,7 +125,7 @@ describe('in one process', () => {
   test('request durations are labelled by route pattern, never by raw path', async () => {
     const id = `obs-metric-${randomBytes(4).toString('hex')}`
     const missing = `obs-missing-${randomBytes(4).toString('hex')}`
-    assert.equal((await post(node.url, '/api/products', { id, name: 'Measured', price: 1 })).status, 201)
+    assert.equal((await post(node.url, '/api/products', { id, name: 'Measured', price: 1 }, staff)).status, 201)
     assert.equal((await fetch(new URL(`/api/products/${id}`, node.url))).status, 200)
     assert.equal((await fetch(new URL(`/api/products/${missing}`, node.url))).status, 404)
     assert.equal((await fetch(new URL(`/api/nowhere/${missing}`, node.url))).status, 404)
@@ -137,7 +143,7 @@ describe('in one process', () => {
 
 test('log lines of a request carry its trace id and the service name', { timeout: 30_000 }, async (t) => {
   // The gateway logs a request that fails on its side (5xx); an upstream that is down is one.
-  const child = await spawnNode([cli, 'start'], { ...baseEnv, DATA_DIR: await tempDataDir(t), CATALOG_SERVICE_URL: `http://127.0.0.1:${await closedPort()}` })
+  const child = await spawnNode([cli, 'start'], { ...baseEnv, DATA_DIR: await tempDataDir(t), CATALOG_SERVICE_URL: `http://127.0.0.1:${await closedPort()}`, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET })
   t.after(() => child.kill())
   const { traceId, header } = traceparent()
   const response = await fetch(new URL('/api/products/anything', child.url), { headers: { traceparent: header } })

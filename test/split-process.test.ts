@@ -1,26 +1,64 @@
 // Catalog in its own process, reached over HTTP: through the gateway's proxy for public routes,
-// and through the HTTP transport (what a typed client uses) for its actions.
+// and through the HTTP transport (what a typed client uses) for its actions. The gateway (with
+// identity inside) verifies callers and signs who they are into a credential; the catalog process
+// believes only credentials signed with the secret they share, MOSAIC_INTERNAL_SECRET.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { spawnNode, type Child } from './process.ts'
+import { randomUUID } from 'node:crypto'
+import { cli, runNode, spawnNode, type Child } from './process.ts'
+import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
+import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
 import { catalogContract } from '../src/services/catalog/contract.ts'
 import { httpTransport } from '../src/kit/internal/transport.ts'
+import { createCredentials, CALLER_HEADER, EDGE_HEADER } from '../src/kit/internal/credentials.ts'
 import { MosaicError } from '../src/kit/errors.ts'
 
-const cli = join(import.meta.dirname, '..', 'src', 'cli', 'mosaic.ts')
+const PASSWORD = 'a long and uncommon passphrase 7'
+const credentials = createCredentials(INTERNAL_SECRET)
+/** What an attacker who guessed wrong, or a process of another deployment, would sign with. */
+const impostor = createCredentials('another-deployment-secret-0123456789abcdef')
+
 let dataDir: string
 let service: Child
 let gateway: MosaicNode
+let adminToken: string
+
+/** A gateway with identity in-process and the catalog proxied to `service`. */
+function startGateway(env: NodeJS.ProcessEnv = {}): Promise<MosaicNode> {
+  return startNode({
+    role: 'gateway', services: [identity, catalog], port: 0,
+    env: { CATALOG_SERVICE_URL: service.url, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', ...adminEnv, ...env },
+  })
+}
+
+/** Registers a customer through `url`'s identity service and signs them in. */
+async function customerToken(url: string): Promise<string> {
+  const email = `customer-${randomUUID().slice(0, 8)}@mosaic.test`
+  const registered = await fetch(new URL('/api/users', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD, name: 'Customer' }) })
+  assert.equal(registered.status, 201, await registered.text())
+  return (await login(url, email, PASSWORD)).accessToken
+}
+
+const postProduct = (base: string, body: object, headers: Record<string, string> = {}): Promise<Response> =>
+  fetch(new URL('/api/products', base), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+
+async function problemOf(response: Response): Promise<{ code: string, status: number, detail?: string }> {
+  assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+  return await response.json() as { code: string, status: number, detail?: string }
+}
+
+const stockOf = async (id: string): Promise<number> => (await (await fetch(new URL(`/api/products/${id}`, service.url))).json() as { stock: number }).stock
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'mosaic-split-'))
-  service = await spawnNode([cli, 'serve', 'catalog'], { CATALOG_SERVICE_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false' })
-  gateway = await startNode({ role: 'gateway', services: [catalog], port: 0, env: { CATALOG_SERVICE_URL: service.url, DATA_DIR: ':memory:', LOG_LEVEL: 'silent' } })
+  service = await spawnNode([cli, 'serve', 'catalog'], { CATALOG_SERVICE_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET })
+  gateway = await startGateway()
+  adminToken = (await login(gateway.url)).accessToken
 })
 
 after(async () => {
@@ -29,57 +67,160 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true })
 })
 
-test('the gateway runs no catalog of its own: it proxies to the catalog process', async () => {
+test('the gateway runs no catalog of its own: it proxies to the catalog process, with the staff caller signed in the credential', async () => {
   assert.equal(gateway.services.has('catalog'), false)
-  const created = await fetch(new URL('/api/products', gateway.url), {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'split-1', name: 'Remote widget', price: 29.99, stock: 5 }),
-  })
-  assert.equal(created.status, 201)
+  assert.equal(gateway.services.has('identity'), true, 'identity runs in the gateway process')
+  const created = await postProduct(gateway.url, { id: 'split-1', name: 'Remote widget', price: 29.99, stock: 5 }, bearer(adminToken))
+  assert.equal(created.status, 201, await created.text())
   const direct = await (await fetch(new URL('/api/products/split-1', service.url))).json() as { price: number, name: string }
   assert.equal(direct.name, 'Remote widget')
   assert.equal(direct.price, 29.99)
   const viaGateway = await fetch(new URL('/api/products/split-1', gateway.url))
   assert.equal(viaGateway.status, 200)
   assert.equal(viaGateway.headers.get('x-content-type-options'), 'nosniff', 'the gateway adds its headers to proxied answers')
+  // The same write straight to the catalog process, with no credential: nobody is calling.
+  const anonymous = await postProduct(service.url, { id: 'split-anonymous', name: 'Direct', price: 1 })
+  assert.equal(anonymous.status, 401)
+  assert.equal((await problemOf(anonymous)).code, 'unauthenticated')
 })
 
 test('errors from the remote service arrive as its problem documents', async () => {
   const missing = await fetch(new URL('/api/products/nope', gateway.url))
   assert.equal(missing.status, 404)
-  assert.equal(missing.headers.get('content-type'), 'application/problem+json; charset=utf-8')
-  assert.equal((await missing.json() as { code: string }).code, 'not_found')
-  const bad = await fetch(new URL('/api/products', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":' })
+  assert.equal((await problemOf(missing)).code, 'not_found')
+  const bad = await fetch(new URL('/api/products', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(adminToken) }, body: '{"name":' })
   assert.equal(bad.status, 400)
-  assert.equal((await bad.json() as { code: string }).code, 'malformed_json')
+  assert.equal((await problemOf(bad)).code, 'malformed_json')
 })
 
 test('actions are called over HTTP with validation, error codes and deadlines intact', async () => {
-  const transport = httpTransport(service.url)
+  const transport = httpTransport(service.url, credentials)
   try {
-    const reserved = await transport.invoke('reserveStock', { orderId: 'split-order', items: [{ productId: 'split-1', quantity: 2 }] }, Date.now() + 2000)
+    const reserved = await transport.invoke('reserveStock', { orderId: 'split-order', items: [{ productId: 'split-1', quantity: 2 }] }, Date.now() + 2000, 'orders')
     assert.deepEqual(reserved, { orderId: 'split-order', status: 'reserved', items: [{ productId: 'split-1', quantity: 2 }] })
-    await assert.rejects(transport.invoke('reserveStock', { orderId: 'split-order-2', items: [{ productId: 'split-1', quantity: 99 }] }, Date.now() + 2000),
+    await assert.rejects(transport.invoke('reserveStock', { orderId: 'split-order-2', items: [{ productId: 'split-1', quantity: 99 }] }, Date.now() + 2000, 'orders'),
       (e: unknown) => e instanceof MosaicError && e.code === 'out_of_stock' && e.status === 409 && !e.retryable)
-    await assert.rejects(transport.invoke('reserveStock', { orderId: 'x', items: [] }, Date.now() + 2000),
+    await assert.rejects(transport.invoke('reserveStock', { orderId: 'x', items: [] }, Date.now() + 2000, 'orders'),
       (e: unknown) => e instanceof MosaicError && e.code === 'validation_failed' && e.issues.some((i) => i.path === '/items'))
-    await assert.rejects(transport.invoke('dropTables', {}, Date.now() + 2000), (e: unknown) => e instanceof MosaicError && e.code === 'not_found')
-    await assert.rejects(transport.invoke('commitStock', { orderId: 'split-order' }, Date.now() - 1), (e: unknown) => e instanceof MosaicError && e.code === 'deadline_exceeded')
+    await assert.rejects(transport.invoke('dropTables', {}, Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'not_found')
+    await assert.rejects(transport.invoke('commitStock', { orderId: 'split-order' }, Date.now() - 1, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'deadline_exceeded')
     assert.ok(catalogContract.actions.reserveStock.idempotent)
   } finally {
     await transport.close?.()
   }
 })
 
+test('the actions endpoint admits only services that sign with the shared secret', async () => {
+  const before = await stockOf('split-1')
+  const input = JSON.stringify({ orderId: `split-forged-${randomUUID()}`, items: [{ productId: 'split-1', quantity: 1 }] })
+  const attempt = (headers: Record<string, string>, path = '/_mosaic/actions/reserveStock'): Promise<Response> =>
+    fetch(new URL(path, service.url), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: input })
+  const refusals: [string, Response][] = [
+    ['no credential', await attempt({})],
+    ['no credential, the path spelled differently', await attempt({}, '/%5Fmosaic/actions/reserveStock')],
+    ['a garbage credential', await attempt({ [CALLER_HEADER]: 'not.a.token' })],
+    ['a service credential signed with another secret', await attempt({ [CALLER_HEADER]: await impostor.callerToken('orders') })],
+    // What the gateway signs for a user is not a service's credential, even signed with the right secret.
+    ['an edge credential', await attempt({ [CALLER_HEADER]: await credentials.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'u', tenantId: 'default', roles: ['admin'] } }) })],
+    ['identity headers instead of a credential', await attempt({ 'x-user-id': 'u', 'x-permissions': 'admin', [EDGE_HEADER]: await credentials.signEdge({ clientIp: '127.0.0.1' }) })],
+  ]
+  for (const [what, response] of refusals) {
+    assert.equal(response.status, 401, what)
+    assert.equal((await problemOf(response)).code, 'unauthenticated', what)
+  }
+  // The typed transport, holding the wrong secret, is refused the same way.
+  const wrong = httpTransport(service.url, impostor)
+  try {
+    await assert.rejects(wrong.invoke('reserveStock', JSON.parse(input), Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unauthenticated' && e.status === 401)
+  } finally {
+    await wrong.close?.()
+  }
+  assert.equal(await stockOf('split-1'), before, 'no refused call reserved anything')
+  // The gateway does not expose the actions endpoint at all.
+  const throughGateway = await fetch(new URL('/_mosaic/actions/reserveStock', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', [CALLER_HEADER]: await credentials.callerToken('orders') }, body: input })
+  assert.equal(throughGateway.status, 404)
+})
+
+test('identity headers a client sends make it nobody: the gateway drops them, the catalog process ignores them', async () => {
+  const forgedEdge = await impostor.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'root', tenantId: 'default', roles: ['admin'] } })
+  const forged = { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff', [EDGE_HEADER]: forgedEdge, [CALLER_HEADER]: await impostor.callerToken('gateway') }
+
+  // Through the gateway: anonymous stays anonymous, a customer stays a customer.
+  const anonymous = await postProduct(gateway.url, { id: 'split-forged-1', name: 'Forged', price: 1 }, forged)
+  assert.equal(anonymous.status, 401)
+  assert.equal((await problemOf(anonymous)).code, 'unauthenticated')
+  const customer = await postProduct(gateway.url, { id: 'split-forged-2', name: 'Forged', price: 1 }, { ...forged, ...bearer(await customerToken(gateway.url)) })
+  assert.equal(customer.status, 403)
+  assert.equal((await problemOf(customer)).code, 'forbidden')
+  // A public read with a forged credential is proxied with the gateway's own in its place.
+  assert.equal((await fetch(new URL('/api/products/split-1', gateway.url), { headers: forged })).status, 200)
+
+  // Straight to the catalog process: only a credential signed with the shared secret counts.
+  for (const [what, headers] of [
+    ['an edge credential signed with another secret', { [EDGE_HEADER]: forgedEdge }],
+    ['a garbage edge credential', { [EDGE_HEADER]: 'x.y.z' }],
+    ['plain identity headers', { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff' }],
+  ] as const) {
+    const response = await postProduct(service.url, { id: 'split-forged-3', name: 'Forged', price: 1 }, headers)
+    assert.equal(response.status, 401, what)
+    assert.equal((await problemOf(response)).code, 'unauthenticated', what)
+  }
+  for (const id of ['split-forged-1', 'split-forged-2', 'split-forged-3']) {
+    assert.equal((await fetch(new URL(`/api/products/${id}`, service.url))).status, 404, `${id} was not created`)
+  }
+})
+
+test('the catalog process checks the policies itself: a customer let through by a loose route table is refused there', async (t) => {
+  // A gateway whose route table (wrongly) lets any signed-in user write products.
+  const table = JSON.parse(await readFile(join(import.meta.dirname, '..', 'policies', 'routes.json'), 'utf8')) as { routes: Record<string, { auth: string, roles?: string[] }> }
+  for (const route of ['POST /api/products', 'PATCH /api/products/:id', 'DELETE /api/products/:id']) table.routes[route] = { auth: 'required' }
+  const file = join(dataDir, 'loose-routes.json')
+  await writeFile(file, JSON.stringify(table))
+  const loose = await startGateway({ GATEWAY_ROUTES: file })
+  t.after(() => loose.stop())
+
+  const token = await customerToken(loose.url)
+  const refused = await postProduct(loose.url, { id: 'split-loose', name: 'Loose', price: 1 }, bearer(token))
+  assert.equal(refused.status, 403)
+  const problem = await problemOf(refused)
+  assert.equal(problem.code, 'forbidden')
+  assert.match(problem.detail ?? '', /only staff/, 'refused by the catalog service, not by the route table')
+  assert.equal((await fetch(new URL('/api/products/split-loose', service.url))).status, 404)
+  for (const method of ['PATCH', 'DELETE']) {
+    const response = method === 'PATCH'
+      ? await fetch(new URL('/api/products/split-1', loose.url), { method, headers: { 'content-type': 'application/json', ...bearer(token) }, body: '{"price":0.01}' })
+      : await fetch(new URL('/api/products/split-1', loose.url), { method, headers: bearer(token) })
+    assert.equal(response.status, 403, method)
+  }
+  assert.equal((await (await fetch(new URL('/api/products/split-1', service.url))).json() as { price: number }).price, 29.99)
+})
+
+test('separate processes refuse to start without MOSAIC_INTERNAL_SECRET, and never print it', { concurrency: true }, async (t) => {
+  const env = { LOG_PRETTY: 'false', LOG_LEVEL: 'info', DATA_DIR: ':memory:', PORT: '0', CATALOG_SERVICE_PORT: '0' }
+  const cases: [what: string, args: string[], extra: Record<string, string>][] = [
+    ['serve catalog without it', ['serve', 'catalog'], { MOSAIC_INTERNAL_SECRET: '' }],
+    ['serve catalog with one too short', ['serve', 'catalog'], { MOSAIC_INTERNAL_SECRET: 'hunter2-is-too-short' }],
+    ['start with a service proxied, without it', ['start'], { MOSAIC_INTERNAL_SECRET: '', CATALOG_SERVICE_URL: 'http://127.0.0.1:9' }],
+  ]
+  await Promise.all(cases.map(([what, args, extra]) => t.test(what, async () => {
+    const { code, stdout, stderr } = await runNode([cli, ...args], { ...env, ...extra })
+    assert.equal(code, 1)
+    assert.equal(stderr.split('\n').length, 2, `one line:\n${stderr}`)
+    assert.ok(stderr.startsWith('mosaic: invalid configuration: MOSAIC_INTERNAL_SECRET '), stderr)
+    assert.ok(!stderr.includes('hunter2'), 'the secret is not echoed')
+    assert.equal(stdout, '', 'nothing started, so nothing logged')
+  })))
+})
+
 test('when the catalog process is gone, callers get retryable errors, not hangs', async () => {
-  const transport = httpTransport('http://127.0.0.1:9')
-  await assert.rejects(transport.invoke('commitStock', { orderId: 'x' }, Date.now() + 2000), (e: unknown) => e instanceof MosaicError && e.code === 'unavailable' && e.retryable)
+  const transport = httpTransport('http://127.0.0.1:9', credentials)
+  await assert.rejects(transport.invoke('commitStock', { orderId: 'x' }, Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unavailable' && e.retryable)
   await transport.close?.()
 
   assert.equal(await service.kill('SIGTERM'), 0, 'the service stops gracefully')
   const proxied = await fetch(new URL('/api/products/split-1', gateway.url))
   assert.ok([502, 503].includes(proxied.status), `got ${proxied.status}`)
-  assert.equal(proxied.headers.get('content-type'), 'application/problem+json; charset=utf-8')
-  const problem = await proxied.json() as { code: string, retryable: boolean }
+  const problem = await problemOf(proxied) as { code: string, retryable?: boolean }
   assert.ok(['bad_gateway', 'unavailable'].includes(problem.code), problem.code)
   assert.equal(problem.retryable, true)
 })

@@ -5,7 +5,10 @@ import { ConfigError, Env, envPrefix, loadConfig } from '../kit/config.ts'
 import { MigrationError } from '../kit/db/migrations.ts'
 import { topology, findService } from '../runtime/topology.ts'
 import { startNode, exitOnSignals } from '../runtime/node.ts'
+import { text } from 'node:stream/consumers'
+import { MosaicError } from '../kit/errors.ts'
 import { replayDeadLetters } from './events.ts'
+import { createAdminCommand, rotateKeysCommand } from './identity.ts'
 
 const usage = `Usage: mosaic <command>
 
@@ -15,13 +18,20 @@ Commands:
   serve <service>           Run one service alone on <NAME>_SERVICE_PORT
   services                  List the services of the system and their default ports
   events replay <service>   Send a service's dead-lettered events back for delivery [--id N ...]
-                            (on embedded PGlite, stop 'mosaic start' first)
+  users create-admin        Create an administrator: --email E [--name N] [--tenant T]; the password
+                            comes from MOSAIC_ADMIN_PASSWORD or standard input
+  keys rotate               Make a new access-token signing key active (the old one stays published
+                            until the tokens it signed have expired)
+                            (with embedded PGlite, stop 'mosaic start' before these three)
   help                      Show this text
 
 Configuration is environment variables; see the README for the list.`
 
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { id: { type: 'string', multiple: true } } })
+  const { positionals, values } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { id: { type: 'string', multiple: true }, email: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' } },
+  })
   const [command, ...rest] = positionals
   switch (command) {
     case 'start': {
@@ -47,6 +57,19 @@ async function main(argv: string[]): Promise<void> {
       console.log(`${replayed} dead-lettered event(s) of ${rest[1]} sent back for delivery`)
       return
     }
+    case 'users': {
+      if (rest[0] !== 'create-admin' || !values.email) throw new UsageError('users create-admin --email E [--name N] [--tenant T]')
+      const password = process.env.MOSAIC_ADMIN_PASSWORD || (process.stdin.isTTY ? '' : (await text(process.stdin)).trim())
+      if (!password) throw new UsageError('users create-admin: give the password in MOSAIC_ADMIN_PASSWORD or on standard input')
+      const created = await createAdminCommand({ email: values.email, password, ...(values.name ? { name: values.name } : {}), ...(values.tenant ? { tenant: values.tenant } : {}) })
+      console.log(created ? `administrator ${values.email} created` : `${values.email} is already registered; nothing changed`)
+      return
+    }
+    case 'keys': {
+      if (rest[0] !== 'rotate') throw new UsageError('keys rotate')
+      console.log(`signing key ${await rotateKeysCommand()} is now active`)
+      return
+    }
     case undefined: case 'help': case '--help':
       console.log(usage)
       return
@@ -59,7 +82,7 @@ class UsageError extends Error {}
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   // Configuration and usage mistakes are one line, not a stack trace.
-  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError) {
+  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError || error instanceof MosaicError) {
     console.error(`mosaic: ${error.message}`)
     if (error instanceof UsageError) console.error(usage)
   } else {

@@ -33,11 +33,20 @@ export function createAuthenticator(options: AuthenticateOptions) {
   return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     for (const header of IDENTITY_HEADERS) delete request.headers[header]
     const path = request.url.split('?')[0]!
-    if (!path.startsWith('/api/')) return
-    const access = options.table.match(request.method, path)
-    if (!access || access.auth === 'public') return
+    // By the route matched, not the raw URL, which may spell the same path differently (/%61pi/...).
+    if (!request.routeOptions.url?.startsWith('/api/')) return
+    // HEAD is GET without the body, and Fastify serves it wherever GET is served.
+    const access = options.table.match(request.method === 'HEAD' ? 'GET' : request.method, path)
+    // Default deny: a path the table does not know is no route, whatever a router downstream
+    // (or a proxied service) might make of it.
+    if (!access) throw new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    if (access.auth === 'public') return
 
-    const identity = await verifyCaller(request, options)
+    const identity = await verifyCaller(request, options).catch((error: unknown) => {
+      // Every 401 carries a challenge (RFC 9110 §15.5.2); a refused token says so (RFC 6750 §3.1).
+      if (error instanceof MosaicError && error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"')
+      throw error
+    })
     if (!identity) {
       reply.header('www-authenticate', 'Bearer')
       throw new MosaicError('unauthenticated', { detail: 'sign in: send Authorization: Bearer <access token>, or the session cookie' })

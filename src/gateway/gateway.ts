@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import httpProxy from '@fastify/http-proxy'
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
 import { routePrefixes } from '../kit/contract.ts'
 import { loadConfig, ConfigError } from '../kit/config.ts'
@@ -16,7 +16,7 @@ import type { ServiceInstance } from '../kit/internal/host.ts'
 import { serviceRoutes } from '../kit/internal/service-routes.ts'
 import { EDGE_HEADER, type Credentials } from '../kit/internal/credentials.ts'
 import { AuthSettings, sessionCookieName, type identityContract } from '../services/identity/contract.ts'
-import { loadRouteTable, defaultRouteTable } from './route-table.ts'
+import { loadRouteTable, defaultRouteTable, type RouteTable } from './route-table.ts'
 import { loadPolicies } from '../kit/authz.ts'
 import { createTokenVerifier } from './tokens.ts'
 import { createAuthenticator } from './authenticate.ts'
@@ -29,7 +29,22 @@ const GatewayConfig = Type.Object({
   GATEWAY_ROUTES: Type.String({ default: defaultRouteTable, description: 'Route table files, comma-separated' }),
 })
 
+/** The gateway's configuration and route table, checked before any service starts. */
+export interface GatewaySettings {
+  readonly config: Static<typeof GatewayConfig>
+  readonly table: RouteTable
+}
+
+export function gatewaySettings(contracts: readonly Contract[], env: NodeJS.ProcessEnv, host: string): GatewaySettings {
+  const config = loadConfig(GatewayConfig, env)
+  if (!config.AUTH_COOKIE_SECURE && !isLoopback(host)) {
+    throw new ConfigError('AUTH_COOKIE_SECURE', 'may be false only while HOST is a loopback address (plain http://localhost)', 'false')
+  }
+  return { config, table: loadRouteTable(contracts, config.GATEWAY_ROUTES.split(',').map((f) => f.trim()).filter(Boolean)) }
+}
+
 export interface GatewayOptions {
+  readonly settings: GatewaySettings
   readonly local: readonly ServiceInstance[]
   readonly remote: readonly { contract: Contract, url: string }[]
   /** How the gateway asks the identity service about keys and sessions (in-process or remote). */
@@ -39,9 +54,7 @@ export interface GatewayOptions {
   /** Origins allowed to call the API from a browser (CORS_ORIGINS); empty: none. */
   readonly corsOrigins: readonly string[]
   readonly requestTimeoutMs: number
-  readonly host: string
   readonly version: string
-  readonly env: NodeJS.ProcessEnv
 }
 
 declare module 'fastify' {
@@ -54,16 +67,14 @@ declare module 'fastify' {
 const isLoopback = (host: string): boolean => host === 'localhost' || (isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
 
 export async function mountGateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
-  const config = loadConfig(GatewayConfig, options.env)
-  if (!config.AUTH_COOKIE_SECURE && !isLoopback(options.host)) {
-    throw new ConfigError('AUTH_COOKIE_SECURE', 'may be false only while HOST is a loopback address (plain http://localhost)', 'false')
-  }
+  const { config, table } = options.settings
   const contracts = [...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract)]
 
   await app.register(helmet, {
     // An API answers with JSON, never with a page to frame or run scripts in; /docs sets its own.
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     hsts: false, // sent below, only on responses to HTTPS requests: over plain HTTP it means nothing
+    frameguard: { action: 'deny' }, // for browsers that predate CSP's frame-ancestors
   })
   // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
   if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600 })
@@ -79,7 +90,7 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   })
   app.addHook('onRequest', createAuthenticator({
     authorizer: loadPolicies(),
-    table: loadRouteTable(contracts, config.GATEWAY_ROUTES.split(',').map((f) => f.trim()).filter(Boolean)),
+    table,
     tokens,
     resolveSession: async (secret) => (await options.identity.resolveSession({ secret })).session,
     cookieName: sessionCookieName(config.AUTH_COOKIE_SECURE),

@@ -48,3 +48,23 @@ test('service prefixes', () => {
 test('a fractional value for an integer variable is refused, not truncated', () => {
   assert.throws(() => loadConfig(schema, { CATALOG_SERVICE_PORT: '80.5' }), /CATALOG_SERVICE_PORT must be integer \(got "80.5"\)/)
 })
+
+test('a bad secret is named but never echoed', () => {
+  const secrets = Type.Object({ MOSAIC_INTERNAL_SECRET: Type.String({ minLength: 32 }), AUTH_ADMIN_PASSWORD: Type.String({ maxLength: 4 }) })
+  for (const [variable, value] of [['MOSAIC_INTERNAL_SECRET', 'hunter2-too-short'], ['AUTH_ADMIN_PASSWORD', 'hunter2-too-long']] as const) {
+    const env = { MOSAIC_INTERNAL_SECRET: 'x'.repeat(32), AUTH_ADMIN_PASSWORD: 'ok', [variable]: value }
+    assert.throws(() => loadConfig(secrets, env), (e: unknown) => {
+      assert.ok(e instanceof ConfigError)
+      assert.equal(e.variable, variable)
+      assert.match(e.message, new RegExp(`^invalid configuration: ${variable} `))
+      assert.equal(e.message.includes('hunter2'), false, e.message)
+      return true
+    })
+  }
+})
+
+test('a URL\'s password is masked in the error line', () => {
+  const schema = Type.Object({ DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://' }) })
+  assert.throws(() => loadConfig(schema, { DATABASE_URL: 'mysql://app:hunter2@db/x' }),
+    (e: unknown) => e instanceof ConfigError && e.message.includes('mysql://app:***@db/x') && !e.message.includes('hunter2'))
+})

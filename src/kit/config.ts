@@ -14,6 +14,12 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables whose values never appear in an error (MOSAIC_INTERNAL_SECRET, AUTH_ADMIN_PASSWORD, ...). */
+const SECRET_NAME = /SECRET|PASSWORD/
+
+/** `postgres://app:hunter2@db/x` → `postgres://app:***@db/x`: a URL's password stays out of logs too. */
+const withoutPassword = (value: string | undefined): string | undefined => value?.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
+
 export function loadConfig<T extends TProperties>(schema: TObject<T>, env: NodeJS.ProcessEnv = process.env): Static<TObject<T>> {
   const raw: Record<string, string> = {}
   for (const key of Object.keys(schema.properties)) {
@@ -25,7 +31,8 @@ export function loadConfig<T extends TProperties>(schema: TObject<T>, env: NodeJ
   } catch (error) {
     const [first] = (error as MosaicError).issues
     const variable = first!.path.slice(1)
-    throw new ConfigError(variable, first!.message, env[variable])
+    // The value is echoed to help, except a secret's: error lines end up in logs.
+    throw new ConfigError(variable, first!.message, SECRET_NAME.test(variable) ? undefined : withoutPassword(env[variable]))
   }
 }
 

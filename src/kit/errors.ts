@@ -38,6 +38,7 @@ export const codes = defineErrors({
   unsupported_media_type: { status: 415, title: 'Unsupported media type', retryable: false },
   validation_failed: { status: 422, title: 'Validation failed', retryable: false },
   too_many_requests: { status: 429, title: 'Too many requests', retryable: true },
+  headers_too_large: { status: 431, title: 'Request header fields too large', retryable: false },
   internal: { status: 500, title: 'Internal error', retryable: false },
   bad_gateway: { status: 502, title: 'Upstream failed', retryable: true },
   unavailable: { status: 503, title: 'Service unavailable', retryable: true },

@@ -23,7 +23,7 @@ import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, type Transport } from '../kit/internal/transport.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
-import { mountGateway } from '../gateway/gateway.ts'
+import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
 import { RuntimeConfig } from './config.ts'
 
 export interface NodeOptions {
@@ -74,6 +74,10 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const split = options.role === 'service' || remote.length > 0
   if (split && !config.MOSAIC_INTERNAL_SECRET) throw new ConfigError('MOSAIC_INTERNAL_SECRET', 'is required when services run in separate processes (32+ characters)', undefined)
   const credentials = config.MOSAIC_INTERNAL_SECRET ? createCredentials(config.MOSAIC_INTERNAL_SECRET) : undefined
+  // Every service's own variables too, before any service starts: a mistake in one must not
+  // leave another's migrations, keys or first admin behind in a process that then refuses to run.
+  for (const definition of local) loadConfig(definition.implementation.config ?? Type.Object({}), env)
+  const gateway = options.role === 'gateway' ? gatewaySettings(options.services.map((s) => s.contract as Contract), env, config.HOST) : undefined
 
   const engine = await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
   const bus = createLocalBus({
@@ -116,15 +120,14 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY) })
     if (options.role === 'gateway') {
       await mountGateway(app, {
+        settings: gateway!,
         local: [...instances.values()],
         remote: remote.map((s) => ({ contract: s.contract as Contract, url: urlOf(s.contract.name)! })),
         identity: makeClient(identityContract, platform, 'gateway'),
         ...(credentials ? { credentials } : {}),
         corsOrigins: list(config.CORS_ORIGINS),
         requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
-        host: config.HOST,
         version,
-        env,
       })
     } else {
       const instance = [...instances.values()][0]!

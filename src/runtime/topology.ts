@@ -1,5 +1,5 @@
 // The whole system, declared in one place: which services exist and the port each listens on
-// when it runs alone. This file (and the tests) are the only code that imports implementations.
+// when it runs alone. This file, the CLI's commands and the tests are the only code that imports implementations.
 import type { AnyService } from '../kit/service.ts'
 import identity from '../services/identity/service.ts'
 import catalog from '../services/catalog/service.ts'

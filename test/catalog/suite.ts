@@ -1,13 +1,18 @@
 // The catalog integration suite: the whole system started as `mosaic start` would start it
-// (gateway role, catalog in-process), driven over real HTTP with fetch. The entry files run it
-// once per database engine; the tests never look at which engine is underneath.
+// (gateway role, identity and catalog in-process), driven over real HTTP with fetch. Reads are
+// public; writes are sent as the first admin (who includes staff), signed in once. The entry
+// files run it once per database engine; the tests never look at which engine is underneath.
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
 import { MosaicError } from '../../src/kit/errors.ts'
 import type { CloudEvent } from '../../src/kit/contract.ts'
+import identity from '../../src/services/identity/service.ts'
 import catalog from '../../src/services/catalog/service.ts'
+import type { RouteInput } from '../../src/kit/service.ts'
+import type { Identity } from '../../src/kit/identity.ts'
+import { adminEnv, login, bearer } from '../auth.ts'
 
 /** Starts a node with these variables on top of the engine's own; `stop` also removes its data. */
 export type StartCatalog = (env: NodeJS.ProcessEnv) => Promise<{ node: MosaicNode, stop: () => Promise<void> }>
@@ -24,13 +29,14 @@ export function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     BODY_LIMIT: String(BODY_LIMIT),
     CORS_ORIGINS: ALLOWED_ORIGIN,
     EVENT_POLL_MS: '50',
+    ...adminEnv,
     ...extra,
   }
 }
 
-/** Starts a gateway node with the catalog inside. */
+/** Starts a gateway node with identity (which the gateway verifies callers with) and the catalog inside. */
 export function startCatalogNode(env: NodeJS.ProcessEnv): Promise<MosaicNode> {
-  return startNode({ role: 'gateway', services: [catalog], env, port: 0 })
+  return startNode({ role: 'gateway', services: [identity, catalog], env, port: 0 })
 }
 
 export interface Product {
@@ -62,6 +68,11 @@ interface Reply<T = unknown> {
   text: string
 }
 
+interface User { id: string, email: string, roles: string[] }
+
+/** Methods that change nothing: sent without a token unless a test says otherwise. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
 interface Reservation { orderId: string, status: 'reserved' | 'released' | 'committed', items: { productId: string, quantity: number }[] }
 
 /** A short unique tag: test data never collides, whatever ran before. */
@@ -83,10 +94,13 @@ export function catalogSuite(label: string, start: StartCatalog): void {
   describe(`catalog through the gateway (${label})`, () => {
     let node: MosaicNode
     let stop: () => Promise<void>
+    /** The first admin's access token: admin includes staff, who may change the catalog. */
+    let staffToken: string
     const seen = new Map<string, CloudEvent>()
 
     before(async () => {
       ({ node, stop } = await start(baseEnv()))
+      staffToken = (await login(node.url)).accessToken
       // A subscriber of our own, as another service would be: proves events are delivered, not just written.
       node.bus.subscribe({
         id: 'catalog-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created',
@@ -98,8 +112,11 @@ export function catalogSuite(label: string, start: StartCatalog): void {
     })
     after(() => stop?.())
 
-    async function call<T = unknown>(method: string, path: string, options: { json?: unknown, body?: string, headers?: Record<string, string> } = {}): Promise<Reply<T>> {
+    /** `token`: whose bearer token to send; null sends none. By default writes go as staff and reads anonymously. */
+    async function call<T = unknown>(method: string, path: string, options: { json?: unknown, body?: string, headers?: Record<string, string>, token?: string | null } = {}): Promise<Reply<T>> {
       const headers: Record<string, string> = { ...options.headers }
+      const token = options.token === undefined ? (SAFE_METHODS.has(method) ? null : staffToken) : options.token
+      if (token !== null) headers.authorization ??= `Bearer ${token}`
       let body = options.body
       if (options.json !== undefined) {
         body = JSON.stringify(options.json)
@@ -177,7 +194,7 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('the body from the issue is accepted and read back exactly', async () => {
         const id = `prod-${tag()}`
         const body = `{"id":"${id}","name":"Widget","price":29.99,"stock":100}`
-        const response = await fetch(`${node.url}/api/products`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        const response = await fetch(`${node.url}/api/products`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(staffToken) }, body })
         assert.equal(response.status, 201)
         assert.equal(response.headers.get('location'), `/api/products/${id}`)
         const created = await response.json() as Product
@@ -294,6 +311,102 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         assert.match(problem.detail ?? '', /missing-/)
         const bad = assertProblem(await call('GET', '/api/products/has%20space'), 400, 'invalid_parameters')
         assert.ok(bad.errors?.some((e) => e.path === '/id'), JSON.stringify(bad.errors))
+      })
+    })
+
+    describe('who may change the catalog', () => {
+      const PASSWORD = 'a long and uncommon passphrase 7'
+
+      /** Registers a customer (POST /api/users) and signs them in. */
+      async function customer(): Promise<{ user: User, token: string }> {
+        const email = `user-${tag()}@mosaic.test`
+        const registered = await call<User>('POST', '/api/users', { json: { email, password: PASSWORD, name: 'Test user' }, token: null })
+        assert.equal(registered.status, 201, registered.text)
+        assert.deepEqual(registered.body.roles, ['customer'])
+        return { user: registered.body, token: (await login(node.url, email, PASSWORD)).accessToken }
+      }
+
+      /** Tries every kind of write as `token` (null: anonymous) and checks each was refused with `status`/`code` and changed nothing. */
+      async function assertWritesRefused(token: string | null, status: number, code: string): Promise<void> {
+        const existing = await create({ name: 'Guarded', price: 5, stock: 2 })
+        const id = `refused-${tag()}`
+        const attempts = [
+          await call('POST', '/api/products', { json: { id, name: 'Intruder', price: 1 }, token }),
+          await call('PATCH', `/api/products/${existing.id}`, { json: { price: 0.01 }, token }),
+          await call('DELETE', `/api/products/${existing.id}`, { token }),
+          await call('DELETE', `/api/product%73/${existing.id}`, { token }),
+        ]
+        // However the path is spelled, it is the same route: the route table applies at the gateway.
+        for (const path of ['/%61pi/products', '/api/product%73', '/api/products/']) {
+          attempts.push(await call('POST', path, { json: { id, name: 'Intruder', price: 1 }, token }))
+        }
+        for (const reply of attempts) {
+          assertProblem(reply, status, code)
+          // The challenge is the gateway's: the service's own refusal (below the gateway) sends none.
+          if (status === 401) assert.match(reply.headers.get('www-authenticate') ?? '', /^Bearer\b/, 'a 401 says how to authenticate')
+        }
+        assertProblem(await get(id), 404, 'not_found')
+        assert.deepEqual((await get(existing.id)).body, existing)
+      }
+
+      test('reads are public: listing, search and one product need no token', async () => {
+        const w = word()
+        const product = await create({ name: `Public ${w}` })
+        const list = await call<{ items: Product[] }>('GET', '/api/products?limit=1', { token: null })
+        assert.equal(list.status, 200, list.text)
+        const found = await call<{ items: Product[] }>('GET', `/api/products/search?q=${w}`, { token: null })
+        assert.equal(found.status, 200, found.text)
+        assert.deepEqual(found.body.items.map((p) => p.id), [product.id])
+        const one = await call<Product>('GET', `/api/products/${product.id}`, { token: null })
+        assert.equal(one.status, 200, one.text)
+        assert.equal(one.headers.get('www-authenticate'), null)
+      })
+
+      test('writes without a token are 401 problems with a Bearer challenge, and change nothing', async () => {
+        await assertWritesRefused(null, 401, 'unauthenticated')
+      })
+
+      test('a token that does not verify is a 401, whatever it claims', async () => {
+        const [header, payload] = staffToken.split('.')
+        await assertWritesRefused(`${header}.${payload}.${'A'.repeat(86)}`, 401, 'unauthenticated')
+        await assertWritesRefused('not-a-jwt', 401, 'unauthenticated')
+      })
+
+      test('a signed-in customer may not write: 403', async () => {
+        const { token } = await customer()
+        assert.equal((await call('GET', '/api/users/me', { token })).status, 200, 'the token itself is good')
+        await assertWritesRefused(token, 403, 'forbidden')
+      })
+
+      test('an admin makes a customer staff; signed in again, they may create, change and delete', async () => {
+        const { user, token: customerToken } = await customer()
+        const promoted = await call<User>('PATCH', `/api/users/${user.id}/roles`, { json: { roles: ['staff'] }, token: staffToken })
+        assert.equal(promoted.status, 200, promoted.text)
+        assert.deepEqual(promoted.body.roles, ['staff'])
+        // The token issued before the change still carries the roles it was issued with.
+        const stale = await call('POST', '/api/products', { json: { name: 'Too early', price: 1 }, token: customerToken })
+        assert.ok([401, 403].includes(stale.status), stale.text)
+
+        const token = (await login(node.url, user.email, PASSWORD)).accessToken
+        const created = await call<Product>('POST', '/api/products', { json: { name: 'By staff', price: 2.5, stock: 1 }, token })
+        assert.equal(created.status, 201, created.text)
+        const changed = await call<Product>('PATCH', `/api/products/${created.body.id}`, { json: { stock: 4 }, token })
+        assert.equal(changed.status, 200, changed.text)
+        assert.equal(changed.body.stock, 4)
+        assert.equal((await call('DELETE', `/api/products/${created.body.id}`, { token })).status, 204)
+        assertProblem(await get(created.body.id), 404, 'not_found')
+      })
+
+      test('the catalog asks the policies itself, whoever reaches its handlers', async () => {
+        // Below the gateway: the service's own check (policies/catalog.cedar), not the route table's.
+        const instance = node.services.get('catalog')!
+        const createAs = (who?: Identity): Promise<unknown> => instance.handle('createProduct',
+          { params: {}, query: {}, headers: {}, body: { id: `direct-${tag()}`, name: 'Direct', price: 1 } } as RouteInput<never>,
+          Date.now() + 5000, { clientIp: '127.0.0.1', ...(who ? { identity: who } : {}), setHeader: () => {} })
+        await assert.rejects(createAs(), isMosaic('unauthenticated', 401))
+        await assert.rejects(createAs({ userId: 'u1', tenantId: 'default', roles: ['customer'] }), isMosaic('forbidden', 403))
+        const made = await createAs({ userId: 'u2', tenantId: 'default', roles: ['staff'] }) as Product
+        assert.equal((await get(made.id)).status, 200)
       })
     })
 
@@ -750,12 +863,13 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('CORS: an allowed origin gets the preflight headers, another origin does not', async () => {
         const preflight = (origin: string): Promise<Response> => fetch(`${node.url}/api/products`, {
           method: 'OPTIONS',
-          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
         })
         const allowed = await preflight(ALLOWED_ORIGIN)
         assert.ok(allowed.status >= 200 && allowed.status < 300, String(allowed.status))
         assert.equal(allowed.headers.get('access-control-allow-origin'), ALLOWED_ORIGIN)
         assert.match(allowed.headers.get('access-control-allow-methods') ?? '', /POST/)
+        assert.match(allowed.headers.get('access-control-allow-headers') ?? '', /authorization/i, 'a bearer token may be sent')
         const other = await preflight('http://evil.test')
         assert.equal(other.headers.get('access-control-allow-origin'), null)
         const simple = await fetch(`${node.url}/api/products?limit=1`, { headers: { origin: ALLOWED_ORIGIN } })

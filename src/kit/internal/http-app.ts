@@ -1,6 +1,8 @@
 // The HTTP server every Mosaic process runs (a service alone, or the gateway with services
 // inside): problem+json for every error, TypeBox validation, a server span and a duration
 // metric per request, and the health and metrics endpoints.
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
@@ -62,6 +64,25 @@ function asMosaicError(error: FastifyError | MosaicError | Error): MosaicError {
   return toMosaicError(error)
 }
 
+/**
+ * A request Node could not parse (a head over HEADER_LIMIT, garbage) never reaches Fastify's
+ * handlers; it still gets a problem document, with the headers every answer carries.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const problem = error.code === 'HPE_HEADER_OVERFLOW'
+    ? new MosaicError('headers_too_large', { detail: 'the request line and headers exceed HEADER_LIMIT' })
+    : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
+  const body = JSON.stringify(toProblem(problem))
+  socket.end([
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'content-type: application/problem+json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`, 'x-content-type-options: nosniff', 'cache-control: no-store', 'connection: close', '', body,
+  ].join('\r\n'))
+}
+
 export function traceIdOf(request: FastifyRequest): string | undefined {
   return request.trace?.span.spanContext().traceId
 }
@@ -77,6 +98,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     return503OnClosing: false, // answered below, as problem+json, once draining starts
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
+    clientErrorHandler: answerClientError,
   })
 
   // Fastify parses text/plain by default, which turns a non-JSON body into a 422 on the body's

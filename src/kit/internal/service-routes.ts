@@ -40,7 +40,8 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
  */
 export function trustEdge(app: FastifyInstance, credentials: Credentials): void {
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith(ACTIONS_PATH)) {
+    // By the route matched, not the raw URL, which may spell the same path differently (/%5Fmosaic/...).
+    if (request.routeOptions.url?.startsWith(ACTIONS_PATH)) {
       await credentials.verifyCaller(String(request.headers[CALLER_HEADER] ?? ''))
       return
     }

@@ -36,9 +36,15 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
   const passwordOk = user ? await deps.hasher.verify(user.password_hash, attempt.password) : await deps.hasher.verifyDummy(attempt.password)
   const totp: TotpCheck = user && passwordOk ? checkTotp(user, attempt.totp) : {}
   const refusal: Refusal | undefined = !user || !passwordOk ? 'invalid_credentials' : totp.refusal
-  if (refusal === 'mfa_required') throw new MosaicError('mfa_required') // the password was right: not a failure to count
 
   return deps.db.transaction(async (tx) => {
+    // Guesses sent at once all passed the check above, then queued for the hasher. Deciding one
+    // at a time per account, after looking again, makes a lock set meanwhile hold for all of them,
+    // right password or wrong (answering those differently would tell which guess was right).
+    await tx.query('select pg_advisory_xact_lock(hashtext($1))', [keys.account])
+    const waitNow = await lockedFor(tx, [keys.account, keys.ip])
+    if (waitNow > 0) return { ok: false, refused: 'too_many_attempts', wait: waitNow } as const
+    if (refusal === 'mfa_required') return { ok: false, refused: refusal } as const // the password was right: not a failure to count
     if (refusal) {
       const lockedUntil = await recordFailure(tx, keys, deps.throttle)
       if (user) {
@@ -55,7 +61,7 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
     await clearFailures(tx, keys.account)
     return { ok: true, value: await start(tx, { userId: user!.id, tenantId: user!.tenant_id, roles: user!.roles }) } as const
   }).then((outcome) => {
-    if (!outcome.ok) throw new MosaicError(outcome.refused)
+    if (!outcome.ok) throw outcome.refused === 'too_many_attempts' ? tooManyAttempts(outcome.wait!) : new MosaicError(outcome.refused)
     return outcome.value
   })
 }

@@ -9,6 +9,7 @@ import { newTotpSecret, totpUri, matchTotp } from './totp.ts'
 import { rotateKey, publishedKeys, signAccessToken, type TokenSettings } from './keys.ts'
 import { startTokenSession, startCookieSession, rotateRefreshToken, resolveCookieSession, revokeSessions, type SessionSettings } from './sessions.ts'
 import { authenticate, lastStep } from './login.ts'
+import { throttleKeys, lockedFor, recordFailure, type ThrottlePolicy } from './throttle.ts'
 import { normaliseEmail, toUser, insertUser, userOrNotFound, listUsers, setRoles } from './users.ts'
 import { createAdmin } from './admin.ts'
 
@@ -37,6 +38,10 @@ const tokenSettings = (c: Cfg): TokenSettings => ({
 const sessionSettings = (c: Cfg): SessionSettings => ({
   refreshTtlSeconds: c.AUTH_REFRESH_TTL, cookieIdleSeconds: c.AUTH_SESSION_TTL,
   cookieAbsoluteSeconds: c.AUTH_SESSION_ABSOLUTE_TTL, csrfBytes: c.AUTH_CSRF_TOKEN_LENGTH,
+})
+const throttlePolicy = (c: Cfg): ThrottlePolicy => ({
+  accountThreshold: c.AUTH_LOCKOUT_THRESHOLD, ipThreshold: c.AUTH_IP_LOCKOUT_THRESHOLD,
+  baseSeconds: c.AUTH_LOCKOUT_BASE_SECONDS, maxSeconds: c.AUTH_LOCKOUT_MAX_SECONDS,
 })
 const sessionCookie = (c: Cfg, value: string, maxAge: number): string => stringifySetCookie({
   name: sessionCookieName(c.AUTH_COOKIE_SECURE), value, maxAge, path: '/', httpOnly: true, secure: c.AUTH_COOKIE_SECURE, sameSite: 'lax',
@@ -87,13 +92,7 @@ export default defineService(identityContract, {
 
     login({ query, body }, ctx) {
       const attempt = { tenant: body.tenant ?? 'default', email: body.email, password: body.password, totp: body.totp, clientIp: ctx.clientIp }
-      const deps = {
-        db: ctx.db, hasher: hasher!,
-        throttle: {
-          accountThreshold: ctx.config.AUTH_LOCKOUT_THRESHOLD, ipThreshold: ctx.config.AUTH_IP_LOCKOUT_THRESHOLD,
-          baseSeconds: ctx.config.AUTH_LOCKOUT_BASE_SECONDS, maxSeconds: ctx.config.AUTH_LOCKOUT_MAX_SECONDS,
-        },
-      }
+      const deps = { db: ctx.db, hasher: hasher!, throttle: throttlePolicy(ctx.config) }
       if (query.session === 'cookie') {
         return authenticate(attempt, deps, async (tx, identity) => {
           const { secret, csrfToken } = await startCookieSession(tx, identity.userId, sessionSettings(ctx.config))
@@ -138,7 +137,12 @@ export default defineService(identityContract, {
       const current = await userOrNotFound(ctx.db, identity.tenantId, identity.userId)
       let passwordHash: string | undefined
       if (body.password !== undefined) {
+        // Guessing the current password with a stolen access token is throttled like signing in.
+        const keys = throttleKeys(identity.tenantId, current.email, ctx.clientIp)
+        const wait = await lockedFor(ctx.db, [keys.account, keys.ip])
+        if (wait > 0) throw new MosaicError('too_many_attempts', { retryAfter: wait })
         if (body.currentPassword === undefined || !await hasher!.verify(current.password_hash, body.currentPassword)) {
+          if (body.currentPassword !== undefined) await ctx.db.transaction((tx) => recordFailure(tx, keys, throttlePolicy(ctx.config)))
           throw new MosaicError('validation_failed', { issues: [{ path: '/currentPassword', code: 'current_password', message: 'must be your current password' }] })
         }
         checkPassword(body.password, current.email)

@@ -1,0 +1,95 @@
+// Spawning Mosaic processes for benchmarks: a fresh data directory, ready when /health/ready says
+// so, stopped gracefully; and a runner that cleans up however the benchmark ends.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const nodeBin = join(root, 'node_modules/.bin/node')
+
+export type Cleanup = (() => Promise<void>)[]
+
+export interface Child {
+  readonly name: string
+  readonly url: string
+  readonly pid: number
+  readonly readyMs: number
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
+}
+
+/** Spawns `mosaic <args>` with a fresh DATA_DIR and resolves once /health/ready answers 200. */
+export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<Child> {
+  const port = await freePort()
+  const dataDir = await mkdtemp(join(tmpdir(), `mosaic-bench-${name}-`))
+  cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
+  const started = performance.now()
+  const child = spawn(nodeBin, ['src/cli/mosaic.ts', ...args], {
+    cwd: root,
+    // A process serving one service alone needs the secret callers are signed with.
+    env: { ...process.env, MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret', ...env, [portVar]: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  // Keep the tail of the child's output to explain a failure; drain the pipes so it never blocks.
+  let output = ''
+  const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-4000) }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  const exited = once(child, 'exit')
+  const stop = (): Promise<void> => stopChild(name, child, exited)
+  cleanup.push(stop)
+
+  const url = `http://127.0.0.1:${port}`
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited before it was ready:\n${output}`)
+    if (performance.now() - started > 30_000) throw new Error(`${name} was not ready after 30 s:\n${output}`)
+    const status = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status, () => 0)
+    if (status === 200) return { name, url, pid: child.pid!, readyMs: performance.now() - started, stop }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** SIGTERM, then wait for the graceful exit (SIGKILL after 15 s). Safe to call twice. */
+async function stopChild(name: string, child: ChildProcess, exited: Promise<unknown[]>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    await exited
+    clearTimeout(timer)
+    if (child.exitCode !== 0) console.error(`note: ${name} exited with ${child.exitCode ?? child.signalCode} on SIGTERM`)
+  }
+}
+
+/** Prints rows as an aligned table, the first column left-aligned. */
+export function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
+  console.log('\n' + rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n'))
+}
+
+/** Runs a benchmark; children and temp dirs go away however it ends: success, error, or Ctrl-C. */
+export async function runBench(main: (cleanup: Cleanup) => Promise<void>): Promise<void> {
+  const cleanup: Cleanup = []
+  const cleanUp = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) await step().catch((error: unknown) => console.error('cleanup:', error))
+  }
+  process.once('SIGINT', () => { void cleanUp().then(() => process.exit(130)) })
+  try {
+    await main(cleanup)
+  } catch (error) {
+    console.error(error)
+    process.exitCode = 1
+  } finally {
+    await cleanUp()
+  }
+}

@@ -1,0 +1,220 @@
+// The authorization matrix, generated from policies/routes.json: every public route × every kind
+// of caller (× own/other's object for owned routes). The expected status is derived from the route
+// table, the role hierarchy (policies/roles.json) and the contract's success status; the only
+// hand-written part is how to make a valid request for each route (test data). A route added to
+// the table without a request here fails the coverage test, so the matrix cannot silently shrink.
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { topology } from '../../src/runtime/topology.ts'
+import type { Contract } from '../../src/kit/contract.ts'
+import { createAdmin } from '../../src/services/identity/admin.ts'
+import { createPasswordHasher } from '../../src/services/identity/passwords.ts'
+import { totpCode } from '../../src/services/identity/totp.ts'
+import {
+  startIdentityNode, call, assertProblem, signUp, register, login, identityDb, identityContext, uniqueEmail,
+  ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, type TestNode, type Tokens, type User, type Reply,
+} from './helpers.ts'
+
+interface Entry { auth: 'public' | 'required', roles?: string[], owned?: boolean, others?: string[] }
+
+const table = JSON.parse(readFileSync(new URL('../../policies/routes.json', import.meta.url), 'utf8')) as { routes: Record<string, Entry> }
+const hierarchy = JSON.parse(readFileSync(new URL('../../policies/roles.json', import.meta.url), 'utf8')) as Record<string, string[]>
+const contractRoutes = new Map<string, Contract['routes'][string]>(topology.flatMap((s) => Object.values((s.definition.contract as Contract).routes))
+  .map((r) => [`${r.method} ${r.path}`, r]))
+
+/** The roles and every role they include, read from roles.json on its own (not through the code under test). */
+function effectiveRoles(roles: readonly string[]): Set<string> {
+  const all = new Set<string>()
+  const visit = (role: string): void => {
+    if (all.has(role)) return
+    all.add(role)
+    for (const included of hierarchy[role] ?? []) visit(included)
+  }
+  roles.forEach(visit)
+  return all
+}
+
+type CallerKind = 'anonymous' | 'customer' | 'staff' | 'admin'
+type Whose = 'own' | 'other'
+const CALLERS: readonly CallerKind[] = ['anonymous', 'customer', 'staff', 'admin']
+const ROLES_OF: Record<CallerKind, string[]> = { anonymous: [], customer: ['customer'], staff: ['staff'], admin: ['admin'] }
+
+/** What the table says should happen, with the problem code for refusals. */
+function expectedOutcome(route: string, entry: Entry, caller: CallerKind, whose: Whose | undefined): { status: number, code?: string } {
+  const spec = contractRoutes.get(route)
+  assert.ok(spec, `${route} is in the route table but in no contract`)
+  if (entry.auth === 'public') return { status: spec.status ?? 200 }
+  if (caller === 'anonymous') return { status: 401, code: 'unauthenticated' }
+  const roles = effectiveRoles(ROLES_OF[caller])
+  if (entry.roles && !entry.roles.some((r) => roles.has(r))) return { status: 403, code: 'forbidden' }
+  if (entry.owned && whose === 'other' && !(entry.others ?? []).some((r) => roles.has(r))) return { status: 404, code: 'not_found' }
+  return { status: spec.status ?? 200 }
+}
+
+interface Principal { user: User, tokens: Tokens, email: string, password: string }
+
+let node: TestNode
+const principals = {} as Record<Exclude<CallerKind, 'anonymous'>, Principal>
+let victim: User
+let loginAccount: User
+let product: string
+let refreshChain: string
+
+interface Built { path: string, json?: unknown, token?: string, after?: (reply: Reply) => Promise<void> }
+interface CaseContext { caller: CallerKind, whose?: Whose, principal?: Principal }
+
+async function newProduct(): Promise<string> {
+  const reply = await call<{ id: string }>(node, 'POST', '/api/products', { token: principals.staff.tokens.accessToken, json: { name: `Matrix ${randomUUID().slice(0, 8)}`, price: 1, stock: 1 } })
+  assert.equal(reply.status, 201, reply.text)
+  return reply.body.id
+}
+
+const tokenOf = (c: CaseContext): string | undefined => c.principal?.tokens.accessToken
+
+/** How to make a valid request to each route: test data, not expectations. */
+const requests: Record<string, (c: CaseContext) => Promise<Built>> = {
+  'GET /api/products': async (c) => ({ path: '/api/products', token: tokenOf(c) }),
+  'GET /api/products/search': async (c) => ({ path: '/api/products/search?q=matrix', token: tokenOf(c) }),
+  'GET /api/products/:id': async (c) => ({ path: `/api/products/${product}`, token: tokenOf(c) }),
+  'POST /api/products': async (c) => ({ path: '/api/products', json: { name: `New ${randomUUID().slice(0, 8)}`, price: '2.50' }, token: tokenOf(c) }),
+  'PATCH /api/products/:id': async (c) => ({ path: `/api/products/${product}`, json: { stock: 7 }, token: tokenOf(c) }),
+  // Destructive: a product of its own for every case.
+  'DELETE /api/products/:id': async (c) => ({ path: `/api/products/${await newProduct()}`, token: tokenOf(c) }),
+
+  'POST /api/users': async (c) => ({ path: '/api/users', json: { email: uniqueEmail('matrix'), password: PASSWORD, name: 'Matrix' }, token: tokenOf(c) }),
+  'POST /api/users/login': async (c) => ({ path: '/api/users/login', json: { email: loginAccount.email, password: PASSWORD }, token: tokenOf(c) }),
+  // Each refresh spends its token: the chain carries on with the successor.
+  'POST /api/users/refresh': async (c) => ({
+    path: '/api/users/refresh', json: { refreshToken: refreshChain }, token: tokenOf(c),
+    after: async (reply) => { if (reply.status === 200) refreshChain = (reply.body as Tokens).refreshToken },
+  }),
+  // Destructive: a fresh sign-in of the caller for every case, so their main session lives on.
+  'POST /api/users/logout': async (c) => ({
+    path: '/api/users/logout', token: c.principal ? (await login(node, c.principal.email, c.principal.password)).accessToken : undefined,
+  }),
+  'GET /api/users/me': async (c) => ({ path: '/api/users/me', token: tokenOf(c) }),
+  'PATCH /api/users/me': async (c) => ({ path: '/api/users/me', json: { name: `Renamed ${c.caller}` }, token: tokenOf(c) }),
+  'POST /api/users/me/mfa/totp': async (c) => ({
+    path: '/api/users/me/mfa/totp', token: tokenOf(c),
+    after: async () => { if (c.principal) await resetTotp(c.principal.user.id) },
+  }),
+  // Needs an enrolment waiting and its current code; TOTP is switched off again afterwards so
+  // the caller can still sign in with a password alone.
+  'POST /api/users/me/mfa/totp/verify': async (c) => {
+    let code = '000000'
+    if (c.principal) {
+      const enrol = await call<{ secret: string }>(node, 'POST', '/api/users/me/mfa/totp', { token: tokenOf(c) })
+      assert.equal(enrol.status, 200, enrol.text)
+      code = totpCode(enrol.body.secret, Date.now())
+    }
+    return { path: '/api/users/me/mfa/totp/verify', json: { code }, token: tokenOf(c), after: async () => { if (c.principal) await resetTotp(c.principal.user.id) } }
+  },
+  'GET /api/users': async (c) => ({ path: '/api/users', token: tokenOf(c) }),
+  'GET /api/users/:id': async (c) => ({ path: `/api/users/${c.whose === 'own' ? c.principal!.user.id : victim.id}`, token: tokenOf(c) }),
+  'PATCH /api/users/:id/roles': async (c) => ({ path: `/api/users/${victim.id}/roles`, json: { roles: ['customer'] }, token: tokenOf(c) }),
+}
+
+async function resetTotp(userId: string): Promise<void> {
+  await identityDb(node).query('update users set totp_secret = null, totp_pending = null, totp_last_step = null where id = $1', [userId])
+}
+
+before(async () => {
+  node = await startIdentityNode()
+  const adminTokens = await login(node, ADMIN_EMAIL, ADMIN_PASSWORD)
+  const adminUser = (await call<User>(node, 'GET', '/api/users/me', { token: adminTokens.accessToken })).body
+  principals.admin = { user: adminUser, tokens: adminTokens, email: ADMIN_EMAIL, password: ADMIN_PASSWORD }
+  const customer = await signUp(node)
+  principals.customer = { ...customer, password: PASSWORD }
+  const staff = await signUp(node, { roles: ['staff'] })
+  principals.staff = { ...staff, password: PASSWORD }
+  victim = await register(node)
+  loginAccount = await register(node)
+  product = await newProduct()
+  refreshChain = (await login(node, loginAccount.email)).refreshToken
+})
+after(() => node?.stop())
+
+test('every route in the table has a request to test it with, and every route of every contract is in the table', () => {
+  assert.deepEqual(Object.keys(requests).sort(), Object.keys(table.routes).sort())
+  assert.deepEqual([...contractRoutes.keys()].sort(), Object.keys(table.routes).sort())
+})
+
+describe('authorization matrix (policies/routes.json)', () => {
+  for (const [route, entry] of Object.entries(table.routes)) {
+    for (const caller of CALLERS) {
+      // Anonymous callers own nothing: for owned routes they are tried on someone's object only.
+      const wholes: (Whose | undefined)[] = entry.owned ? (caller === 'anonymous' ? ['other'] : ['own', 'other']) : [undefined]
+      for (const whose of wholes) {
+        const expected = expectedOutcome(route, entry, caller, whose)
+        test(`${route} as ${caller}${whose ? ` on ${whose === 'own' ? 'their own' : "another user's"} object` : ''} → ${expected.status}${expected.code ? ` ${expected.code}` : ''}`, async () => {
+          const build = requests[route]
+          assert.ok(build, `no request for ${route}`)
+          const principal = caller === 'anonymous' ? undefined : principals[caller]
+          const request = await build({ caller, ...(whose ? { whose } : {}), ...(principal ? { principal } : {}) })
+          const [method] = route.split(' ')
+          const reply = await call(node, method!, request.path, { ...(request.json !== undefined ? { json: request.json } : {}), ...(request.token ? { token: request.token } : {}) })
+          try {
+            if (expected.code) assertProblem(reply, expected.status, expected.code, `${route} as ${caller}`)
+            else {
+              assert.equal(reply.status, expected.status, `${route} as ${caller}: ${reply.text}`)
+              if (expected.status === 204) assert.equal(reply.text, '')
+            }
+          } finally {
+            await request.after?.(reply)
+          }
+        })
+      }
+    }
+  }
+})
+
+test('the matrix is not vacuous: it has successes, 401s, 403s and 404s', () => {
+  const seen = new Set<number>()
+  for (const [route, entry] of Object.entries(table.routes)) {
+    for (const caller of CALLERS) for (const whose of entry.owned ? ['own', 'other'] as const : [undefined]) seen.add(expectedOutcome(route, entry, caller, whose).status)
+  }
+  for (const status of [200, 201, 204, 401, 403, 404]) assert.ok(seen.has(status), `no case expects ${status}`)
+})
+
+describe('tenants', () => {
+  let acmeAdmin: Tokens
+  let acmeUser: User
+  let acmeAdminUser: User
+
+  before(async () => {
+    const created = await createAdmin(identityContext(node).db, createPasswordHasher({ concurrency: 1 }), { email: 'boss@acme.test', password: ADMIN_PASSWORD, tenant: 'acme' })
+    assert.ok(created)
+    acmeAdminUser = created
+    acmeUser = await register(node, { tenant: 'acme' })
+    acmeAdmin = await login(node, 'boss@acme.test', ADMIN_PASSWORD, { tenant: 'acme' })
+  })
+
+  test("an admin of acme cannot read, nor change the roles of, a default-tenant user: 404, as if absent", async () => {
+    assert.equal((await call(node, 'GET', `/api/users/${acmeUser.id}`, { token: acmeAdmin.accessToken })).status, 200, 'their own tenant, yes')
+    assertProblem(await call(node, 'GET', `/api/users/${victim.id}`, { token: acmeAdmin.accessToken }), 404, 'not_found')
+    assertProblem(await call(node, 'GET', `/api/users/${principals.admin.user.id}`, { token: acmeAdmin.accessToken }), 404, 'not_found')
+    assertProblem(await call(node, 'PATCH', `/api/users/${victim.id}/roles`, { token: acmeAdmin.accessToken, json: { roles: ['admin'] } }), 404, 'not_found')
+    const [row] = await identityDb(node).query<{ roles: string[] }>('select roles from users where id = $1', [victim.id])
+    assert.deepEqual(row!.roles, ['customer'])
+  })
+
+  test('the user list of an acme admin holds acme users only, and the default admin never sees them', async () => {
+    const list = await call<{ items: User[] }>(node, 'GET', '/api/users?limit=100', { token: acmeAdmin.accessToken })
+    assert.equal(list.status, 200, list.text)
+    assert.deepEqual(list.body.items.map((u) => u.id).sort(), [acmeAdminUser.id, acmeUser.id].sort())
+    assert.ok(list.body.items.every((u) => u.tenantId === 'acme'))
+
+    const defaults = await call<{ items: User[], nextCursor: string | null }>(node, 'GET', '/api/users?limit=100', { token: principals.admin.tokens.accessToken })
+    assert.equal(defaults.status, 200)
+    assert.ok(defaults.body.items.length > 0)
+    assert.ok(defaults.body.items.every((u) => u.tenantId === 'default'), 'no acme user in the default tenant')
+    assertProblem(await call(node, 'GET', `/api/users/${acmeUser.id}`, { token: principals.admin.tokens.accessToken }), 404, 'not_found')
+  })
+
+  test("an acme account does not sign in to the default tenant", async () => {
+    const reply = await call(node, 'POST', '/api/users/login', { json: { email: 'boss@acme.test', password: ADMIN_PASSWORD } })
+    assertProblem(reply, 401, 'invalid_credentials')
+  })
+})
