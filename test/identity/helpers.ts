@@ -10,8 +10,9 @@ import { rotateKey } from '../../src/services/identity/keys.ts'
 import type { ServiceContext } from '../../src/kit/service.ts'
 import type { identityContract } from '../../src/services/identity/contract.ts'
 
-export const ADMIN_EMAIL = 'root@mosaic.test'
-export const ADMIN_PASSWORD = 'correct horse battery staple 42'
+import { adminEnv, type Tokens } from '../auth.ts'
+
+export { ADMIN_EMAIL, ADMIN_PASSWORD, type Tokens } from '../auth.ts'
 /** Good enough for the password policy, and the same for every test account (one less thing to pass around). */
 export const PASSWORD = 'Tr0ub4dor&3-not-common'
 
@@ -36,8 +37,7 @@ export async function startIdentityNode(env: NodeJS.ProcessEnv = {}): Promise<Te
       LOG_LEVEL: 'silent',
       CATALOG_SEED_DEMO: 'false',
       EVENT_POLL_MS: '50',
-      AUTH_ADMIN_EMAIL: ADMIN_EMAIL,
-      AUTH_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      ...adminEnv,
       ...env,
     },
   })
@@ -127,13 +127,6 @@ export interface User {
   roles: string[]
   mfaEnabled: boolean
   createdAt: string
-}
-
-export interface Tokens {
-  accessToken: string
-  refreshToken: string
-  tokenType: 'Bearer'
-  expiresIn: number
 }
 
 /** A unique address, so test data never collides. */

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { SignJWT, generateKeyPair, exportJWK, decodeProtectedHeader, type JWK } from 'jose'
 import {
-  startIdentityNode, call, assertProblem, signUp, login, forgeToken, activeKey, rotateSigningKey, identityDb,
+  startIdentityNode, call, assertProblem, signUp, login, forgeToken, activeKey, rotateSigningKey, identityDb, identityContext,
   b64url, decodePart, sleep, ADMIN_EMAIL, ADMIN_PASSWORD, type TestNode, type Tokens, type User,
 } from './helpers.ts'
+import { rotateKey } from '../../src/services/identity/keys.ts'
 
 let node: TestNode
 let customer: { user: User, tokens: Tokens }
@@ -208,4 +209,18 @@ test('a token signed by a key retired longer ago than the retention is refused, 
   // Even a token that is itself still unexpired by its own claims.
   await assertRejected(await forgeToken(node, { userId: customer.user.id, roles: ['admin'] }, { key: retired!.private_jwk, kid: retired!.kid, claims: { exp: nowSeconds() + 3600 } }), 'old key, long exp')
   assert.equal((await me(customer.tokens.accessToken)).status, 200, 'the active key still works')
+})
+
+test('the rotation schedule makes a new key only once the active one is AUTH_KEY_ROTATION_DAYS old', async () => {
+  const db = identityContext(node).db
+  const schedule = { olderThanDays: 30 }
+  const active = (await activeKey(node)).kid
+  assert.equal(await db.transaction((tx) => rotateKey(tx, schedule)), undefined, 'a fresh key is kept')
+  await identityDb(node).query("update signing_keys set created_at = now() - interval '31 days' where kid = $1", [active])
+  const next = await db.transaction((tx) => rotateKey(tx, schedule))
+  assert.ok(next && next !== active, 'a key past its age is replaced')
+  assert.equal((await activeKey(node)).kid, next)
+  const [retired] = await identityDb(node).query<{ retired_at: Date | null }>('select retired_at from signing_keys where kid = $1', [active])
+  assert.ok(retired?.retired_at, 'the old key is retired, not deleted: it stays published for the token lifetime')
+  assert.equal(await db.transaction((tx) => rotateKey(tx, schedule)), undefined, 'and the new one is kept')
 })
