@@ -28,6 +28,24 @@ test('the OpenAPI document lists every public route of every service once, and n
   assert.equal(JSON.stringify(doc).includes('_mosaic'), false)
 })
 
+test('the OpenAPI document says, from the route table, which operations need a signed-in caller', async () => {
+  type Op = { security: Record<string, unknown>[], responses: Record<string, unknown>, description?: string }
+  const doc = await (await get('/openapi.json')).json() as { paths: Record<string, Record<string, Op>>, components: { securitySchemes: Record<string, { type: string }> } }
+  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['bearer', 'session'])
+  const table = readRouteTables([defaultRouteTable])
+  for (const [route, access] of Object.entries(table)) {
+    const [method, path] = route.split(' ') as [string, string]
+    const op = doc.paths[path.replace(/:(\w+)/g, '{$1}')]![method.toLowerCase()]!
+    if (access.auth === 'public') {
+      assert.deepEqual(op.security, [], `${route} is public`)
+    } else {
+      assert.deepEqual(op.security, [{ bearer: [] }, { session: [] }], `${route} needs a caller`)
+      assert.ok('401' in op.responses, `${route} documents 401`)
+      assert.equal('403' in op.responses, Boolean(access.roles), `${route} documents 403 exactly when it needs a role`)
+    }
+  }
+})
+
 test('the API reference page and its assets are served locally, under their own CSP', async () => {
   const page = await get('/docs')
   assert.equal(page.status, 200)

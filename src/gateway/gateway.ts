@@ -118,7 +118,7 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     }
   }
 
-  const document = openApiDocument(contracts, options.version)
+  const document = openApiDocument(contracts, options.version, (route) => table.entries[route])
   app.get('/openapi.json', async () => document)
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {

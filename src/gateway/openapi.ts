@@ -3,6 +3,7 @@
 // schema language, so TypeBox schemas go in as they are.
 import type { TSchema } from 'typebox'
 import type { Contract, RouteSpec } from '../kit/contract.ts'
+import type { RouteAccess } from './route-table.ts'
 
 type Obj = Record<string, unknown>
 
@@ -32,12 +33,26 @@ function parameters(schema: TSchema | undefined, where: 'path' | 'query'): Obj[]
   }))
 }
 
-function operation(contract: Contract, key: string, route: RouteSpec): Obj {
+/** What the route table demands of the caller, as OpenAPI security and the answers it brings. */
+function access(entry: RouteAccess | undefined): { security: Obj[], statuses: string[], note: string } {
+  if (!entry || entry.auth === 'public') return { security: [], statuses: [], note: '' }
+  const roles = entry.roles ? ` Roles: ${entry.roles.join(' or ')}.` : ''
+  return {
+    security: [{ bearer: [] }, { session: [] }],
+    statuses: ['401', ...(entry.roles ? ['403'] : [])],
+    note: `Requires a signed-in caller.${roles}`,
+  }
+}
+
+function operation(contract: Contract, key: string, route: RouteSpec, entry: RouteAccess | undefined): Obj {
   const status = String(route.status ?? 200)
-  const errorStatuses = [...new Set(['400', ...(route.body ? ['413', '415', '422'] : []), ...(route.errors ?? [])])]
+  const demands = access(entry)
+  const errorStatuses = [...new Set(['400', ...demands.statuses, ...(route.body ? ['413', '415', '422'] : []), ...(route.errors ?? [])])]
   return {
     operationId: `${contract.name}.${key}`,
     summary: route.summary,
+    ...(demands.note ? { description: demands.note } : {}),
+    security: demands.security,
     tags: [contract.name],
     parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
     ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: route.body } } } } : {}),
@@ -49,12 +64,12 @@ function operation(contract: Contract, key: string, route: RouteSpec): Obj {
   }
 }
 
-export function openApiDocument(contracts: readonly Contract[], version: string): Obj {
+export function openApiDocument(contracts: readonly Contract[], version: string, table: (route: string) => RouteAccess | undefined): Obj {
   const paths: Record<string, Obj> = {}
   for (const contract of contracts) {
     for (const [key, route] of Object.entries(contract.routes)) {
       const path = route.path.replace(/:(\w+)/g, '{$1}')
-      paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation(contract, key, route) }
+      paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation(contract, key, route, table(`${route.method} ${route.path}`)) }
     }
   }
   return JSON.parse(JSON.stringify({
@@ -64,6 +79,10 @@ export function openApiDocument(contracts: readonly Contract[], version: string)
     paths,
     components: {
       schemas: { Problem: problem },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /api/users/login' },
+        session: { type: 'apiKey', in: 'cookie', name: '__Host-mosaic-session', description: 'Browser session from POST /api/users/login?session=cookie; unsafe methods also need X-CSRF-Token' },
+      },
       responses: { Problem: { description: 'Error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } } },
     },
   }))
