@@ -73,6 +73,8 @@ export default defineService(identityContract, {
     if (config.AUTH_ADMIN_EMAIL && config.AUTH_ADMIN_PASSWORD) {
       const created = await createAdmin(ctx.db, hasher, { email: config.AUTH_ADMIN_EMAIL, password: config.AUTH_ADMIN_PASSWORD })
       if (created) ctx.log.info({ email: created.email }, 'first admin created from AUTH_ADMIN_EMAIL')
+    } else if ((await ctx.db.query("select 1 from users where 'admin' = any(roles) limit 1")).length === 0) {
+      ctx.log.warn('no administrator yet: set AUTH_ADMIN_EMAIL and AUTH_ADMIN_PASSWORD, or run `npx mosaic users create-admin --email E`')
     }
   },
   async stop(ctx) {
