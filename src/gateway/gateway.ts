@@ -10,14 +10,14 @@ import httpProxy from '@fastify/http-proxy'
 import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
 import { routePrefixes } from '../kit/contract.ts'
-import { loadConfig, ConfigError } from '../kit/config.ts'
+import { loadConfig, ConfigError, splitList } from '../kit/config.ts'
 import type { Client } from '../kit/service.ts'
 import type { ServiceInstance } from '../kit/internal/host.ts'
 import { serviceRoutes } from '../kit/internal/service-routes.ts'
 import { EDGE_HEADER, type Credentials } from '../kit/internal/credentials.ts'
 import { AuthSettings, sessionCookieName, type identityContract } from '../services/identity/contract.ts'
 import { loadRouteTable, defaultRouteTable, type RouteTable } from './route-table.ts'
-import { loadPolicies } from '../kit/authz.ts'
+import type { Authorizer } from '../kit/authz.ts'
 import { createTokenVerifier } from './tokens.ts'
 import { createAuthenticator } from './authenticate.ts'
 import { openApiDocument } from './openapi.ts'
@@ -40,7 +40,7 @@ export function gatewaySettings(contracts: readonly Contract[], env: NodeJS.Proc
   if (!config.AUTH_COOKIE_SECURE && !isLoopback(host)) {
     throw new ConfigError('AUTH_COOKIE_SECURE', 'may be false only while HOST is a loopback address (plain http://localhost)', 'false')
   }
-  return { config, table: loadRouteTable(contracts, config.GATEWAY_ROUTES.split(',').map((f) => f.trim()).filter(Boolean)) }
+  return { config, table: loadRouteTable(contracts, splitList(config.GATEWAY_ROUTES)) }
 }
 
 export interface GatewayOptions {
@@ -49,6 +49,8 @@ export interface GatewayOptions {
   readonly remote: readonly { contract: Contract, url: string }[]
   /** How the gateway asks the identity service about keys and sessions (in-process or remote). */
   readonly identity: Client<typeof identityContract>
+  /** The policies' role hierarchy, which the route table's roles are checked against. */
+  readonly authorizer: Authorizer
   /** Signs the verified caller for proxied services; present whenever some service is remote. */
   readonly credentials?: Credentials
   /** Origins allowed to call the API from a browser (CORS_ORIGINS); empty: none. */
@@ -89,7 +91,7 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     cacheSeconds: config.AUTH_JWKS_CACHE_SECONDS, fetchKeys: () => options.identity.jwks({}),
   })
   app.addHook('onRequest', createAuthenticator({
-    authorizer: loadPolicies(),
+    authorizer: options.authorizer,
     table,
     tokens,
     resolveSession: async (secret) => (await options.identity.resolveSession({ secret })).session,

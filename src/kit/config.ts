@@ -44,6 +44,11 @@ export const Env = {
   positive: (defaultValue: number) => Type.Integer({ minimum: 1, default: defaultValue }),
 }
 
+/** `"a, b,,c"` → `['a', 'b', 'c']`: the shape of every comma-separated variable. */
+export function splitList(value: string): string[] {
+  return value.split(',').map((v) => v.trim()).filter(Boolean)
+}
+
 /** `catalog` → `CATALOG`, `order-history` → `ORDER_HISTORY`: the prefix of a service's variables. */
 export function envPrefix(service: string): string {
   return service.toUpperCase().replace(/[^A-Z0-9]/g, '_')

@@ -8,7 +8,7 @@ import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
 import type { Contract } from '../kit/contract.ts'
 import type { Engine } from '../kit/db/database.ts'
-import { loadConfig, envPrefix, Env, ConfigError } from '../kit/config.ts'
+import { loadConfig, envPrefix, Env, ConfigError, splitList } from '../kit/config.ts'
 import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
@@ -124,8 +124,9 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
         local: [...instances.values()],
         remote: remote.map((s) => ({ contract: s.contract as Contract, url: urlOf(s.contract.name)! })),
         identity: makeClient(identityContract, platform, 'gateway'),
+        authorizer: platform.authorizer,
         ...(credentials ? { credentials } : {}),
-        corsOrigins: list(config.CORS_ORIGINS),
+        corsOrigins: splitList(config.CORS_ORIGINS),
         requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
         version,
       })
@@ -161,12 +162,10 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   }
 }
 
-const list = (value: string): string[] => value.split(',').map((v) => v.trim()).filter(Boolean)
-
 /** TRUST_PROXY: "true" believes any proxy; otherwise the listed addresses; empty believes none. */
 function trustProxy(value: string): boolean | string {
   if (value === 'true') return true
-  return list(value).join(',') || false
+  return splitList(value).join(',') || false
 }
 
 /** SIGTERM/SIGINT stop the node gracefully and exit 0; a second signal exits at once. */

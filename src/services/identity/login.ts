@@ -6,7 +6,7 @@ import type { identityContract } from './contract.ts'
 import type { PasswordHasher } from './passwords.ts'
 import { matchTotp } from './totp.ts'
 import { normaliseEmail, findUserByEmail, type UserRow } from './users.ts'
-import { throttleKeys, lockedFor, recordFailure, clearFailures, type ThrottlePolicy } from './throttle.ts'
+import { throttleKeys, lockedFor, recordFailure, clearFailures, lockedOut, type ThrottlePolicy } from './throttle.ts'
 
 export interface LoginAttempt {
   readonly tenant: string
@@ -30,7 +30,7 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
   const email = normaliseEmail(attempt.email)
   const keys = throttleKeys(attempt.tenant, email, attempt.clientIp)
   const wait = await lockedFor(deps.db, [keys.account, keys.ip])
-  if (wait > 0) throw tooManyAttempts(wait)
+  if (wait > 0) throw lockedOut(wait)
 
   const user = await findUserByEmail(deps.db, attempt.tenant, email)
   const passwordOk = user ? await deps.hasher.verify(user.password_hash, attempt.password) : await deps.hasher.verifyDummy(attempt.password)
@@ -61,7 +61,7 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
     await clearFailures(tx, keys.account)
     return { ok: true, value: await start(tx, { userId: user!.id, tenantId: user!.tenant_id, roles: user!.roles }) } as const
   }).then((outcome) => {
-    if (!outcome.ok) throw outcome.refused === 'too_many_attempts' ? tooManyAttempts(outcome.wait!) : new MosaicError(outcome.refused)
+    if (!outcome.ok) throw outcome.refused === 'too_many_attempts' ? lockedOut(outcome.wait!) : new MosaicError(outcome.refused)
     return outcome.value
   })
 }
@@ -78,7 +78,3 @@ function checkTotp(user: UserRow, code: string | undefined): TotpCheck {
 }
 
 export const lastStep = (user: UserRow): number | undefined => user.totp_last_step === null ? undefined : Number(user.totp_last_step)
-
-function tooManyAttempts(seconds: number): MosaicError {
-  return new MosaicError('too_many_attempts', { detail: 'sign-in is locked for a while after repeated failures', retryAfter: seconds })
-}

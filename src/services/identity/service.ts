@@ -9,8 +9,8 @@ import { newTotpSecret, totpUri, matchTotp } from './totp.ts'
 import { rotateKey, publishedKeys, signAccessToken, type TokenSettings } from './keys.ts'
 import { startTokenSession, startCookieSession, rotateRefreshToken, resolveCookieSession, revokeSessions, type SessionSettings } from './sessions.ts'
 import { authenticate, lastStep } from './login.ts'
-import { throttleKeys, lockedFor, recordFailure, type ThrottlePolicy } from './throttle.ts'
-import { normaliseEmail, toUser, insertUser, userOrNotFound, listUsers, setRoles } from './users.ts'
+import { throttleKeys, lockedFor, recordFailure, lockedOut, type ThrottlePolicy } from './throttle.ts'
+import { normaliseEmail, toUser, insertUser, userOrNotFound, listUsers, setRoles, type UserRow } from './users.ts'
 import { createAdmin } from './admin.ts'
 
 const Config = Type.Object({
@@ -142,7 +142,7 @@ export default defineService(identityContract, {
         // Guessing the current password with a stolen access token is throttled like signing in.
         const keys = throttleKeys(identity.tenantId, current.email, ctx.clientIp)
         const wait = await lockedFor(ctx.db, [keys.account, keys.ip])
-        if (wait > 0) throw new MosaicError('too_many_attempts', { retryAfter: wait })
+        if (wait > 0) throw lockedOut(wait)
         if (body.currentPassword === undefined || !await hasher!.verify(current.password_hash, body.currentPassword)) {
           if (body.currentPassword !== undefined) await ctx.db.transaction((tx) => recordFailure(tx, keys, throttlePolicy(ctx.config)))
           throw new MosaicError('validation_failed', { issues: [{ path: '/currentPassword', code: 'current_password', message: 'must be your current password' }] })
@@ -151,7 +151,7 @@ export default defineService(identityContract, {
         passwordHash = await hasher!.hash(body.password)
       }
       return ctx.db.transaction(async (tx) => {
-        const [row] = await tx.query<Parameters<typeof toUser>[0]>(
+        const [row] = await tx.query<UserRow>(
           'update users set name = coalesce($2, name), password_hash = coalesce($3, password_hash), updated_at = now() where id = $1 returning *',
           [current.id, body.name ?? null, passwordHash ?? null])
         // A new password ends every other sign-in: whoever knew the old one is signed out.
@@ -200,7 +200,7 @@ export default defineService(identityContract, {
         if (!row.totp_pending) throw new MosaicError('conflict', { detail: 'no TOTP enrolment is waiting: POST /api/users/me/mfa/totp first' })
         const step = matchTotp(row.totp_pending, body.code, lastStep(row))
         if (step === undefined) throw new MosaicError('invalid_code')
-        const [updated] = await tx.query<Parameters<typeof toUser>[0]>(
+        const [updated] = await tx.query<UserRow>(
           'update users set totp_secret = totp_pending, totp_pending = null, totp_last_step = $2, updated_at = now() where id = $1 returning *', [row.id, step])
         return toUser(updated!)
       })

@@ -1,7 +1,7 @@
 // Brute-force protection. Failed sign-ins are counted per account (tenant + email, whether or
 // not such an account exists, so a lockout tells nothing about which emails are registered) and
 // per client address. Past a threshold each further failure doubles the lockout, up to a cap.
-import type { Sql } from '../../kit/index.ts'
+import { MosaicError, type Sql } from '../../kit/index.ts'
 
 export interface ThrottlePolicy {
   readonly accountThreshold: number
@@ -12,6 +12,11 @@ export interface ThrottlePolicy {
 
 export const throttleKeys = (tenant: string, email: string, ip: string): { account: string, ip: string } =>
   ({ account: `account:${tenant}:${email}`, ip: `ip:${ip}` })
+
+/** The answer while locked: the same for sign-in and for checking a current password. */
+export function lockedOut(seconds: number): MosaicError {
+  return new MosaicError('too_many_attempts', { detail: 'sign-in is locked for a while after repeated failures', retryAfter: seconds })
+}
 
 /** Seconds until the later of the keys' lockouts ends; 0 when none is locked. */
 export async function lockedFor(db: Sql, keys: readonly string[]): Promise<number> {
