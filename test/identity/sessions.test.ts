@@ -7,6 +7,7 @@ import {
   type TestNode, type Tokens, type User, type CookieSession,
 } from './helpers.ts'
 import { hashSecret } from '../../src/services/identity/sessions.ts'
+import { ConfigError } from '../../src/kit/config.ts'
 
 const IDLE_SECONDS = 600
 let node: TestNode
@@ -164,4 +165,27 @@ test('logout with the cookie clears it and ends the session; it needs the CSRF t
   assertProblem(await meWithCookie(session.secret), 401, 'unauthenticated', 'after logout')
   const [row] = await identityDb(node).query<{ revoked: boolean }>('select revoked_at is not null as revoked from sessions where secret_hash = $1', [hashSecret(session.secret)])
   assert.equal(row?.revoked, true)
+})
+
+test('AUTH_COOKIE_SECURE=false is refused unless HOST is a loopback address', async () => {
+  await assert.rejects(startIdentityNode({ AUTH_COOKIE_SECURE: 'false', HOST: '0.0.0.0' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'AUTH_COOKIE_SECURE')
+})
+
+test('with AUTH_COOKIE_SECURE=false on loopback the cookie is mosaic-session, without Secure (and without __Host-, which needs it)', async (t) => {
+  const insecure = await startIdentityNode({ AUTH_COOKIE_SECURE: 'false' })
+  t.after(() => insecure.stop())
+  const account = await register(insecure)
+  const reply = await call(insecure, 'POST', '/api/users/login?session=cookie', { json: { email: account.email, password: account.password } })
+  assert.equal(reply.status, 200, reply.text)
+  const setCookie = reply.headers.get('set-cookie') ?? ''
+  const match = /^mosaic-session=([^;]+)/.exec(setCookie)
+  assert.ok(match, setCookie)
+  assert.doesNotMatch(setCookie, /;\s*Secure/i)
+  assert.match(setCookie, /;\s*HttpOnly/i)
+  const me = await call<User>(insecure, 'GET', '/api/users/me', { headers: { cookie: `mosaic-session=${match[1]}` } })
+  assert.equal(me.status, 200, me.text)
+  assert.equal(me.body.id, account.id)
+  const hostPrefixed = await call(insecure, 'GET', '/api/users/me', { headers: { cookie: `${COOKIE_NAME}=${match[1]}` } })
+  assertProblem(hostPrefixed, 401, 'unauthenticated')
 })
