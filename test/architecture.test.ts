@@ -70,7 +70,7 @@ test('the checks above can fail: they see a cross-service import when there is o
   assert.deepEqual([top, service, rest.join('/')], ['services', 'catalog', 'products.ts'])
 })
 
-test('policies/routes.json lists every route of every contract, and nothing that is not one', () => {
+test('policies/routes/ lists every route of every contract, and nothing that is not one', () => {
   const routes = readRouteTables([defaultRouteTable])
   const contracts: Contract[] = topology.map((s) => s.definition.contract)
   assert.deepEqual(unlistedRoutes(contracts, routes), [], 'routes no table lists (the gateway would refuse to start)')

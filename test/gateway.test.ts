@@ -73,7 +73,7 @@ test('API answers forbid framing and sniffing and are not cached', async () => {
 })
 
 test('the gateway refuses to start while a route is in no route table', async () => {
-  // The ledger fixture's GET /api/ledger is not in policies/routes.json: it would be reachable by
+  // The ledger fixture's GET /api/ledger is not in policies/routes/: it would be reachable by
   // nobody. (With GATEWAY_ROUTES adding test/fixtures/routes.json it is: see events.test.ts.)
   await assert.rejects(startNode({ role: 'gateway', services: [ledger], port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent' } }), /does not list GET \/api\/ledger/)
 })
@@ -82,5 +82,5 @@ test('GATEWAY_ROUTES adds tables; a route listed in two of them is refused, not 
   const routes = readRouteTables(fixtureRoutes.split(','))
   assert.deepEqual(routes['GET /api/ledger'], { auth: 'public' })
   assert.deepEqual(routes['POST /api/products'], { auth: 'required', roles: ['staff'] })
-  assert.throws(() => readRouteTables([defaultRouteTable, defaultRouteTable]), /routes\.json: GET \/api\/products is already listed in another route table/)
+  assert.throws(() => readRouteTables([defaultRouteTable, defaultRouteTable]), /catalog\.json: GET \/api\/products is already listed in another route table/)
 })

@@ -1,8 +1,9 @@
-// The route table (policies/routes.json): per public route, whether the caller must be signed in
+// The route table (policies/routes/, a file per service): per public route, whether the caller must be signed in
 // and which roles may call it. Data, not code; checked against the contracts at start so that a
 // new route cannot go out unlisted (and so silently public). A table may list routes of services
 // this process does not run; test/architecture.test.ts checks it against the whole topology.
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import FindMyWay from 'find-my-way'
 import Type, { type Static } from 'typebox'
@@ -25,12 +26,18 @@ export interface RouteTable {
   match(method: string, path: string): RouteAccess | undefined
 }
 
-export const defaultRouteTable = fileURLToPath(new URL('../../policies/routes.json', import.meta.url))
+export const defaultRouteTable = fileURLToPath(new URL('../../policies/routes', import.meta.url))
 
-/** Reads the tables (GATEWAY_ROUTES: the repo's own, plus any others a deployment adds). */
-export function readRouteTables(files: readonly string[]): Record<string, RouteAccess> {
+/** A folder stands for the .json files in it, in name order. */
+function tableFiles(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path]
+  return readdirSync(path).filter((f) => f.endsWith('.json')).sort().map((f) => join(path, f))
+}
+
+/** Reads the tables (GATEWAY_ROUTES: the repo's own folder, plus any files a deployment adds). */
+export function readRouteTables(paths: readonly string[]): Record<string, RouteAccess> {
   const routes: Record<string, RouteAccess> = {}
-  for (const file of files) {
+  for (const file of paths.flatMap(tableFiles)) {
     const table = validator(File).parse(JSON.parse(readFileSync(file, 'utf8'))).routes
     for (const [route, access] of Object.entries(table)) {
       if (routes[route]) throw new Error(`${file}: ${route} is already listed in another route table`)

@@ -1,11 +1,11 @@
-// The authorization matrix, generated from policies/routes.json: every public route × every kind
+// The authorization matrix, generated from policies/routes/: every public route × every kind
 // of caller (× own/other's object for owned routes). The expected status is derived from the route
 // table, the role hierarchy (policies/roles.json) and the contract's success status; the only
 // hand-written part is how to make a valid request for each route (test data). A route added to
 // the table without a request here fails the coverage test, so the matrix cannot silently shrink.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { topology } from '../../src/runtime/topology.ts'
 import type { Contract } from '../../src/kit/contract.ts'
@@ -19,7 +19,10 @@ import {
 
 interface Entry { auth: 'public' | 'required', roles?: string[], owned?: boolean, others?: string[] }
 
-const table = JSON.parse(readFileSync(new URL('../../policies/routes.json', import.meta.url), 'utf8')) as { routes: Record<string, Entry> }
+// Read on its own (not through the code under test): every file of the route table folder.
+const routesDir = new URL('../../policies/routes/', import.meta.url)
+const table = { routes: Object.assign({}, ...readdirSync(routesDir).filter((f) => f.endsWith('.json'))
+  .map((f) => (JSON.parse(readFileSync(new URL(f, routesDir), 'utf8')) as { routes: Record<string, Entry> }).routes)) as Record<string, Entry> }
 const hierarchy = JSON.parse(readFileSync(new URL('../../policies/roles.json', import.meta.url), 'utf8')) as Record<string, string[]>
 const contractRoutes = new Map<string, Contract['routes'][string]>(topology.flatMap((s) => Object.values((s.definition.contract as Contract).routes))
   .map((r) => [`${r.method} ${r.path}`, r]))
@@ -141,7 +144,7 @@ test('every route in the table has a request to test it with, and every route of
   assert.deepEqual([...contractRoutes.keys()].sort(), Object.keys(table.routes).sort())
 })
 
-describe('authorization matrix (policies/routes.json)', () => {
+describe('authorization matrix (policies/routes/)', () => {
   for (const [route, entry] of Object.entries(table.routes)) {
     for (const caller of CALLERS) {
       // Anonymous callers own nothing: for owned routes they are tried on someone's object only.
