@@ -1,6 +1,7 @@
 // Money is integer minor units (bigint) in storage and arithmetic. Decimal amounts
 // only exist at the API edge, and are converted by string manipulation, never by
 // floating-point multiplication (29.99 * 100 === 2998.9999999999995).
+import Type from 'typebox'
 import { MosaicError } from './errors.ts'
 
 const digitsCache = new Map<string, number>()
@@ -53,3 +54,9 @@ export function toDecimal(minor: bigint, currency: string): string {
 export function toAmount(minor: bigint, currency: string): number {
   return Number(toDecimal(minor, currency))
 }
+
+/** The schema of a currency code in contracts (checked against ICU's list where amounts are converted). */
+export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' })
+
+/** The schema of an amount in contracts: a decimal JSON number, exact to the currency's minor unit. */
+export const Amount = Type.Number({ minimum: 0, maximum: 1e13, description: 'Decimal amount, exact to the currency\'s minor unit' })

@@ -1,5 +1,5 @@
 // The catalog's contract: products (public), inventory (actions for other services), events.
-import { Type, defineContract, defineErrors } from '../../kit/index.ts'
+import { Type, defineContract, defineErrors, Currency, Amount } from '../../kit/index.ts'
 
 export const catalogErrors = defineErrors({
   out_of_stock: { status: 409, title: 'Not enough stock', retryable: false },
@@ -9,7 +9,6 @@ export const catalogErrors = defineErrors({
 const ProductId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Client-supplied or generated' })
 const Name = Type.String({ minLength: 1, maxLength: 200 })
 const Description = Type.String({ maxLength: 5000 })
-const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' })
 const Category = Type.String({ minLength: 1, maxLength: 100 })
 const Stock = Type.Integer({ minimum: 0, maximum: 1_000_000_000 })
 /** A decimal amount: a JSON number (29.99) or a decimal string ("29.99"); stored as exact minor units. */
@@ -22,7 +21,7 @@ export const Product = Type.Object({
   id: ProductId,
   name: Name,
   description: Description,
-  price: Type.Number({ description: 'Decimal amount, exact to the currency\'s minor unit' }),
+  price: Amount,
   currency: Currency,
   category: Type.Union([Category, Type.Null()]),
   stock: Stock,
