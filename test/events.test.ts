@@ -94,7 +94,7 @@ test('a handler that keeps failing is dead-lettered with its error, and replay d
 test('an event published in a transaction that rolls back is never delivered', async () => {
   const db = node.services.get('catalog')!.context.db
   await assert.rejects(db.transaction(async (tx) => {
-    await tx.publish('product.created', { id: 'ev-rolled-back', name: 'x', description: '', price: 1, currency: 'USD', category: null, stock: 0, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() })
+    await tx.publish('product.created', { id: 'ev-rolled-back', name: 'x', description: '', price: 1, currency: 'USD', category: null, stock: 0, imageFileId: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() })
     throw new Error('business rule failed')
   }), /business rule failed/)
   await new Promise((resolve) => setTimeout(resolve, 200))

@@ -7,6 +7,7 @@ import { startNode, type MosaicNode } from '../src/runtime/node.ts'
 import { topology } from '../src/runtime/topology.ts'
 import type { Contract } from '../src/kit/contract.ts'
 import { defaultRouteTable, readRouteTables } from '../src/gateway/route-table.ts'
+import { errorSpec } from '../src/kit/errors.ts'
 import ledger from './fixtures/ledger.ts'
 import { fixtureRoutes } from './fixtures/routes.ts'
 
@@ -15,6 +16,12 @@ before(async () => { node = await startNode({ role: 'gateway', services: topolog
 after(() => node.stop())
 
 const get = (path: string) => fetch(new URL(path, node.url))
+
+/** Whether the contract of `route` ("POST /api/files") lists an error code whose status is 403. */
+function serviceForbids(route: string): boolean {
+  const spec = topology.flatMap((s) => Object.values(s.definition.contract.routes as Contract['routes'])).find((r) => `${r.method} ${r.path}` === route)
+  return (spec?.errors ?? []).some((code) => errorSpec(code)?.status === 403)
+}
 
 test('the OpenAPI document lists every public route of every service once, and no internal action', async () => {
   const doc = await (await get('/openapi.json')).json() as { openapi: string, paths: Record<string, Record<string, { operationId: string, responses: object }>> }
@@ -38,10 +45,14 @@ test('the OpenAPI document says, from the route table, which operations need a s
     const op = doc.paths[path.replace(/:(\w+)/g, '{$1}')]![method.toLowerCase()]!
     if (access.auth === 'public') {
       assert.deepEqual(op.security, [], `${route} is public`)
+    } else if (access.auth === 'optional') {
+      assert.deepEqual(op.security, [{}, { bearer: [] }, { session: [] }], `${route} takes a caller or none`)
+      assert.ok('401' in op.responses, `${route} documents 401 (credentials sent are checked)`)
     } else {
       assert.deepEqual(op.security, [{ bearer: [] }, { session: [] }], `${route} needs a caller`)
       assert.ok('401' in op.responses, `${route} documents 401`)
-      assert.equal('403' in op.responses, Boolean(access.roles), `${route} documents 403 exactly when it needs a role`)
+      if (access.roles) assert.ok('403' in op.responses, `${route} needs a role: documents 403`)
+      else assert.equal('403' in op.responses, serviceForbids(route), `${route} documents 403 only when its service may refuse`)
     }
   }
 })
@@ -82,5 +93,19 @@ test('GATEWAY_ROUTES adds tables; a route listed in two of them is refused, not 
   const routes = readRouteTables(fixtureRoutes.split(','))
   assert.deepEqual(routes['GET /api/ledger'], { auth: 'public' })
   assert.deepEqual(routes['POST /api/products'], { auth: 'required', roles: ['staff'] })
-  assert.throws(() => readRouteTables([defaultRouteTable, defaultRouteTable]), /catalog\.json: GET \/api\/products is already listed in another route table/)
+  assert.throws(() => readRouteTables([defaultRouteTable, defaultRouteTable]), /routes\/\w+\.json: (GET|POST|PUT|PATCH|DELETE) \/api\/\S+ is already listed in another route table/)
+})
+
+test('every error a route lists is a declared code, and its answer names it under the code\'s status', async () => {
+  const doc = await (await get('/openapi.json')).json() as { paths: Record<string, Record<string, { responses: Record<string, { description?: string }> }>> }
+  for (const service of topology) {
+    for (const route of Object.values(service.definition.contract.routes as Contract['routes'])) {
+      const op = doc.paths[route.path.replace(/:(\w+)/g, '{$1}')]![route.method.toLowerCase()]!
+      for (const code of route.errors ?? []) {
+        const spec = errorSpec(code)
+        assert.ok(spec, `${route.method} ${route.path}: ${code} is declared`)
+        assert.match(op.responses[String(spec.status)]?.description ?? '', new RegExp(`\\b${code}\\b`), `${route.method} ${route.path} documents ${code} under ${spec.status}`)
+      }
+    }
+  }
 })

@@ -48,6 +48,8 @@ export function createAuthenticator(options: AuthenticateOptions) {
       throw error
     })
     if (!identity) {
+      // `optional`: credentials that were sent are checked above; sending none is anonymous.
+      if (access.auth === 'optional') return
       reply.header('www-authenticate', 'Bearer')
       throw new MosaicError('unauthenticated', { detail: 'sign in: send Authorization: Bearer <access token>, or the session cookie' })
     }

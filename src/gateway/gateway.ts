@@ -1,7 +1,8 @@
 // The edge of the system: security headers, CORS, authentication against the route table, the
 // public routes of every service (mounted in-process, or proxied to the service's URL with the
 // verified caller in a signed credential), the signing keys, the OpenAPI document and the API
-// reference. Rate limits and resilience policies come later (see the README's roadmap).
+// reference; the route table's per-route rate and body limits (limits.ts). Resilience policies come
+// later (see the README's roadmap).
 import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import helmet from '@fastify/helmet'
@@ -20,6 +21,7 @@ import { loadRouteTable, defaultRouteTable, type RouteTable } from './route-tabl
 import type { Authorizer } from '../kit/authz.ts'
 import { createTokenVerifier } from './tokens.ts'
 import { createAuthenticator } from './authenticate.ts'
+import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
 import { registerDocs } from './docs.ts'
 
@@ -98,6 +100,9 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     cookieName: sessionCookieName(config.AUTH_COOKIE_SECURE),
     trustedOrigins: options.corsOrigins,
   }))
+  // Before any route is added: the rate limiter hooks each route as it is registered.
+  await registerRateLimits(app, table)
+  registerBodyLimits(app, table)
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', `public, max-age=${config.AUTH_JWKS_CACHE_SECONDS}`)
     return tokens.keys()

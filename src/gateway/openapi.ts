@@ -4,6 +4,7 @@
 import type { TSchema } from 'typebox'
 import type { Contract, RouteSpec } from '../kit/contract.ts'
 import type { RouteAccess } from './route-table.ts'
+import { errorSpec } from '../kit/errors.ts'
 
 type Obj = Record<string, unknown>
 
@@ -35,19 +36,48 @@ function parameters(schema: TSchema | undefined, where: 'path' | 'query'): Obj[]
 
 /** What the route table demands of the caller, as OpenAPI security and the answers it brings. */
 function access(entry: RouteAccess | undefined): { security: Obj[], statuses: string[], note: string } {
-  if (!entry || entry.auth === 'public') return { security: [], statuses: [], note: '' }
+  const limited = entry?.rateLimit ? ['429'] : []
+  if (!entry || entry.auth === 'public') return { security: [], statuses: limited, note: '' }
+  // `{}` among the alternatives: no credentials at all is accepted too (OpenAPI 3.1 §4.8.10).
+  if (entry.auth === 'optional') return { security: [{}, { bearer: [] }, { session: [] }], statuses: ['401', ...limited], note: 'Signed in or anonymous.' }
   const roles = entry.roles ? ` Roles: ${entry.roles.join(' or ')}.` : ''
   return {
     security: [{ bearer: [] }, { session: [] }],
-    statuses: ['401', ...(entry.roles ? ['403'] : [])],
+    statuses: ['401', ...(entry.roles ? ['403'] : []), ...limited],
     note: `Requires a signed-in caller.${roles}`,
   }
+}
+
+/**
+ * A streamed body (an upload) is described in each of its content types by the route's `body`
+ * schema when it has one (the form's fields, a file as `format: binary`), else as bytes.
+ */
+function requestContent(route: RouteSpec): Obj {
+  if (!route.stream) return { 'application/json': { schema: route.body } }
+  return Object.fromEntries(route.stream.map((type) => [type, { schema: route.body ?? { type: 'string', contentMediaType: type } }]))
+}
+
+/** JSON by the response schema; each other type a route `produces` (files, CSV, HTML) as a string of that type. */
+function responseContent(route: RouteSpec): Obj {
+  if (!route.produces) return { 'application/json': { schema: route.response } }
+  return Object.fromEntries(route.produces.map((type) => [type, { schema: type === 'application/json' ? route.response : { type: 'string', contentMediaType: type } }]))
 }
 
 function operation(contract: Contract, key: string, route: RouteSpec, entry: RouteAccess | undefined): Obj {
   const status = String(route.status ?? 200)
   const demands = access(entry)
-  const errorStatuses = [...new Set(['400', ...demands.statuses, ...(route.body ? ['413', '415', '422'] : []), ...(route.errors ?? [])])]
+  // The route's own error codes, by status: each status's answer names the codes it may carry.
+  const codesByStatus = new Map<string, string[]>()
+  for (const code of route.errors ?? []) {
+    const spec = errorSpec(code)
+    if (!spec) throw new Error(`${contract.name}.${key} lists error ${code}, which no defineErrors declares`)
+    codesByStatus.set(String(spec.status), [...codesByStatus.get(String(spec.status)) ?? [], code])
+  }
+  const errorStatuses = [...new Set(['400', ...demands.statuses, ...(route.body || route.stream ? ['413', '415', '422'] : []), ...codesByStatus.keys()])]
+  const problem = (status: string): Obj => {
+    const named = codesByStatus.get(status)
+    return named ? { $ref: '#/components/responses/Problem', description: `Error codes: ${named.join(', ')}` } : { $ref: '#/components/responses/Problem' }
+  }
   return {
     operationId: `${contract.name}.${key}`,
     summary: route.summary,
@@ -55,10 +85,11 @@ function operation(contract: Contract, key: string, route: RouteSpec, entry: Rou
     security: demands.security,
     tags: [contract.name],
     parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
-    ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: route.body } } } } : {}),
+    ...(route.body || route.stream ? { requestBody: { required: true, content: requestContent(route) } } : {}),
     responses: {
-      [status]: status === '204' ? { description: 'No content' } : { description: 'Success', content: { 'application/json': { schema: route.response } } },
-      ...Object.fromEntries(errorStatuses.map((s) => [s, { $ref: '#/components/responses/Problem' }])),
+      [status]: status === '204' ? { description: 'No content' } : { description: 'Success', content: responseContent(route) },
+      ...(route.produces?.some((t) => t !== 'application/json') && route.method === 'GET' ? { 206: { description: 'Part of the content (Range)' }, 304: { description: 'Not modified (If-None-Match)' } } : {}),
+      ...Object.fromEntries(errorStatuses.map((s) => [s, problem(s)])),
       default: { $ref: '#/components/responses/Problem' },
     },
   }

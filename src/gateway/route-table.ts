@@ -11,10 +11,17 @@ import type { Contract } from '../kit/contract.ts'
 import { validator } from '../kit/validation.ts'
 
 const Entry = Type.Object({
-  auth: Type.Union([Type.Literal('public'), Type.Literal('required')]),
+  auth: Type.Union([Type.Literal('public'), Type.Literal('optional'), Type.Literal('required')]),
   roles: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
   owned: Type.Optional(Type.Boolean()),
   others: Type.Optional(Type.Array(Type.String())),
+  /** At most `max` requests per client (signed-in user, else address) per window, per route. */
+  rateLimit: Type.Optional(Type.Object({
+    max: Type.Integer({ minimum: 1 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  }, { additionalProperties: false })),
+  /** A request body limit (bytes) for this route, below the process-wide BODY_LIMIT. */
+  bodyLimit: Type.Optional(Type.Integer({ minimum: 1 })),
 }, { additionalProperties: false })
 const File = Type.Object({ $comment: Type.Optional(Type.String()), routes: Type.Record(Type.String({ pattern: '^(GET|POST|PUT|PATCH|DELETE) /api/' }), Entry) })
 

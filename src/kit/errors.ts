@@ -24,6 +24,11 @@ export function defineErrors<const T extends Record<string, ErrorSpec>>(specs: T
   return names
 }
 
+/** The spec of a defined error code, if there is one. */
+export function errorSpec(code: string): ErrorSpec | undefined {
+  return table.get(code)
+}
+
 export const codes = defineErrors({
   bad_request: { status: 400, title: 'Bad request', retryable: false },
   malformed_json: { status: 400, title: 'Malformed JSON body', retryable: false },

@@ -56,11 +56,17 @@ export interface CallContext<C extends Contract = Contract, Cfg = unknown> exten
 /** A public request: the call context plus who is calling (verified by the gateway). */
 export interface RouteContext<C extends Contract = Contract, Cfg = unknown> extends CallContext<C, Cfg>, Caller {
   setHeader(name: string, value: string): void
+  /**
+   * The answer's status when it is not the route's declared one: 206 for a range, 304 when the
+   * client's copy is current (sent without a body). Errors are thrown, never set here.
+   */
+  setStatus(status: 200 | 201 | 202 | 204 | 206 | 304): void
 }
 
 export interface RouteInput<R extends RouteSpec> {
   readonly params: RouteParams<R>
   readonly query: RouteQuery<R>
+  /** Parsed and validated JSON; for a route that declares `stream`, the request itself, unread. */
   readonly body: RouteBody<R>
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
 }

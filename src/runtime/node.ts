@@ -157,6 +157,8 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   } catch (error) {
     await app?.close().catch(() => {})
     await bus.stop().catch(() => {})
+    // Services already started may run loops of their own (sagas, mail senders): end them before the database goes.
+    for (const instance of instances.values()) await instance.stop().catch(() => {})
     await engine.close().catch(() => {})
     throw error
   }

@@ -133,9 +133,10 @@ test('an unknown email costs a password check like a known one (no timing shortc
     knownMs.push(a.ms)
     unknownMs.push(b.ms)
   }
-  const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length
+  // Medians, so one request stalled by a busy machine does not decide it.
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
   // Only that both paths ran an argon2 check: an unknown email answered without one would be many times faster.
-  assert.ok(mean(unknownMs) >= 0.5 * mean(knownMs), `unknown ${mean(unknownMs).toFixed(1)} ms vs known ${mean(knownMs).toFixed(1)} ms`)
+  assert.ok(median(unknownMs) >= 0.4 * median(knownMs), `unknown ${median(unknownMs).toFixed(1)} ms vs known ${median(knownMs).toFixed(1)} ms`)
 })
 
 test(`${IP_THRESHOLD} failures from one address lock that address out, for every account, while other addresses still sign in`, async () => {

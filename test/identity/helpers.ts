@@ -56,8 +56,8 @@ export interface Reply<T = unknown> {
 export interface CallOptions {
   /** Sent as JSON (content-type set unless given). */
   json?: unknown
-  /** Sent as is. */
-  body?: string
+  /** Sent as is (a FormData as multipart/form-data, its content type set by fetch). */
+  body?: string | FormData
   headers?: Record<string, string>
   /** Authorization: Bearer <token>. */
   token?: string

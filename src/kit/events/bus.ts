@@ -1,4 +1,5 @@
 import type { CloudEvent } from '../contract.ts'
+import type { Backoff } from '../backoff.ts'
 
 /** One consumer of one event type, registered by the service that owns it. */
 export interface BusSubscription {
@@ -11,20 +12,12 @@ export interface BusSubscription {
   readonly handle: (event: CloudEvent) => Promise<'handled' | 'duplicate'>
 }
 
-export interface RetryPolicy {
+export interface RetryPolicy extends Backoff {
   /** Attempts before a delivery is dead-lettered. */
   readonly maxAttempts: number
-  readonly baseDelayMs: number
-  readonly maxDelayMs: number
 }
 
 export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 60_000 }
-
-/** Exponential backoff with equal jitter: half the delay fixed, half random. */
-export function backoffMs(attempt: number, policy: RetryPolicy): number {
-  const delay = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
-  return delay / 2 + Math.random() * (delay / 2)
-}
 
 /**
  * Moves events from producers' outboxes to subscribers. The embedded bus keeps its queue in the

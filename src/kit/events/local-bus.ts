@@ -9,7 +9,8 @@ import type { Engine } from '../db/database.ts'
 import { ident } from '../db/database.ts'
 import { migrate } from '../db/migrations.ts'
 import { eventsHandled, eventsPublished } from '../telemetry/metrics.ts'
-import { type Bus, type BusSubscription, type RetryPolicy, defaultRetryPolicy, backoffMs } from './bus.ts'
+import { type Bus, type BusSubscription, type RetryPolicy, defaultRetryPolicy } from './bus.ts'
+import { backoffMs } from '../backoff.ts'
 
 export interface LocalBusOptions {
   readonly engine: Engine

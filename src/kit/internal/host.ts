@@ -37,6 +37,8 @@ export interface Platform {
 /** What the HTTP layer knows about a request besides its input. */
 export interface RouteRequest extends Caller {
   setHeader(name: string, value: string): void
+  /** Absent for callers that are not HTTP (tests driving a handler): the route's own status stands. */
+  setStatus?(status: number): void
 }
 
 export interface ServiceInstance {
@@ -179,7 +181,7 @@ export async function startService(definition: AnyService, platform: Platform): 
       return withinDeadline(deadline, () => handler(valid as never, callContext(deadline) as never))
     },
     handle(route, input, deadline, request) {
-      const ctx: RouteContext = callContext(deadline, request)
+      const ctx: RouteContext = callContext(deadline, { setStatus: () => {}, ...request })
       return withinDeadline(deadline, () => implementation.routes[route]!(input as never, ctx as never))
     },
     async stop() {

@@ -1,6 +1,7 @@
 // Mounts a service instance on a Fastify app: its public routes from the contract, and (on a
 // service's own server) its actions endpoint for calls from other processes.
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyPluginAsync, RouteOptions as RouteOptionsOf } from 'fastify'
 import type { ServiceInstance } from './host.ts'
 import type { RouteInput } from '../service.ts'
 import { runInContext } from '../telemetry/tracing.ts'
@@ -16,19 +17,38 @@ export interface RouteOptions {
 export function serviceRoutes(instance: ServiceInstance, options: RouteOptions): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     for (const [key, spec] of Object.entries(instance.contract.routes)) {
-      app.route({
+      const route: RouteOptionsOf = {
         method: spec.method,
         url: spec.path,
-        schema: Object.fromEntries(Object.entries({ params: spec.params, querystring: spec.query, body: spec.body }).filter(([, v]) => v)),
+        schema: Object.fromEntries(Object.entries({ params: spec.params, querystring: spec.query, body: spec.stream ? undefined : spec.body }).filter(([, v]) => v)),
         handler: (request, reply) => runInContext(request.trace.context, async () => {
           const input = { params: request.params, query: request.query, body: request.body, headers: request.headers } as RouteInput<never>
+          let status: number | undefined
           const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, {
             ...request.caller,
             setHeader: (name, value) => void reply.header(name, value),
+            setStatus: (code) => { status = code },
           })
-          reply.code(spec.status ?? 200)
-          return spec.status === 204 ? reply.send() : result
+          const code = status ?? spec.status ?? 200
+          reply.code(code)
+          // Fastify sends strings, Buffers and Readables as they are, and anything else as JSON.
+          if (code !== 204 && code !== 304) return reply.send(result)
+          if (result instanceof Readable) result.destroy() // a body was opened but is not to be sent
+          return reply.send()
         }),
+      }
+      if (!spec.stream) {
+        app.route(route)
+        continue
+      }
+      // A child context of its own, so the pass-through parser reaches this route and no other
+      // (a multipart body sent to a sibling route stays a 415), and a JSON body sent here is a
+      // 415 too rather than an object where the handler expects a stream. Fastify's bodyLimit
+      // does not apply to a pass-through parser: the handler enforces its own limit.
+      await app.register(async (child) => {
+        child.removeAllContentTypeParsers()
+        child.addContentTypeParser([...spec.stream!], (_request, payload, done) => done(null, payload))
+        child.route(route)
       })
     }
   }
