@@ -1,0 +1,73 @@
+// The notifications contract: a signed-in user's own notifications and preferences, and the
+// development mailbox (mails kept when no SMTP server is configured) for staff.
+import { Type, defineContract } from '../../kit/index.ts'
+
+export const Kind = Type.Union([
+  Type.Literal('welcome'), Type.Literal('receipt'), Type.Literal('cancellation'), Type.Literal('refund'), Type.Literal('security'),
+])
+export const Status = Type.Union([Type.Literal('queued'), Type.Literal('sent'), Type.Literal('failed'), Type.Literal('skipped')])
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
+const DateTime = Type.String({ format: 'date-time' })
+
+export const Notification = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  kind: Kind,
+  status: Status,
+  orderId: Nullable(Type.String()),
+  email: Nullable(Type.String({ description: 'The address it went (or goes) to; null until the sender knows it' })),
+  subject: Nullable(Type.String({ description: 'Null until the mail has been rendered for sending' })),
+  attempts: Type.Integer({ description: 'SMTP deliveries tried' }),
+  lastError: Nullable(Type.String({ description: 'Why the last attempt failed, or why the notification was skipped' })),
+  nextAttemptAt: Nullable(DateTime),
+  createdAt: DateTime,
+  sentAt: Nullable(DateTime),
+})
+
+/** Kinds a user may turn off or on. Welcome mails go out at registration, before any choice could be made. */
+export const Preferences = Type.Object({
+  receipt: Type.Boolean(),
+  cancellation: Type.Boolean(),
+  refund: Type.Boolean(),
+  security: Type.Literal(true, { description: 'Security notices cannot be turned off' }),
+})
+
+const PreferencesPatch = Type.Object({
+  receipt: Type.Optional(Type.Boolean()),
+  cancellation: Type.Optional(Type.Boolean()),
+  refund: Type.Optional(Type.Boolean()),
+  security: Type.Optional(Type.Boolean({ description: 'Only true is accepted' })),
+}, { additionalProperties: false, minProperties: 1 })
+
+const Limit = (max: number, fallback: number) => Type.Integer({ minimum: 1, maximum: max, default: fallback })
+
+export const notificationsContract = defineContract({
+  name: 'notifications',
+  version: '1.0.0',
+  routes: {
+    listNotifications: {
+      method: 'GET', path: '/api/notifications', summary: 'Your notifications, newest first',
+      query: Type.Object({ limit: Limit(100, 20), cursor: Type.Optional(Type.String({ maxLength: 512 })) }, { additionalProperties: false }),
+      response: Type.Object({ items: Type.Array(Notification), nextCursor: Nullable(Type.String()) }),
+    },
+    getNotification: {
+      method: 'GET', path: '/api/notifications/:id', summary: 'One of your notifications',
+      params: Type.Object({ id: Type.String({ format: 'uuid' }) }), response: Notification, errors: ['not_found'],
+    },
+    getPreferences: { method: 'GET', path: '/api/notifications/preferences', summary: 'Which kinds of notification you receive', response: Preferences },
+    updatePreferences: {
+      method: 'PATCH', path: '/api/notifications/preferences', summary: 'Turn kinds of notification off or on (security notices stay on)',
+      body: PreferencesPatch, response: Preferences, errors: ['validation_failed'],
+    },
+    mailbox: {
+      method: 'GET', path: '/api/notifications/mailbox',
+      summary: 'Development mailbox (staff): an HTML page of the mails kept for your tenant when no SMTP server is configured',
+      query: Type.Object({ limit: Limit(200, 50) }, { additionalProperties: false }),
+      response: Type.String({ contentMediaType: 'text/html' }), produces: ['text/html'],
+    },
+  },
+  actions: {},
+  events: {},
+})
+
+export type NotificationsContract = typeof notificationsContract
