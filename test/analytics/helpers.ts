@@ -1,0 +1,51 @@
+// Shared by the analytics suites: a gateway node with identity, catalog and analytics on an
+// in-memory database, and a way to put other services' events on the bus as their producers
+// would (orders and payments run elsewhere; their contracts are all analytics knows of them).
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { startNode } from '../../src/runtime/node.ts'
+import identity from '../../src/services/identity/service.ts'
+import catalog from '../../src/services/catalog/service.ts'
+import analytics from '../../src/services/analytics/service.ts'
+import type { CloudEvent } from '../../src/kit/contract.ts'
+import { adminEnv } from '../auth.ts'
+import { eventually, type TestNode } from '../identity/helpers.ts'
+
+export async function startAnalyticsNode(env: NodeJS.ProcessEnv = {}): Promise<TestNode> {
+  const node = await startNode({
+    role: 'gateway',
+    services: [identity, catalog, analytics],
+    port: 0,
+    env: { HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '20', ...adminEnv, ...env },
+  })
+  return { node, url: node.url, stop: () => node.stop() }
+}
+
+/** A CloudEvent as its producer would have written it, with the id and time given (or fresh ones). */
+export function envelope(source: string, type: string, data: unknown, fields: { id?: string, time?: string, subject?: string } = {}): CloudEvent {
+  return {
+    specversion: '1.0', id: fields.id ?? randomUUID(), source: `/mosaic/${source}`, type, time: fields.time ?? new Date().toISOString(),
+    datacontenttype: 'application/json', ...(fields.subject ? { subject: fields.subject } : {}), data,
+  }
+}
+
+/**
+ * Puts events on the bus for analytics' subscriptions, in the order given (repeat one for a
+ * redelivery), exactly as the relay does, and waits until every one has been handled.
+ */
+export async function deliver(node: TestNode, events: readonly CloudEvent[]): Promise<void> {
+  const admin = node.node.engine.admin
+  for (const event of events) {
+    const producer = event.source.split('/').pop()!
+    await admin.query(`insert into mosaic_bus.deliveries (subscription, consumer, event) values ($1, 'analytics', $2::text::jsonb)`,
+      [`analytics/${producer}.${event.type}`, JSON.stringify(event)])
+  }
+  node.node.bus.notify()
+  await eventually('analytics to handle its deliveries', async () =>
+    (await admin.query(`select 1 from mosaic_bus.deliveries where consumer = 'analytics' limit 1`)).length === 0, 20_000)
+  const dead = await admin.query('select error from analytics.mosaic_dead_letters')
+  assert.deepEqual(dead, [], 'no event was dead-lettered')
+}
+
+/** Statements against the analytics service's own schema. */
+export const analyticsDb = (node: TestNode) => node.node.engine.forSchema('analytics')
