@@ -8,6 +8,7 @@ import { startNode, exitOnSignals } from '../runtime/node.ts'
 import { text } from 'node:stream/consumers'
 import { MosaicError } from '../kit/errors.ts'
 import { replayDeadLetters } from './events.ts'
+import { rebuildProjection, projections } from './projections.ts'
 import { createAdminCommand, rotateKeysCommand } from './identity.ts'
 
 const usage = `Usage: mosaic <command>
@@ -18,11 +19,13 @@ Commands:
   serve <service>           Run one service alone on <NAME>_SERVICE_PORT
   services                  List the services of the system and their default ports
   events replay <service>   Send a service's dead-lettered events back for delivery [--id N ...]
+  projections rebuild <service>
+                            Drop a service's read model and rebuild it from its events (orders)
   users create-admin        Create an administrator: --email E [--name N] [--tenant T]; the password
                             comes from MOSAIC_ADMIN_PASSWORD or standard input
   keys rotate               Make a new access-token signing key active (the old one stays published
                             until the tokens it signed have expired)
-                            (with embedded PGlite, stop 'mosaic start' before these three)
+                            (with embedded PGlite, stop 'mosaic start' before these four)
   help                      Show this text
 
 Configuration is environment variables; see the README for the list.`
@@ -55,6 +58,11 @@ async function main(argv: string[]): Promise<void> {
       if (rest[0] !== 'replay' || !rest[1] || !findService(rest[1])) throw new UsageError('events replay <service> [--id N ...]')
       const replayed = await replayDeadLetters(rest[1], values.id?.map(Number))
       console.log(`${replayed} dead-lettered event(s) of ${rest[1]} sent back for delivery`)
+      return
+    }
+    case 'projections': {
+      if (rest[0] !== 'rebuild' || !rest[1] || !projections[rest[1]]) throw new UsageError(`projections rebuild <${Object.keys(projections).join('|')}>`)
+      console.log(`${await rebuildProjection(rest[1])} ${rest[1]} rebuilt from their events`)
       return
     }
     case 'users': {

@@ -3,6 +3,11 @@
 import type { AnyService } from '../kit/service.ts'
 import identity from '../services/identity/service.ts'
 import catalog from '../services/catalog/service.ts'
+import orders from '../services/orders/service.ts'
+import analytics from '../services/analytics/service.ts'
+import notifications from '../services/notifications/service.ts'
+import payments from '../services/payments/service.ts'
+import files from '../services/files/service.ts'
 
 export interface ServiceEntry {
   readonly definition: AnyService
@@ -13,6 +18,11 @@ export interface ServiceEntry {
 export const topology: readonly ServiceEntry[] = [
   { definition: identity, port: 3001 },
   { definition: catalog, port: 3002 },
+  { definition: orders, port: 3003 },
+  { definition: analytics, port: 3006 },
+  { definition: notifications, port: 3005 },
+  { definition: payments, port: 3004 },
+  { definition: files, port: 3007 },
 ]
 
 export function findService(name: string): ServiceEntry | undefined {

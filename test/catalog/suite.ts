@@ -703,7 +703,7 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         assert.equal(await stockOf(product.id), 4)
       })
 
-      test('commit makes the reservation final', async () => {
+      test('commit makes the reservation a sale; releasing it later gives the stock back once', async () => {
         const product = await create({ stock: 6 })
         const orderId = `order-${tag()}`
         await invoke('reserveStock', { orderId, items: [{ productId: product.id, quantity: 2 }] })
@@ -711,10 +711,24 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         assert.deepEqual(committed, { orderId, status: 'committed', items: [{ productId: product.id, quantity: 2 }] })
         assert.deepEqual(await invoke('commitStock', { orderId }), committed)
         assert.equal(await stockOf(product.id), 4)
-        await assert.rejects(invoke('releaseStock', { orderId }), isMosaic('reservation_closed', 409))
-        assert.equal(await stockOf(product.id), 4)
-        // Committed stock is sold: the product may now be deleted.
+        // A confirmed order cancelled: its stock goes back on the shelf, once however often asked.
+        const released = await invoke('releaseStock', { orderId })
+        assert.deepEqual(released, { orderId, status: 'released', items: [{ productId: product.id, quantity: 2 }] })
+        assert.deepEqual(await invoke('releaseStock', { orderId }), released)
+        assert.equal(await stockOf(product.id), 6)
+        // And it stays released: a late commit is refused and takes nothing.
+        await assert.rejects(invoke('commitStock', { orderId }), isMosaic('reservation_closed', 409))
+        assert.equal(await stockOf(product.id), 6)
+      })
+
+      test('committed stock is sold: its product may be deleted, and a later release of it still succeeds', async () => {
+        const product = await create({ stock: 6 })
+        const orderId = `order-${tag()}`
+        await invoke('reserveStock', { orderId, items: [{ productId: product.id, quantity: 2 }] })
+        await invoke('commitStock', { orderId })
         assert.equal((await call('DELETE', `/api/products/${product.id}`)).status, 204)
+        assert.equal((await invoke('releaseStock', { orderId })).status, 'released')
+        assert.equal((await get(product.id)).status, 404, 'a release does not bring a deleted product back')
       })
 
       test('commit after release, and commit of nothing, are refused', async () => {

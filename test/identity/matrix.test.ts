@@ -12,12 +12,16 @@ import type { Contract } from '../../src/kit/contract.ts'
 import { createAdmin } from '../../src/services/identity/admin.ts'
 import { createPasswordHasher } from '../../src/services/identity/passwords.ts'
 import { totpCode } from '../../src/services/identity/totp.ts'
+import sharp from 'sharp'
+import { subscribe, closePeriod } from '../../src/services/payments/subscriptions.ts'
+import type { PaymentsContract } from '../../src/services/payments/contract.ts'
+import type { ServiceTx } from '../../src/kit/service.ts'
 import {
   startIdentityNode, call, assertProblem, signUp, register, login, identityDb, identityContext, uniqueEmail,
   ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, type TestNode, type Tokens, type User, type Reply,
 } from './helpers.ts'
 
-interface Entry { auth: 'public' | 'required', roles?: string[], owned?: boolean, others?: string[] }
+interface Entry { auth: 'public' | 'optional' | 'required', roles?: string[], owned?: boolean, others?: string[] }
 
 // Read on its own (not through the code under test): every file of the route table folder.
 const routesDir = new URL('../../policies/routes/', import.meta.url)
@@ -48,7 +52,8 @@ const ROLES_OF: Record<CallerKind, string[]> = { anonymous: [], customer: ['cust
 function expectedOutcome(route: string, entry: Entry, caller: CallerKind, whose: Whose | undefined): { status: number, code?: string } {
   const spec = contractRoutes.get(route)
   assert.ok(spec, `${route} is in the route table but in no contract`)
-  if (entry.auth === 'public') return { status: spec.status ?? 200 }
+  // `optional`: anyone, signed in or not (a signed-in caller's credentials are checked, and these are good).
+  if (entry.auth !== 'required') return { status: spec.status ?? 200 }
   if (caller === 'anonymous') return { status: 401, code: 'unauthenticated' }
   const roles = effectiveRoles(ROLES_OF[caller])
   if (entry.roles && !entry.roles.some((r) => roles.has(r))) return { status: 403, code: 'forbidden' }
@@ -65,7 +70,7 @@ let loginAccount: User
 let product: string
 let refreshChain: string
 
-interface Built { path: string, json?: unknown, token?: string, after?: (reply: Reply) => Promise<void> }
+interface Built { path: string, json?: unknown, token?: string, headers?: Record<string, string>, form?: FormData, after?: (reply: Reply) => Promise<void> }
 interface CaseContext { caller: CallerKind, whose?: Whose, principal?: Principal }
 
 async function newProduct(): Promise<string> {
@@ -75,6 +80,52 @@ async function newProduct(): Promise<string> {
 }
 
 const tokenOf = (c: CaseContext): string | undefined => c.principal?.tokens.accessToken
+
+/** A small real PNG, as the files service sniffs content. */
+const pngBytes = sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 10, g: 20, b: 30 } } }).png().toBuffer()
+async function pngForm(): Promise<FormData> {
+  const form = new FormData()
+  form.append('file', new Blob([new Uint8Array(await pngBytes)], { type: 'image/png' }), 'matrix.png')
+  return form
+}
+
+/** A file uploaded by `token`'s user, its thumbnail made when `ready`. */
+async function newFile(token: string, ready = false): Promise<string> {
+  const reply = await call<{ id: string }>(node, 'POST', '/api/files', { token, body: await pngForm() })
+  assert.equal(reply.status, 201, reply.text)
+  for (let tries = 0; ready && tries < 200; tries++) {
+    if ((await call(node, 'GET', `/api/files/${reply.body.id}/thumbnail`, { token })).status === 200) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return reply.body.id
+}
+
+/** The caller's own file or the victim's; one per owner for the read-only cases, a fresh one when `fresh` (deletes). */
+const filesOf = new Map<string, Promise<string>>()
+async function fileFor(c: CaseContext, fresh = false): Promise<string> {
+  const key = c.whose === 'own' ? c.principal!.user.id : victim.id
+  const token = async (): Promise<string> => c.whose === 'own' ? tokenOf(c)! : (await login(node, victim.email, PASSWORD)).accessToken
+  if (fresh) return newFile(await token())
+  let file = filesOf.get(key)
+  if (!file) filesOf.set(key, file = token().then((t) => newFile(t, true)))
+  return file
+}
+
+/**
+ * For the reads (`optional`: anyone may succeed): the caller's own private file, or the victim's
+ * made public by staff, which is what anyone else may read. Private files of others (404) are
+ * tried in test/files/.
+ */
+let victimsPublic: Promise<string> | undefined
+async function readableFile(c: CaseContext): Promise<string> {
+  if (c.whose === 'own') return fileFor(c)
+  return victimsPublic ??= (async () => {
+    const id = await fileFor(c)
+    const reply = await call(node, 'PATCH', `/api/files/${id}`, { token: principals.staff.tokens.accessToken, json: { visibility: 'public' } })
+    assert.equal(reply.status, 200, reply.text)
+    return id
+  })()
+}
 
 /** How to make a valid request to each route: test data, not expectations. */
 const requests: Record<string, (c: CaseContext) => Promise<Built>> = {
@@ -117,6 +168,112 @@ const requests: Record<string, (c: CaseContext) => Promise<Built>> = {
   'GET /api/users': async (c) => ({ path: '/api/users', token: tokenOf(c) }),
   'GET /api/users/:id': async (c) => ({ path: `/api/users/${c.whose === 'own' ? c.principal!.user.id : victim.id}`, token: tokenOf(c) }),
   'PATCH /api/users/:id/roles': async (c) => ({ path: `/api/users/${victim.id}/roles`, json: { roles: ['customer'] }, token: tokenOf(c) }),
+
+  'POST /api/files': async (c) => ({ path: '/api/files', form: await pngForm(), token: tokenOf(c) }),
+  'GET /api/files': async (c) => ({ path: '/api/files', token: tokenOf(c) }),
+  'GET /api/files/:id': async (c) => ({ path: `/api/files/${await readableFile(c)}`, token: tokenOf(c) }),
+  'GET /api/files/:id/thumbnail': async (c) => ({ path: `/api/files/${await readableFile(c)}/thumbnail`, token: tokenOf(c) }),
+  // A fresh file each time: publishing the shared ones would change what the reads above are tried on.
+  'PATCH /api/files/:id': async (c) => ({ path: `/api/files/${await fileFor(c, true)}`, json: { visibility: 'public' }, token: tokenOf(c) }),
+  // Destructive: a file of its own for every case.
+  'DELETE /api/files/:id': async (c) => ({ path: `/api/files/${await fileFor(c, true)}`, token: tokenOf(c) }),
+
+  // Payments and billing: objects of the caller's own, or the victim's, made through the service.
+  'GET /api/payments': async (c) => ({ path: '/api/payments', token: tokenOf(c) }),
+  'GET /api/payments/:id': async (c) => ({ path: `/api/payments/${await capturedPayment(ownerOf(c))}`, token: tokenOf(c) }),
+  'POST /api/payments/:id/refund': async (c) => ({
+    path: `/api/payments/${await capturedPayment(victim.id)}/refund`, json: { amount: 1 }, token: tokenOf(c), headers: { 'idempotency-key': randomUUID() },
+  }),
+  'GET /api/invoices': async (c) => ({ path: '/api/invoices', token: tokenOf(c) }),
+  'GET /api/invoices/:id': async (c) => ({ path: `/api/invoices/${(await billedSubscription(ownerOf(c))).invoiceId}`, token: tokenOf(c) }),
+  'GET /api/subscriptions/plans': async (c) => ({ path: '/api/subscriptions/plans', token: tokenOf(c) }),
+  'POST /api/subscriptions': async (c) => ({ path: '/api/subscriptions', json: { planId: 'basic' }, token: tokenOf(c) }),
+  'GET /api/subscriptions/:id': async (c) => ({ path: `/api/subscriptions/${(await billedSubscription(ownerOf(c))).id}`, token: tokenOf(c) }),
+  'POST /api/subscriptions/:id/usage': async (c) => ({ path: `/api/subscriptions/${(await billedSubscription(ownerOf(c))).id}/usage`, json: { quantity: 1 }, token: tokenOf(c) }),
+  'POST /api/subscriptions/:id/invoice': async (c) => ({
+    path: `/api/subscriptions/${(await billedSubscription(victim.id)).id}/invoice`, token: tokenOf(c), headers: { 'idempotency-key': randomUUID() },
+  }),
+
+  // Anonymous tracking needs a visitor id; every caller sends one (a signed-in caller's is kept beside their user id).
+  'POST /api/analytics/events': async (c) => ({ path: '/api/analytics/events', json: { name: 'matrix_checked', visitorId: `matrix-${c.caller}`, properties: { caller: c.caller } }, token: tokenOf(c) }),
+  'GET /api/analytics/reports/sales': async (c) => ({ path: '/api/analytics/reports/sales?interval=week', token: tokenOf(c) }),
+  'GET /api/analytics/reports/top-products': async (c) => ({ path: '/api/analytics/reports/top-products?limit=5', token: tokenOf(c) }),
+  'GET /api/analytics/reports/funnel': async (c) => ({ path: '/api/analytics/reports/funnel', token: tokenOf(c) }),
+  'GET /api/analytics/reports/failed-logins': async (c) => ({ path: '/api/analytics/reports/failed-logins', token: tokenOf(c) }),
+
+  'GET /api/notifications': async (c) => ({ path: '/api/notifications', token: tokenOf(c) }),
+  // Everyone registered has a welcome notification: the caller's own, or the victim's.
+  'GET /api/notifications/:id': async (c) => ({ path: `/api/notifications/${await welcomeOf(c.whose === 'own' ? c.principal!.user.id : victim.id)}`, token: tokenOf(c) }),
+  'GET /api/notifications/preferences': async (c) => ({ path: '/api/notifications/preferences', token: tokenOf(c) }),
+  'PATCH /api/notifications/preferences': async (c) => ({ path: '/api/notifications/preferences', json: { refund: true }, token: tokenOf(c) }),
+  'GET /api/notifications/mailbox': async (c) => ({ path: '/api/notifications/mailbox', token: tokenOf(c) }),
+
+  // Orders: placed over HTTP by their owner (the caller, or the victim); cancelling takes a fresh one each time.
+  'POST /api/orders': async (c) => ({
+    path: '/api/orders', json: { productId: await orderProduct(), quantity: 1, paymentMethod: { token: 'tok_visa' } }, token: tokenOf(c), headers: { 'idempotency-key': randomUUID() },
+  }),
+  'GET /api/orders': async (c) => ({ path: '/api/orders', token: tokenOf(c) }),
+  'GET /api/orders/user/:userId': async (c) => ({ path: `/api/orders/user/${ownerOf(c)}`, token: tokenOf(c) }),
+  'GET /api/orders/:id': async (c) => ({ path: `/api/orders/${await orderFor(c)}`, token: tokenOf(c) }),
+  'POST /api/orders/:id/cancel': async (c) => ({ path: `/api/orders/${await orderFor(c, true)}/cancel`, token: tokenOf(c) }),
+}
+
+/** A product with stock to spare for the orders the matrix places. */
+let stocked: Promise<string> | undefined
+function orderProduct(): Promise<string> {
+  return stocked ??= (async () => {
+    const reply = await call<{ id: string }>(node, 'POST', '/api/products', { token: principals.staff.tokens.accessToken, json: { name: `Matrix stock ${randomUUID().slice(0, 8)}`, price: 1, stock: 100_000 } })
+    assert.equal(reply.status, 201, reply.text)
+    return reply.body.id
+  })()
+}
+
+/** An order of the caller's own or of the victim's: one per owner for reads, a fresh one when `fresh` (cancels). */
+const ordersOf = new Map<string, Promise<string>>()
+async function orderFor(c: CaseContext, fresh = false): Promise<string> {
+  const place = async (): Promise<string> => {
+    const token = c.whose === 'own' ? tokenOf(c)! : (await login(node, victim.email, PASSWORD)).accessToken
+    const reply = await call<{ id: string }>(node, 'POST', '/api/orders', {
+      token, json: { productId: await orderProduct(), quantity: 1, paymentMethod: { token: 'tok_visa' } }, headers: { 'idempotency-key': randomUUID() },
+    })
+    assert.equal(reply.status, 202, reply.text)
+    return reply.body.id
+  }
+  if (fresh) return place()
+  let order = ordersOf.get(ownerOf(c))
+  if (!order) ordersOf.set(ownerOf(c), order = place())
+  return order
+}
+
+/** The id of a user's welcome notification, once their user.registered has been handled. */
+async function welcomeOf(userId: string): Promise<string> {
+  for (let tries = 0; tries < 200; tries++) {
+    const [row] = await node.node.engine.forSchema('notifications').query<{ id: string }>(`select id from notifications where user_id = $1 and kind = 'welcome'`, [userId])
+    if (row) return row.id
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error(`no welcome notification for ${userId}`)
+}
+
+const ownerOf = (c: CaseContext): string => c.whose === 'own' ? c.principal!.user.id : victim.id
+
+/** A payment of 10.00 USD, authorized and captured, for a fresh order of the user. */
+async function capturedPayment(userId: string): Promise<string> {
+  const payments = node.node.services.get('payments')!
+  const orderId = `matrix-${randomUUID()}`
+  const payment = await payments.invoke('authorizePayment', { key: `${orderId}:a`, orderId, userId, tenantId: 'default', amount: 10, currency: 'USD', token: 'tok_visa' }, Date.now() + 5000) as { id: string }
+  await payments.invoke('capturePayment', { key: `${orderId}:c`, orderId }, Date.now() + 5000)
+  return payment.id
+}
+
+/** A basic subscription of the user with one period invoiced. */
+async function billedSubscription(userId: string): Promise<{ id: string, invoiceId: string }> {
+  const { db } = node.node.services.get('payments')!.context
+  return db.transaction(async (tx) => {
+    const subscription = await subscribe(tx, 'default', userId, 'basic')
+    const invoice = await closePeriod(tx as ServiceTx<PaymentsContract>, subscription, 'matrix')
+    return { id: subscription.id, invoiceId: invoice.id }
+  })
 }
 
 async function resetTotp(userId: string): Promise<void> {
@@ -157,7 +314,7 @@ describe('authorization matrix (policies/routes/)', () => {
           const principal = caller === 'anonymous' ? undefined : principals[caller]
           const request = await build({ caller, ...(whose ? { whose } : {}), ...(principal ? { principal } : {}) })
           const [method] = route.split(' ')
-          const reply = await call(node, method!, request.path, { ...(request.json !== undefined ? { json: request.json } : {}), ...(request.token ? { token: request.token } : {}) })
+          const reply = await call(node, method!, request.path, { ...(request.json !== undefined ? { json: request.json } : {}), ...(request.token ? { token: request.token } : {}), ...(request.headers ? { headers: request.headers } : {}), ...(request.form ? { body: request.form } : {}) })
           try {
             if (expected.code) assertProblem(reply, expected.status, expected.code, `${route} as ${caller}`)
             else {

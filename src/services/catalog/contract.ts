@@ -1,9 +1,10 @@
 // The catalog's contract: products (public), inventory (actions for other services), events.
 import { Type, defineContract, defineErrors, Currency, Amount } from '../../kit/index.ts'
+import { FileId } from '../files/contract.ts'
 
 export const catalogErrors = defineErrors({
   out_of_stock: { status: 409, title: 'Not enough stock', retryable: false },
-  reservation_closed: { status: 409, title: 'Reservation already released or committed', retryable: false },
+  reservation_closed: { status: 409, title: 'Reservation already released', retryable: false },
 })
 
 const ProductId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Client-supplied or generated' })
@@ -11,6 +12,8 @@ const Name = Type.String({ minLength: 1, maxLength: 200 })
 const Description = Type.String({ maxLength: 5000 })
 const Category = Type.String({ minLength: 1, maxLength: 100 })
 const Stock = Type.Integer({ minimum: 0, maximum: 1_000_000_000 })
+/** An image stored by the files service; checked to exist and be a public image when set. */
+const ImageFileId = Type.Union([FileId, Type.Null()])
 /** A decimal amount: a JSON number (29.99) or a decimal string ("29.99"); stored as exact minor units. */
 const Price = Type.Union([
   Type.Number({ minimum: 0, maximum: 1e13 }),
@@ -25,6 +28,7 @@ export const Product = Type.Object({
   currency: Currency,
   category: Type.Union([Category, Type.Null()]),
   stock: Stock,
+  imageFileId: ImageFileId,
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 })
@@ -37,6 +41,7 @@ const CreateProduct = Type.Object({
   currency: Type.Optional(Currency),
   category: Type.Optional(Type.Union([Category, Type.Null()])),
   stock: Type.Optional(Stock),
+  imageFileId: Type.Optional(ImageFileId),
 }, { additionalProperties: false })
 
 const UpdateProduct = Type.Object({
@@ -46,6 +51,7 @@ const UpdateProduct = Type.Object({
   currency: Type.Optional(Currency),
   category: Type.Optional(Type.Union([Category, Type.Null()])),
   stock: Type.Optional(Stock),
+  imageFileId: Type.Optional(ImageFileId),
 }, { additionalProperties: false, minProperties: 1 })
 
 const IdParams = Type.Object({ id: ProductId })
@@ -87,15 +93,21 @@ export const catalogContract = defineContract({
   routes: {
     listProducts: { method: 'GET', path: '/api/products', summary: 'List products, a page at a time', query: ListQuery, response: Page },
     searchProducts: { method: 'GET', path: '/api/products/search', summary: 'Full-text search, best match first', query: SearchQuery, response: SearchPage },
-    getProduct: { method: 'GET', path: '/api/products/:id', summary: 'One product', params: IdParams, response: Product, errors: ['404'] },
-    createProduct: { method: 'POST', path: '/api/products', summary: 'Create a product', body: CreateProduct, response: Product, status: 201, errors: ['409'] },
-    updateProduct: { method: 'PATCH', path: '/api/products/:id', summary: 'Change some fields of a product', params: IdParams, body: UpdateProduct, response: Product, errors: ['404'] },
-    deleteProduct: { method: 'DELETE', path: '/api/products/:id', summary: 'Delete a product with no stock held for orders', params: IdParams, response: Type.Null(), status: 204, errors: ['404', '409'] },
+    getProduct: { method: 'GET', path: '/api/products/:id', summary: 'One product', params: IdParams, response: Product, errors: ['not_found'] },
+    createProduct: { method: 'POST', path: '/api/products', summary: 'Create a product', body: CreateProduct, response: Product, status: 201, errors: ['conflict'] },
+    updateProduct: { method: 'PATCH', path: '/api/products/:id', summary: 'Change some fields of a product', params: IdParams, body: UpdateProduct, response: Product, errors: ['not_found'] },
+    deleteProduct: { method: 'DELETE', path: '/api/products/:id', summary: 'Delete a product with no stock held for orders', params: IdParams, response: Type.Null(), status: 204, errors: ['not_found', 'conflict'] },
   },
   actions: {
     reserveStock: { summary: 'Hold stock for every line of an order, or for none', input: Type.Object({ orderId: OrderId, items: Lines }, { additionalProperties: false }), output: Reservation, idempotent: true },
-    releaseStock: { summary: 'Give back the stock held for an order (compensation)', input: OrderRef, output: Reservation, idempotent: true },
-    commitStock: { summary: 'Make an order\'s reservation final', input: OrderRef, output: Reservation, idempotent: true },
+    releaseStock: { summary: 'Give back the stock of an order, reserved or committed (compensation, or a confirmed order cancelled); a later commit is refused', input: OrderRef, output: Reservation, idempotent: true },
+    commitStock: { summary: 'Turn an order\'s reservation into a sale (refused once the stock was released)', input: OrderRef, output: Reservation, idempotent: true },
+    getProducts: {
+      summary: 'The products with these ids (unknown ids are left out): for pricing an order',
+      input: Type.Object({ ids: Type.Array(ProductId, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false }),
+      output: Type.Object({ items: Type.Array(Product) }),
+      idempotent: true,
+    },
   },
   events: {
     'product.created': Product,

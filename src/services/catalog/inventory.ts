@@ -47,6 +47,11 @@ export async function reserve(tx: ServiceTx<CatalogContract>, orderId: string, r
   return { orderId, status: 'reserved', items }
 }
 
+/**
+ * Gives the stock of an order back, whether it is still reserved or already committed (an order
+ * cancelled after it was confirmed, or whose payment could not be taken after the commit): stock
+ * is then always initial − what confirmed orders hold. A product deleted since gets nothing back.
+ */
 export async function release(tx: ServiceTx<CatalogContract>, orderId: string): Promise<Reservation> {
   const row = await find(tx, orderId, true)
   if (!row) {
@@ -56,7 +61,6 @@ export async function release(tx: ServiceTx<CatalogContract>, orderId: string): 
     return { orderId, status: 'released', items: [] }
   }
   if (row.status === 'released') return toReservation(row)
-  if (row.status === 'committed') throw new MosaicError('reservation_closed', { detail: `stock for order ${orderId} is already committed` })
   for (const { productId, quantity } of row.items) {
     await tx.query('update products set stock = stock + $2, updated_at = now() where id = $1', [productId, quantity])
   }

@@ -13,11 +13,12 @@ export interface ProductRow {
   currency: string
   category: string | null
   stock: number
+  image_file_id: string | null
   created_at: Date
   updated_at: Date
 }
 
-export const columns = 'id, name, description, price_minor, currency, category, stock, created_at, updated_at'
+export const columns = 'id, name, description, price_minor, currency, category, stock, image_file_id, created_at, updated_at'
 
 export function toProduct(row: ProductRow): ProductOut {
   return {
@@ -28,6 +29,7 @@ export function toProduct(row: ProductRow): ProductOut {
     currency: row.currency,
     category: row.category,
     stock: row.stock,
+    imageFileId: row.image_file_id,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   }
@@ -41,6 +43,11 @@ export async function getProduct(db: Sql, id: string): Promise<ProductOut> {
   const [row] = await db.query<ProductRow>(`select ${columns} from products where id = $1`, [id])
   if (!row) throw notFound(id)
   return toProduct(row)
+}
+
+export async function getProducts(db: Sql, ids: readonly string[]): Promise<ProductOut[]> {
+  const rows = await db.query<ProductRow>(`select ${columns} from products where id = any($1::text[]) order by id`, [ids])
+  return rows.map(toProduct)
 }
 
 /**
@@ -128,15 +135,16 @@ export interface NewProduct {
   currency?: string
   category?: string | null
   stock?: number
+  imageFileId?: string | null
 }
 
 export async function createProduct(tx: ServiceTx<CatalogContract>, input: NewProduct): Promise<ProductOut> {
   const currency = input.currency ?? 'USD'
   const priceMinor = toMinor(input.price, currency)
   const [row] = await tx.query<ProductRow>(
-    `insert into products (id, name, description, price_minor, currency, category, stock)
-     values ($1, $2, $3, $4, $5, $6, $7) on conflict (id) do nothing returning ${columns}`,
-    [input.id ?? `prod-${randomUUID()}`, input.name, input.description ?? '', priceMinor, currency, input.category ?? null, input.stock ?? 0])
+    `insert into products (id, name, description, price_minor, currency, category, stock, image_file_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (id) do nothing returning ${columns}`,
+    [input.id ?? `prod-${randomUUID()}`, input.name, input.description ?? '', priceMinor, currency, input.category ?? null, input.stock ?? 0, input.imageFileId ?? null])
   if (!row) throw new MosaicError('conflict', { detail: `product ${input.id} already exists` })
   const product = toProduct(row)
   await tx.publish('product.created', product, { subject: product.id })
@@ -153,11 +161,12 @@ export async function updateProduct(tx: ServiceTx<CatalogContract>, id: string, 
   }
   const currency = changes.currency ?? current.currency
   const [row] = await tx.query<ProductRow>(
-    `update products set name = $2, description = $3, price_minor = $4, currency = $5, category = $6, stock = $7, updated_at = now()
+    `update products set name = $2, description = $3, price_minor = $4, currency = $5, category = $6, stock = $7, image_file_id = $8, updated_at = now()
      where id = $1 returning ${columns}`,
     [id, changes.name ?? current.name, changes.description ?? current.description,
       changes.price === undefined ? current.price_minor : toMinor(changes.price, currency), currency,
-      changes.category === undefined ? current.category : changes.category, changes.stock ?? current.stock])
+      changes.category === undefined ? current.category : changes.category, changes.stock ?? current.stock,
+      changes.imageFileId === undefined ? current.image_file_id : changes.imageFileId])
   const product = toProduct(row!)
   await tx.publish('product.updated', product, { subject: id })
   if (product.stock <= lowStockThreshold && current.stock > lowStockThreshold) {

@@ -4,6 +4,10 @@ import { Type, defineContract, defineErrors, Currency, Amount } from '../../kit/
 
 export const ordersErrors = defineErrors({
   not_cancellable: { status: 409, title: 'The order can no longer be cancelled', retryable: false },
+  idempotency_key_missing: { status: 400, title: 'An Idempotency-Key header is required', retryable: false },
+  idempotency_key_reused: { status: 422, title: 'This Idempotency-Key was used for a different request', retryable: false },
+  idempotency_key_in_flight: { status: 409, title: 'A request with this Idempotency-Key is still being processed', retryable: true },
+  unknown_product: { status: 422, title: 'An ordered product does not exist', retryable: false },
 })
 
 const Id = Type.String({ minLength: 1, maxLength: 100 })
@@ -19,10 +23,71 @@ export const OrderLine = Type.Object({ productId: ProductId, name: Type.String()
 
 const OrderRef = { orderId: Id, userId: Id, tenantId: Id }
 
+/** The order as the list and detail views show it (a projection of its event stream). */
+export const Order = Type.Object({
+  id: Id,
+  userId: Id,
+  tenantId: Id,
+  status: OrderStatus,
+  items: Type.Array(OrderLine),
+  total: Amount,
+  currency: Currency,
+  /** Why a CANCELLED order was cancelled; null otherwise. */
+  reason: Type.Union([CancelReason, Type.Null()]),
+  detail: Type.Union([Type.String(), Type.Null()]),
+  paymentId: Type.Union([Id, Type.Null()]),
+  refunded: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+})
+
+/** At most this many of one product in one line: more is a typo, not an order. */
+export const MAX_LINE_QUANTITY = 1000
+const Quantity = Type.Integer({ minimum: 1, maximum: MAX_LINE_QUANTITY })
+const PaymentMethod = Type.Object({ token: Type.String({ pattern: '^tok_[A-Za-z0-9_]{1,64}$', description: 'From the payment provider (simulated: tok_visa, tok_declined, ...)' }) }, { additionalProperties: false })
+
+/** Either `items`, or the single-item form `productId` + `quantity`; the service says which is missing. */
+const PlaceOrder = Type.Object({
+  items: Type.Optional(Type.Array(Type.Object({ productId: ProductId, quantity: Quantity }, { additionalProperties: false }), { minItems: 1, maxItems: 50 })),
+  productId: Type.Optional(ProductId),
+  quantity: Type.Optional(Quantity),
+  paymentMethod: Type.Optional(PaymentMethod),
+  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Staff only: place the order for this customer' })),
+}, { additionalProperties: false })
+
+const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })
+const Cursor = Type.String({ maxLength: 512, description: 'From `nextCursor` of the previous page' })
+const ListQuery = Type.Object({
+  limit: Limit,
+  cursor: Type.Optional(Cursor),
+  status: Type.Optional(OrderStatus),
+  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Staff only: one customer\'s orders' })),
+}, { additionalProperties: false })
+const UserListQuery = Type.Object({ limit: Limit, cursor: Type.Optional(Cursor), status: Type.Optional(OrderStatus) }, { additionalProperties: false })
+const Page = Type.Object({ items: Type.Array(Order), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+const IdParams = Type.Object({ id: Id })
+
 export const ordersContract = defineContract({
   name: 'orders',
   version: '1.0.0',
-  routes: {},
+  routes: {
+    placeOrder: {
+      method: 'POST', path: '/api/orders', status: 202, body: PlaceOrder, response: Order,
+      summary: 'Place an order (needs an Idempotency-Key header); 202 PENDING and a Location, or with `Prefer: wait=N` (N ≤ 10) the final state',
+      errors: ['idempotency_key_missing', 'idempotency_key_reused', 'idempotency_key_in_flight', 'unknown_product', 'validation_failed'],
+    },
+    listOrders: { method: 'GET', path: '/api/orders', summary: 'Your orders, newest first (staff: every order of the tenant, by status and user)', query: ListQuery, response: Page },
+    listUserOrders: {
+      method: 'GET', path: '/api/orders/user/:userId', summary: 'A customer\'s orders (yourself, or anyone of your tenant for staff)',
+      params: Type.Object({ userId: Id }), query: UserListQuery, response: Page, errors: ['not_found'],
+    },
+    getOrder: { method: 'GET', path: '/api/orders/:id', summary: 'One order (yours, or any of your tenant for staff)', params: IdParams, response: Order, errors: ['not_found'] },
+    cancelOrder: {
+      method: 'POST', path: '/api/orders/:id/cancel', status: 202, params: IdParams, response: Order,
+      summary: 'Cancel your order: a pending one is compensated, a confirmed one refunded (`Prefer: wait=N` waits for it)',
+      errors: ['not_found', 'not_cancellable'],
+    },
+  },
   actions: {},
   events: {
     'order.placed': Type.Object({ ...OrderRef, items: Type.Array(OrderLine), total: Amount, currency: Currency }),

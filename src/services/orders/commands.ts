@@ -1,0 +1,44 @@
+// One way to change an order: a command decided on the aggregate, appended to its stream, and in
+// the same transaction the read model updated and the public events put in the outbox.
+import { toAmount, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
+import type { OrdersContract } from './contract.ts'
+import { decide, type Command, type OrderState } from './order.ts'
+import { command, type Stored } from './event-store.ts'
+import { orderReducer, project } from './views.ts'
+
+export type Tx = ServiceTx<OrdersContract>
+export type Db = ServiceDb<OrdersContract>
+
+const linesOf = (s: OrderState): { productId: string, name: string, quantity: number, unitPrice: number, currency: string }[] =>
+  s.items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity, unitPrice: toAmount(BigInt(l.unitPriceMinor), s.currency), currency: s.currency }))
+
+/** The published events (what other services see) for the events just appended. */
+async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): Promise<void> {
+  const ref = { orderId: state.orderId, userId: state.userId, tenantId: state.tenantId }
+  const total = toAmount(BigInt(state.totalMinor), state.currency)
+  for (const event of appended) {
+    if (event.type === 'order.placed') await tx.publish('order.placed', { ...ref, items: linesOf(state), total, currency: state.currency }, { subject: state.orderId })
+    if (event.type === 'order.confirmed') await tx.publish('order.confirmed', { ...ref, items: linesOf(state), total, currency: state.currency, paymentId: state.paymentId! }, { subject: state.orderId })
+    if (event.type === 'order.cancelled') await tx.publish('order.cancelled', { ...ref, reason: state.reason!, detail: state.detail, refunded: state.refunded }, { subject: state.orderId })
+  }
+}
+
+/**
+ * Runs `cmd` on order `orderId`; `then` runs in the same transaction with the state after it,
+ * whether or not the command changed anything (a saga row update, an idempotency record).
+ */
+export function runCommand(db: Db, orderId: string, cmd: Command | ((state: OrderState) => Command), then?: (tx: Tx, state: OrderState, changed: boolean) => Promise<void>): Promise<OrderState> {
+  return command(db, orderId, orderReducer, (state) => {
+    const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
+    return {
+      events,
+      then: async (tx, next, appended) => {
+        if (appended.length > 0) {
+          await project(tx, next)
+          await publish(tx, next, appended)
+        }
+        await then?.(tx, next, appended.length > 0)
+      },
+    }
+  })
+}
