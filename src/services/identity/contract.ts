@@ -146,7 +146,8 @@ export const identityContract = defineContract({
   },
   events: {
     'user.registered': Type.Object({ userId: UserId, tenantId: TenantId, email: Type.String(), name: Name }),
-    'user.login_failed': Type.Object({ userId: UserId, tenantId: TenantId, reason: Type.String() }),
+    /** `userId` null: no account has the email tried (counted all the same: guessing at unknown emails is an attack too). */
+    'user.login_failed': Type.Object({ userId: Type.Union([UserId, Type.Null()]), tenantId: TenantId, reason: Type.String() }),
     'user.locked': Type.Object({ userId: UserId, tenantId: TenantId, until: Type.String({ format: 'date-time' }) }),
     'user.roles_changed': Type.Object({ userId: UserId, tenantId: TenantId, roles: Type.Array(Role), previous: Type.Array(Role), changedBy: Type.String() }),
   },

@@ -47,10 +47,10 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
     if (refusal === 'mfa_required') return { ok: false, refused: refusal } as const // the password was right: not a failure to count
     if (refusal) {
       const lockedUntil = await recordFailure(tx, keys, deps.throttle)
-      if (user) {
-        await tx.publish('user.login_failed', { userId: user.id, tenantId: user.tenant_id, reason: refusal }, { subject: user.id })
-        if (lockedUntil) await tx.publish('user.locked', { userId: user.id, tenantId: user.tenant_id, until: lockedUntil.toISOString() }, { subject: user.id })
-      }
+      // Published for unknown emails too: the same work on both paths, so neither answer is slower
+      // (in one process the event's consumers share the database with the next request).
+      await tx.publish('user.login_failed', { userId: user?.id ?? null, tenantId: user?.tenant_id ?? attempt.tenant, reason: refusal }, user ? { subject: user.id } : {})
+      if (user && lockedUntil) await tx.publish('user.locked', { userId: user.id, tenantId: user.tenant_id, until: lockedUntil.toISOString() }, { subject: user.id })
       return { ok: false, refused: refusal } as const
     }
     // The code is spent: the step is recorded only if no concurrent sign-in recorded it first.
