@@ -8,6 +8,14 @@ export const ADMIN_PASSWORD = 'correct horse battery staple'
 /** The variables that create the first admin when the identity service starts. */
 export const adminEnv = { AUTH_ADMIN_EMAIL: ADMIN_EMAIL, AUTH_ADMIN_PASSWORD: ADMIN_PASSWORD } as const
 
+/**
+ * The variables of an in-test node: quiet, in memory, no demo catalog, a fast event poll, and the
+ * first admin. `extra` adds or overrides.
+ */
+export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50', ...adminEnv, ...extra }
+}
+
 /** MOSAIC_INTERNAL_SECRET for tests that run the gateway and services in separate processes. */
 export const INTERNAL_SECRET = 'test-internal-secret-0123456789-abcdefghij'
 

@@ -8,7 +8,7 @@ import identity from '../../src/services/identity/service.ts'
 import catalog from '../../src/services/catalog/service.ts'
 import analytics from '../../src/services/analytics/service.ts'
 import type { CloudEvent } from '../../src/kit/contract.ts'
-import { adminEnv } from '../auth.ts'
+import { testEnv } from '../auth.ts'
 import { eventually, type TestNode } from '../identity/helpers.ts'
 
 export async function startAnalyticsNode(env: NodeJS.ProcessEnv = {}): Promise<TestNode> {
@@ -16,7 +16,7 @@ export async function startAnalyticsNode(env: NodeJS.ProcessEnv = {}): Promise<T
     role: 'gateway',
     services: [identity, catalog, analytics],
     port: 0,
-    env: { HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '20', ...adminEnv, ...env },
+    env: testEnv({ EVENT_POLL_MS: '20', ...env }),
   })
   return { node, url: node.url, stop: () => node.stop() }
 }

@@ -13,7 +13,7 @@ import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
 import identity from '../../src/services/identity/service.ts'
 import catalog from '../../src/services/catalog/service.ts'
 import files from '../../src/services/files/service.ts'
-import { adminEnv } from '../auth.ts'
+import { testEnv } from '../auth.ts'
 import { customer, admin, png, upload, uploaded, problemOf, eventually, bearer, form, type FileMeta } from './helpers.ts'
 
 const MAX = 1024 * 1024
@@ -27,7 +27,7 @@ before(async () => {
   storage = await mkdtemp(join(tmpdir(), 'mosaic-files-test-'))
   node = await startNode({
     role: 'gateway', services: [identity, catalog, files], port: 0,
-    env: { HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50', STORAGE_PATH: storage, FILE_MAX_BYTES: String(MAX), FILES_PROCESS_POLL_MS: '100', ...adminEnv },
+    env: testEnv({ STORAGE_PATH: storage, FILE_MAX_BYTES: String(MAX), FILES_PROCESS_POLL_MS: '100' }),
   })
   ;[owner, stranger, staff] = await Promise.all([customer(node.url), customer(node.url), admin(node.url)])
 })

@@ -10,7 +10,7 @@ import { rotateKey } from '../../src/services/identity/keys.ts'
 import type { ServiceContext } from '../../src/kit/service.ts'
 import type { identityContract } from '../../src/services/identity/contract.ts'
 
-import { adminEnv, type Tokens } from '../auth.ts'
+import { testEnv, type Tokens } from '../auth.ts'
 
 export { ADMIN_EMAIL, ADMIN_PASSWORD, type Tokens } from '../auth.ts'
 /** Good enough for the password policy, and the same for every test account (one less thing to pass around). */
@@ -25,21 +25,13 @@ export interface TestNode {
   stop(): Promise<void>
 }
 
-/** A gateway node with identity and catalog inside, on a fresh in-memory database. */
+/** A gateway node with every service inside, on a fresh in-memory database. */
 export async function startIdentityNode(env: NodeJS.ProcessEnv = {}): Promise<TestNode> {
   const node = await startNode({
     role: 'gateway',
     services: topology.map((s) => s.definition),
     port: 0,
-    env: {
-      HOST: '127.0.0.1',
-      DATA_DIR: ':memory:',
-      LOG_LEVEL: 'silent',
-      CATALOG_SEED_DEMO: 'false',
-      EVENT_POLL_MS: '50',
-      ...adminEnv,
-      ...env,
-    },
+    env: testEnv(env),
   })
   return { node, url: node.url, stop: () => node.stop() }
 }

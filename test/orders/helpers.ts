@@ -9,7 +9,7 @@ import identity from '../../src/services/identity/service.ts'
 import catalog from '../../src/services/catalog/service.ts'
 import payments from '../../src/services/payments/service.ts'
 import orders from '../../src/services/orders/service.ts'
-import { adminEnv, login, bearer } from '../auth.ts'
+import { testEnv, login, bearer } from '../auth.ts'
 
 export const PASSWORD = 'Tr0ub4dor&3-not-common'
 
@@ -131,17 +131,7 @@ export async function startOrdersNode(env: Record<string, string> = {}, using: t
     role: 'gateway',
     services: using,
     port: 0,
-    env: {
-      HOST: '127.0.0.1',
-      DATA_DIR: ':memory:',
-      LOG_LEVEL: 'silent',
-      CATALOG_SEED_DEMO: 'false',
-      EVENT_POLL_MS: '50',
-      ...adminEnv,
-      ...sagaEnv,
-      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-      ...env,
-    },
+    env: testEnv({ ...sagaEnv, ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}), ...env }),
   })
   const harness = new Harness(node)
   harness.adminToken = (await login(node.url)).accessToken

@@ -6,20 +6,10 @@ import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { MosaicError } from '../../src/kit/errors.ts'
-import { startPaymentsNode, authorization, uid, type PaymentsNode, type PaymentOut } from './helpers.ts'
+import { startPaymentsNode, authorization, uid, rejects, type PaymentsNode, type PaymentOut } from './helpers.ts'
 
 const eventTypes = ['payment.authorized', 'payment.captured', 'payment.declined', 'payment.voided', 'payment.refunded']
 
-async function rejects(promise: Promise<unknown>, code: string): Promise<MosaicError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof MosaicError, String(error))
-    assert.equal(error.code, code, error.message)
-    return error
-  }
-  assert.fail(`expected ${code}`)
-}
 
 describe('payments actions', () => {
   let p: PaymentsNode

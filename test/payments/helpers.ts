@@ -1,6 +1,7 @@
 // Shared by the payments suites: a gateway node with identity and payments in-process on a fresh
 // PGlite in memory (or a given DATABASE_URL), a provider the tests can hold back, and helpers to
 // call actions the way the checkout saga does.
+import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
 import identity from '../../src/services/identity/service.ts'
@@ -88,4 +89,16 @@ export const uid = (): string => randomUUID().slice(0, 8)
 export function authorization(overrides: Record<string, unknown> = {}) {
   const orderId = `ord-${uid()}`
   return { key: `${orderId}:authorize`, orderId, userId: `user-${uid()}`, tenantId: 'default', amount: 59.98, currency: 'USD', token: 'tok_visa', ...overrides }
+}
+
+/** Awaits a rejection with this error code, and returns the error. */
+export async function rejects(promise: Promise<unknown>, code: string): Promise<MosaicError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof MosaicError, String(error))
+    assert.equal(error.code, code, error.message)
+    return error
+  }
+  assert.fail(`expected ${code}`)
 }

@@ -7,18 +7,8 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { MosaicError } from '../../src/kit/errors.ts'
 import { tempDataDir } from '../process.ts'
-import { startPaymentsNode, authorization, uid, type PaymentsNode, type PaymentOut } from './helpers.ts'
+import { startPaymentsNode, authorization, uid, rejects, type PaymentsNode, type PaymentOut } from './helpers.ts'
 
-async function rejects(promise: Promise<unknown>, code: string): Promise<MosaicError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof MosaicError, String(error))
-    assert.equal(error.code, code, error.message)
-    return error
-  }
-  assert.fail(`expected ${code}`)
-}
 
 const never = new AbortController().signal
 const key = (orderId: string, step: string) => ({ key: `${orderId}:${step}`, orderId })
