@@ -103,7 +103,7 @@ describe('payments routes', () => {
     const paid = await paidOrder(customer.user.id, 50)
     const refund = (body: unknown, key?: string, token = as(staff)) =>
       call<PaymentOut>(t, 'POST', `/api/payments/${paid.id}/refund`, { json: body, token, headers: key ? { 'idempotency-key': key } : {} })
-    assertProblem(await refund({ amount: 10 }), 400, 'bad_request')
+    assertProblem(await refund({ amount: 10 }), 400, 'idempotency_key_missing')
     assertProblem(await refund({ amount: 10 }, 'k1', as(customer)), 403, 'forbidden')
     const first = await refund({ amount: 10 }, 'k1')
     assert.equal(first.status, 200, first.text)
@@ -200,7 +200,7 @@ describe('subscriptions', () => {
     assert.equal((await call<{ usage: number }>(t, 'GET', `/api/subscriptions/${id}`, { token: as(customer) })).body.usage, 1153)
 
     const close = (key?: string, token = as(staff)) => call<InvoiceOut>(t, 'POST', `/api/subscriptions/${id}/invoice`, { token, headers: key ? { 'idempotency-key': key } : {} })
-    assertProblem(await close(), 400, 'bad_request')
+    assertProblem(await close(), 400, 'idempotency_key_missing')
     assertProblem(await close('p1', as(customer)), 403, 'forbidden')
     const invoice = await close('p1')
     assert.equal(invoice.status, 201, invoice.text)

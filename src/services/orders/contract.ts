@@ -4,9 +4,6 @@ import { Type, defineContract, defineErrors, Currency, Amount } from '../../kit/
 
 export const ordersErrors = defineErrors({
   not_cancellable: { status: 409, title: 'The order can no longer be cancelled', retryable: false },
-  idempotency_key_missing: { status: 400, title: 'An Idempotency-Key header is required', retryable: false },
-  idempotency_key_reused: { status: 422, title: 'This Idempotency-Key was used for a different request', retryable: false },
-  idempotency_key_in_flight: { status: 409, title: 'A request with this Idempotency-Key is still being processed', retryable: true },
   unknown_product: { status: 422, title: 'An ordered product does not exist', retryable: false },
 })
 

@@ -23,16 +23,6 @@ export interface IdempotencyOptions {
   readonly abandonAfterMs: number
 }
 
-/** The key from the header: required, one value, printable, at most 255 characters. */
-export function keyOf(headers: Readonly<Record<string, string | string[] | undefined>>): string {
-  const value = headers['idempotency-key']
-  if (value === undefined || value === '') throw new MosaicError('idempotency_key_missing')
-  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(value.replace(/^"|"$/g, ''))) {
-    throw new MosaicError('bad_request', { detail: 'Idempotency-Key must be one value of 1 to 255 printable characters' })
-  }
-  return value.replace(/^"|"$/g, '')
-}
-
 /** The request as the service understood it, so key order or spacing in the JSON does not matter. */
 export const fingerprint = (request: unknown): string => createHash('sha256').update(JSON.stringify(request)).digest('hex')
 

@@ -2,14 +2,14 @@
 // Everything that can be checked is checked before anything is written: the lines against the
 // catalog (exists, one currency), the caller against the policies, the key against its first use.
 import { randomUUID } from 'node:crypto'
-import { MosaicError, toMinor, requireIdentity, type RouteContext, type Static, type FieldIssue, type Identity } from '../../kit/index.ts'
+import { MosaicError, toMinor, requireIdentity, idempotencyKey, type RouteContext, type Static, type FieldIssue, type Identity } from '../../kit/index.ts'
 import { catalogContract } from '../catalog/contract.ts'
 import type { OrdersContract, ordersContract } from './contract.ts'
 import type { OrdersSettings } from './config.ts'
 import type { Line } from './order.ts'
 import { runCommand } from './commands.ts'
 import { findOrder, orderNotFound, type Order } from './views.ts'
-import { claim, fingerprint, forget, keyOf, record, type Scope } from './idempotency.ts'
+import { claim, fingerprint, forget, record, type Scope } from './idempotency.ts'
 import type { SagaRunner } from './runner.ts'
 
 type Ctx = RouteContext<OrdersContract, OrdersSettings>
@@ -83,7 +83,7 @@ export async function waitForFinal(ctx: Ctx, runner: SagaRunner, id: string, sec
 
 export async function placeOrder(body: PlaceBody, headers: Headers, ctx: Ctx, runner: SagaRunner): Promise<Order> {
   const identity = requireIdentity(ctx)
-  const key = keyOf(headers)
+  const key = idempotencyKey(headers)
   const wait = preferredWait(headers)
   const userId = customerOf(ctx, identity, body.userId)
   const wanted = linesOf(body)

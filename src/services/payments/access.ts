@@ -20,15 +20,3 @@ export function listScope(ctx: RouteContext, listAction: string, readAction: str
   const others = ctx.authorize(identity, readAction, { type, id: '*', tenantId: identity.tenantId, ownerId: `${identity.userId}:other` })
   return { tenantId: identity.tenantId, userId: others ? null : identity.userId }
 }
-
-/** The Idempotency-Key header of a request that moves money, required. */
-export function idempotencyKey(headers: Readonly<Record<string, string | string[] | undefined>>): string {
-  const key = headers['idempotency-key']
-  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(key)) {
-    throw new MosaicError('bad_request', {
-      detail: 'this request moves money: send an Idempotency-Key header (1 to 200 visible ASCII characters)',
-      issues: [{ path: '/headers/idempotency-key', code: 'required', message: 'is required' }],
-    })
-  }
-  return key
-}

@@ -7,7 +7,7 @@
 // keyed by the payment id, so taking over never charges twice.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MosaicError, toMinor, type CallContext, type ServiceTx, type Static } from '../../kit/index.ts'
+import { MosaicError, codes, toMinor, type CallContext, type ServiceTx, type Static } from '../../kit/index.ts'
 import { paymentsErrors, type paymentsContract, type PaymentsContract } from './contract.ts'
 import type { PaymentProvider, AuthorizeResult } from './provider.ts'
 import { paymentColumns, toPayment, lockById, eventOf, type PaymentRow, type PaymentOut } from './rows.ts'
@@ -43,7 +43,7 @@ export async function authorizePayment(input: Input, ctx: Ctx, rt: PaymentsRunti
 
 async function claim(tx: ServiceTx<PaymentsContract>, input: Input, amountMinor: bigint, deadline: number): Promise<Step> {
   const [op] = await tx.query<OperationRow>('select * from payment_operations where key = $1 for update', [input.key])
-  if (op && op.kind !== 'authorize') throw new MosaicError(paymentsErrors.idempotency_key_reused, { detail: `key ${input.key} was used for ${op.kind}` })
+  if (op && op.kind !== 'authorize') throw new MosaicError(codes.idempotency_key_reused, { detail: `key ${input.key} was used for ${op.kind}` })
   if (op?.status === 'done') return { done: op.response as PaymentOut }
 
   const inserted = await tx.query<PaymentRow>(`insert into payments (id, order_id, user_id, tenant_id, status, amount_minor, currency, lease_until)
@@ -51,7 +51,7 @@ async function claim(tx: ServiceTx<PaymentsContract>, input: Input, amountMinor:
     on conflict (order_id) do nothing returning ${paymentColumns}`,
   [`pay_${randomUUID()}`, input.orderId, input.userId, input.tenantId, amountMinor, input.currency, deadline])
   let row = inserted[0] ?? (await tx.query<PaymentRow>(`select ${paymentColumns} from payments where order_id = $1 for update`, [input.orderId]))[0]!
-  if (op && op.payment_id !== row.id) throw new MosaicError(paymentsErrors.idempotency_key_reused, { detail: `key ${input.key} was used for another order` })
+  if (op && op.payment_id !== row.id) throw new MosaicError(codes.idempotency_key_reused, { detail: `key ${input.key} was used for another order` })
   if (!op) await tx.query(`insert into payment_operations (key, kind, payment_id, status) values ($1, 'authorize', $2, 'pending')`, [input.key, row.id])
 
   if (row.user_id === null) {

@@ -10,7 +10,6 @@ export const paymentsErrors = defineErrors({
   /** Another capture or void of the payment is still waiting for the provider. */
   payment_busy: { status: 409, title: 'Another operation on this payment is in progress', retryable: true },
   /** The same key was used for a different request (or another action). */
-  idempotency_key_reused: { status: 422, title: 'The idempotency key was used for a different request', retryable: false },
 })
 
 const Id = Type.String({ minLength: 1, maxLength: 100 })
@@ -105,7 +104,7 @@ export const paymentsContract = defineContract({
     refundPayment: {
       method: 'POST', path: '/api/payments/:id/refund', summary: 'Give back captured money (staff): `amount`, or all that is left. Needs an Idempotency-Key header',
       params: IdParams, body: Type.Object({ amount: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e13 })) }, { additionalProperties: false }),
-      response: Payment, errors: ['not_found', 'refund_exceeds_capture', 'payment_state', 'idempotency_key_reused', 'bad_request'],
+      response: Payment, errors: ['not_found', 'refund_exceeds_capture', 'payment_state', 'idempotency_key_missing', 'idempotency_key_reused', 'bad_request'],
     },
     listInvoices: { method: 'GET', path: '/api/invoices', summary: 'Your invoices; staff: every invoice of the tenant. Newest first', query: ListQuery, response: PageOf(Invoice) },
     getInvoice: {
@@ -131,7 +130,7 @@ export const paymentsContract = defineContract({
     },
     invoiceSubscription: {
       method: 'POST', path: '/api/subscriptions/:id/invoice', summary: 'Close the period (staff): invoice the fee and the usage beyond the plan. Needs an Idempotency-Key header', status: 201,
-      params: IdParams, response: Invoice, errors: ['not_found', 'bad_request'],
+      params: IdParams, response: Invoice, errors: ['not_found', 'idempotency_key_missing', 'bad_request'],
     },
   },
   actions: {

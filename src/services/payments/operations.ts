@@ -6,7 +6,7 @@
 // void is asked again when repeated (askAgain). A pending refund counts against what is left to refund, so concurrent refunds never
 // exceed the captured amount.
 import { createHash } from 'node:crypto'
-import { MosaicError, toMinor, toAmount, type CallContext, type ServiceTx, type Sql } from '../../kit/index.ts'
+import { MosaicError, codes, toMinor, toAmount, type CallContext, type ServiceTx, type Sql } from '../../kit/index.ts'
 import { paymentsErrors, type PaymentsContract } from './contract.ts'
 import { paymentColumns, toPayment, lockByOrder, lockById, eventOf, type PaymentRow, type PaymentOut } from './rows.ts'
 import type { PaymentsRuntime } from './authorize.ts'
@@ -70,7 +70,7 @@ async function claim(tx: ServiceTx<PaymentsContract>, kind: Kind, request: Opera
     const row = await lockById(tx, op.payment_id)
     if (op.kind !== kind || (request.orderId !== undefined && row.order_id !== request.orderId) || (request.paymentId !== undefined && row.id !== request.paymentId) ||
       (op.fingerprint ?? undefined) !== request.fingerprint) {
-      throw new MosaicError(paymentsErrors.idempotency_key_reused, { detail: `key ${request.key} was used for another request` })
+      throw new MosaicError(codes.idempotency_key_reused, { detail: `key ${request.key} was used for another request` })
     }
     if (op.status === 'done') return { done: op.response }
     if (op.status === 'failed') {

@@ -1,6 +1,6 @@
 // The payments and billing service: payments through a provider (actions for the checkout saga,
 // public reads and refunds), invoices for confirmed orders, subscriptions billed from usage.
-import { MosaicError, defineService, on, requireIdentity, type ServiceContext } from '../../kit/index.ts'
+import { MosaicError, defineService, on, requireIdentity, idempotencyKey, type ServiceContext } from '../../kit/index.ts'
 import { paymentsContract } from './contract.ts'
 import { ordersContract } from '../orders/contract.ts'
 import { createSimulatedProvider, type PaymentProvider, type LedgerDb } from './provider.ts'
@@ -8,7 +8,7 @@ import { authorizePayment, type PaymentsRuntime } from './authorize.ts'
 import { operate } from './operations.ts'
 import { paymentColumns, toPayment, visible, type PaymentRow } from './rows.ts'
 import { newestFirst } from './listing.ts'
-import { mayAccess, listScope, idempotencyKey } from './access.ts'
+import { mayAccess, listScope } from './access.ts'
 import { invoiceOrder, findInvoice, toInvoice, invoiceHtml, type InvoiceRow } from './invoices.ts'
 import { listPlans, subscribe, findSubscription, toSubscription, recordUsage, closePeriod, type SubscriptionRow } from './subscriptions.ts'
 

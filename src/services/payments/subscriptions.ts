@@ -2,8 +2,8 @@
 // Closing a period invoices fee + max(0, usage − included) × unit price in exact minor units,
 // marks the usage billed and starts the next period, all in one transaction.
 import { randomUUID } from 'node:crypto'
-import { MosaicError, toAmount, type Sql, type ServiceTx, type Static } from '../../kit/index.ts'
-import { paymentsErrors, type Plan, type Subscription, type PaymentsContract } from './contract.ts'
+import { MosaicError, codes, toAmount, type Sql, type ServiceTx, type Static } from '../../kit/index.ts'
+import type { Plan, Subscription, PaymentsContract } from './contract.ts'
 import { issueInvoice, toInvoice, type InvoiceOut, type InvoiceRow } from './invoices.ts'
 
 interface PlanRow { id: string, name: string, currency: string, fee_minor: bigint, included_units: bigint, unit_price_minor: bigint }
@@ -61,7 +61,7 @@ export async function recordUsage(tx: Sql, sub: SubscriptionRow, usage: UsageIn)
   if (!row) {
     ;[row] = await tx.query<{ id: string, quantity: bigint, recorded_at: Date }>('select id, quantity, recorded_at from usage_records where subscription_id = $1 and dedupe_key = $2', [sub.id, usage.dedupeKey])
     if (Number(row!.quantity) !== usage.quantity || (usage.timestamp !== undefined && row!.recorded_at.getTime() !== at.getTime())) {
-      throw new MosaicError(paymentsErrors.idempotency_key_reused, { detail: 'this key already recorded other usage' })
+      throw new MosaicError(codes.idempotency_key_reused, { detail: 'this key already recorded other usage' })
     }
   }
   return { id: row!.id, subscriptionId: sub.id, quantity: Number(row!.quantity), timestamp: row!.recorded_at.toISOString() }
