@@ -7,7 +7,12 @@ type Client = postgres.Sql<{ bigint: bigint }>
 function sqlOf(client: postgres.Sql<never> | postgres.TransactionSql<never>): Sql {
   return {
     // A plain array, as PGlite gives: postgres.js's Result subclass would compare unequal in tests.
-    query: async (text, params) => [...await client.unsafe(text, (params ?? []) as never[])] as never,
+    // Prepared (named, cached per connection): `unsafe` defaults to unnamed statements, which
+    // postgres.js sends as Parse/Describe, waits for the parameter types, then Bind/Execute: two
+    // round trips per statement every time. Prepared, a statement costs one round trip after its
+    // first use, and the server skips parsing and planning it again. Every statement text is
+    // built from constants (values are always $n parameters), so the cache stays small.
+    query: async (text, params) => [...await client.unsafe(text, (params ?? []) as never[], { prepare: true })] as never,
     exec: async (script) => { await client.unsafe(script).simple() },
   }
 }

@@ -59,12 +59,13 @@ export function createLocalBus(options: LocalBusOptions): Bus {
     return total
   }
 
-  async function deliverOne(d: Delivery, subscription: BusSubscription): Promise<void> {
+  /** Handles one delivery; returns whether it is done with (to delete), else it was rescheduled or dead-lettered here. */
+  async function deliverOne(d: Delivery, subscription: BusSubscription): Promise<boolean> {
     const labels = { service: subscription.consumer, subscription: subscription.id }
     try {
       const outcome = await subscription.handle(d.event)
-      await db.query('delete from mosaic_bus.deliveries where id = $1', [d.id])
       eventsHandled.inc({ ...labels, outcome: outcome === 'handled' ? 'ok' : 'duplicate' })
+      return true
     } catch (error) {
       const attempts = d.attempts + 1
       const message = describe(error)
@@ -83,6 +84,7 @@ export function createLocalBus(options: LocalBusOptions): Bus {
         eventsHandled.inc({ ...labels, outcome: 'failed' })
         log.warn({ subscription: subscription.id, event: d.event.id, attempts, retryInMs: Math.round(delay), err: error }, 'event handler failed; will retry')
       }
+      return false
     }
   }
 
@@ -92,13 +94,20 @@ export function createLocalBus(options: LocalBusOptions): Bus {
       `select id, subscription, event, attempts from mosaic_bus.deliveries
        where next_at <= now() and subscription = any($1::text[]) order by id limit ${batchSize}`, [[...subscriptions.keys()]])
     const bySubscription = Map.groupBy(due, (d) => d.subscription)
-    // Subscriptions run side by side; each one's deliveries in order.
-    await Promise.all([...bySubscription].map(async ([id, deliveries]) => {
-      for (const d of deliveries) {
-        if (!running) return
-        await deliverOne(d, subscriptions.get(id)!)
-      }
-    }))
+    const done: string[] = []
+    try {
+      // Subscriptions run side by side; each one's deliveries in order.
+      await Promise.all([...bySubscription].map(async ([id, deliveries]) => {
+        for (const d of deliveries) {
+          if (!running) return
+          if (await deliverOne(d, subscriptions.get(id)!)) done.push(String(d.id))
+        }
+      }))
+    } finally {
+      // One delete for the batch rather than one statement (and commit) per event: each consumer
+      // has committed already, and should we crash first, its inbox absorbs the redelivery.
+      if (done.length > 0) await db.query('delete from mosaic_bus.deliveries where id = any($1::bigint[])', [done])
+    }
     return due.length
   }
 

@@ -1,7 +1,8 @@
 // The event store: streams of events in the `events` table, appended with an expected version.
 // The primary key (stream_id, version) is the concurrency check: of two writers that read the
 // same version, the second one's insert fails, and it retries on the new state (never a merge).
-import { MosaicError, type Sql, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
+import { setTimeout } from 'node:timers/promises'
+import { MosaicError, backoffMs, type Sql, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
 import type { OrdersContract } from './contract.ts'
 
 export interface Stored { readonly type: string, readonly data: unknown, readonly version: number, readonly at: string }
@@ -67,6 +68,8 @@ export interface Decision<S, E extends { type: string, data: unknown }> {
 }
 
 const MAX_ATTEMPTS = 20
+/** Between attempts after a conflict: writers that all lost the same race spread out instead of racing again at once. */
+const CONFLICT_BACKOFF = { baseDelayMs: 2, maxDelayMs: 100 }
 
 /**
  * Runs a command on a stream: load, decide, append, all in one transaction; on a concurrent
@@ -93,6 +96,7 @@ export async function command<S extends { version: number }, E extends { type: s
     } catch (error) {
       if (!(error instanceof ConcurrencyConflict)) throw error
       if (attempt >= MAX_ATTEMPTS) throw new MosaicError('conflict', { detail: `${streamId}: too many concurrent changes, try again`, retryable: true })
+      await setTimeout(backoffMs(attempt, CONFLICT_BACKOFF))
     }
   }
 }

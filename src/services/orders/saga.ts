@@ -143,8 +143,11 @@ async function renew(deps: SagaDeps, saga: SagaRow, owner: string, reached: numb
 export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Promise<void> {
   const { db, log, settings } = deps
   const orderId = saga.order_id
+  // Loaded once: after that, each step's command hands back the state it committed (loaded and
+  // appended to inside its transaction), so reloading the stream before every step only repeated
+  // the read. Anything appended meanwhile (a cancel request) is in the next command's own load.
+  let order = await load(db, orderId, orderReducer)
   for (;;) {
-    const order = await load(db, orderId, orderReducer)
     const next = plan(order, view(saga), Date.now())
     if (next.kind === 'finish') {
       await db.query(`update sagas set phase = 'done', lease_owner = null, lease_until = null, updated_at = now() where order_id = $1 and lease_owner = $2`, [orderId, owner])
@@ -180,7 +183,7 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
         Object.assign(saga, { phase: 'compensate', reason: outcome.compensate, detail: outcome.detail, attempts: 0 })
         continue
       }
-      await runCommand(db, orderId, outcome.record, async (tx) => {
+      order = await runCommand(db, orderId, outcome.record, async (tx) => {
         // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
         // record next to the one that took over; the new holder repeats the call (same key) anyway.
         const held = await tx.query('update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id', [orderId, owner])
