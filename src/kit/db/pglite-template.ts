@@ -11,7 +11,7 @@ import { PGlite } from '@electric-sql/pglite'
 const pglitePackage = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))))
 const { version } = JSON.parse(await readFile(join(pglitePackage, 'package.json'), 'utf8')) as { version: string }
 /** node_modules/.cache/mosaic/, keyed by PGlite's version: a new PGlite makes a new template. */
-const templatePath = join(pglitePackage, '..', '..', '.cache', 'mosaic', `pglite-${version}.tar.gz`)
+export const templatePath = join(pglitePackage, '..', '..', '.cache', 'mosaic', `pglite-${version}.tar.gz`)
 
 export async function readTemplate(): Promise<Blob | undefined> {
   try {
@@ -21,10 +21,11 @@ export async function readTemplate(): Promise<Blob | undefined> {
   }
 }
 
-export async function writeTemplate(): Promise<string> {
-  const pg = await PGlite.create()
+/** Saves `pg`'s data directory as the template; `pg` defaults to a new, empty database. */
+export async function writeTemplate(from?: PGlite): Promise<string> {
+  const pg = from ?? await PGlite.create()
   const dump = await pg.dumpDataDir('gzip')
-  await pg.close()
+  if (!from) await pg.close()
   await mkdir(dirname(templatePath), { recursive: true })
   const partial = `${templatePath}.${process.pid}`
   await writeFile(partial, Buffer.from(await dump.arrayBuffer()))

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite, types } from '@electric-sql/pglite'
-import { readTemplate } from './pglite-template.ts'
+import { readTemplate, writeTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident, roleOf } from './database.ts'
 
@@ -30,6 +30,10 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
     parsers: { [types.INT8]: (value: string) => BigInt(value) },
     ...(template ? { loadDataDir: template } : {}),
   })
+  // No template (the install script did not run, or the cache was cleared): this directory was just
+  // initialised and is still empty, so it becomes the template for the next fresh start. Best effort:
+  // a read-only node_modules only means the next fresh start is slow too.
+  if (fresh && !template) await writeTemplate(pg).catch(() => {})
   // The schema whose role and search_path the connection has now; `admin` once reset.
   let current: string | undefined
 
