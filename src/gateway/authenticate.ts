@@ -36,10 +36,13 @@ export function createAuthenticator(options: AuthenticateOptions) {
     // By the route matched, not the raw URL, which may spell the same path differently (/%61pi/...).
     if (!request.routeOptions.url?.startsWith('/api/')) return
     // HEAD is GET without the body, and Fastify serves it wherever GET is served.
-    const access = options.table.match(request.method === 'HEAD' ? 'GET' : request.method, path)
+    const matched = options.table.match(request.method === 'HEAD' ? 'GET' : request.method, path)
     // Default deny: a path the table does not know is no route, whatever a router downstream
     // (or a proxied service) might make of it.
-    if (!access) throw new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    if (!matched) throw new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    // Kept for the hooks that run later (limits.ts): the table is looked up once per request.
+    request.routeMatch = matched
+    const { access } = matched
     if (access.auth === 'public') return
 
     const identity = await verifyCaller(request, options).catch((error: unknown) => {

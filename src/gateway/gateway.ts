@@ -17,7 +17,7 @@ import type { ServiceInstance } from '../kit/internal/host.ts'
 import { serviceRoutes } from '../kit/internal/service-routes.ts'
 import { EDGE_HEADER, type Credentials } from '../kit/internal/credentials.ts'
 import { AuthSettings, sessionCookieName, type identityContract } from '../services/identity/contract.ts'
-import { loadRouteTable, defaultRouteTable, type RouteTable } from './route-table.ts'
+import { loadRouteTable, defaultRouteTable, type RouteTable, type RouteMatch } from './route-table.ts'
 import type { Authorizer } from '../kit/authz.ts'
 import { createTokenVerifier } from './tokens.ts'
 import { createAuthenticator } from './authenticate.ts'
@@ -65,6 +65,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The signed credential of `caller`, for a proxied service. */
     edgeToken?: string
+    /** The route-table entry of an /api request, set by authentication (which runs first). */
+    routeMatch?: RouteMatch
   }
 }
 
@@ -101,8 +103,8 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     trustedOrigins: options.corsOrigins,
   }))
   // Before any route is added: the rate limiter hooks each route as it is registered.
-  await registerRateLimits(app, table)
-  registerBodyLimits(app, table)
+  await registerRateLimits(app)
+  registerBodyLimits(app)
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', `public, max-age=${config.AUTH_JWKS_CACHE_SECONDS}`)
     return tokens.keys()

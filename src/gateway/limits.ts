@@ -1,10 +1,10 @@
 // Per-route limits from the route table, enforced at the edge before a request reaches a service
-// (in-process or proxied): a request rate per client, and a body size below BODY_LIMIT.
+// (in-process or proxied): a request rate per client, and a body size below BODY_LIMIT. Both read
+// the entry authentication matched (request.routeMatch), so the table is looked up once.
 import { Transform } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import { MosaicError } from '../kit/errors.ts'
-import type { RouteAccess, RouteTable } from './route-table.ts'
 
 /**
  * Rate limits with @fastify/rate-limit: its in-memory store now, its Redis store when the
@@ -14,24 +14,20 @@ import type { RouteAccess, RouteTable } from './route-table.ts'
  * user id (wherever they connect from), anyone else by address (an IPv6 /64 as one client).
  * Routes the table gives no `rateLimit` are let through untouched.
  */
-export async function registerRateLimits(app: FastifyInstance, table: RouteTable): Promise<void> {
-  const routeOf = new Map<RouteAccess, string>(Object.entries(table.entries).map(([route, access]) => [access, route]))
-  const matched = new WeakMap<FastifyRequest, RouteAccess | undefined>()
-  const limitOf = (request: FastifyRequest) => {
-    if (!matched.has(request)) matched.set(request, table.match(request.method === 'HEAD' ? 'GET' : request.method, request.url.split('?')[0]!))
-    return matched.get(request)?.rateLimit
-  }
+export async function registerRateLimits(app: FastifyInstance): Promise<void> {
+  const limitOf = (request: FastifyRequest) => request.routeMatch?.access.rateLimit
   await app.register(rateLimit, {
     global: true,
     hook: 'onRequest',
     allowList: (request) => limitOf(request) === undefined,
     max: (request) => limitOf(request)!.max,
     timeWindow: (request) => limitOf(request)!.windowSeconds * 1000,
-    // A bucket per route and client: one busy route does not use up another's allowance.
+    // A bucket per route and client: one busy route does not use up another's allowance. (The
+    // plugin asks for the key before allowList, so routes outside the table get one too.)
     keyGenerator: (request) => {
       const { identity } = request.caller
       const client = identity ? `user:${identity.tenantId}/${identity.userId}` : `ip:${normalizeIP(request.ip)}`
-      return `${routeOf.get(matched.get(request)!) ?? request.routeOptions.url}|${client}`
+      return `${request.routeMatch?.route ?? request.routeOptions.url}|${client}`
     },
     // The plugin has set Retry-After and the X-RateLimit-* headers; the error handler answers with problem+json.
     errorResponseBuilder: (request, context) => new MosaicError('too_many_requests', {
@@ -46,9 +42,9 @@ export async function registerRateLimits(app: FastifyInstance, table: RouteTable
  * (in the service's plugin), so the edge counts the bytes as they stream in instead. A declared
  * Content-Length over the limit is refused before reading; a chunked body when it passes it.
  */
-export function registerBodyLimits(app: FastifyInstance, table: RouteTable): void {
+export function registerBodyLimits(app: FastifyInstance): void {
   app.addHook('preParsing', async (request, _reply, payload) => {
-    const limit = table.match(request.method, request.url.split('?')[0]!)?.bodyLimit
+    const limit = request.routeMatch?.access.bodyLimit
     if (limit === undefined) return payload
     const tooLarge = () => new MosaicError('payload_too_large', { detail: `the body of this request may be at most ${limit} bytes` })
     if (Number(request.headers['content-length']) > limit) throw tooLarge()

@@ -27,10 +27,16 @@ const File = Type.Object({ $comment: Type.Optional(Type.String()), routes: Type.
 
 export type RouteAccess = Static<typeof Entry>
 
+/** A request's entry, with the route it is listed under (`POST /api/orders`). */
+export interface RouteMatch {
+  readonly route: string
+  readonly access: RouteAccess
+}
+
 export interface RouteTable {
   readonly entries: Readonly<Record<string, RouteAccess>>
   /** The entry of the route a request is for (`GET /api/users/123`), if any. */
-  match(method: string, path: string): RouteAccess | undefined
+  match(method: string, path: string): RouteMatch | undefined
 }
 
 export const defaultRouteTable = fileURLToPath(new URL('../../policies/routes', import.meta.url))
@@ -66,12 +72,12 @@ export function loadRouteTable(contracts: readonly Contract[], files: readonly s
   const router = FindMyWay({ ignoreTrailingSlash: true })
   for (const [route, access] of Object.entries(routes)) {
     const [method, path] = route.split(' ') as [FindMyWay.HTTPMethod, string]
-    router.on(method, path, () => {}, access)
+    router.on(method, path, () => {}, { route, access } satisfies RouteMatch)
   }
   return {
     entries: routes,
     match(method, path) {
-      return router.find(method as FindMyWay.HTTPMethod, path)?.store as RouteAccess | undefined
+      return router.find(method as FindMyWay.HTTPMethod, path)?.store as RouteMatch | undefined
     },
   }
 }
