@@ -1,6 +1,7 @@
 // Cursor pagination (`?limit&cursor`): the cursor is the sort key of the last item returned,
 // opaque to clients, so pages stay stable while rows are inserted before them.
 import { MosaicError } from './errors.ts'
+import type { Sql } from './db/database.ts'
 
 export type CursorKey = readonly (string | number)[]
 
@@ -25,4 +26,41 @@ export function decodeCursor(cursor: string, length: number): CursorKey {
 export function page<T>(rows: readonly T[], limit: number, keyOf: (row: T) => CursorKey): { items: T[], nextCursor: string | null } {
   const items = rows.slice(0, limit)
   return { items, nextCursor: rows.length > limit ? encodeCursor(keyOf(items[items.length - 1]!)) : null }
+}
+
+export interface NewestFirstList {
+  /** Table (or view) to list from. */
+  readonly table: string
+  /** Columns to select; `*` unless given. */
+  readonly columns?: string
+  /** The timestamp column ordered by (newest first), with `id` as tie-break. */
+  readonly time: string
+  /** A SQL condition on $1.. with `params` (tenant, owner, filters). */
+  readonly where: string
+  readonly params: readonly unknown[]
+  readonly limit: number
+  readonly cursor?: string | undefined
+  /** The ids are uuid: the cursor's id must be one, and is compared as one. */
+  readonly uuidIds?: boolean
+}
+
+/**
+ * A newest-first page of rows. The cursor is the last row's time in microseconds (an ISO string
+ * keeps only milliseconds, and rows of one millisecond would repeat or go missing) and its id.
+ */
+export async function newestFirst<Row extends { id: string }, Out>(db: Sql, list: NewestFirstList, toOut: (row: Row) => Out): Promise<{ items: Out[], nextCursor: string | null }> {
+  const args: unknown[] = [...list.params]
+  let where = list.where
+  if (list.cursor !== undefined) {
+    const [us, id] = decodeCursor(list.cursor, 2)
+    if (typeof us !== 'string' || !/^\d{1,18}$/.test(us) || typeof id !== 'string' || (list.uuidIds && !/^[0-9a-f-]{36}$/.test(id))) throw invalidCursor()
+    args.push(us, id)
+    where += ` and (${list.time}, id) < (timestamptz 'epoch' + $${args.length - 1}::bigint * interval '1 microsecond', $${args.length}${list.uuidIds ? '::uuid' : ''})`
+  }
+  args.push(list.limit + 1)
+  const rows = await db.query<Row & { time_us: bigint }>(
+    `select ${list.columns ?? '*'}, (extract(epoch from ${list.time}) * 1000000)::bigint as time_us from ${list.table}
+     where ${where} order by ${list.time} desc, id desc limit $${args.length}`, args)
+  const { items, nextCursor } = page(rows, list.limit, (r) => [String(r.time_us), r.id])
+  return { items: items.map(toOut), nextCursor }
 }

@@ -1,5 +1,5 @@
 // The files table: metadata rows, written only once the bytes are stored and checked.
-import { MosaicError, decodeCursor, invalidCursor, page, type Sql, type Static, type ServiceTx, type RouteContext, requireIdentity } from '../../kit/index.ts'
+import { MosaicError, newestFirst, type Sql, type Static, type ServiceTx, type RouteContext, requireIdentity } from '../../kit/index.ts'
 import type { FileMeta, FilesContract, Visibility } from './contract.ts'
 
 export type FileOut = Static<typeof FileMeta>
@@ -118,25 +118,9 @@ export async function deleteFile(tx: ServiceTx<FilesContract>, id: string): Prom
   return [row.id, ...(row.thumbnail_id ? [row.thumbnail_id] : [])]
 }
 
-interface ListRow extends FileRow { created_us: bigint }
-
-/** The caller's own files, newest first; the cursor holds microseconds (an ISO string keeps only milliseconds). */
-export async function listFiles(db: Sql, tenantId: string, ownerId: string, limit: number, cursor?: string): Promise<{ items: FileOut[], nextCursor: string | null }> {
-  const params: unknown[] = [tenantId, ownerId]
-  let after = ''
-  if (cursor !== undefined) {
-    const [us, id] = decodeCursor(cursor, 2)
-    if (typeof us !== 'string' || !/^\d{1,18}$/.test(us) || typeof id !== 'string') throw invalidCursor()
-    params.push(us, id)
-    after = `and (created_at, id) < (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4)`
-  }
-  params.push(limit + 1)
-  const rows = await db.query<ListRow>(
-    `select ${columns}, (extract(epoch from created_at) * 1000000)::bigint as created_us from files
-     where tenant_id = $1 and owner_id = $2 ${after}
-     order by created_at desc, id desc limit $${params.length}`, params)
-  const result = page(rows, limit, (r) => [String(r.created_us), r.id])
-  return { items: result.items.map(toFile), nextCursor: result.nextCursor }
+/** The caller's own files, newest first. */
+export function listFiles(db: Sql, tenantId: string, ownerId: string, limit: number, cursor?: string): Promise<{ items: FileOut[], nextCursor: string | null }> {
+  return newestFirst(db, { table: 'files', columns, time: 'created_at', where: 'tenant_id = $1 and owner_id = $2', params: [tenantId, ownerId], limit, cursor }, toFile)
 }
 
 /** Of these stored ids, the ones a row still refers to (as a file or a thumbnail). */

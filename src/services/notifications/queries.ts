@@ -1,5 +1,5 @@
 // Reading notifications: a user's own, newest first, a page at a time.
-import { MosaicError, decodeCursor, invalidCursor, page, type Sql, type Static } from '../../kit/index.ts'
+import { MosaicError, newestFirst, type Sql, type Static } from '../../kit/index.ts'
 import type { Notification } from './contract.ts'
 import type { NotificationKind } from './record.ts'
 
@@ -19,11 +19,9 @@ interface Row {
   next_attempt_at: Date | null
   created_at: Date
   sent_at: Date | null
-  created_us: bigint
 }
 
-const columns = `id, tenant_id, user_id, kind, status, order_id, email, subject, attempts, last_error, next_attempt_at, created_at, sent_at,
-  (extract(epoch from created_at) * 1000000)::bigint as created_us`
+const columns = 'id, tenant_id, user_id, kind, status, order_id, email, subject, attempts, last_error, next_attempt_at, created_at, sent_at'
 
 function toNotification(row: Row): NotificationOut {
   return {
@@ -33,22 +31,9 @@ function toNotification(row: Row): NotificationOut {
   }
 }
 
-export async function listMine(db: Sql, tenantId: string, userId: string, limit: number, cursor?: string): Promise<{ items: NotificationOut[], nextCursor: string | null }> {
-  const params: unknown[] = [tenantId, userId]
-  let after = ''
-  if (cursor !== undefined) {
-    // Microseconds, not an ISO string: two notifications of one event share a millisecond.
-    const [created, id] = decodeCursor(cursor, 2)
-    if (typeof created !== 'string' || !/^\d{1,18}$/.test(created) || typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id)) throw invalidCursor()
-    params.push(created, id)
-    after = `and (created_at, id) < (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::uuid)`
-  }
-  params.push(limit + 1)
-  const rows = await db.query<Row>(
-    `select ${columns} from notifications where tenant_id = $1 and user_id = $2 ${after}
-     order by created_at desc, id desc limit $${params.length}`, params)
-  const result = page(rows, limit, (r) => [String(r.created_us), r.id])
-  return { items: result.items.map(toNotification), nextCursor: result.nextCursor }
+export function listMine(db: Sql, tenantId: string, userId: string, limit: number, cursor?: string): Promise<{ items: NotificationOut[], nextCursor: string | null }> {
+  // Microsecond cursors: two notifications of one event share a millisecond.
+  return newestFirst(db, { table: 'notifications', columns, time: 'created_at', where: 'tenant_id = $1 and user_id = $2', params: [tenantId, userId], limit, cursor, uuidIds: true }, toNotification)
 }
 
 /** The row (with its owner, for the policies) or 404. */

@@ -1,6 +1,6 @@
 // The read model (CQRS): `order_views`, one row per order, written from the aggregate's state in
 // the transaction that appends its events, and rebuilt from the event streams alone.
-import { MosaicError, toAmount, decodeCursor, page, type Sql, type Static } from '../../kit/index.ts'
+import { MosaicError, toAmount, newestFirst, type Sql, type Static } from '../../kit/index.ts'
 import type { Order as OrderSchema } from './contract.ts'
 import { initialState, replay, type OrderState, type Recorded } from './order.ts'
 import type { Reducer } from './event-store.ts'
@@ -73,23 +73,13 @@ export interface ListFilter {
   cursor?: string
 }
 
-interface ListRow extends ViewRow { created_us: bigint }
-
 /** Newest first; the cursor is (created_at in microseconds, id) of the last order of the page. */
-export async function listOrders(db: Sql, filter: ListFilter): Promise<{ items: Order[], nextCursor: string | null }> {
+export function listOrders(db: Sql, filter: ListFilter): Promise<{ items: Order[], nextCursor: string | null }> {
   const params: unknown[] = [filter.tenantId]
   const where = ['tenant_id = $1']
   if (filter.userId) where.push(`user_id = $${params.push(filter.userId)}`)
   if (filter.status) where.push(`status = $${params.push(filter.status)}`)
-  if (filter.cursor) {
-    const [us, id] = decodeCursor(filter.cursor, 2)
-    if (typeof us !== 'string' || !/^\d{1,18}$/.test(us) || typeof id !== 'string') throw new MosaicError('invalid_parameters', { issues: [{ path: '/cursor', code: 'cursor', message: 'is not a cursor this list returned' }] })
-    where.push(`(created_at, id) < (timestamptz 'epoch' + $${params.push(us)}::bigint * interval '1 microsecond', $${params.push(id)})`)
-  }
-  const rows = await db.query<ListRow>(`select ${columns}, (extract(epoch from created_at) * 1000000)::bigint as created_us from order_views
-    where ${where.join(' and ')} order by created_at desc, id desc limit $${params.push(filter.limit + 1)}`, params)
-  const result = page(rows, filter.limit, (r) => [String(r.created_us), r.id])
-  return { items: result.items.map(toOrder), nextCursor: result.nextCursor }
+  return newestFirst(db, { table: 'order_views', columns, time: 'created_at', where: where.join(' and '), params, limit: filter.limit, cursor: filter.cursor }, toOrder)
 }
 
 /** Every row of the read model, in id order: what a rebuild must reproduce. */

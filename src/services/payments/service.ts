@@ -1,15 +1,14 @@
 // The payments and billing service: payments through a provider (actions for the checkout saga,
 // public reads and refunds), invoices for confirmed orders, subscriptions billed from usage.
-import { MosaicError, defineService, on, requireIdentity, idempotencyKey, type ServiceContext } from '../../kit/index.ts'
+import { MosaicError, defineService, on, requireIdentity, idempotencyKey, newestFirst, type ServiceContext } from '../../kit/index.ts'
 import { paymentsContract } from './contract.ts'
 import { ordersContract } from '../orders/contract.ts'
 import { createSimulatedProvider, type PaymentProvider, type LedgerDb } from './provider.ts'
 import { authorizePayment, type PaymentsRuntime } from './authorize.ts'
 import { operate } from './operations.ts'
 import { paymentColumns, toPayment, visible, type PaymentRow } from './rows.ts'
-import { newestFirst } from './listing.ts'
 import { mayAccess, listScope } from './access.ts'
-import { invoiceOrder, findInvoice, toInvoice, invoiceHtml, type InvoiceRow } from './invoices.ts'
+import { invoiceOrder, findInvoice, toInvoice, invoiceHtml } from './invoices.ts'
 import { listPlans, subscribe, findSubscription, toSubscription, recordUsage, closePeriod, type SubscriptionRow } from './subscriptions.ts'
 
 const owned = (row: { id: string, tenant_id: string | null, user_id: string | null } | undefined) =>
@@ -57,7 +56,7 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
     routes: {
       async listPayments({ query }, ctx) {
         const { filter, params } = scoped(listScope(ctx, 'payments:list', 'payments:read', 'Payment'))
-        return newestFirst<PaymentRow, ReturnType<typeof toPayment>>(ctx.db, 'payments', 'created_at', `${filter} and ${visible}`, params, query, toPayment)
+        return newestFirst(ctx.db, { table: 'payments', time: 'created_at', where: `${filter} and ${visible}`, params, limit: query.limit, cursor: query.cursor }, toPayment)
       },
       async getPayment({ params }, ctx) {
         const [row] = await ctx.db.query<PaymentRow>(`select ${paymentColumns} from payments where id = $1 and ${visible}`, [params.id])
@@ -76,7 +75,7 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
 
       async listInvoices({ query }, ctx) {
         const { filter, params } = scoped(listScope(ctx, 'invoices:list', 'invoices:read', 'Invoice'))
-        return newestFirst<InvoiceRow, ReturnType<typeof toInvoice>>(ctx.db, 'invoices', 'issued_at', filter, params, query, toInvoice)
+        return newestFirst(ctx.db, { table: 'invoices', time: 'issued_at', where: filter, params, limit: query.limit, cursor: query.cursor }, toInvoice)
       },
       async getInvoice({ params, query, headers }, ctx) {
         const row = await findInvoice(ctx.db, params.id)
