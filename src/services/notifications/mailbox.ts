@@ -2,7 +2,7 @@
 // newest first. Each mail's HTML part is shown as source (escaped), never rendered: the page
 // must not run or load anything a mail contains (the gateway's CSP forbids it anyway).
 import type { Sql } from '../../kit/index.ts'
-import { html } from './html.ts'
+import { html } from '../../kit/index.ts'
 
 interface MailRow { notification_id: string, recipient: string, subject: string, text_body: string, html_body: string, raw: string, delivered_at: Date }
 

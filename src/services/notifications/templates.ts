@@ -5,7 +5,7 @@ import { toMinor, toDecimal, type Static } from '../../kit/index.ts'
 import type { identityContract } from '../identity/contract.ts'
 import type { ordersContract } from '../orders/contract.ts'
 import type { paymentsContract } from '../payments/contract.ts'
-import { html, type SafeHtml } from './html.ts'
+import { html, type SafeHtml } from '../../kit/index.ts'
 
 export type Registered = Static<typeof identityContract.events['user.registered']>
 export type Locked = Static<typeof identityContract.events['user.locked']>

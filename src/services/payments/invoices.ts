@@ -1,7 +1,7 @@
 // Invoices: one per confirmed order (from the orders service's order.confirmed event) and one per
 // closed subscription period, numbered per tenant without gaps, and shown as JSON or printable HTML.
 import { randomUUID } from 'node:crypto'
-import { MosaicError, toMinor, toAmount, toDecimal, type Sql, type ServiceTx, type Static, type CloudEvent } from '../../kit/index.ts'
+import { html, toMinor, toAmount, toDecimal, type Sql, type ServiceTx, type Static, type CloudEvent } from '../../kit/index.ts'
 import type { Invoice, PaymentsContract } from './contract.ts'
 import type { ordersContract } from '../orders/contract.ts'
 
@@ -89,31 +89,24 @@ export async function findInvoice(db: Sql, id: string): Promise<InvoiceRow | und
   return row
 }
 
-export function notFound(what: string): MosaicError {
-  return new MosaicError('not_found', { detail: `no ${what} with that id` })
-}
-
-const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\'': '&#39;' }
-const html = (value: unknown): string => String(value).replace(/[&<>"']/g, (c) => escapes[c]!)
-
-/** A printable page: every value escaped, no script, inline styles only. */
+/** A printable page: every value escaped (the kit's html template), no script, inline styles only. */
 export function invoiceHtml(row: InvoiceRow): string {
-  const money = (minor: string | bigint) => `${html(toDecimal(BigInt(minor), row.currency))} ${html(row.currency)}`
-  const period = row.period_start && row.period_end ? `<p>Period: ${html(row.period_start.toISOString())} – ${html(row.period_end.toISOString())}</p>` : ''
-  const lines = row.lines.map((l) => `<tr><td>${html(l.description)}</td><td class="n">${html(l.quantity)}</td><td class="n">${money(l.unitPriceMinor)}</td><td class="n">${money(l.amountMinor)}</td></tr>`).join('\n')
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Invoice ${html(row.number)}</title>
+  const money = (minor: string | bigint) => html`${toDecimal(BigInt(minor), row.currency)} ${row.currency}`
+  const period = row.period_start && row.period_end ? html`<p>Period: ${row.period_start.toISOString()} – ${row.period_end.toISOString()}</p>` : ''
+  const lines = row.lines.map((l) => html`<tr><td>${l.description}</td><td class="n">${l.quantity}</td><td class="n">${money(l.unitPriceMinor)}</td><td class="n">${money(l.amountMinor)}</td></tr>
+`)
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Invoice ${row.number}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ccc;padding:.4em;text-align:left}.n{text-align:right}</style>
 </head><body>
-<h1>Invoice ${html(row.number)}</h1>
-<p>Issued: ${html(row.issued_at.toISOString())}</p>
-<p>Customer: ${html(row.user_id)} (tenant ${html(row.tenant_id)})</p>
-${row.order_id ? `<p>Order: ${html(row.order_id)}</p>` : ''}${period}
+<h1>Invoice ${row.number}</h1>
+<p>Issued: ${row.issued_at.toISOString()}</p>
+<p>Customer: ${row.user_id} (tenant ${row.tenant_id})</p>
+${row.order_id ? html`<p>Order: ${row.order_id}</p>` : ''}${period}
 <table><thead><tr><th>Item</th><th class="n">Quantity</th><th class="n">Unit price</th><th class="n">Amount</th></tr></thead>
 <tbody>
-${lines}
-</tbody>
+${lines}</tbody>
 <tfoot><tr><th colspan="3">Total</th><th class="n">${money(row.total_minor)}</th></tr></tfoot></table>
 </body></html>
-`
+`.value
 }
