@@ -4,21 +4,18 @@ import { toAmount, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
 import type { OrdersContract } from './contract.ts'
 import { decide, type Command, type OrderState } from './order.ts'
 import { command, type Stored } from './event-store.ts'
-import { orderReducer, project } from './views.ts'
+import { orderReducer, project, linesOut } from './views.ts'
 
 export type Tx = ServiceTx<OrdersContract>
 export type Db = ServiceDb<OrdersContract>
-
-const linesOf = (s: OrderState): { productId: string, name: string, quantity: number, unitPrice: number, currency: string }[] =>
-  s.items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity, unitPrice: toAmount(BigInt(l.unitPriceMinor), s.currency), currency: s.currency }))
 
 /** The published events (what other services see) for the events just appended. */
 async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): Promise<void> {
   const ref = { orderId: state.orderId, userId: state.userId, tenantId: state.tenantId }
   const total = toAmount(BigInt(state.totalMinor), state.currency)
   for (const event of appended) {
-    if (event.type === 'order.placed') await tx.publish('order.placed', { ...ref, items: linesOf(state), total, currency: state.currency }, { subject: state.orderId })
-    if (event.type === 'order.confirmed') await tx.publish('order.confirmed', { ...ref, items: linesOf(state), total, currency: state.currency, paymentId: state.paymentId! }, { subject: state.orderId })
+    if (event.type === 'order.placed') await tx.publish('order.placed', { ...ref, items: linesOut(state.items, state.currency), total, currency: state.currency }, { subject: state.orderId })
+    if (event.type === 'order.confirmed') await tx.publish('order.confirmed', { ...ref, items: linesOut(state.items, state.currency), total, currency: state.currency, paymentId: state.paymentId! }, { subject: state.orderId })
     if (event.type === 'order.cancelled') await tx.publish('order.cancelled', { ...ref, reason: state.reason!, detail: state.detail, refunded: state.refunded }, { subject: state.orderId })
   }
 }

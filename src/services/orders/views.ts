@@ -2,7 +2,7 @@
 // the transaction that appends its events, and rebuilt from the event streams alone.
 import { MosaicError, toAmount, newestFirst, type Sql, type Static } from '../../kit/index.ts'
 import type { Order as OrderSchema } from './contract.ts'
-import { initialState, replay, type OrderState, type Recorded } from './order.ts'
+import { initialState, replay, type Line, type OrderState, type Recorded } from './order.ts'
 import type { Reducer } from './event-store.ts'
 
 export type Order = Static<typeof OrderSchema>
@@ -40,13 +40,17 @@ export async function project(tx: Sql, state: OrderState): Promise<void> {
   ])
 }
 
+/** Lines as the API and the published events show them: decimal prices in the order's currency. */
+export const linesOut = (items: readonly Line[], currency: string): Order['items'] =>
+  items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity, unitPrice: toAmount(BigInt(l.unitPriceMinor), currency), currency }))
+
 export function toOrder(row: ViewRow): Order {
   return {
     id: row.id,
     userId: row.user_id,
     tenantId: row.tenant_id,
     status: row.status,
-    items: row.items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity, unitPrice: toAmount(BigInt(l.unitPriceMinor), row.currency), currency: row.currency })),
+    items: linesOut(row.items, row.currency),
     total: toAmount(row.total_minor, row.currency),
     currency: row.currency,
     reason: row.reason,
