@@ -13,6 +13,7 @@ import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
 import { cli, spawnNode, logLines, tempDataDir } from './process.ts'
 import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
+import { spy } from './bus.ts'
 
 // Products are created by staff: the first admin (from adminEnv) signs in for them.
 const baseEnv = { PORT: '0', LOG_PRETTY: 'false', LOG_LEVEL: 'info', CATALOG_SEED_DEMO: 'false', ...adminEnv }
@@ -91,10 +92,7 @@ describe('in one process', () => {
     node = await startNode({ role: 'gateway', services: [identity, catalog], port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50', ...adminEnv } })
     staff = bearer((await login(node.url)).accessToken)
     // A subscriber of our own, as another service would be (as in test/catalog/suite.ts).
-    node.bus.subscribe({
-      id: 'observability-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created',
-      handle: async (event) => { delivered.push(event); return 'handled' },
-    })
+    await spy(node, { id: 'observability-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created' }, (event) => delivered.push(event))
   })
   after(() => node?.stop())
 

@@ -18,6 +18,7 @@ import { catalogContract } from '../src/services/catalog/contract.ts'
 import { httpTransport } from '../src/kit/internal/transport.ts'
 import { createCredentials, CALLER_HEADER, EDGE_HEADER } from '../src/kit/internal/credentials.ts'
 import { MosaicError } from '../src/kit/errors.ts'
+import { natsNamespace } from './infra.ts'
 
 const PASSWORD = 'a long and uncommon passphrase 7'
 const credentials = createCredentials(INTERNAL_SECRET)
@@ -57,7 +58,10 @@ const stockOf = async (id: string): Promise<number> => (await (await fetch(new U
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'mosaic-split-'))
-  service = await spawnNode([cli, 'serve', 'catalog'], { CATALOG_SERVICE_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET })
+  // Catalog's events have subscribers elsewhere in the system (analytics): alone on its own PGlite,
+  // it needs the distributed bus to keep them (test/events/processes.test.ts shows the refusal).
+  const bus = { BUS: 'nats', NATS_NAMESPACE: natsNamespace({ after: (fn) => after(fn) }) }
+  service = await spawnNode([cli, 'serve', 'catalog'], { CATALOG_SERVICE_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, ...bus })
   gateway = await startGateway()
   adminToken = (await login(gateway.url)).accessToken
 })

@@ -1,19 +1,27 @@
 import { loadConfig } from '../kit/config.ts'
-import { createLocalBus } from '../kit/events/local-bus.ts'
 import { createLogger } from '../kit/log.ts'
-import { schemaOf } from '../kit/internal/host.ts'
+import { replayDeadLetters } from '../kit/events/replay.ts'
+import { routesOf, schemaOf } from '../kit/internal/host.ts'
 import { RuntimeConfig } from '../runtime/config.ts'
-import { openEngine } from '../runtime/node.ts'
+import { openServiceEngine } from '../runtime/node.ts'
+import { createBus } from '../runtime/events.ts'
+import { topology } from '../runtime/topology.ts'
 
 /**
- * Moves dead letters back onto the embedded bus, delivered by the system at its next poll.
- * PGlite admits one process at a time: with the embedded database, stop `mosaic start` first.
+ * Sends a service's dead letters back to the subscriptions that failed them: onto the embedded bus
+ * (delivered by the running system at its next poll) or into NATS. PGlite admits one process at a
+ * time: with the embedded database, stop `mosaic start` first.
  */
-export async function replayDeadLetters(service: string, ids?: number[]): Promise<number> {
-  const engine = await openEngine(loadConfig(RuntimeConfig), 'embedded')
+export async function replayCommand(service: string, ids?: number[]): Promise<number> {
+  const config = loadConfig(RuntimeConfig)
+  const engine = await openServiceEngine(service)
+  const routes = topology.flatMap((s) => routesOf(s.definition))
+  const bus = createBus({ config, engine, log: createLogger(), routes, name: `mosaic-cli-${process.pid}` })
   try {
-    return await createLocalBus({ engine, log: createLogger() }).replay(schemaOf(service), ids)
+    await bus.start()
+    return await replayDeadLetters(engine, schemaOf(service), bus, routes, ids)
   } finally {
+    await bus.stop()
     await engine.close()
   }
 }

@@ -1,15 +1,12 @@
 // `mosaic users create-admin` and `mosaic keys rotate`: run against the identity service's
 // database without starting the system. PGlite admits one process at a time: with the embedded
 // database, stop `mosaic start` first; on PostgreSQL they run beside the running system.
-import { loadConfig } from '../kit/config.ts'
-import { createLocalBus } from '../kit/events/local-bus.ts'
 import { createLogger } from '../kit/log.ts'
 import { loadPolicies } from '../kit/authz.ts'
 import { MosaicError } from '../kit/errors.ts'
 import type { ServiceContext } from '../kit/service.ts'
 import { startService } from '../kit/internal/host.ts'
-import { RuntimeConfig } from '../runtime/config.ts'
-import { openEngine } from '../runtime/node.ts'
+import { openServiceEngine } from '../runtime/node.ts'
 import identity from '../services/identity/service.ts'
 import type { identityContract } from '../services/identity/contract.ts'
 import { createAdmin, type AdminInput } from '../services/identity/admin.ts'
@@ -19,13 +16,12 @@ import { rotateKey } from '../services/identity/keys.ts'
 type IdentityContext = ServiceContext<typeof identityContract>
 
 async function withIdentity<T>(work: (ctx: IdentityContext) => Promise<T>): Promise<T> {
-  const engine = await openEngine(loadConfig(RuntimeConfig), 'embedded')
+  const engine = await openServiceEngine('identity')
   const log = createLogger({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
   try {
     const instance = await startService(identity, {
       engine: () => engine,
-      // Events written now (user.registered) wait in the outbox for the running system to deliver.
-      bus: createLocalBus({ engine, log }),
+      // No bus: events written now (user.registered) wait in the outbox for the running system's relay.
       log,
       env: process.env,
       transport: (service) => { throw new MosaicError('unavailable', { detail: `${service} is not reachable from the command line` }) },

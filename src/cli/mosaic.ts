@@ -7,7 +7,7 @@ import { topology, findService } from '../runtime/topology.ts'
 import { startNode, exitOnSignals } from '../runtime/node.ts'
 import { text } from 'node:stream/consumers'
 import { MosaicError } from '../kit/errors.ts'
-import { replayDeadLetters } from './events.ts'
+import { replayCommand } from './events.ts'
 import { rebuildProjection, projections } from './projections.ts'
 import { createAdminCommand, rotateKeysCommand } from './identity.ts'
 
@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
       const name = entry.definition.contract.name
       const variable = `${envPrefix(name)}_SERVICE_PORT`
       const port = loadConfig(Type.Object({ [variable]: Env.port(entry.port) }))[variable]!
-      exitOnSignals(await startNode({ role: 'service', services: [entry.definition], port }))
+      exitOnSignals(await startNode({ role: 'service', services: [entry.definition], system: topology.map((s) => s.definition), port }))
       return
     }
     case 'services': {
@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'events': {
       if (rest[0] !== 'replay' || !rest[1] || !findService(rest[1])) throw new UsageError('events replay <service> [--id N ...]')
-      const replayed = await replayDeadLetters(rest[1], values.id?.map(Number))
+      const replayed = await replayCommand(rest[1], values.id?.map(Number))
       console.log(`${replayed} dead-lettered event(s) of ${rest[1]} sent back for delivery`)
       return
     }

@@ -1,7 +1,5 @@
-import { loadConfig } from '../kit/config.ts'
 import { schemaOf } from '../kit/internal/host.ts'
-import { RuntimeConfig } from '../runtime/config.ts'
-import { openEngine } from '../runtime/node.ts'
+import { openServiceEngine } from '../runtime/node.ts'
 import { rebuildViews } from '../services/orders/views.ts'
 
 /** The read models that can be rebuilt from their service's events, by service. */
@@ -16,7 +14,7 @@ export const projections: Readonly<Record<string, (tx: Parameters<typeof rebuild
 export async function rebuildProjection(service: string): Promise<number> {
   const rebuild = projections[service]
   if (!rebuild) throw new Error(`${service} has no projection to rebuild`)
-  const engine = await openEngine(loadConfig(RuntimeConfig), 'embedded')
+  const engine = await openServiceEngine(service)
   try {
     return await engine.forSchema(schemaOf(service)).transaction(rebuild)
   } finally {

@@ -14,9 +14,9 @@ import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
 import { openPglite } from '../kit/db/pglite.ts'
 import { openPostgres } from '../kit/db/postgres.ts'
-import { createLocalBus } from '../kit/events/local-bus.ts'
 import type { Bus } from '../kit/events/bus.ts'
-import { startService, makeClient, type Platform, type ServiceInstance } from '../kit/internal/host.ts'
+import { startService, makeClient, routesOf, schemaOf, type Platform, type ServiceInstance } from '../kit/internal/host.ts'
+import { replayDeadLetters } from '../kit/events/replay.ts'
 import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
 import { identityContract } from '../services/identity/contract.ts'
@@ -25,10 +25,18 @@ import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
 import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
 import { RuntimeConfig } from './config.ts'
+import { trackBus } from '../kit/telemetry/metrics.ts'
+import { createBus, checkEventPaths } from './events.ts'
 
 export interface NodeOptions {
   readonly role: 'gateway' | 'service'
+  /** What this process runs: as a gateway, every service not given a URL; as a service, the first. */
   readonly services: readonly AnyService[]
+  /**
+   * Every service of the system, wherever it runs (default: `services`): the event graph comes from
+   * their subscriptions, so events are kept for subscribers that run in other processes too.
+   */
+  readonly system?: readonly AnyService[]
   readonly env?: NodeJS.ProcessEnv
   /** Port to listen on (0: any free port); defaults to PORT. */
   readonly port?: number
@@ -37,15 +45,31 @@ export interface NodeOptions {
 export interface MosaicNode {
   readonly url: string
   readonly app: FastifyInstance
+  /** The database of services without one of their own (and of the embedded bus). */
   readonly engine: Engine
+  /** The database each service of this process uses. */
+  engineOf(service: string): Engine
   readonly bus: Bus
   readonly services: ReadonlyMap<string, ServiceInstance>
   readonly log: Logger
+  /** Sends a service's dead-lettered events (all, or the given ids) back for delivery; returns how many. */
+  replay(service: string, ids?: readonly number[]): Promise<number>
   /** Graceful: readiness off, drain requests and handlers, close the database. */
   stop(): Promise<void>
 }
 
 const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+/** `<NAME>_DATABASE_URL`: a service's own PostgreSQL database, if it has one. */
+export function ownDatabaseUrl(service: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[`${envPrefix(service)}_DATABASE_URL`] || undefined
+}
+
+/** A service's database for a command-line tool: its own, or the one the whole system shares. */
+export async function openServiceEngine(service: string, env: NodeJS.ProcessEnv = process.env): Promise<Engine> {
+  const own = ownDatabaseUrl(service, env)
+  return own ? openPostgres(own) : openEngine(loadConfig(RuntimeConfig, env), 'embedded')
+}
 
 /** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
 export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
@@ -64,8 +88,12 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const root = createLogger(env)
   const log = root.child({ service: name })
 
-  // Every <NAME>_SERVICE_URL in the environment is checked now, not at the first call that needs it.
-  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).filter((k) => k.endsWith('_SERVICE_URL')).map((k) => [k, Env.url()]))), env)
+  // Every <NAME>_SERVICE_URL and <NAME>_DATABASE_URL in the environment is checked now, not when first used.
+  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).flatMap((k) => {
+    if (k.endsWith('_SERVICE_URL')) return [[k, Env.url()]]
+    if (k.endsWith('_DATABASE_URL') && k !== 'DATABASE_URL') return [[k, Type.String({ pattern: '^postgres(ql)?://' })]]
+    return []
+  }))), env)
   const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`] || undefined
   const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
   const local = options.services.filter((s) => !remote.includes(s))
@@ -79,16 +107,31 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   for (const definition of local) loadConfig(definition.implementation.config ?? Type.Object({}), env)
   const gateway = options.role === 'gateway' ? gatewaySettings(options.services.map((s) => s.contract as Contract), env, config.HOST) : undefined
 
+  const system = options.system ?? options.services
+  const names = new Set(system.map((s) => s.contract.name as string))
+  const routes = system.flatMap(routesOf).filter((r) => names.has(r.source))
+  const ownUrl = (service: string): string | undefined => {
+    const url = ownDatabaseUrl(service, env)
+    return url && url !== config.DATABASE_URL ? url : undefined
+  }
+  checkEventPaths(config, routes, new Set(local.map((s) => s.contract.name)), new Set([...names].filter(ownUrl)))
+
   const engine = await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
-  const bus = createLocalBus({
-    engine, log, pollMs: config.EVENT_POLL_MS,
-    retry: { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 },
-  })
+  // A database of its own for each service given one; services sharing a URL share its pool.
+  const engines = new Map<string, Engine>()
+  for (const s of local) {
+    const url = ownUrl(s.contract.name)
+    if (url && !engines.has(url)) engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
+  }
+  const engineOf = (service: string): Engine => engines.get(ownUrl(service) ?? '') ?? engine
+  const bus = createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })
+  trackBus(bus)
   const instances = new Map<string, ServiceInstance>()
   const remotes = new Map<string, Transport>()
   const platform: Platform = {
-    engine: () => engine,
+    engine: engineOf,
     bus,
+    pollMs: config.EVENT_POLL_MS,
     log: root,
     env,
     callTimeoutMs: config.CALL_TIMEOUT_MS,
@@ -108,14 +151,17 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const readiness: Readiness = {
     state: 'starting',
     checks: {
-      database: async () => { await engine.admin.query('select 1') },
-      events: async () => { if (!bus.running) throw new Error('event bus is not running') },
+      database: async () => { await Promise.all([engine, ...engines.values()].map((e) => e.admin.query('select 1'))) },
+      events: async () => {
+        if (!bus.running) throw new Error('event bus is not running')
+        if (!(await bus.status()).connected) throw new Error(`event bus (${bus.kind}) is not connected`)
+      },
     },
   }
   let app: FastifyInstance | undefined
   try {
-    for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
     await bus.start()
+    for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
 
     app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY) })
     if (options.role === 'gateway') {
@@ -145,21 +191,23 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       readiness.state = 'draining'
       const timer = setTimeout(() => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'), config.SHUTDOWN_TIMEOUT_MS).unref()
       await app!.close()
-      await bus.stop()
       for (const instance of instances.values()) await instance.stop()
+      await bus.stop()
       await Promise.all([...remotes.values()].map((t) => t.close?.()))
-      await engine.close()
+      await Promise.all([engine, ...engines.values()].map((e) => e.close()))
       await stopTracing()
       clearTimeout(timer)
       log.info('stopped')
     })())
-    return { url: address, app, engine, bus, services: instances, log, stop }
+    const replay = (service: string, ids?: readonly number[]): Promise<number> =>
+      replayDeadLetters(engineOf(service), schemaOf(service), bus, routes, ids)
+    return { url: address, app, engine, engineOf, bus, services: instances, log, replay, stop }
   } catch (error) {
     await app?.close().catch(() => {})
-    await bus.stop().catch(() => {})
     // Services already started may run loops of their own (sagas, mail senders): end them before the database goes.
     for (const instance of instances.values()) await instance.stop().catch(() => {})
-    await engine.close().catch(() => {})
+    await bus.stop().catch(() => {})
+    await Promise.all([engine, ...engines.values()].map((e) => e.close().catch(() => {})))
     throw error
   }
 }

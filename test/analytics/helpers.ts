@@ -9,7 +9,8 @@ import catalog from '../../src/services/catalog/service.ts'
 import analytics from '../../src/services/analytics/service.ts'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { testEnv } from '../auth.ts'
-import { eventually, type TestNode } from '../identity/helpers.ts'
+import type { TestNode } from '../identity/helpers.ts'
+import { drained } from '../bus.ts'
 
 export async function startAnalyticsNode(env: NodeJS.ProcessEnv = {}): Promise<TestNode> {
   const node = await startNode({
@@ -35,14 +36,13 @@ export function envelope(source: string, type: string, data: unknown, fields: { 
  */
 export async function deliver(node: TestNode, events: readonly CloudEvent[]): Promise<void> {
   const admin = node.node.engine.admin
-  for (const event of events) {
-    const producer = event.source.split('/').pop()!
-    await admin.query(`insert into mosaic_bus.deliveries (subscription, consumer, event) values ($1, 'analytics', $2::text::jsonb)`,
-      [`analytics/${producer}.${event.type}`, JSON.stringify(event)])
-  }
-  node.node.bus.notify()
-  await eventually('analytics to handle its deliveries', async () =>
-    (await admin.query(`select 1 from mosaic_bus.deliveries where consumer = 'analytics' limit 1`)).length === 0, 20_000)
+  await admin.transaction(async (tx) => {
+    for (const event of events) {
+      const source = event.source.split('/').pop()!
+      await node.node.bus.redeliver({ id: `analytics/${source}.${event.type}`, consumer: 'analytics', source, type: event.type }, [event], tx)
+    }
+  })
+  await drained(node.node, 20_000)
   const dead = await admin.query('select error from analytics.mosaic_dead_letters')
   assert.deepEqual(dead, [], 'no event was dead-lettered')
 }

@@ -13,6 +13,7 @@ import catalog from '../../src/services/catalog/service.ts'
 import type { RouteInput } from '../../src/kit/service.ts'
 import type { Identity } from '../../src/kit/identity.ts'
 import { adminEnv, login, bearer } from '../auth.ts'
+import { spy } from '../bus.ts'
 
 /** Starts a node with these variables on top of the engine's own; `stop` also removes its data. */
 export type StartCatalog = (env: NodeJS.ProcessEnv) => Promise<{ node: MosaicNode, stop: () => Promise<void> }>
@@ -102,13 +103,7 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       ({ node, stop } = await start(baseEnv()))
       staffToken = (await login(node.url)).accessToken
       // A subscriber of our own, as another service would be: proves events are delivered, not just written.
-      node.bus.subscribe({
-        id: 'catalog-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created',
-        handle: async (event) => {
-          seen.set(event.id, event)
-          return 'handled'
-        },
-      })
+      await spy(node, { id: 'catalog-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created' }, (event) => seen.set(event.id, event))
     })
     after(() => stop?.())
 

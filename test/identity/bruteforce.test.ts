@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CloudEvent } from '../../src/kit/contract.ts'
+import { spy } from '../bus.ts'
 import {
   startIdentityNode, call, assertProblem, register, tryLogin, identityDb, cloneUsers, uniqueEmail, eventually,
   PASSWORD, type TestNode, type User, type Reply, type Problem,
@@ -31,10 +32,7 @@ before(async () => {
     AUTH_LOCKOUT_BASE_SECONDS: String(LOCK_SECONDS),
   })
   // A subscriber of our own, as a security-alerting service would be: proves user.locked is delivered, not just written.
-  node.node.bus.subscribe({
-    id: 'identity-test/user.locked', consumer: 'identity', source: 'identity', type: 'user.locked',
-    handle: async (event) => { locked.push(event); return 'handled' },
-  })
+  await spy(node.node, { id: 'identity-test/user.locked', consumer: 'identity', source: 'identity', type: 'user.locked' }, (event) => locked.push(event))
 })
 after(() => node?.stop())
 

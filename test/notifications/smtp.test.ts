@@ -5,6 +5,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { startSmtp, SMTP_USER, SMTP_PASS, type TestSmtp, type Received } from './smtp.ts'
+import { redeliver } from '../bus.ts'
+import type { CloudEvent } from '../../src/kit/contract.ts'
 import {
   startNotificationsNode, publish, settled, rowsFor, recipientKnown, notificationsDb, order,
   call, register, login, eventually, sleep, uniqueEmail, assertFieldError, type TestNode,
@@ -225,14 +227,12 @@ test('a redelivered event sends once: the inbox absorbs it, and so does the (eve
   const [event] = await node.node.engine.admin.query<{ event: unknown }>(
     `select jsonb_build_object('id', $1::text, 'type', 'order.confirmed', 'source', '/mosaic/orders', 'specversion', '1.0', 'data', data) as event
      from notifications.notifications where event_id = $1`, [eventId])
-  const redeliver = async () => {
-    await node.node.engine.admin.query(`insert into mosaic_bus.deliveries (subscription, consumer, event) values ('notifications/orders.order.confirmed', 'notifications', $1)`, [event!.event])
-    node.node.bus.notify()
-    await eventually('delivery consumed', async () => (await node.node.engine.admin.query(`select 1 from mosaic_bus.deliveries where consumer = 'notifications'`)).length === 0)
+  const again = async () => {
+    await redeliver(node.node, { id: 'notifications/orders.order.confirmed', consumer: 'notifications', source: 'orders', type: 'order.confirmed' }, [event!.event as CloudEvent])
   }
-  await redeliver()
+  await again()
   await notificationsDb(node).query('delete from mosaic_inbox where event_id = $1', [eventId])
-  await redeliver()
+  await again()
   assert.equal((await notificationsDb(node).query('select 1 from mosaic_inbox where event_id = $1', [eventId])).length, 1, 'handled again')
   await sleep(300)
   assert.equal((await rowsFor(node, id)).filter((r) => r.kind === 'receipt').length, 1)

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { MosaicError } from '../../src/kit/errors.ts'
 import { startPaymentsNode, authorization, uid, rejects, type PaymentsNode, type PaymentOut } from './helpers.ts'
+import { spy } from '../bus.ts'
 
 const eventTypes = ['payment.authorized', 'payment.captured', 'payment.declined', 'payment.voided', 'payment.refunded']
 
@@ -22,7 +23,7 @@ describe('payments actions', () => {
   before(async () => {
     p = await startPaymentsNode()
     for (const type of eventTypes) {
-      p.node.bus.subscribe({ id: `payments-test/${type}`, consumer: 'payments', source: 'payments', type, handle: async (event) => { events.push(event as never); return 'handled' } })
+      await spy(p.node, { id: `payments-test/${type}`, consumer: 'payments', source: 'payments', type }, (event) => events.push(event as never))
     }
   })
   after(() => p?.stop())

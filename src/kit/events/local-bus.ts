@@ -1,174 +1,111 @@
-// The embedded bus: a durable queue in the process's own database (schema mosaic_bus).
-// The relay moves each producer's outbox rows into per-subscription deliveries in one
-// statement, so an event is never both in the outbox and lost, nor routed twice. Deliveries
-// are deleted only after the consumer has committed, so a crash at any point redelivers and
-// the consumer's inbox absorbs the repeat.
+// The embedded bus: a durable queue (schema mosaic_bus) in the database every service shares. A
+// producer's relay queues one delivery per route of the system's event graph in the transaction that
+// empties its outbox, so an event is never both in the outbox and lost, nor queued twice; a delivery
+// is deleted only after its consumer has committed, so a crash at any point redelivers and the
+// consumer's inbox absorbs the repeat. Processes that share one PostgreSQL database can share this
+// bus: each delivers its own subscriptions' rows, claimed with a lease so two replicas of a consumer
+// do not both handle one.
 import type { Logger } from 'pino'
 import type { CloudEvent } from '../contract.ts'
-import type { Engine } from '../db/database.ts'
-import { ident } from '../db/database.ts'
+import type { Engine, Sql } from '../db/database.ts'
 import { migrate } from '../db/migrations.ts'
-import { eventsHandled, eventsPublished } from '../telemetry/metrics.ts'
-import { type Bus, type BusSubscription, type RetryPolicy, defaultRetryPolicy } from './bus.ts'
-import { backoffMs } from '../backoff.ts'
+import type { Bus, BusSubscription, Route, RetryPolicy } from './bus.ts'
+import { defaultRetryPolicy } from './bus.ts'
+import { dispatch, type Delivery } from './dispatch.ts'
+import { createPump } from './pump.ts'
 
 export interface LocalBusOptions {
   readonly engine: Engine
   readonly log: Logger
+  /** Every route of the system, wherever its consumer runs: events are queued for all of them. */
+  readonly routes: readonly Route[]
   readonly retry?: RetryPolicy
-  /** How often to look for work when not notified (crash recovery, retries coming due). */
+  /** How often to look for work when not notified (retries coming due, other processes' events). */
   readonly pollMs?: number
+  /** Most deliveries of one subscription handled in one transaction. */
   readonly batchSize?: number
+  /** How long a claimed delivery is left to its process before another may take it (shared PostgreSQL). */
+  readonly leaseSeconds?: number
 }
 
-interface Delivery { id: bigint, subscription: string, event: CloudEvent, attempts: number }
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-}
+interface Row extends Delivery { readonly id: bigint, readonly subscription: string }
 
 export function createLocalBus(options: LocalBusOptions): Bus {
-  const { engine, log, retry = defaultRetryPolicy, pollMs = 250, batchSize = 100 } = options
+  // A batch is one transaction of its consumer. PGlite is the one connection of the whole process,
+  // which a long batch would hold while requests wait: smaller batches there.
+  const { engine, log, retry = defaultRetryPolicy, pollMs = 250, batchSize = engine.kind === 'pglite' ? 16 : 100, leaseSeconds = 60 } = options
   const db = engine.admin
-  const producers: string[] = []
+  const routes = [...options.routes]
   const subscriptions = new Map<string, BusSubscription>()
-  let running = false
-  let notified = false
-  let wake: (() => void) | undefined
-  let loop: Promise<void> | undefined
 
-  async function relay(producer: string): Promise<number> {
-    const routes = [...subscriptions.values()].filter((s) => s.source === producer)
-    const outbox = `${ident(producer)}.mosaic_outbox`
-    const moved = await db.query<{ type: string, n: bigint }>(`
-      with moved as (
-        delete from ${outbox} where seq in (select seq from ${outbox} order by seq limit ${batchSize})
-        returning type, event
-      ), routed as (
-        insert into mosaic_bus.deliveries (subscription, consumer, event)
-        select r.id, r.consumer, m.event
-        from moved m join unnest($1::text[], $2::text[], $3::text[]) as r(type, id, consumer) on r.type = m.type
-      )
-      select type, count(*) as n from moved group by type`,
-    [routes.map((r) => r.type), routes.map((r) => r.id), routes.map((r) => r.consumer)])
-    let total = 0
-    for (const { type, n } of moved) {
-      eventsPublished.inc({ service: producer, messaging_destination_name: type }, Number(n))
-      total += Number(n)
-    }
-    return total
-  }
-
-  /** Handles one delivery; returns whether it is done with (to delete), else it was rescheduled or dead-lettered here. */
-  async function deliverOne(d: Delivery, subscription: BusSubscription): Promise<boolean> {
-    const labels = { service: subscription.consumer, subscription: subscription.id }
-    try {
-      const outcome = await subscription.handle(d.event)
-      eventsHandled.inc({ ...labels, outcome: outcome === 'handled' ? 'ok' : 'duplicate' })
-      return true
-    } catch (error) {
-      const attempts = d.attempts + 1
-      const message = describe(error)
-      if (attempts >= retry.maxAttempts) {
-        await db.transaction(async (tx) => {
-          await tx.query(`insert into ${ident(subscription.consumer)}.mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)`,
-            [subscription.id, d.event, attempts, message])
-          await tx.query('delete from mosaic_bus.deliveries where id = $1', [d.id])
-        })
-        eventsHandled.inc({ ...labels, outcome: 'dead' })
-        log.error({ subscription: subscription.id, event: d.event.id, attempts, err: error }, 'event dead-lettered')
-      } else {
-        const delay = backoffMs(attempts, retry)
-        await db.query('update mosaic_bus.deliveries set attempts = $2, next_at = now() + make_interval(secs => $3), last_error = $4 where id = $1',
-          [d.id, attempts, delay / 1000, message])
-        eventsHandled.inc({ ...labels, outcome: 'failed' })
-        log.warn({ subscription: subscription.id, event: d.event.id, attempts, retryInMs: Math.round(delay), err: error }, 'event handler failed; will retry')
-      }
-      return false
-    }
-  }
+  // One process on PGlite needs no claim; processes sharing PostgreSQL lease what they take.
+  const due = `select id, subscription, event, attempts from mosaic_bus.deliveries
+    where next_at <= now() and subscription = any($1::text[]) order by id limit ${batchSize}`
+  const claim = engine.kind === 'pglite' ? due : `
+    with due as (${due} for update skip locked)
+    update mosaic_bus.deliveries d set next_at = now() + interval '${leaseSeconds} seconds' from due where d.id = due.id
+    returning d.id, d.subscription, d.event, d.attempts`
 
   async function deliver(): Promise<number> {
     if (subscriptions.size === 0) return 0
-    const due = await db.query<Delivery>(
-      `select id, subscription, event, attempts from mosaic_bus.deliveries
-       where next_at <= now() and subscription = any($1::text[]) order by id limit ${batchSize}`, [[...subscriptions.keys()]])
-    const bySubscription = Map.groupBy(due, (d) => d.subscription)
+    const rows = (await db.query<Row>(claim, [[...subscriptions.keys()]])).sort((a, b) => (a.id < b.id ? -1 : 1))
     const done: string[] = []
     try {
-      // Subscriptions run side by side; each one's deliveries in order.
-      await Promise.all([...bySubscription].map(async ([id, deliveries]) => {
-        for (const d of deliveries) {
-          if (!running) return
-          if (await deliverOne(d, subscriptions.get(id)!)) done.push(String(d.id))
-        }
-      }))
+      // Subscriptions run side by side; each one's deliveries in order, as one batch.
+      await Promise.all([...Map.groupBy(rows, (r) => r.subscription)].map(([id, batch]) => dispatch(subscriptions.get(id)!, batch, retry, log, {
+        done: async (handled) => { for (const r of handled) done.push(String(r.id)) },
+        retry: async (r, attempts, delayMs, error) => {
+          await db.query('update mosaic_bus.deliveries set attempts = $2, next_at = now() + make_interval(secs => $3), last_error = $4 where id = $1',
+            [r.id, attempts, delayMs / 1000, error])
+        },
+        dead: async (r) => { done.push(String(r.id)) },
+      })))
     } finally {
-      // One delete for the batch rather than one statement (and commit) per event: each consumer
-      // has committed already, and should we crash first, its inbox absorbs the redelivery.
+      // One delete for all that is settled rather than one per event: each consumer has committed
+      // already, and should we crash first, its inbox absorbs the redelivery.
       if (done.length > 0) await db.query('delete from mosaic_bus.deliveries where id = any($1::bigint[])', [done])
     }
-    return due.length
+    return rows.length
   }
 
-  function idle(): Promise<void> {
-    if (notified) {
-      notified = false
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, pollMs)
-      wake = () => { clearTimeout(timer); resolve() }
-    })
-  }
+  const pump = createPump('event bus', deliver, { pollMs, log })
 
-  async function run(): Promise<void> {
-    while (running) {
-      let worked = 0
-      try {
-        for (const producer of producers) worked += await relay(producer)
-        worked += await deliver()
-      } catch (error) {
-        if (running) log.error({ err: error }, 'event bus cycle failed')
-      }
-      if (worked === 0 && running) await idle()
-      wake = undefined
-    }
+  /** Queues `events` for every route that `select` keeps, in `tx`. */
+  async function enqueue(events: readonly CloudEvent[], targets: readonly Route[], tx: Sql): Promise<void> {
+    if (events.length === 0 || targets.length === 0) return
+    await tx.query(`
+      insert into mosaic_bus.deliveries (subscription, consumer, event)
+      select r.id, r.consumer, e.event
+      from jsonb_array_elements($1::text::jsonb) with ordinality as e(event, n)
+      join unnest($2::text[], $3::text[], $4::text[]) as r(type, id, consumer) on r.type = e.event->>'type'
+      order by e.n, r.id`,
+    [JSON.stringify(events), targets.map((r) => r.type), targets.map((r) => r.id), targets.map((r) => r.consumer)])
+    if (targets.some((r) => subscriptions.has(r.id))) pump.notify()
   }
 
   return {
-    get running() { return running },
-    addProducer(service: string) {
-      producers.push(service)
-    },
-    subscribe(subscription) {
+    kind: 'embedded',
+    get running() { return pump.running },
+    publish: (producer, events, tx) => enqueue(events, routes.filter((r) => r.source === producer), tx),
+    redeliver: (route, events, tx) => enqueue(events, [route], tx),
+    async subscribe(subscription) {
       if (subscriptions.has(subscription.id)) throw new Error(`subscription ${subscription.id} registered twice`)
       subscriptions.set(subscription.id, subscription)
-    },
-    notify() {
-      notified = true
-      wake?.()
+      // A subscriber this process runs is part of the graph, declared or not (tests add their own).
+      if (!routes.some((r) => r.id === subscription.id)) routes.push(subscription)
+      pump.notify()
     },
     async start() {
       await migrate(engine, 'mosaic_bus', [{ owner: 'bus', dir: new URL('./bus-migrations/', import.meta.url) }])
-      running = true
-      loop = run()
+      pump.start()
     },
-    async stop() {
-      running = false
-      wake?.()
-      await loop
-    },
-    async replay(consumer, ids) {
-      const rows = await db.query(`
-        with moved as (
-          delete from ${ident(consumer)}.mosaic_dead_letters where $1::bigint[] is null or id = any($1::bigint[])
-          returning subscription, event
-        )
-        insert into mosaic_bus.deliveries (subscription, consumer, event) select subscription, $2, event from moved returning id`,
-      [ids ? ids.map(String) : null, consumer])
-      if (rows.length > 0) this.notify()
-      return rows.length
+    stop: () => pump.stop(),
+    async status() {
+      const counts = await db.query<{ subscription: string, n: bigint }>(
+        'select subscription, count(*) as n from mosaic_bus.deliveries where subscription = any($1::text[]) group by subscription', [[...subscriptions.keys()]])
+      const lag: Record<string, number> = Object.fromEntries([...subscriptions.keys()].map((id) => [id, 0]))
+      for (const { subscription, n } of counts) lag[subscription] = Number(n)
+      return { connected: true, lag }
     },
   }
 }

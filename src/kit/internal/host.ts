@@ -6,7 +6,8 @@ import type { Logger } from 'pino'
 import Type from 'typebox'
 import type { Contract, CloudEvent } from '../contract.ts'
 import type { Engine, Database } from '../db/database.ts'
-import type { Bus } from '../events/bus.ts'
+import type { Bus, Route } from '../events/bus.ts'
+import { createRelay } from '../events/relay.ts'
 import type {
   AnyService, ServiceContext, CallContext, RouteContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput,
 } from '../service.ts'
@@ -16,7 +17,7 @@ import { MosaicError } from '../errors.ts'
 import { validator } from '../validation.ts'
 import { cloudEvent } from '../events/cloudevent.ts'
 import { withSpan, SpanKind, contextFrom } from '../telemetry/tracing.ts'
-import { callDuration, trackOutbox } from '../telemetry/metrics.ts'
+import { callDuration, trackOutbox, trackDeadLetters } from '../telemetry/metrics.ts'
 import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
 import type { Authorizer } from '../authz.ts'
@@ -24,7 +25,13 @@ import type { Caller } from '../identity.ts'
 
 export interface Platform {
   readonly engine: (service: string) => Engine
-  readonly bus: Bus
+  /**
+   * Absent for command-line tools: events their work publishes wait in the outbox for the running
+   * system's relay, and no subscription is consumed.
+   */
+  readonly bus?: Bus
+  /** How often an outbox relay looks for events it was not told about (EVENT_POLL_MS). */
+  readonly pollMs?: number
   readonly log: Logger
   readonly env: NodeJS.ProcessEnv
   /** Where calls to `service` go: an instance in this process, or a URL. */
@@ -49,6 +56,7 @@ export interface ServiceInstance {
   invoke(action: string, input: unknown, deadline: number): Promise<unknown>
   /** Runs a route handler for already-validated input. */
   handle(route: string, input: RouteInput<never>, deadline: number, request: RouteRequest): Promise<unknown>
+  /** Stops the outbox relay and the service's own loops; events not yet relayed stay in the outbox. */
   stop(): Promise<void>
 }
 
@@ -123,6 +131,12 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
   return client as Client<D>
 }
 
+/** The routes of the event graph that `definition` consumes. */
+export function routesOf(definition: AnyService): Route[] {
+  const consumer: string = definition.contract.name
+  return (definition.implementation.subscriptions ?? []).map((s) => ({ id: `${consumer}/${s.name}`, consumer, source: s.source, type: s.type }))
+}
+
 export async function startService(definition: AnyService, platform: Platform): Promise<ServiceInstance> {
   const contract: Contract = definition.contract
   const implementation = definition.implementation
@@ -134,7 +148,9 @@ export async function startService(definition: AnyService, platform: Platform): 
   const applied = await migrate(engine, schema, implementation.migrations ? [kitMigrations, { owner: name, dir: implementation.migrations }] : [kitMigrations])
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
   const raw = engine.forSchema(schema)
-  const db = serviceDb(raw, name, contract, () => platform.bus.notify())
+  const bus = platform.bus
+  const relay = bus ? createRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 }) : undefined
+  const db = serviceDb(raw, name, contract, () => relay?.notify())
 
   const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
@@ -142,30 +158,39 @@ export async function startService(definition: AnyService, platform: Platform): 
     return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
   }
 
-  platform.bus.addProducer(schema)
-  trackOutbox(name, async () => Number((await raw.query<{ n: bigint }>('select count(*) as n from mosaic_outbox'))[0]!.n))
-  for (const subscription of implementation.subscriptions ?? []) {
-    const id = `${name}/${subscription.name}`
-    platform.bus.subscribe({
-      id,
-      consumer: schema,
-      source: schemaOf(subscription.source),
-      type: subscription.type,
-      handle: (event: CloudEvent) => withSpan(`${event.type} process`, {
-        kind: SpanKind.CONSUMER,
-        parent: contextFrom({ traceparent: event.traceparent, tracestate: event.tracestate }),
-        attributes: { 'messaging.system': 'mosaic', 'messaging.message.id': event.id, 'messaging.consumer.group.name': id },
-      }, () => db.transaction(async (tx) => {
-        const fresh = await tx.query('insert into mosaic_inbox (subscription, event_id) values ($1, $2) on conflict do nothing returning event_id', [id, event.id])
-        if (fresh.length === 0) return 'duplicate' as const
-        await subscription.handler(event, tx, callContext(Date.now() + platform.callTimeoutMs))
-        return 'handled' as const
-      })),
+  const count = (table: string) => async (): Promise<number> => Number((await raw.query<{ n: bigint }>(`select count(*) as n from ${table}`))[0]!.n)
+  trackOutbox(name, count('mosaic_outbox'))
+  trackDeadLetters(name, count('mosaic_dead_letters'))
+  const handlers = new Map((implementation.subscriptions ?? []).map((s) => [`${name}/${s.name}`, s.handler]))
+  for (const route of bus ? routesOf(definition) : []) {
+    const handler = handlers.get(route.id)!
+    await bus!.subscribe({
+      ...route,
+      // One transaction for the batch: the inbox rows first (those already there are repeats, and
+      // skipped), then each new event's effect, in order.
+      handle: (events) => db.transaction(async (tx) => {
+        const fresh = new Set((await tx.query<{ event_id: string }>(
+          'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
+          [route.id, events.map((e) => e.id)])).map((r) => r.event_id))
+        for (const event of events) {
+          if (!fresh.has(event.id)) continue
+          await withSpan(`${event.type} process`, {
+            kind: SpanKind.CONSUMER,
+            parent: contextFrom({ traceparent: event.traceparent, tracestate: event.tracestate }),
+            attributes: { 'messaging.system': bus!.kind === 'nats' ? 'nats' : 'mosaic', 'messaging.message.id': event.id, 'messaging.consumer.group.name': route.id },
+          }, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
+        }
+        return fresh.size
+      }),
+      deadLetter: async (event: CloudEvent, attempts: number, error: string) => {
+        await raw.query('insert into mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)', [route.id, event, attempts, error])
+      },
     })
   }
 
   const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
   await implementation.start?.(context as never)
+  relay?.start()
   log.debug('started')
 
   return {
@@ -185,6 +210,7 @@ export async function startService(definition: AnyService, platform: Platform): 
       return withinDeadline(deadline, () => implementation.routes[route]!(input as never, ctx as never))
     },
     async stop() {
+      await relay?.stop()
       await implementation.stop?.(context as never)
     },
   }

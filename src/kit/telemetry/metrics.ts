@@ -2,6 +2,7 @@
 // shares it, told apart by the `service` label). Names follow OpenTelemetry's semantic
 // conventions as exported to Prometheus: dots become underscores, the unit is a suffix.
 import { Registry, Histogram, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
+import type { Bus } from '../events/bus.ts'
 
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry })
@@ -52,4 +53,47 @@ export const outboxBacklog = new Gauge({
 
 export function trackOutbox(service: string, count: () => Promise<number>): void {
   backlogSources.set(service, count)
+}
+
+let trackedBus: Bus | undefined
+
+export const busConnected = new Gauge({
+  name: 'mosaic_bus_connected',
+  help: 'Whether the event bus is connected (1) or not (0): NATS, or the embedded bus while running',
+  registers: [registry],
+  async collect() {
+    if (trackedBus) this.set(trackedBus.running && (await trackedBus.status().catch(() => ({ connected: false }))).connected ? 1 : 0)
+  },
+})
+
+export const consumerLag = new Gauge({
+  name: 'messaging_consumer_lag_messages',
+  help: 'Events waiting for a subscription of this process (not yet handled, or being retried)',
+  labelNames: ['subscription'],
+  registers: [registry],
+  async collect() {
+    if (!trackedBus?.running) return
+    const status = await trackedBus.status().catch(() => undefined)
+    for (const [subscription, lag] of Object.entries(status?.lag ?? {})) this.set({ subscription }, lag)
+  },
+})
+
+const deadLetterSources = new Map<string, () => Promise<number>>()
+
+export const deadLetters = new Gauge({
+  name: 'mosaic_dead_letters',
+  help: 'Events a service failed to handle after every attempt, kept for `mosaic events replay`',
+  labelNames: ['service'],
+  registers: [registry],
+  async collect() {
+    for (const [service, count] of deadLetterSources) this.set({ service }, await count().catch(() => -1))
+  },
+})
+
+export function trackBus(bus: Bus): void {
+  trackedBus = bus
+}
+
+export function trackDeadLetters(service: string, count: () => Promise<number>): void {
+  deadLetterSources.set(service, count)
 }

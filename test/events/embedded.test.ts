@@ -2,13 +2,14 @@
 // failures are retried with backoff, exhausted ones are dead-lettered and can be replayed.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startNode, type MosaicNode } from '../src/runtime/node.ts'
-import identity from '../src/services/identity/service.ts'
-import catalog from '../src/services/catalog/service.ts'
-import ledger from './fixtures/ledger.ts'
-import { fixtureRoutes } from './fixtures/routes.ts'
-import { adminEnv, login, bearer } from './auth.ts'
-import { MosaicError } from '../src/kit/errors.ts'
+import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
+import identity from '../../src/services/identity/service.ts'
+import catalog from '../../src/services/catalog/service.ts'
+import ledger from '../fixtures/ledger.ts'
+import { fixtureRoutes } from '../fixtures/routes.ts'
+import { adminEnv, login, bearer } from '../auth.ts'
+import { MosaicError } from '../../src/kit/errors.ts'
+import { redeliver } from '../bus.ts'
 
 let node: MosaicNode
 /** Products are created through the gateway, which lets only staff do it: the admin's token. */
@@ -59,10 +60,8 @@ test('a redelivered event has no second effect (inbox)', async () => {
   await eventually(() => entriesFor('ev-redeliver'), (n) => n === 1)
   const [handled] = await admin().query<{ event_id: string }>(`select event_id from ledger.mosaic_inbox where subscription = 'ledger/catalog.product.created' order by handled_at desc limit 1`)
   // Put the same event on the bus again, as a broker redelivery after a lost ack would.
-  await admin().query(`insert into mosaic_bus.deliveries (subscription, consumer, event)
-    values ('ledger/catalog.product.created', 'ledger', jsonb_build_object('id', $1::text, 'type', 'product.created', 'data', jsonb_build_object('id', 'ev-redeliver')))`, [handled!.event_id])
-  node.bus.notify()
-  await eventually(async () => (await admin().query('select 1 from mosaic_bus.deliveries')).length, (n) => n === 0)
+  const event = { specversion: '1.0', id: handled!.event_id, source: '/mosaic/catalog', type: 'product.created', time: new Date().toISOString(), datacontenttype: 'application/json', data: { id: 'ev-redeliver' } } as const
+  await redeliver(node, { id: 'ledger/catalog.product.created', consumer: 'ledger', source: 'catalog', type: 'product.created' }, [event])
   assert.equal(await entriesFor('ev-redeliver'), 1)
 })
 
@@ -85,10 +84,10 @@ test('a handler that keeps failing is dead-lettered with its error, and replay d
   assert.match(dead[0]!.error, /told to fail/)
   assert.equal(await entriesFor('ev-poison'), 0)
 
-  assert.equal(await node.bus.replay('ledger', [Number(dead[0]!.id)]), 1)
+  assert.equal(await node.replay('ledger', [Number(dead[0]!.id)]), 1)
   assert.equal(await eventually(() => entriesFor('ev-poison'), (n) => n > 0), 1)
   assert.equal((await admin().query(`select 1 from ledger.mosaic_dead_letters where event->'data'->>'id' = 'ev-poison'`)).length, 0)
-  assert.equal(await node.bus.replay('ledger'), 0, 'nothing left to replay')
+  assert.equal(await node.replay('ledger'), 0, 'nothing left to replay')
 })
 
 test('an event published in a transaction that rolls back is never delivered', async () => {

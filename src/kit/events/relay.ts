@@ -1,0 +1,51 @@
+// A producing service's outbox relay: reads the events its transactions committed, in order, hands
+// them to the bus, and deletes them in the same transaction once the bus holds them (the broker has
+// acknowledged them, or the embedded bus queued them in this very transaction). A crash before the
+// commit leaves the rows to be sent again: the broker drops the repeat within its duplicate window
+// (the message id is the event id), and consumers' inboxes absorb it after that. Replicas of a
+// service share one outbox; a transaction-scoped advisory lock lets one relay at a time, which keeps
+// the service's events in order on the bus.
+import type { Logger } from 'pino'
+import type { CloudEvent } from '../contract.ts'
+import type { Engine } from '../db/database.ts'
+import { ident } from '../db/database.ts'
+import { eventsPublished } from '../telemetry/metrics.ts'
+import type { Bus } from './bus.ts'
+import { createPump, type Pump } from './pump.ts'
+
+export interface RelayOptions {
+  /** The producing service, and the schema its outbox is in. */
+  readonly service: string
+  readonly schema: string
+  readonly engine: Engine
+  readonly bus: Bus
+  readonly log: Logger
+  readonly pollMs: number
+  readonly batchSize?: number
+}
+
+export function createRelay(options: RelayOptions): Pump {
+  const { service, engine, bus, batchSize = 500 } = options
+  const outbox = `${ident(options.schema)}.mosaic_outbox`
+  const lockKey = `mosaic-relay:${options.schema}`
+
+  async function relay(): Promise<number> {
+    const events = await engine.admin.transaction(async (tx) => {
+      if (engine.kind === 'postgres') {
+        const [lock] = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1)) as ok', [lockKey])
+        if (!lock!.ok) return [] // another replica is relaying; the next poll looks again
+      }
+      const rows = await tx.query<{ seq: bigint, event: CloudEvent }>(`select seq, event from ${outbox} order by seq limit ${batchSize}`)
+      if (rows.length === 0) return []
+      await bus.publish(service, rows.map((r) => r.event), tx)
+      await tx.query(`delete from ${outbox} where seq = any($1::bigint[])`, [rows.map((r) => String(r.seq))])
+      return rows.map((r) => r.event)
+    })
+    for (const [type, batch] of Map.groupBy(events, (e) => e.type)) {
+      eventsPublished.inc({ service, messaging_destination_name: type }, batch.length)
+    }
+    return events.length
+  }
+
+  return createPump(`${service} outbox relay`, relay, options)
+}
