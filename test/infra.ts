@@ -17,12 +17,31 @@ export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 
 interface Cleanup { after(fn: () => Promise<void>): void }
 
+const stacks = new WeakMap<Cleanup, (() => Promise<void>)[]>()
+
+/**
+ * Runs `fn` when `t` ends, after everything deferred later (last in, first out, as `defer` in Go):
+ * a process is stopped before the database or broker it uses goes away. node:test runs `after`
+ * hooks in the order they were added.
+ */
+export function defer(t: Cleanup, fn: () => Promise<unknown>): void {
+  let stack = stacks.get(t)
+  if (!stack) {
+    const fns: (() => Promise<void>)[] = []
+    stacks.set(t, stack = fns)
+    t.after(async () => {
+      for (const cleanup of fns.reverse()) await cleanup()
+    })
+  }
+  stack.push(async () => { await fn() })
+}
+
 /** A fresh database on the local PostgreSQL server, dropped when `t` ends. */
 export async function freshDatabase(t: Cleanup, prefix = 'mosaic_test'): Promise<string> {
   const name = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database ${name}`)
-  t.after(async () => {
+  defer(t, async () => {
     await admin.unsafe(`drop database if exists ${name} with (force)`)
     await admin.end({ timeout: 5 })
   })
@@ -34,7 +53,7 @@ export async function freshDatabase(t: Cleanup, prefix = 'mosaic_test'): Promise
 /** A NATS_NAMESPACE of the test's own on `url`; its streams are deleted when `t` ends. */
 export function natsNamespace(t: Cleanup, url = NATS_URL): string {
   const namespace = `t${randomBytes(5).toString('hex')}`
-  t.after(async () => {
+  defer(t, async () => {
     const nc = await connect({ servers: url, maxReconnectAttempts: 5 }).catch(() => undefined)
     if (!nc) return
     const jsm = await jetstreamManager(nc)
@@ -83,7 +102,7 @@ export async function privateNats(t: Cleanup): Promise<PrivateNats> {
     await exited
   }
   await start()
-  t.after(async () => {
+  defer(t, async () => {
     await stop()
     await rm(store, { recursive: true, force: true })
   })

@@ -14,11 +14,11 @@ import { pulseSystem } from '../fixtures/pulse.ts'
 import { fixtureRoutes } from '../fixtures/routes.ts'
 import { testEnv } from '../auth.ts'
 import { drained } from '../bus.ts'
-import { freshDatabase, natsNamespace, privateNats, NATS_URL } from '../infra.ts'
+import { defer, freshDatabase, natsNamespace, privateNats, NATS_URL } from '../infra.ts'
 
 async function natsNode(t: TestContext, env: Record<string, string>): Promise<MosaicNode> {
   const node = await startNode({ role: 'gateway', services: pulseSystem, port: 0, env: testEnv({ BUS: 'nats', GATEWAY_ROUTES: fixtureRoutes, ...env }) })
-  t.after(() => node.stop())
+  defer(t, () => node.stop())
   return node
 }
 

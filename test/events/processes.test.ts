@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { spawnNode, runNode, type Child } from '../process.ts'
 import { INTERNAL_SECRET } from '../auth.ts'
-import { freshDatabase, natsNamespace, privateNats, NATS_URL } from '../infra.ts'
+import { defer, freshDatabase, natsNamespace, privateNats, NATS_URL } from '../infra.ts'
 
 const script = join(import.meta.dirname, '..', 'fixtures', 'bus-node.ts')
 type Tally = { total: number, events: number }
@@ -25,7 +25,7 @@ async function natsLayout(t: TestContext, natsUrl = NATS_URL): Promise<Record<st
 
 async function start(t: TestContext, service: 'pulse' | 'tally', env: Record<string, string>): Promise<Child> {
   const child = await spawnNode([script, service], env, 30_000)
-  t.after(() => child.kill('SIGKILL'))
+  defer(t, () => child.kill('SIGKILL'))
   return child
 }
 
