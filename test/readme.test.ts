@@ -146,9 +146,10 @@ test('every path the documents name exists', () => {
       ...[...markdown.matchAll(/`((?:src|test|bench|policies|docs|scripts|bin)\/[\w./<>*-]*)`/g)].map((m) => join(root, m[1]!)),
       ...[...markdown.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].filter((m) => !/^[a-z]+:/.test(m[1]!)).map((m) => join(dir, m[1]!)),
     ]
-    // A bare file name (`saga.ts`) is one of the document's own folder, or of test/; a root document's, anywhere.
+    // A bare file name (`saga.ts`; not a pattern such as `NNN_name.sql`) is one of the document's own
+    // folder, or of test/; a root document's, anywhere.
     const near = document.includes('/') && !document.startsWith('docs/') ? [dir, join(root, 'test')] : [root]
-    for (const [, name] of markdown.matchAll(/`([\w.-]+\.(?:ts|sql|txt|json|cedar))`/g)) {
+    for (const [, name] of markdown.matchAll(/`([a-z0-9][\w.-]*\.(?:ts|sql|txt|json|cedar))`/g)) {
       if (!near.some((folder) => filesUnder(folder).some((file) => file.endsWith(`/${name}`)))) missing.push(`${document}: ${name}`)
     }
     for (const path of named) {
