@@ -1,7 +1,7 @@
 // The `mosaic` command. Run with `npx mosaic <command>` (or `npm start` for `mosaic start`).
 import { parseArgs } from 'node:util'
-import Type from 'typebox'
-import { ConfigError, Env, envPrefix, loadConfig } from '../kit/config.ts'
+import { ConfigError, envPrefix, loadConfig } from '../kit/config.ts'
+import { ServiceAddress } from '../runtime/config.ts'
 import { MigrationError } from '../kit/db/migrations.ts'
 import { topology, findService } from '../runtime/topology.ts'
 import { startNode, exitOnSignals } from '../runtime/node.ts'
@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<void> {
       if (!entry) throw new UsageError(`serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}`)
       const name = entry.definition.contract.name
       const variable = `${envPrefix(name)}_SERVICE_PORT`
-      const port = loadConfig(Type.Object({ [variable]: Env.port(entry.port) }))[variable]!
+      const port = loadConfig(ServiceAddress(name, entry.port))[variable] as number
       exitOnSignals(await startNode({ role: 'service', services: [entry.definition], system: topology.map((s) => s.definition), port }))
       return
     }

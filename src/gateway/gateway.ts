@@ -25,7 +25,7 @@ import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
 import { registerDocs } from './docs.ts'
 
-const GatewayConfig = Type.Object({
+export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
   AUTH_JWKS_CACHE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'How long the gateway trusts fetched signing keys' }),
   GATEWAY_ROUTES: Type.String({ default: defaultRouteTable, description: 'Route table files or folders, comma-separated' }),

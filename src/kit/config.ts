@@ -36,12 +36,15 @@ export function loadConfig<T extends TProperties>(schema: TObject<T>, env: NodeJ
   }
 }
 
-/** Common shapes for environment variables. */
+const described = (description?: string) => (description ? { description } : {})
+
+/** Common shapes for environment variables; the description goes into docs/configuration.md. */
 export const Env = {
-  port: (defaultValue?: number) => Type.Integer({ minimum: 0, maximum: 65535, ...(defaultValue === undefined ? {} : { default: defaultValue }) }),
-  url: () => Type.String({ pattern: '^[a-z][a-z0-9+.-]*://' }),
-  flag: (defaultValue: boolean) => Type.Boolean({ default: defaultValue }),
-  positive: (defaultValue: number) => Type.Integer({ minimum: 1, default: defaultValue }),
+  port: (defaultValue?: number, description?: string) =>
+    Type.Integer({ minimum: 0, maximum: 65535, ...(defaultValue === undefined ? {} : { default: defaultValue }), ...described(description) }),
+  url: (description?: string) => Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', ...described(description) }),
+  flag: (defaultValue: boolean, description?: string) => Type.Boolean({ default: defaultValue, ...described(description) }),
+  positive: (defaultValue: number, description?: string) => Type.Integer({ minimum: 1, default: defaultValue, ...described(description) }),
 }
 
 /** `"a, b,,c"` → `['a', 'b', 'c']`: the shape of every comma-separated variable. */

@@ -1,24 +1,24 @@
 import Type from 'typebox'
-import { Env } from '../kit/config.ts'
+import { Env, envPrefix } from '../kit/config.ts'
 
 /** The variables every Mosaic process reads. Services add their own (see each service's config). */
 export const RuntimeConfig = Type.Object({
-  PORT: Env.port(8080),
-  HOST: Type.String({ default: '127.0.0.1' }),
-  DATA_DIR: Type.String({ default: '.mosaic', description: 'Where embedded PGlite keeps its files; ":memory:" keeps nothing' }),
-  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL for every service without a <NAME>_DATABASE_URL of its own (a schema each); unset: embedded PGlite' })),
-  DATABASE_POOL_SIZE: Env.positive(10),
-  CALL_TIMEOUT_MS: Env.positive(5_000),
-  REQUEST_TIMEOUT_MS: Env.positive(30_000),
-  BODY_LIMIT: Env.positive(1_048_576),
+  PORT: Env.port(8080, 'Port of the gateway (`mosaic start`)'),
+  HOST: Type.String({ default: '127.0.0.1', description: 'Interface to listen on (`0.0.0.0` in a container)' }),
+  DATA_DIR: Type.String({ default: '.mosaic', description: 'Where embedded PGlite keeps its files; `:memory:` keeps nothing' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'Use this PostgreSQL server instead of PGlite for every service without a <NAME>_DATABASE_URL of its own (a schema and a database role per service; the user needs CREATEROLE)' })),
+  DATABASE_POOL_SIZE: Env.positive(10, 'Connections per service schema on a PostgreSQL server'),
+  CALL_TIMEOUT_MS: Env.positive(5_000, 'Deadline of a call between services when the caller sets none'),
+  REQUEST_TIMEOUT_MS: Env.positive(30_000, 'Deadline of a public request (504 after)'),
+  BODY_LIMIT: Env.positive(1_048_576, 'Largest request body, bytes; larger → 413 (a route may set its own in the route table)'),
   HEADER_LIMIT: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384, description: 'Largest request head, bytes; larger → 431' }),
   TRUST_PROXY: Type.String({ default: '', description: 'Proxies whose X-Forwarded-For is believed: "true", or addresses/CIDRs, comma-separated' }),
   MOSAIC_INTERNAL_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Shared by the gateway and services in separate processes to sign callers' })),
-  CORS_ORIGINS: Type.String({ default: '' }),
-  SHUTDOWN_TIMEOUT_MS: Env.positive(10_000),
-  EVENT_MAX_ATTEMPTS: Env.positive(8),
-  EVENT_RETRY_BASE_MS: Env.positive(250),
-  EVENT_POLL_MS: Env.positive(250),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Origins allowed to call the API from a browser (and to send cookie-authenticated unsafe requests), comma-separated' }),
+  SHUTDOWN_TIMEOUT_MS: Env.positive(10_000, 'Log an error if graceful shutdown takes longer'),
+  EVENT_MAX_ATTEMPTS: Env.positive(8, 'Deliveries of an event to a failing handler before it is dead-lettered'),
+  EVENT_RETRY_BASE_MS: Env.positive(250, 'First retry delay of a failing handler (doubles each attempt, with jitter, up to 60 s)'),
+  EVENT_POLL_MS: Env.positive(250, 'How often relays and the bus look for work when not woken by a commit (retries due, other processes)'),
   BUS: Type.Union([Type.Literal('embedded'), Type.Literal('nats')], {
     default: 'embedded',
     description: 'embedded: events queued in the one database all services share; nats: NATS JetStream (needed when services have databases of their own)',
@@ -28,6 +28,17 @@ export const RuntimeConfig = Type.Object({
   NATS_STREAM_MAX_AGE_SECONDS: Type.Integer({ minimum: 60, default: 7 * 86_400, description: 'How long the broker keeps events (a consumer started later still gets them)' }),
   NATS_ACK_WAIT_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'A delivery not acknowledged within this time goes to another replica (a consumer died mid-batch)' }),
   NATS_DUPLICATE_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 120, description: 'The broker drops an event id published again within this window' }),
-  // Read by the logger (kit/log.ts); declared here so a typo stops the process with one line.
-  LOG_LEVEL: Type.String({ pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info' }),
+  // Read by the logger (kit/log.ts) and the tracer (kit/telemetry/tracing.ts); declared here so a
+  // typo stops the process with one line, and so they are documented with the rest.
+  LOG_LEVEL: Type.String({ pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info', description: 'pino log level (`silent` mutes)' }),
+  LOG_PRETTY: Type.Optional(Type.Boolean({ description: 'Logs are pretty on a terminal and JSON lines otherwise; `false` forces JSON lines on a terminal too' })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Env.url('Export spans over OTLP/HTTP to this collector; unset: no spans are recorded (trace ids are still made)')),
+  OTEL_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1, description: 'Service name of exported spans (default: the service, or `mosaic` for the gateway)' })),
+})
+
+/** Where one service runs: its port when served alone, or the URL of an instance running elsewhere. */
+export const ServiceAddress = (service: string, port: number) => Type.Object({
+  [`${envPrefix(service)}_SERVICE_PORT`]: Env.port(port, `Port of \`mosaic serve ${service}\``),
+  [`${envPrefix(service)}_SERVICE_URL`]: Type.Optional(Env.url(`Run ${service} elsewhere: \`mosaic start\` does not start it, proxies its routes and calls its actions at this URL`)),
+  [`${envPrefix(service)}_DATABASE_URL`]: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: `A PostgreSQL database of ${service}'s own (with BUS=nats); unset: DATABASE_URL` })),
 })

@@ -26,8 +26,8 @@ async function checkImage(ctx: RouteContext, fileId: string | null | undefined):
 export default defineService(catalogContract, {
   migrations: new URL('./migrations/', import.meta.url),
   config: Type.Object({
-    CATALOG_LOW_STOCK_THRESHOLD: Type.Integer({ minimum: 0, default: 5, description: 'inventory.low is published when stock falls to this' }),
-    CATALOG_SEED_DEMO: Env.flag(true),
+    CATALOG_LOW_STOCK_THRESHOLD: Type.Integer({ minimum: 0, default: 5, description: '`inventory.low` is published when stock falls to this' }),
+    CATALOG_SEED_DEMO: Env.flag(true, 'Seed the demo catalog on first start'),
   }),
 
   async start(ctx) {

@@ -15,13 +15,13 @@ import { startThumbnails, type ThumbnailWorker } from './thumbnails.ts'
 const SWEEP_AFTER_MS = 60 * 60 * 1000
 
 const Config = Type.Object({
-  STORAGE_PATH: Type.Optional(Type.String({ minLength: 1, description: 'Directory of stored files; default <DATA_DIR>/files' })),
+  STORAGE_PATH: Type.Optional(Type.String({ minLength: 1, description: 'Directory of stored files (default: `<DATA_DIR>/files`; with `DATA_DIR=:memory:` a temporary directory, removed at stop)' })),
   // The runtime's variable, read here for the default above; ":memory:" gets a temporary directory.
   DATA_DIR: Type.String({ default: '.mosaic' }),
-  FILE_MAX_BYTES: Env.positive(10 * 1024 * 1024),
-  FILES_THUMBNAIL_SIZE: Type.Integer({ minimum: 16, maximum: 2048, default: 256 }),
-  FILES_PROCESS_POLL_MS: Env.positive(1000),
-  FILES_PROCESSING: Env.flag(true),
+  FILE_MAX_BYTES: Env.positive(10 * 1024 * 1024, 'Largest file, bytes (counted on the bytes, not on Content-Length); larger → 413, nothing kept'),
+  FILES_THUMBNAIL_SIZE: Type.Integer({ minimum: 16, maximum: 2048, default: 256, description: 'Longest side of a thumbnail, pixels' }),
+  FILES_PROCESS_POLL_MS: Env.positive(1000, 'How often the thumbnail loop looks for work (an upload in the same process also wakes it)'),
+  FILES_PROCESSING: Env.flag(true, 'Run the thumbnail loop in this process (`false`: leave the work to other replicas)'),
   // An hour: long enough to spare the service a product image per page view, short enough that a file
   // made private again drops out of shared caches the same day.
   FILES_PUBLIC_MAX_AGE: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 3600, description: 'Cache-Control max-age of public files, seconds' }),

@@ -13,10 +13,12 @@ export interface Received extends Stored {
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 
+// eslint-disable-next-line no-control-regex -- control characters are what is being removed
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g
+
 /** The client's name without any directory part or control characters; only ever shown, never a path. */
 export function cleanFilename(name: string | undefined): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what is being removed
-  const base = (name ?? '').split(/[/\\]/).pop()!.replace(/[\u0000-\u001f\u007f]/g, '').trim()
+  const base = (name ?? '').split(/[/\\]/).pop()!.replace(CONTROL_CHARACTERS, '').trim()
   return base.slice(0, 200) || 'file'
 }
 

@@ -62,11 +62,11 @@ const IdParams = Type.Object({ id: UserId })
  * verifies them) must agree on; both read them from the same environment variables.
  */
 export const AuthSettings = Type.Object({
-  AUTH_ISSUER: Type.String({ minLength: 1, default: 'mosaic', description: 'iss of access tokens' }),
-  AUTH_AUDIENCE: Type.String({ minLength: 1, default: 'mosaic-api', description: 'aud of access tokens' }),
+  AUTH_ISSUER: Type.String({ minLength: 1, default: 'mosaic', description: '`iss` of access tokens (gateway and identity must agree)' }),
+  AUTH_AUDIENCE: Type.String({ minLength: 1, default: 'mosaic-api', description: '`aud` of access tokens (gateway and identity must agree)' }),
   AUTH_ACCESS_TOKEN_TTL: Type.Integer({ minimum: 30, maximum: 86_400, default: 900, description: 'Access token lifetime, seconds' }),
   AUTH_CLOCK_SKEW_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 30, description: 'Clock difference tolerated on exp/iat' }),
-  AUTH_COOKIE_SECURE: Env.flag(true),
+  AUTH_COOKIE_SECURE: Env.flag(true, 'Browser session cookies are `Secure` (`__Host-mosaic-session`); `false` only while HOST is a loopback address'),
 })
 
 /** `__Host-` binds the cookie to this host and path /, and browsers only accept it when Secure. */

@@ -19,15 +19,15 @@ const Config = Type.Object({
   AUTH_SESSION_TTL: Type.Integer({ minimum: 60, default: 3600, description: 'Browser session idle timeout, seconds' }),
   AUTH_SESSION_ABSOLUTE_TTL: Type.Integer({ minimum: 60, default: 43_200, description: 'Browser session absolute lifetime, seconds' }),
   AUTH_CSRF_TOKEN_LENGTH: Type.Integer({ minimum: 16, maximum: 128, default: 32, description: 'CSRF token size, bytes' }),
-  AUTH_LOCKOUT_THRESHOLD: Env.positive(5),
-  AUTH_IP_LOCKOUT_THRESHOLD: Env.positive(50),
-  AUTH_LOCKOUT_BASE_SECONDS: Env.positive(2),
-  AUTH_LOCKOUT_MAX_SECONDS: Env.positive(3600),
+  AUTH_LOCKOUT_THRESHOLD: Env.positive(5, 'Failed sign-ins of one account (tenant + email) before it is locked out'),
+  AUTH_IP_LOCKOUT_THRESHOLD: Env.positive(50, 'Failed sign-ins from one client address before it is locked out'),
+  AUTH_LOCKOUT_BASE_SECONDS: Env.positive(2, 'First lockout, seconds; each further failure doubles it'),
+  AUTH_LOCKOUT_MAX_SECONDS: Env.positive(3600, 'Longest lockout, seconds'),
   AUTH_KEY_ROTATION_DAYS: Type.Integer({ minimum: 0, default: 30, description: 'Rotate the signing key when it is this old; 0: only by `mosaic keys rotate`' }),
-  AUTH_HASH_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
-  AUTH_TOTP_ISSUER: Type.String({ minLength: 1, default: 'Mosaic' }),
-  AUTH_ADMIN_EMAIL: Type.Optional(Type.String({ format: 'email' })),
-  AUTH_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  AUTH_HASH_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'Password hashes computed at once (default: cores − 1, at most libuv threads − 1); more wait in line' })),
+  AUTH_TOTP_ISSUER: Type.String({ minLength: 1, default: 'Mosaic', description: 'Issuer shown in authenticator apps' }),
+  AUTH_ADMIN_EMAIL: Type.Optional(Type.String({ format: 'email', description: 'Create this administrator at start if the email is not registered yet (with AUTH_ADMIN_PASSWORD)' })),
+  AUTH_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Password of the administrator of AUTH_ADMIN_EMAIL (there is no default password)' })),
 })
 type Cfg = Static<typeof Config>
 
