@@ -136,7 +136,12 @@ export async function startService(definition: AnyService, platform: Platform): 
   const raw = engine.forSchema(schema)
   const db = serviceDb(raw, name, contract, () => platform.bus.notify())
 
-  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
+  // Set once `start` returns; read at each call, so handlers registered before it (subscriptions) see it too.
+  let state: unknown = undefined
+  const context: ServiceContext = {
+    name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize,
+    get state() { return state },
+  }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
     const signal = lazySignal(deadline)
     return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
@@ -165,7 +170,7 @@ export async function startService(definition: AnyService, platform: Platform): 
   }
 
   const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
-  await implementation.start?.(context as never)
+  state = await implementation.start?.(context as never)
   log.debug('started')
 
   return {
