@@ -3,9 +3,9 @@
 // capture and refund rules, and bad input. Called as another service would, with a deadline.
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { MosaicError } from '../../src/kit/errors.ts'
+import { eventually, sleep } from '../helpers/wait.ts'
 import { startPaymentsNode, authorization, uid, rejects, type PaymentsNode, type PaymentOut } from './helpers.ts'
 
 const eventTypes = ['payment.authorized', 'payment.captured', 'payment.declined', 'payment.voided', 'payment.refunded']
@@ -15,9 +15,6 @@ describe('payments actions', () => {
   let p: PaymentsNode
   const events: CloudEvent<{ orderId: string, amount: number, refunded?: number, reason?: string }>[] = []
   const eventsOf = (orderId: string) => events.filter((e) => e.data.orderId === orderId).map((e) => e.type)
-  async function eventually(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-    for (const until = Date.now() + 5000; !await check(); await sleep(20)) if (Date.now() > until) assert.fail(`timed out waiting for ${what}`)
-  }
 
   before(async () => {
     p = await startPaymentsNode()

@@ -4,7 +4,6 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { startNode } from '../../src/runtime/node.ts'
 import { defineContract, defineService, type Static } from '../../src/kit/index.ts'
 import identity from '../../src/services/identity/service.ts'
@@ -13,6 +12,7 @@ import { ordersContract } from '../../src/services/orders/contract.ts'
 import type { Invoice } from '../../src/services/payments/contract.ts'
 import { adminEnv } from '../auth.ts'
 import { call, assertProblem, signUp, type TestNode, type Tokens, type User } from '../identity/helpers.ts'
+import { eventually, sleep } from '../helpers/wait.ts'
 import { authorization, uid, type PaymentOut } from './helpers.ts'
 
 type InvoiceOut = Static<typeof Invoice>
@@ -52,12 +52,10 @@ function order(user: User, overrides: Partial<OrderConfirmed> = {}): OrderConfir
 }
 
 async function invoiceOf(orderId: string, token = as(staff)): Promise<InvoiceOut> {
-  for (const until = Date.now() + 5000; ; await sleep(20)) {
+  return eventually(`an invoice for ${orderId}`, async () => {
     const list = await call<{ items: InvoiceOut[] }>(t, 'GET', '/api/invoices?limit=100', { token })
-    const found = list.body.items.find((i) => i.orderId === orderId)
-    if (found) return found
-    if (Date.now() > until) assert.fail(`no invoice for ${orderId}`)
-  }
+    return list.body.items.find((i) => i.orderId === orderId)
+  })
 }
 
 before(async () => {
