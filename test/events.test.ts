@@ -10,6 +10,7 @@ import { fixtureRoutes } from './fixtures/routes.ts'
 import { adminEnv, login, bearer } from './auth.ts'
 import { MosaicError } from '../src/kit/errors.ts'
 import { eventually } from './helpers/wait.ts'
+import { drained } from './helpers/drained.ts'
 
 let node: MosaicNode
 /** Products are created through the gateway, which lets only staff do it: the admin's token. */
@@ -90,7 +91,7 @@ test('an event published in a transaction that rolls back is never delivered', a
     await tx.publish('product.created', { id: 'ev-rolled-back', name: 'x', description: '', price: 1, currency: 'USD', category: null, stock: 0, imageFileId: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() })
     throw new Error('business rule failed')
   }), /business rule failed/)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await drained(node)
   assert.equal(await entriesFor('ev-rolled-back'), 0)
 })
 

@@ -5,8 +5,9 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { MosaicError } from '../../src/kit/errors.ts'
-import { eventually, sleep } from '../helpers/wait.ts'
+import { eventually } from '../helpers/wait.ts'
 import { startPaymentsNode, authorization, uid, rejects, type PaymentsNode, type PaymentOut } from './helpers.ts'
+import { drained } from '../helpers/drained.ts'
 
 const eventTypes = ['payment.authorized', 'payment.captured', 'payment.declined', 'payment.voided', 'payment.refunded']
 
@@ -94,7 +95,7 @@ describe('payments actions', () => {
     release()
     // The provider now holds the money, until the payments service sees the answer and releases it.
     await eventually('the late hold to be released', async () => !await p.simulated.held(voided!.id) && p.gate.authorizeCalls > 0)
-    await sleep(50)
+    await drained(p.node)
     assert.equal(await p.simulated.held(voided!.id), false)
     const again = await p.invoke('authorizePayment', input)
     assert.equal(again.status, 'voided')

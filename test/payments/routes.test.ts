@@ -12,8 +12,9 @@ import { ordersContract } from '../../src/services/orders/contract.ts'
 import type { Invoice } from '../../src/services/payments/contract.ts'
 import { adminEnv } from '../auth.ts'
 import { call, assertProblem, signUp, type TestNode, type Tokens, type User } from '../identity/helpers.ts'
-import { eventually, sleep } from '../helpers/wait.ts'
+import { eventually } from '../helpers/wait.ts'
 import { authorization, uid, type PaymentOut } from './helpers.ts'
+import { drained } from '../helpers/drained.ts'
 
 type InvoiceOut = Static<typeof Invoice>
 type OrderConfirmed = Static<(typeof ordersContract)['events']['order.confirmed']>
@@ -134,7 +135,7 @@ describe('invoices', () => {
     // The same event delivered again, and the order confirmed again under another event id.
     await t.node.engine.admin.query(`insert into mosaic_bus.deliveries (subscription, consumer, event) values ('payments/orders.order.confirmed', 'payments', $1::text::jsonb)`, [JSON.stringify(event)])
     await confirmOrder(data)
-    await sleep(300)
+    await drained(t.node)
     const all = await call<{ items: InvoiceOut[] }>(t, 'GET', '/api/invoices?limit=100', { token: as(staff) })
     assert.equal(all.body.items.filter((i) => i.orderId === data.orderId).length, 1)
   })
