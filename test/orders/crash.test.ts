@@ -13,6 +13,7 @@ import { spawnNode, tempDataDir, type Child } from '../process.ts'
 import { adminEnv, login } from '../auth.ts'
 import { sagaEnv, PASSWORD, type Order } from './helpers.ts'
 import { call as httpCall } from '../helpers/http.ts'
+import { seededRandom } from '../helpers/seed.ts'
 import { customer as signedUp } from '../helpers/users.ts'
 
 const script = join(import.meta.dirname, 'crash-node.ts')
@@ -22,6 +23,7 @@ const ORDERS = 50
 interface Payment { orderId: string, status: string, amount: number, captured: number, refunded: number }
 
 test('50 checkouts under random SIGKILLs: every order settles and every invariant holds', { timeout: 240_000 }, async (t) => {
+  const random = seededRandom(t)
   const dataDir = await tempDataDir(t, 'mosaic-orders-crash-')
   const env = { ...sagaEnv, ORDERS_SAGA_TIMEOUT_MS: '3000', ORDERS_SAGA_LEASE_MS: '1000', DATA_DIR: dataDir, CATALOG_SEED_DEMO: 'false', LOG_LEVEL: 'silent', EVENT_POLL_MS: '50', ...adminEnv }
   let child: Child = await spawnNode([script], env, 60_000)
@@ -61,7 +63,7 @@ test('50 checkouts under random SIGKILLs: every order settles and every invarian
   for (let wave = 1; wave <= 3; wave++) {
     const pending = requests.map((_, i) => i).filter((i) => !placed.has(i)).slice(0, Math.ceil(ORDERS * wave / 3) - placed.size)
     const sending = Promise.all(pending.map(send))
-    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 400))
+    await new Promise((resolve) => setTimeout(resolve, 50 + random() * 400))
     await child.kill('SIGKILL')
     kills++
     await sending
@@ -115,7 +117,7 @@ test('50 checkouts under random SIGKILLs: every order settles and every invarian
     } catch { return false }
   }
   const cancelling = Promise.all(toCancel.map(cancel))
-  await new Promise((resolve) => setTimeout(resolve, Math.random() * 300))
+  await new Promise((resolve) => setTimeout(resolve, random() * 300))
   await child.kill('SIGKILL')
   kills++
   const answered = await cancelling
