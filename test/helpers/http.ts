@@ -67,7 +67,7 @@ export interface Problem {
 export function assertProblem(reply: Reply | Omit<Reply, 'ms'>, status: number, code: string, message = ''): Problem {
   const where = `${message ? `${message}: ` : ''}${reply.status} ${reply.text.slice(0, 300)}`
   assert.equal(reply.status, status, where)
-  assert.match(reply.headers.get('content-type') ?? '', /^application\/problem\+json/, where)
+  assert.equal(reply.headers.get('content-type'), 'application/problem+json; charset=utf-8', where)
   const problem = reply.body as Problem
   assert.equal(problem.code, code, where)
   assert.equal(problem.status, status, where)
