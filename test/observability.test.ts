@@ -6,14 +6,14 @@ import assert from 'node:assert/strict'
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
 import type { CloudEvent } from '../src/kit/contract.ts'
 import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
 import { cli, spawnNode, logLines, tempDataDir } from './process.ts'
 import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
-import { spy } from './bus.ts'
+import { spy } from './helpers/bus.ts'
+import { eventually } from './helpers/wait.ts'
 
 // Products are created by staff: the first admin (from adminEnv) signs in for them.
 const baseEnv = { PORT: '0', LOG_PRETTY: 'false', LOG_LEVEL: 'info', CATALOG_SEED_DEMO: 'false', ...adminEnv }
@@ -110,11 +110,7 @@ describe('in one process', () => {
     const { traceId, header } = traceparent()
     const id = `obs-${randomBytes(4).toString('hex')}`
     assert.equal((await post(node.url, '/api/products', { id, name: 'Traced', price: 1 }, { traceparent: header, ...staff })).status, 201)
-    let event: CloudEvent | undefined
-    for (const until = Date.now() + 5000; !event && Date.now() < until; await sleep(25)) {
-      event = delivered.find((e) => (e.data as { id: string }).id === id)
-    }
-    assert.ok(event, 'product.created was not delivered')
+    const event = await eventually('product.created to be delivered', () => delivered.find((e) => (e.data as { id: string }).id === id))
     const [version, eventTraceId, spanId] = (event.traceparent ?? '').split('-')
     assert.deepEqual([version, eventTraceId], ['00', traceId])
     assert.notEqual(spanId, header.split('-')[2], 'the event\'s parent is a span of the request, not the caller\'s span')

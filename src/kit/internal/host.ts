@@ -7,7 +7,8 @@ import Type from 'typebox'
 import type { Contract, CloudEvent } from '../contract.ts'
 import type { Engine, Database } from '../db/database.ts'
 import type { Bus, Route } from '../events/bus.ts'
-import { createRelay } from '../events/relay.ts'
+import { startRelay } from '../events/relay.ts'
+import type { Worker } from '../worker.ts'
 import type {
   AnyService, ServiceContext, CallContext, RouteContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput,
 } from '../service.ts'
@@ -149,10 +150,15 @@ export async function startService(definition: AnyService, platform: Platform): 
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
   const raw = engine.forSchema(schema)
   const bus = platform.bus
-  const relay = bus ? createRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 }) : undefined
+  let relay: Worker | undefined // started once the service has
   const db = serviceDb(raw, name, contract, () => relay?.notify())
 
-  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
+  // Set once `start` returns; read at each call, so handlers registered before it (subscriptions) see it too.
+  let state: unknown = undefined
+  const context: ServiceContext = {
+    name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize,
+    get state() { return state },
+  }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
     const signal = lazySignal(deadline)
     return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
@@ -189,8 +195,8 @@ export async function startService(definition: AnyService, platform: Platform): 
   }
 
   const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
-  await implementation.start?.(context as never)
-  relay?.start()
+  state = await implementation.start?.(context as never)
+  if (bus) relay = startRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 })
   log.debug('started')
 
   return {

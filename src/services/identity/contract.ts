@@ -1,6 +1,6 @@
 // The identity service's contract: users, sign-in (bearer tokens or a browser session), TOTP,
 // the public signing keys, and the actions the gateway uses to verify callers.
-import { Type, Env, defineContract, defineErrors } from '../../kit/index.ts'
+import { Type, Limit, Cursor, Page, Env, defineContract, defineErrors } from '../../kit/index.ts'
 
 export const identityErrors = defineErrors({
   // One answer for an unknown email, a wrong password and an unknown tenant: nothing to enumerate.
@@ -110,10 +110,10 @@ export const identityContract = defineContract({
     listUsers: {
       method: 'GET', path: '/api/users', summary: 'Users of your tenant (admin)',
       query: Type.Object({
-        limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-        cursor: Type.Optional(Type.String({ maxLength: 512 })),
+        limit: Limit(),
+        cursor: Type.Optional(Cursor),
       }),
-      response: Type.Object({ items: Type.Array(User), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+      response: Page(User),
     },
     getUser: { method: 'GET', path: '/api/users/:id', summary: 'A user (yourself, or any user of your tenant for admins)', params: IdParams, response: User },
     setRoles: {

@@ -2,9 +2,9 @@
 // gateway verifies access tokens with.
 import { stringifySetCookie } from 'cookie'
 import type { Static } from 'typebox'
-import { Type, Env, MosaicError, defineService, requireIdentity, type ServiceContext } from '../../kit/index.ts'
+import { Type, Env, MosaicError, defineService, requireIdentity } from '../../kit/index.ts'
 import { identityContract, AuthSettings, sessionCookieName } from './contract.ts'
-import { createPasswordHasher, passwordProblem } from './passwords.ts'
+import { createPasswordHasher, passwordProblem, type PasswordHasher } from './passwords.ts'
 import { newTotpSecret, totpUri, matchTotp } from './totp.ts'
 import { rotateKey, publishedKeys, signAccessToken, type TokenSettings } from './keys.ts'
 import { startTokenSession, startCookieSession, rotateRefreshToken, resolveCookieSession, revokeSessions, type SessionSettings } from './sessions.ts'
@@ -47,8 +47,11 @@ const sessionCookie = (c: Cfg, value: string, maxAge: number): string => stringi
   name: sessionCookieName(c.AUTH_COOKIE_SECURE), value, maxAge, path: '/', httpOnly: true, secure: c.AUTH_COOKIE_SECURE, sameSite: 'lax',
 })
 
-let hasher: ReturnType<typeof createPasswordHasher> | undefined
-const rotationTimers = new Map<ServiceContext, NodeJS.Timeout>()
+/** What a running instance holds: its password hasher (a pool sized by AUTH_HASH_CONCURRENCY) and key-rotation timer. */
+interface Runtime {
+  readonly hasher: PasswordHasher
+  readonly rotation?: NodeJS.Timeout
+}
 
 function checkPassword(password: string, email: string, field = '/password'): void {
   const problem = passwordProblem(password, { email })
@@ -59,34 +62,32 @@ export default defineService(identityContract, {
   migrations: new URL('./migrations/', import.meta.url),
   config: Config,
 
-  async start(ctx) {
+  async start(ctx): Promise<Runtime> {
     const { config } = ctx
-    hasher ??= createPasswordHasher({ concurrency: config.AUTH_HASH_CONCURRENCY })
+    const hasher = createPasswordHasher({ concurrency: config.AUTH_HASH_CONCURRENCY })
     const rotate = async (): Promise<void> => {
       const kid = await ctx.db.transaction((tx) => rotateKey(tx, config.AUTH_KEY_ROTATION_DAYS > 0 ? { olderThanDays: config.AUTH_KEY_ROTATION_DAYS } : {}))
       if (kid) ctx.log.info({ kid }, 'new access-token signing key')
     }
     await rotate()
-    if (config.AUTH_KEY_ROTATION_DAYS > 0) {
-      rotationTimers.set(ctx, setInterval(() => rotate().catch((err: unknown) => ctx.log.error({ err }, 'key rotation failed')), 3_600_000).unref())
-    }
     if (config.AUTH_ADMIN_EMAIL && config.AUTH_ADMIN_PASSWORD) {
       const created = await createAdmin(ctx.db, hasher, { email: config.AUTH_ADMIN_EMAIL, password: config.AUTH_ADMIN_PASSWORD })
       if (created) ctx.log.info({ email: created.email }, 'first admin created from AUTH_ADMIN_EMAIL')
     } else if ((await ctx.db.query("select 1 from users where 'admin' = any(roles) limit 1")).length === 0) {
       ctx.log.warn('no administrator yet: set AUTH_ADMIN_EMAIL and AUTH_ADMIN_PASSWORD, or run `npx mosaic users create-admin --email E`')
     }
+    if (config.AUTH_KEY_ROTATION_DAYS === 0) return { hasher }
+    return { hasher, rotation: setInterval(() => rotate().catch((err: unknown) => ctx.log.error({ err }, 'key rotation failed')), 3_600_000).unref() }
   },
   async stop(ctx) {
-    clearInterval(rotationTimers.get(ctx))
-    rotationTimers.delete(ctx)
+    clearInterval(ctx.state.rotation)
   },
 
   routes: {
     async register({ body }, ctx) {
       const email = normaliseEmail(body.email)
       checkPassword(body.password, email)
-      const passwordHash = await hasher!.hash(body.password)
+      const passwordHash = await ctx.state.hasher.hash(body.password)
       const user = await ctx.db.transaction((tx) => insertUser(tx, { tenantId: body.tenant ?? 'default', email, name: body.name, passwordHash }))
       ctx.setHeader('location', `/api/users/${user.id}`)
       return user
@@ -94,7 +95,7 @@ export default defineService(identityContract, {
 
     login({ query, body }, ctx) {
       const attempt = { tenant: body.tenant ?? 'default', email: body.email, password: body.password, totp: body.totp, clientIp: ctx.clientIp }
-      const deps = { db: ctx.db, hasher: hasher!, throttle: throttlePolicy(ctx.config) }
+      const deps = { db: ctx.db, hasher: ctx.state.hasher, throttle: throttlePolicy(ctx.config) }
       if (query.session === 'cookie') {
         return authenticate(attempt, deps, async (tx, identity) => {
           const { secret, csrfToken } = await startCookieSession(tx, identity.userId, sessionSettings(ctx.config))
@@ -143,12 +144,12 @@ export default defineService(identityContract, {
         const keys = throttleKeys(identity.tenantId, current.email, ctx.clientIp)
         const wait = await lockedFor(ctx.db, [keys.account, keys.ip])
         if (wait > 0) throw lockedOut(wait)
-        if (body.currentPassword === undefined || !await hasher!.verify(current.password_hash, body.currentPassword)) {
+        if (body.currentPassword === undefined || !await ctx.state.hasher.verify(current.password_hash, body.currentPassword)) {
           if (body.currentPassword !== undefined) await ctx.db.transaction((tx) => recordFailure(tx, keys, throttlePolicy(ctx.config)))
           throw new MosaicError('validation_failed', { issues: [{ path: '/currentPassword', code: 'current_password', message: 'must be your current password' }] })
         }
         checkPassword(body.password, current.email)
-        passwordHash = await hasher!.hash(body.password)
+        passwordHash = await ctx.state.hasher.hash(body.password)
       }
       return ctx.db.transaction(async (tx) => {
         const [row] = await tx.query<UserRow>(
