@@ -8,7 +8,7 @@ import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
 import type { Contract } from '../kit/contract.ts'
 import type { Engine } from '../kit/db/database.ts'
-import { loadConfig, envPrefix, Env, ConfigError, splitList } from '../kit/config.ts'
+import { loadConfig, envPrefix, ConfigError, splitList } from '../kit/config.ts'
 import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
@@ -21,6 +21,10 @@ import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
 import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, type Transport } from '../kit/internal/transport.ts'
+import { openRegistry, drainFirst, instanceId } from '../kit/discovery/registry.ts'
+import { staticRegistry, checkServiceUrls } from '../kit/discovery/static.ts'
+import { createUpstream, type Upstream } from '../kit/calls/upstream.ts'
+import { callPolicy } from '../kit/calls/policy.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
 import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
@@ -32,6 +36,8 @@ export interface NodeOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Port to listen on (0: any free port); defaults to PORT. */
   readonly port?: number
+  /** A gateway alone (`mosaic serve gateway`): every service is remote, found through discovery. */
+  readonly allRemote?: boolean
 }
 
 export interface MosaicNode {
@@ -65,9 +71,10 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const log = root.child({ service: name })
 
   // Every <NAME>_SERVICE_URL in the environment is checked now, not at the first call that needs it.
-  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).filter((k) => k.endsWith('_SERVICE_URL')).map((k) => [k, Env.url()]))), env)
-  const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`] || undefined
-  const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
+  checkServiceUrls(env)
+  const registry = await openRegistry(env)
+  const staticUrls = staticRegistry(env)
+  const remote = options.role === 'gateway' ? options.services.filter((s) => options.allRemote || staticUrls.knows(s.contract.name)) : []
   const local = options.services.filter((s) => !remote.includes(s))
 
   // Processes that talk over HTTP prove who is calling with credentials signed by a shared secret.
@@ -85,6 +92,13 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     retry: { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 },
   })
   const instances = new Map<string, ServiceInstance>()
+  const upstreams = new Map<string, Upstream>()
+  const upstreamOf = (service: string): Upstream | undefined => {
+    if (!registry.knows(service)) return undefined
+    let upstream = upstreams.get(service)
+    if (!upstream) upstreams.set(service, upstream = createUpstream(service, registry, callPolicy(service, env), log))
+    return upstream
+  }
   const remotes = new Map<string, Transport>()
   const platform: Platform = {
     engine: () => engine,
@@ -98,8 +112,8 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       // Copies in and out: services share no objects in one process, just as over HTTP.
       if (instance) return { invoke: async (action, input, deadline) => structuredClone(await instance.invoke(action, structuredClone(input), deadline)) }
       let transport = remotes.get(service)
-      const url = urlOf(service)
-      if (!transport && url && credentials) remotes.set(service, transport = httpTransport(url, credentials))
+      const upstream = transport ? undefined : upstreamOf(service)
+      if (upstream && credentials) remotes.set(service, transport = httpTransport(upstream, credentials))
       if (!transport) throw new MosaicError('unavailable', { detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set` })
       return transport
     },
@@ -122,7 +136,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await mountGateway(app, {
         settings: gateway!,
         local: [...instances.values()],
-        remote: remote.map((s) => ({ contract: s.contract as Contract, url: urlOf(s.contract.name)! })),
+        remote: remote.map((s) => ({ contract: s.contract as Contract, upstream: upstreamOf(s.contract.name)! })),
         identity: makeClient(identityContract, platform, 'gateway'),
         authorizer: platform.authorizer,
         ...(credentials ? { credentials } : {}),
@@ -138,16 +152,20 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     }
     const address = await app.listen({ port: options.port ?? config.PORT, host: config.HOST })
     readiness.state = 'ready'
+    if (options.role === 'service') await registry.join({ service: name, id: instanceId(), url: address, version, startedAt: new Date().toISOString() })
     log.info({ url: address, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
 
     let stopping: Promise<void> | undefined
     const stop = (): Promise<void> => (stopping ??= (async () => {
-      readiness.state = 'draining'
       const timer = setTimeout(() => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'), config.SHUTDOWN_TIMEOUT_MS).unref()
+      // Callers stop choosing this instance before it stops taking requests (discovery/registry.ts).
+      await drainFirst(registry, env)
+      readiness.state = 'draining'
       await app!.close()
       await bus.stop()
       for (const instance of instances.values()) await instance.stop()
       await Promise.all([...remotes.values()].map((t) => t.close?.()))
+      await registry.close()
       await engine.close()
       await stopTracing()
       clearTimeout(timer)
@@ -156,6 +174,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     return { url: address, app, engine, bus, services: instances, log, stop }
   } catch (error) {
     await app?.close().catch(() => {})
+    await registry.close().catch(() => {})
     await bus.stop().catch(() => {})
     // Services already started may run loops of their own (sagas, mail senders): end them before the database goes.
     for (const instance of instances.values()) await instance.stop().catch(() => {})
