@@ -17,6 +17,7 @@ Commands:
   start                     Run the whole system in one process: gateway on PORT (8080) and every service
                             (those with a <NAME>_SERVICE_URL are proxied to that URL instead)
   serve <service>           Run one service alone on <NAME>_SERVICE_PORT
+  serve gateway             Run the gateway alone on PORT, every service remote (see docs/distributed.md)
   services                  List the services of the system and their default ports
   events replay <service>   Send a service's dead-lettered events back for delivery [--id N ...]
   projections rebuild <service>
@@ -42,6 +43,11 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'serve': {
+      // The gateway alone: every service is in another process, found through discovery.
+      if (rest[0] === 'gateway') {
+        exitOnSignals(await startNode({ role: 'gateway', services: topology.map((s) => s.definition), allRemote: true }))
+        return
+      }
       const entry = rest[0] ? findService(rest[0]) : undefined
       if (!entry) throw new UsageError(`serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}`)
       const name = entry.definition.contract.name

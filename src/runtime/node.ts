@@ -23,7 +23,7 @@ import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, type Transport } from '../kit/internal/transport.ts'
 import { openRegistry, drainFirst, instanceId } from '../kit/discovery/registry.ts'
 import { staticRegistry, checkServiceUrls } from '../kit/discovery/static.ts'
-import { createUpstream, type Upstream } from '../kit/calls/upstream.ts'
+import { createUpstream, upstreamHealth, type Upstream } from '../kit/calls/upstream.ts'
 import { callPolicy } from '../kit/calls/policy.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
@@ -92,11 +92,21 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     retry: { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 },
   })
   const instances = new Map<string, ServiceInstance>()
+  const readiness: Readiness = {
+    state: 'starting',
+    checks: {
+      database: async () => { await engine.admin.query('select 1') },
+      events: async () => { if (!bus.running) throw new Error('event bus is not running') },
+    },
+  }
   const upstreams = new Map<string, Upstream>()
   const upstreamOf = (service: string): Upstream | undefined => {
     if (!registry.knows(service)) return undefined
     let upstream = upstreams.get(service)
-    if (!upstream) upstreams.set(service, upstream = createUpstream(service, registry, callPolicy(service, env), log))
+    if (!upstream) {
+      upstreams.set(service, upstream = createUpstream(service, registry, callPolicy(service, env), log))
+      readiness.checks[`calls:${service}`] = async () => upstreamHealth(upstream!)
+    }
     return upstream
   }
   const remotes = new Map<string, Transport>()
@@ -119,13 +129,6 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     },
   }
 
-  const readiness: Readiness = {
-    state: 'starting',
-    checks: {
-      database: async () => { await engine.admin.query('select 1') },
-      events: async () => { if (!bus.running) throw new Error('event bus is not running') },
-    },
-  }
   let app: FastifyInstance | undefined
   try {
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
@@ -136,7 +139,11 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await mountGateway(app, {
         settings: gateway!,
         local: [...instances.values()],
-        remote: remote.map((s) => ({ contract: s.contract as Contract, upstream: upstreamOf(s.contract.name)! })),
+        remote: remote.map((s) => {
+          const upstream = upstreamOf(s.contract.name)
+          if (!upstream) throw new ConfigError(`${envPrefix(s.contract.name)}_SERVICE_URL`, 'is required for a service the gateway proxies, unless DISCOVERY=nats finds it', undefined)
+          return { contract: s.contract as Contract, upstream }
+        }),
         identity: makeClient(identityContract, platform, 'gateway'),
         authorizer: platform.authorizer,
         ...(credentials ? { credentials } : {}),
@@ -164,7 +171,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await app!.close()
       await bus.stop()
       for (const instance of instances.values()) await instance.stop()
-      await Promise.all([...remotes.values()].map((t) => t.close?.()))
+      await Promise.all([...upstreams.values()].map((u) => u.close()))
       await registry.close()
       await engine.close()
       await stopTracing()

@@ -5,6 +5,7 @@
 import { Pool } from 'undici'
 import { BulkheadRejectedError, BrokenCircuitError, TaskCancelledError, CircuitState, type CircuitBreakerPolicy } from 'cockatiel'
 import type { Logger } from 'pino'
+import type { CheckResult } from '../internal/http-app.ts'
 import { MosaicError, isRetryable } from '../errors.ts'
 import type { InstanceInfo, Registry } from '../discovery/registry.ts'
 import { createBalancer } from './balancer.ts'
@@ -17,6 +18,8 @@ export interface Endpoint {
   readonly pool: Pool
   readonly breaker: CircuitBreakerPolicy
   outstanding: number
+  /** When its breaker last opened: it is tried again (half-open) once BREAKER_HALF_OPEN_MS have passed. */
+  openedAt: number
   /** From the last probe of its /health/ready: 'ready' until told otherwise. */
   health: 'ready' | 'not ready' | 'draining' | 'unreachable'
 }
@@ -72,12 +75,13 @@ export function createUpstream(service: string, registry: Registry, policy: Call
     breaker.onStateChange((state) => {
       const name = stateNames[state]
       breakerState.set(labels, state)
+      if (state === CircuitState.Open) endpoint.openedAt = Date.now()
       breakerTransitions.inc({ ...labels, state: name })
       const level = state === CircuitState.Closed ? 'info' : 'warn'
       log[level]({ upstream: service, instance: info.id, url: info.url, breaker: name }, `circuit breaker ${name}`)
     })
     const endpoint: Endpoint = {
-      info, breaker, outstanding: 0, health: 'ready',
+      info, breaker, outstanding: 0, openedAt: 0, health: 'ready',
       pool: new Pool(info.url, { connections: 128, keepAliveTimeout: 10_000, connect: { timeout: policy.CONNECT_TIMEOUT_MS } }),
     }
     endpoints.set(info.id, endpoint)
@@ -107,7 +111,9 @@ export function createUpstream(service: string, registry: Registry, policy: Call
     return list
   }
 
-  const fit = (e: Endpoint): boolean => !e.info.draining && e.health === 'ready' && e.breaker.state !== CircuitState.Open
+  // An open breaker refuses calls until it is due for its probes: only then is its instance chosen again.
+  const fit = (e: Endpoint): boolean => !e.info.draining && e.health === 'ready'
+    && (e.breaker.state !== CircuitState.Open || Date.now() - e.openedAt >= policy.BREAKER_HALF_OPEN_MS)
 
   // Readiness of every known instance, asked in the background: a starting, failing or
   // draining instance (static URLs have no registry to say so) is left out until it is ready.
@@ -181,4 +187,13 @@ export function upstreamAt(service: string, urls: readonly string[], log: Logger
   const instances = urls.map((url) => ({ service, id: url, url, version: '', startedAt: '', draining: false }))
   const registry: Registry = { kind: 'static', instances: () => instances, knows: () => true, join: async () => {}, drain: async () => false, close: async () => {} }
   return createUpstream(service, registry, callPolicy(service, {}), log)
+}
+
+/** An upstream as /health/ready shows it: degraded when no instance can take a call or a breaker is not closed. */
+export function upstreamHealth(upstream: Upstream): CheckResult {
+  const instances = upstream.status()
+  const fit = instances.filter((i) => i.health === 'ready' && !i.draining && i.breaker !== 'open')
+  const output = fit.length === 0 ? `no instance of ${upstream.service} can take calls`
+    : instances.some((i) => i.breaker !== 'closed') ? `a circuit breaker of ${upstream.service} is not closed` : undefined
+  return { status: output ? 'warn' : 'pass', ...(output ? { output } : {}), componentType: 'component', instances }
 }
