@@ -9,7 +9,7 @@ import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
-import { loadConfig, ConfigError, splitList } from '../kit/config.ts'
+import { loadConfig, ConfigError, splitList, Env } from '../kit/config.ts'
 import type { Client } from '../kit/service.ts'
 import type { ServiceInstance } from '../kit/internal/host.ts'
 import { serviceRoutes } from '../kit/internal/service-routes.ts'
@@ -29,6 +29,9 @@ const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
   AUTH_JWKS_CACHE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'How long the gateway trusts fetched signing keys' }),
   GATEWAY_ROUTES: Type.String({ default: defaultRouteTable, description: 'Route table files or folders, comma-separated' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Rate limits shared by every gateway process' })),
+  RATE_LIMIT_MAX: Env.positive(1000),
+  RATE_LIMIT_WINDOW_SECONDS: Env.positive(60),
 })
 
 /** The gateway's configuration and route table, checked before any service starts. */
@@ -101,7 +104,7 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     trustedOrigins: options.corsOrigins,
   }))
   // Before any route is added: the rate limiter hooks each route as it is registered.
-  await registerRateLimits(app)
+  await registerRateLimits(app, { redisUrl: config.REDIS_URL, max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS, log: app.log as never })
   registerBodyLimits(app)
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', `public, max-age=${config.AUTH_JWKS_CACHE_SECONDS}`)
