@@ -3,6 +3,7 @@
 // at the edge, and a service signs its own name when it calls another. A process that receives
 // a request reads identity only from a credential that verifies, never from plain headers.
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import { MosaicError } from '../errors.ts'
 import type { Caller } from '../identity.ts'
 
@@ -36,7 +37,13 @@ export function createCredentials(secret: string): Credentials {
     const body = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: subject, aud: audience, iat, exp: iat + lifetimeSeconds })).toString('base64url')}`
     return `${body}.${mac(body).toString('base64url')}`
   }
+  // A caller's credential is reused for half its lifetime, and one that verified is remembered
+  // until it expires: the same caller through the same gateway costs one signature a while.
+  const signed = new LRUCache<string, string>({ max: 10_000, ttl: lifetimeSeconds * 500 })
+  const verified = new LRUCache<string, Record<string, unknown>>({ max: 10_000, ttl: lifetimeSeconds * 1000 })
   const verify = async (token: string): Promise<Record<string, unknown>> => {
+    const known = verified.get(token)
+    if (known && (known.exp as number) > Date.now() / 1000) return known
     const rejected = (why: string) => new MosaicError('unauthenticated', { detail: `internal credential rejected: ${why}` })
     const [head, payload, signature, extra] = token.split('.')
     if (head !== header || !payload || !signature || extra !== undefined) throw rejected('not a Mosaic credential')
@@ -51,21 +58,24 @@ export function createCredentials(secret: string): Credentials {
     }
     if (claims.aud !== audience) throw rejected('wrong audience')
     if (typeof claims.exp !== 'number' || claims.exp <= Date.now() / 1000) throw rejected('expired')
+    verified.set(token, claims)
     return claims
   }
-  const cached = new Map<string, { token: string, renewAt: number }>()
 
   return {
-    signEdge: ({ identity, clientIp }) => sign({ ip: clientIp, ...(identity ? { user: identity } : {}) }, identity?.userId ?? 'anonymous'),
+    signEdge({ identity, clientIp }) {
+      const key = identity ? `${clientIp} ${JSON.stringify(identity)}` : clientIp
+      let token = signed.get(key)
+      if (!token) signed.set(key, token = sign({ ip: clientIp, ...(identity ? { user: identity } : {}) }, identity?.userId ?? 'anonymous'))
+      return token
+    },
     async verifyEdge(token) {
       const claims = await verify(token)
       return { clientIp: String(claims.ip), ...(claims.user ? { identity: claims.user as Caller['identity'] } : {}) }
     },
     callerToken(service) {
-      const hit = cached.get(service)
-      if (hit && hit.renewAt > Date.now()) return hit.token
-      const token = sign({}, `service:${service}`)
-      cached.set(service, { token, renewAt: Date.now() + lifetimeSeconds * 500 })
+      let token = signed.get(`service:${service}`)
+      if (!token) signed.set(`service:${service}`, token = sign({}, `service:${service}`))
       return token
     },
     async verifyCaller(token) {
