@@ -21,7 +21,8 @@ export interface Child {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+/** A port free now (nothing listens on it). */
+export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }

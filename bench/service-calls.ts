@@ -4,10 +4,9 @@
 // Run with `node bench/service-calls.ts`; BENCH_DURATION (s), IN_FLIGHT, NATS_URL tune it.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { printTable, runBench, type Cleanup } from './children.ts'
+import { printTable, runBench, freePort, type Cleanup } from './children.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const node = process.execPath
@@ -15,14 +14,6 @@ const inFlight = Number(process.env.IN_FLIGHT ?? 50)
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 
 interface Result { perSecond: number, p50: number, p99: number, errors: number }
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 /** Runs `script mode` pinned to `cpu`; resolves with the process once it prints READY (serve) or its JSON line (call). */
 function run(script: string, mode: 'serve' | 'call', cpu: string, env: Record<string, string>, cleanup: Cleanup): Promise<string> {

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
 
 export interface Child {
   readonly url: string
@@ -104,4 +105,13 @@ export async function tempDataDir(t: { after(fn: () => Promise<void>): void }, p
   const dir = await mkdtemp(join(tmpdir(), prefix))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
+}
+
+/** A port nothing listens on (free for a server a test starts, or refusing connections). */
+export async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
