@@ -115,3 +115,12 @@ export async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve))
   return port
 }
+
+/** Starts several processes at once; if one fails, the others are killed (none left running) and its error thrown. */
+export async function spawnNodes(starts: readonly Promise<Child>[]): Promise<Child[]> {
+  const results = await Promise.allSettled(starts)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<Child>).value)
+  for (const r of results) if (r.status === 'fulfilled') await r.value.kill()
+  throw failed.reason
+}

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
-import { cli, spawnNode, type Child } from '../process.ts'
+import { cli, spawnNode, spawnNodes, type Child } from '../process.ts'
 import { INTERNAL_SECRET } from '../auth.ts'
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
@@ -28,7 +28,7 @@ after(async () => {
 
 let replicaCount = 0
 async function replica(): Promise<Child> {
-  const child = await spawnNode([cli, 'serve', 'catalog'], { ...env, CATALOG_SERVICE_PORT: '0', DATA_DIR: join(dataDir, `catalog-${replicaCount++}`) }, 60_000)
+  const child = await spawnNode([cli, 'serve', 'catalog'], { ...env, CATALOG_SERVICE_PORT: '0', DATA_DIR: join(dataDir, `catalog-${replicaCount++}`) }, 120_000)
   children.push(child)
   return child
 }
@@ -52,9 +52,9 @@ async function served(url: string): Promise<number> {
 }
 
 test('replicas found through NATS KV: a draining one gets no new requests, and a rolling restart under load loses none', async () => {
-  const gateway = await spawnNode([cli, 'serve', 'gateway'], { ...env, PORT: '0', DATA_DIR: join(dataDir, 'gateway') }, 60_000)
+  const gateway = await spawnNode([cli, 'serve', 'gateway'], { ...env, PORT: '0', DATA_DIR: join(dataDir, 'gateway') }, 120_000)
   children.push(gateway)
-  let [a, b] = await Promise.all([replica(), replica()]) as [Child, Child]
+  let [a, b] = await spawnNodes([replica(), replica()]) as [Child, Child]
   const live = async (n: number) => (await catalogInstances(gateway)).filter((i) => !i.draining).length === n
   await until('the gateway sees both replicas', () => live(2))
 
@@ -68,26 +68,29 @@ test('replicas found through NATS KV: a draining one gets no new requests, and a
       statuses.set(res?.status ?? 0, (statuses.get(res?.status ?? 0) ?? 0) + 1)
     }
   })
-  await sleep(500)
+  try {
+    await sleep(500)
 
-  // Draining: once the gateway has heard it, the replica (still serving its grace period) gets nothing new.
-  const aExit = a.kill('SIGTERM')
-  await until('the gateway sees the replica draining', async () => (await catalogInstances(gateway)).some((i) => i.url === a.url && i.draining))
-  const atDrain = await served(a.url)
-  await sleep(500)
-  assert.equal(await served(a.url), atDrain, 'no request reached the draining replica')
-  assert.equal(await aExit, 0)
+    // Draining: once the gateway has heard it, the replica (still serving its grace period) gets nothing new.
+    const aExit = a.kill('SIGTERM')
+    await until('the gateway sees the replica draining', async () => (await catalogInstances(gateway)).some((i) => i.url === a.url && i.draining))
+    const atDrain = await served(a.url)
+    await sleep(500)
+    assert.equal(await served(a.url), atDrain, 'no request reached the draining replica')
+    assert.equal(await aExit, 0)
 
-  // Rolling restart: a new replica in, the other one out.
-  a = await replica()
-  await until('the new replica is in rotation', () => live(2))
-  await sleep(300)
-  assert.equal(await b.kill('SIGTERM'), 0)
-  b = await replica()
-  await until('the second new replica is in rotation', () => live(2))
-  await sleep(500)
-  running = false
-  await Promise.all(clients)
+    // Rolling restart: a new replica in, the other one out.
+    a = await replica()
+    await until('the new replica is in rotation', () => live(2))
+    await sleep(300)
+    assert.equal(await b.kill('SIGTERM'), 0)
+    b = await replica()
+    await until('the second new replica is in rotation', () => live(2))
+    await sleep(500)
+  } finally {
+    running = false
+    await Promise.all(clients)
+  }
 
   const total = [...statuses.values()].reduce((x, y) => x + y, 0)
   assert.deepEqual([...statuses.keys()], [200], `every request answered 200: ${JSON.stringify(Object.fromEntries(statuses))}`)

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cli, spawnNode, logLines, closedPort, type Child } from '../process.ts'
+import { cli, spawnNode, spawnNodes, logLines, closedPort, type Child } from '../process.ts'
 
 const redisPort = await closedPort()
 let redis: ChildProcess | undefined
@@ -39,7 +39,7 @@ const get = (gateway: Child, client: string) => fetch(new URL('/api/products/pro
 test('two gateways share one allowance in Redis; Redis stopped and started under load fails no request', async () => {
   await startRedis()
   const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, RATE_LIMIT_MAX: '50', TRUST_PROXY: 'true', PORT: '0', LOG_LEVEL: 'info', LOG_PRETTY: 'false' }
-  gateways.push(...await Promise.all(['a', 'b'].map((name) => spawnNode([cli, 'start'], { ...env, DATA_DIR: join(dataDir, name) }, 60_000))))
+  gateways.push(...await spawnNodes(['a', 'b'].map((name) => spawnNode([cli, 'start'], { ...env, DATA_DIR: join(dataDir, name) }, 120_000))))
   const [a, b] = gateways as [Child, Child]
 
   // One client, fifty requests split over both gateways: the allowance is spent, wherever it was asked.
@@ -69,15 +69,18 @@ test('two gateways share one allowance in Redis; Redis stopped and started under
       statuses.set(res?.status ?? 0, (statuses.get(res?.status ?? 0) ?? 0) + 1)
     }
   })
-  await sleep(300)
-  await stopRedis()
-  await Promise.all([a, b].map((g) => g.waitFor(/Redis is unreachable/)))
-  await sleep(1_000)
-  await startRedis()
-  await Promise.all([a, b].map((g) => g.waitFor(/Redis is back/, 15_000)))
-  await sleep(300)
-  running = false
-  await Promise.all(clients)
+  try {
+    await sleep(300)
+    await stopRedis()
+    await Promise.all([a, b].map((g) => g.waitFor(/Redis is unreachable/)))
+    await sleep(1_000)
+    await startRedis()
+    await Promise.all([a, b].map((g) => g.waitFor(/Redis is back/, 15_000)))
+    await sleep(300)
+  } finally {
+    running = false
+    await Promise.all(clients)
+  }
   assert.deepEqual([...statuses.keys()], [200], `every request answered 200: ${JSON.stringify(Object.fromEntries(statuses))}`)
 
   for (const gateway of [a, b]) {

@@ -22,6 +22,7 @@ export interface Endpoint {
   openedAt: number
   /** From the last probe of its /health/ready: 'ready' until told otherwise. */
   health: 'ready' | 'not ready' | 'draining' | 'unreachable'
+  missedProbes: number
 }
 
 export interface SendOptions {
@@ -81,7 +82,7 @@ export function createUpstream(service: string, registry: Registry, policy: Call
       log[level]({ upstream: service, instance: info.id, url: info.url, breaker: name }, `circuit breaker ${name}`)
     })
     const endpoint: Endpoint = {
-      info, breaker, outstanding: 0, openedAt: 0, health: 'ready',
+      info, breaker, outstanding: 0, openedAt: 0, health: 'ready', missedProbes: 0,
       pool: new Pool(info.url, { connections: 128, keepAliveTimeout: 10_000, connect: { timeout: policy.CONNECT_TIMEOUT_MS } }),
     }
     endpoints.set(info.id, endpoint)
@@ -119,12 +120,14 @@ export function createUpstream(service: string, registry: Registry, policy: Call
   // draining instance (static URLs have no registry to say so) is left out until it is ready.
   const probe = setInterval(() => {
     for (const endpoint of refresh()) {
-      endpoint.pool.request({ method: 'GET', path: '/health/ready', signal: AbortSignal.timeout(Math.min(1_000, policy.PROBE_MS)) }).then(
+      endpoint.pool.request({ method: 'GET', path: '/health/ready', signal: AbortSignal.timeout(policy.PROBE_MS) }).then(
         async (res) => {
           const body = await res.body.json().catch(() => ({})) as { output?: string }
           endpoint.health = res.statusCode === 200 ? 'ready' : body.output === 'draining' ? 'draining' : 'not ready'
+          endpoint.missedProbes = 0
         },
-        () => { endpoint.health = 'unreachable' },
+        // One probe lost to a busy moment is not an outage: two in a row are (the breaker sees real calls fail sooner).
+        () => { if (++endpoint.missedProbes >= 2) endpoint.health = 'unreachable' },
       )
     }
   }, policy.PROBE_MS).unref()
