@@ -42,7 +42,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   databaseUrl.pathname = `/${database}`
 
   const catalog = await spawnReady('catalog', ['serve', 'catalog'], 'CATALOG_SERVICE_PORT', cleanup, { DATABASE_URL: databaseUrl.toString() }, pinned)
-  const gateway = await spawnReady('gateway', ['start'], 'PORT', cleanup, { CATALOG_SERVICE_URL: catalog.url, RATE_LIMIT_MAX: '1000000000', ...admin }, pinned)
+  const gateway = await spawnReady('gateway', ['start'], 'PORT', cleanup, { CATALOG_SERVICE_URL: catalog.url, ...admin }, pinned)
   const plain = await spawnReady('plain', [], 'PORT', cleanup, { DATABASE_URL: databaseUrl.toString() }, { ...pinned, script: 'bench/peers/plain-catalog.ts' })
   const proxy = await spawnReady('proxy', [], 'PORT', cleanup, { UPSTREAM_URL: plain.url }, { ...pinned, script: 'bench/peers/plain-proxy.ts' })
   const login = await fetch(`${gateway.url}/api/users/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: admin.AUTH_ADMIN_EMAIL, password: admin.AUTH_ADMIN_PASSWORD }) })

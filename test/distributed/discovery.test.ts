@@ -15,7 +15,7 @@ import { INTERNAL_SECRET } from '../auth.ts'
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 const bucket = `mosaic_test_${randomUUID().slice(0, 8)}`
-const env = { DISCOVERY: 'nats', NATS_URL, DISCOVERY_BUCKET: bucket, DRAIN_GRACE_MS: '1500', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, LOG_LEVEL: 'info', LOG_PRETTY: 'false' }
+const env = { DISCOVERY: 'nats', NATS_URL, DISCOVERY_BUCKET: bucket, DRAIN_GRACE_MS: '1500', RATE_LIMIT_MAX: '1000000', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, LOG_LEVEL: 'info', LOG_PRETTY: 'false' }
 const children: Child[] = []
 const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-discovery-'))
 after(async () => {
