@@ -21,7 +21,8 @@ export interface Child {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+/** A port free now (nothing listens on it). */
+export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
@@ -29,16 +30,25 @@ async function freePort(): Promise<number> {
   return port
 }
 
+export interface SpawnOptions {
+  /** Pin the process to these CPUs (`taskset -c`), e.g. '0', away from the load generator. */
+  readonly cpus?: string
+  /** The script to run instead of the `mosaic` command (a peer under bench/peers/). */
+  readonly script?: string
+}
+
 /** Spawns `mosaic <args>` with a fresh DATA_DIR and resolves once /health/ready answers 200. */
-export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<Child> {
+export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<Child> {
   const port = await freePort()
   const dataDir = await mkdtemp(join(tmpdir(), `mosaic-bench-${name}-`))
   cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
   const started = performance.now()
-  const child = spawn(nodeBin, ['src/cli/mosaic.ts', ...args], {
+  const command = [nodeBin, options.script ?? 'src/cli/mosaic.ts', ...args]
+  const child = spawn(options.cpus ? 'taskset' : nodeBin, options.cpus ? ['-c', options.cpus, ...command] : command.slice(1), {
     cwd: root,
     // A process serving one service alone needs the secret callers are signed with.
-    env: { ...process.env, MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret', ...env, [portVar]: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    // Load comes from one address: the default rate limit (1000 a minute) would measure the 429s.
+    env: { ...process.env, MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret', RATE_LIMIT_MAX: '1000000000', ...env, [portVar]: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   // Keep the tail of the child's output to explain a failure; drain the pipes so it never blocks.

@@ -10,7 +10,7 @@ import { startNode, type MosaicNode } from '../src/runtime/node.ts'
 import type { CloudEvent } from '../src/kit/contract.ts'
 import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
-import { cli, spawnNode, logLines, tempDataDir } from './process.ts'
+import { cli, spawnNode, logLines, tempDataDir, closedPort } from './process.ts'
 import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
 import { spy } from './helpers/bus.ts'
 import { eventually } from './helpers/wait.ts'
@@ -29,15 +29,6 @@ async function listen(t: TestContext, server: Server, port = 0): Promise<string>
   await once(server, 'listening')
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
   return `http://127.0.0.1:${(server.address() as { port: number }).port}`
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 function post(base: string, path: string, json: unknown, headers: Record<string, string> = {}): Promise<Response> {

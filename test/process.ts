@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
 
 export interface Child {
   readonly url: string
@@ -104,4 +105,22 @@ export async function tempDataDir(t: { after(fn: () => Promise<void>): void }, p
   const dir = await mkdtemp(join(tmpdir(), prefix))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
+}
+
+/** A port nothing listens on (free for a server a test starts, or refusing connections). */
+export async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Starts several processes at once; if one fails, the others are killed (none left running) and its error thrown. */
+export async function spawnNodes(starts: readonly Promise<Child>[]): Promise<Child[]> {
+  const results = await Promise.allSettled(starts)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<Child>).value)
+  for (const r of results) if (r.status === 'fulfilled') await r.value.kill()
+  throw failed.reason
 }

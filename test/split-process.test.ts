@@ -18,11 +18,14 @@ import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
 import { catalogContract } from '../src/services/catalog/contract.ts'
 import { httpTransport } from '../src/kit/internal/transport.ts'
+import { upstreamAt } from '../src/kit/calls/upstream.ts'
+import { pino } from 'pino'
 import { createCredentials, CALLER_HEADER, EDGE_HEADER } from '../src/kit/internal/credentials.ts'
 import { MosaicError } from '../src/kit/errors.ts'
 import { natsNamespace } from './infra.ts'
 
 const credentials = createCredentials(INTERNAL_SECRET)
+const silent = pino({ level: 'silent' })
 /** What an attacker who guessed wrong, or a process of another deployment, would sign with. */
 const impostor = createCredentials('another-deployment-secret-0123456789abcdef')
 
@@ -84,7 +87,7 @@ test('errors from the remote service arrive as its problem documents', async () 
 })
 
 test('actions are called over HTTP with validation, error codes and deadlines intact', async () => {
-  const transport = httpTransport(service.url, credentials)
+  const transport = httpTransport(upstreamAt('catalog', [service.url], silent), credentials)
   try {
     const reserved = await transport.invoke('reserveStock', { orderId: 'split-order', items: [{ productId: 'split-1', quantity: 2 }] }, Date.now() + 2000, 'orders')
     assert.deepEqual(reserved, { orderId: 'split-order', status: 'reserved', items: [{ productId: 'split-1', quantity: 2 }] })
@@ -109,16 +112,16 @@ test('the actions endpoint admits only services that sign with the shared secret
     ['no credential', await attempt({})],
     ['no credential, the path spelled differently', await attempt({}, '/%5Fmosaic/actions/reserveStock')],
     ['a garbage credential', await attempt({ [CALLER_HEADER]: 'not.a.token' })],
-    ['a service credential signed with another secret', await attempt({ [CALLER_HEADER]: await impostor.callerToken('orders') })],
+    ['a service credential signed with another secret', await attempt({ [CALLER_HEADER]: impostor.callerToken('orders') })],
     // What the gateway signs for a user is not a service's credential, even signed with the right secret.
-    ['an edge credential', await attempt({ [CALLER_HEADER]: await credentials.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'u', tenantId: 'default', roles: ['admin'] } }) })],
-    ['identity headers instead of a credential', await attempt({ 'x-user-id': 'u', 'x-permissions': 'admin', [EDGE_HEADER]: await credentials.signEdge({ clientIp: '127.0.0.1' }) })],
+    ['an edge credential', await attempt({ [CALLER_HEADER]: credentials.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'u', tenantId: 'default', roles: ['admin'] } }) })],
+    ['identity headers instead of a credential', await attempt({ 'x-user-id': 'u', 'x-permissions': 'admin', [EDGE_HEADER]: credentials.signEdge({ clientIp: '127.0.0.1' }) })],
   ]
   for (const [what, response] of refusals) {
     await problemOf(response, 401, 'unauthenticated', what)
   }
   // The typed transport, holding the wrong secret, is refused the same way.
-  const wrong = httpTransport(service.url, impostor)
+  const wrong = httpTransport(upstreamAt('catalog', [service.url], silent), impostor)
   try {
     await assert.rejects(wrong.invoke('reserveStock', JSON.parse(input), Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unauthenticated' && e.status === 401)
   } finally {
@@ -126,13 +129,13 @@ test('the actions endpoint admits only services that sign with the shared secret
   }
   assert.equal(await stockOf('split-1'), before, 'no refused call reserved anything')
   // The gateway does not expose the actions endpoint at all.
-  const throughGateway = await fetch(new URL('/_mosaic/actions/reserveStock', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', [CALLER_HEADER]: await credentials.callerToken('orders') }, body: input })
+  const throughGateway = await fetch(new URL('/_mosaic/actions/reserveStock', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', [CALLER_HEADER]: credentials.callerToken('orders') }, body: input })
   assert.equal(throughGateway.status, 404)
 })
 
 test('identity headers a client sends make it nobody: the gateway drops them, the catalog process ignores them', async () => {
-  const forgedEdge = await impostor.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'root', tenantId: 'default', roles: ['admin'] } })
-  const forged = { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff', [EDGE_HEADER]: forgedEdge, [CALLER_HEADER]: await impostor.callerToken('gateway') }
+  const forgedEdge = impostor.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'root', tenantId: 'default', roles: ['admin'] } })
+  const forged = { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff', [EDGE_HEADER]: forgedEdge, [CALLER_HEADER]: impostor.callerToken('gateway') }
 
   // Through the gateway: anonymous stays anonymous, a customer stays a customer.
   const anonymous = await postProduct(gateway.url, { id: 'split-forged-1', name: 'Forged', price: 1 }, forged)
@@ -197,7 +200,7 @@ test('separate processes refuse to start without MOSAIC_INTERNAL_SECRET, and nev
 })
 
 test('when the catalog process is gone, callers get retryable errors, not hangs', async () => {
-  const transport = httpTransport('http://127.0.0.1:9', credentials)
+  const transport = httpTransport(upstreamAt('catalog', ['http://127.0.0.1:9'], silent), credentials)
   await assert.rejects(transport.invoke('commitStock', { orderId: 'x' }, Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unavailable' && e.retryable)
   await transport.close?.()
 

@@ -10,6 +10,7 @@ import { MosaicError } from '../kit/errors.ts'
 import { replayCommand } from './events.ts'
 import { rebuildProjection, projections } from './projections.ts'
 import { createAdminCommand, rotateKeysCommand } from './identity.ts'
+import { servicesCommand, devCommand, ServicesError } from './dev.ts'
 
 const usage = `Usage: mosaic <command>
 
@@ -17,7 +18,15 @@ Commands:
   start                     Run the whole system in one process: gateway on PORT (8080) and every service
                             (those with a <NAME>_SERVICE_URL are proxied to that URL instead)
   serve <service>           Run one service alone on <NAME>_SERVICE_PORT
-  services                  List the services of the system and their default ports
+  serve gateway             Run the gateway alone on PORT, every service remote (see docs/distributed.md)
+  services [list]           List the services of the system and their default ports
+  services start [names…] [--replicas name=N] [--foreground]
+                            Start the gateway and services (all, or those named) as processes, distributed:
+                            NATS, PostgreSQL, Redis from the environment; logs under DATA_DIR/services
+  services status [--json]  The running processes: address, health, draining, circuit breakers
+  services stop [names…]    Stop them gracefully (all, or those named)
+  dev [--distributed]       Run the system (embedded, or a process per service) and restart it when a
+                            source file changes
   events replay <service>   Send a service's dead-lettered events back for delivery [--id N ...]
   projections rebuild <service>
                             Drop a service's read model and rebuild it from its events (orders)
@@ -33,7 +42,10 @@ Configuration is environment variables; see the README for the list.`
 async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { id: { type: 'string', multiple: true }, email: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' } },
+    options: {
+      id: { type: 'string', multiple: true }, email: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' },
+      replicas: { type: 'string', multiple: true }, json: { type: 'boolean' }, distributed: { type: 'boolean' }, foreground: { type: 'boolean' },
+    },
   })
   const [command, ...rest] = positionals
   switch (command) {
@@ -42,6 +54,11 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'serve': {
+      // The gateway alone: every service is in another process, found through discovery.
+      if (rest[0] === 'gateway') {
+        exitOnSignals(await startNode({ role: 'gateway', services: topology.map((s) => s.definition), allRemote: true }))
+        return
+      }
       const entry = rest[0] ? findService(rest[0]) : undefined
       if (!entry) throw new UsageError(`serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}`)
       const name = entry.definition.contract.name
@@ -51,9 +68,12 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'services': {
+      if (rest[0] && rest[0] !== 'list') return await servicesCommand(rest[0], rest.slice(1), values)
       for (const s of topology) console.log(`${s.definition.contract.name.padEnd(16)} ${s.definition.contract.version.padEnd(8)} port ${s.port}`)
       return
     }
+    case 'dev':
+      return await devCommand(values.distributed ?? false)
     case 'events': {
       if (rest[0] !== 'replay' || !rest[1] || !findService(rest[1])) throw new UsageError('events replay <service> [--id N ...]')
       const replayed = await replayCommand(rest[1], values.id?.map(Number))
@@ -90,7 +110,7 @@ class UsageError extends Error {}
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   // Configuration and usage mistakes are one line, not a stack trace.
-  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError || error instanceof MosaicError) {
+  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError || error instanceof MosaicError || error instanceof ServicesError) {
     console.error(`mosaic: ${error.message}`)
     if (error instanceof UsageError) console.error(usage)
   } else {

@@ -1,21 +1,21 @@
 // The edge of the system: security headers, CORS, authentication against the route table, the
 // public routes of every service (mounted in-process, or proxied to the service's URL with the
 // verified caller in a signed credential), the signing keys, the OpenAPI document and the API
-// reference; the route table's per-route rate and body limits (limits.ts). Resilience policies come
-// later (see the README's roadmap).
+// reference; the route table's per-route rate and body limits (limits.ts); balancing and
+// resilience for proxied services (proxy.ts, kit/calls).
 import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
-import httpProxy from '@fastify/http-proxy'
 import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
-import { routePrefixes } from '../kit/contract.ts'
-import { loadConfig, ConfigError, splitList } from '../kit/config.ts'
+import { loadConfig, ConfigError, splitList, Env } from '../kit/config.ts'
 import type { Client } from '../kit/service.ts'
 import type { ServiceInstance } from '../kit/internal/host.ts'
 import { serviceRoutes } from '../kit/internal/service-routes.ts'
-import { EDGE_HEADER, type Credentials } from '../kit/internal/credentials.ts'
+import type { Credentials } from '../kit/internal/credentials.ts'
+import type { Upstream } from '../kit/calls/upstream.ts'
+import { proxyRoutes } from './proxy.ts'
 import { AuthSettings, sessionCookieName, type identityContract } from '../services/identity/contract.ts'
 import { loadRouteTable, defaultRouteTable, type RouteTable, type RouteMatch } from './route-table.ts'
 import type { Authorizer } from '../kit/authz.ts'
@@ -29,6 +29,9 @@ export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
   AUTH_JWKS_CACHE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'How long the gateway trusts fetched signing keys' }),
   GATEWAY_ROUTES: Type.String({ default: defaultRouteTable, description: 'Route table files or folders, comma-separated' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Rate limits shared by every gateway process' })),
+  RATE_LIMIT_MAX: Env.positive(1000, 'Requests per window to /api routes by one caller (the user, else the client address) unless the route table sets its own'),
+  RATE_LIMIT_WINDOW_SECONDS: Env.positive(60, 'The window of RATE_LIMIT_MAX, seconds'),
 })
 
 /** The gateway's configuration and route table, checked before any service starts. */
@@ -48,7 +51,7 @@ export function gatewaySettings(contracts: readonly Contract[], env: NodeJS.Proc
 export interface GatewayOptions {
   readonly settings: GatewaySettings
   readonly local: readonly ServiceInstance[]
-  readonly remote: readonly { contract: Contract, url: string }[]
+  readonly remote: readonly { contract: Contract, upstream: Upstream }[]
   /** How the gateway asks the identity service about keys and sessions (in-process or remote). */
   readonly identity: Client<typeof identityContract>
   /** The policies' role hierarchy, which the route table's roles are checked against. */
@@ -63,8 +66,6 @@ export interface GatewayOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The signed credential of `caller`, for a proxied service. */
-    edgeToken?: string
     /** The route-table entry of an /api request, set by authentication (which runs first). */
     routeMatch?: RouteMatch
   }
@@ -103,7 +104,7 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     trustedOrigins: options.corsOrigins,
   }))
   // Before any route is added: the rate limiter hooks each route as it is registered.
-  await registerRateLimits(app)
+  await registerRateLimits(app, { redisUrl: config.REDIS_URL, max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS, log: app.log as never })
   registerBodyLimits(app)
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', `public, max-age=${config.AUTH_JWKS_CACHE_SECONDS}`)
@@ -113,18 +114,10 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   for (const instance of options.local) {
     await app.register(serviceRoutes(instance, { requestTimeoutMs: options.requestTimeoutMs }))
   }
-  for (const { contract, url } of options.remote) {
+  for (const { contract, upstream } of options.remote) {
     const credentials = options.credentials
     if (!credentials) throw new Error(`${contract.name} is remote but no credentials were given to sign callers with`)
-    for (const prefix of routePrefixes(contract)) {
-      await app.register(httpProxy, {
-        upstream: url, prefix, rewritePrefix: prefix, http2: false,
-        preHandler: (request, _reply, done) => {
-          credentials.signEdge(request.caller).then((token) => { request.edgeToken = token; done() }, done)
-        },
-        replyOptions: { rewriteRequestHeaders: (request, headers) => ({ ...headers, [EDGE_HEADER]: request.edgeToken }) },
-      })
-    }
+    await app.register(proxyRoutes({ contract, upstream, credentials, requestTimeoutMs: options.requestTimeoutMs }))
   }
 
   const document = openApiDocument(contracts, options.version, (route) => table.entries[route])

@@ -8,7 +8,7 @@ import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
 import type { Contract } from '../kit/contract.ts'
 import type { Engine } from '../kit/db/database.ts'
-import { loadConfig, envPrefix, Env, ConfigError, splitList } from '../kit/config.ts'
+import { loadConfig, envPrefix, ConfigError, splitList } from '../kit/config.ts'
 import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
@@ -21,6 +21,10 @@ import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
 import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, type Transport } from '../kit/internal/transport.ts'
+import { openRegistry, drainFirst, instanceId } from '../kit/discovery/registry.ts'
+import { staticRegistry, checkServiceUrls } from '../kit/discovery/static.ts'
+import { createUpstream, upstreamHealth, type Upstream } from '../kit/calls/upstream.ts'
+import { callPolicy } from '../kit/calls/policy.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
 import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
@@ -40,6 +44,8 @@ export interface NodeOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Port to listen on (0: any free port); defaults to PORT. */
   readonly port?: number
+  /** A gateway alone (`mosaic serve gateway`): every service is remote, found through discovery. */
+  readonly allRemote?: boolean
 }
 
 export interface MosaicNode {
@@ -89,13 +95,12 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const log = root.child({ service: name })
 
   // Every <NAME>_SERVICE_URL and <NAME>_DATABASE_URL in the environment is checked now, not when first used.
-  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).flatMap((k) => {
-    if (k.endsWith('_SERVICE_URL')) return [[k, Env.url()]]
-    if (k.endsWith('_DATABASE_URL') && k !== 'DATABASE_URL') return [[k, Type.String({ pattern: '^postgres(ql)?://' })]]
-    return []
-  }))), env)
-  const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`] || undefined
-  const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
+  checkServiceUrls(env)
+  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).filter((k) => k.endsWith('_DATABASE_URL') && k !== 'DATABASE_URL')
+    .map((k) => [k, Type.String({ pattern: '^postgres(ql)?://' })]))), env)
+  const registry = await openRegistry(env)
+  const staticUrls = staticRegistry(env)
+  const remote = options.role === 'gateway' ? options.services.filter((s) => options.allRemote || staticUrls.knows(s.contract.name)) : []
   const local = options.services.filter((s) => !remote.includes(s))
 
   // Processes that talk over HTTP prove who is calling with credentials signed by a shared secret.
@@ -127,6 +132,26 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const bus = createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })
   trackBus(bus)
   const instances = new Map<string, ServiceInstance>()
+  const readiness: Readiness = {
+    state: 'starting',
+    checks: {
+      database: async () => { await Promise.all([engine, ...engines.values()].map((e) => e.admin.query('select 1'))) },
+      events: async () => {
+        if (!bus.running) throw new Error('event bus is not running')
+        if (!(await bus.status()).connected) throw new Error(`event bus (${bus.kind}) is not connected`)
+      },
+    },
+  }
+  const upstreams = new Map<string, Upstream>()
+  const upstreamOf = (service: string): Upstream | undefined => {
+    if (!registry.knows(service)) return undefined
+    let upstream = upstreams.get(service)
+    if (!upstream) {
+      upstreams.set(service, upstream = createUpstream(service, registry, callPolicy(service, env), log))
+      readiness.checks[`calls:${service}`] = async () => upstreamHealth(upstream!)
+    }
+    return upstream
+  }
   const remotes = new Map<string, Transport>()
   const platform: Platform = {
     engine: engineOf,
@@ -141,23 +166,13 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       // Copies in and out: services share no objects in one process, just as over HTTP.
       if (instance) return { invoke: async (action, input, deadline) => structuredClone(await instance.invoke(action, structuredClone(input), deadline)) }
       let transport = remotes.get(service)
-      const url = urlOf(service)
-      if (!transport && url && credentials) remotes.set(service, transport = httpTransport(url, credentials))
+      const upstream = transport ? undefined : upstreamOf(service)
+      if (upstream && credentials) remotes.set(service, transport = httpTransport(upstream, credentials))
       if (!transport) throw new MosaicError('unavailable', { detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set` })
       return transport
     },
   }
 
-  const readiness: Readiness = {
-    state: 'starting',
-    checks: {
-      database: async () => { await Promise.all([engine, ...engines.values()].map((e) => e.admin.query('select 1'))) },
-      events: async () => {
-        if (!bus.running) throw new Error('event bus is not running')
-        if (!(await bus.status()).connected) throw new Error(`event bus (${bus.kind}) is not connected`)
-      },
-    },
-  }
   let app: FastifyInstance | undefined
   try {
     await bus.start()
@@ -168,7 +183,11 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await mountGateway(app, {
         settings: gateway!,
         local: [...instances.values()],
-        remote: remote.map((s) => ({ contract: s.contract as Contract, url: urlOf(s.contract.name)! })),
+        remote: remote.map((s) => {
+          const upstream = upstreamOf(s.contract.name)
+          if (!upstream) throw new ConfigError(`${envPrefix(s.contract.name)}_SERVICE_URL`, 'is required for a service the gateway proxies, unless DISCOVERY=nats finds it', undefined)
+          return { contract: s.contract as Contract, upstream }
+        }),
         identity: makeClient(identityContract, platform, 'gateway'),
         authorizer: platform.authorizer,
         ...(credentials ? { credentials } : {}),
@@ -184,16 +203,20 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     }
     const address = await app.listen({ port: options.port ?? config.PORT, host: config.HOST })
     readiness.state = 'ready'
+    if (options.role === 'service') await registry.join({ service: name, id: instanceId(), url: address, version, startedAt: new Date().toISOString() })
     log.info({ url: address, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
 
     let stopping: Promise<void> | undefined
     const stop = (): Promise<void> => (stopping ??= (async () => {
-      readiness.state = 'draining'
       const timer = setTimeout(() => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'), config.SHUTDOWN_TIMEOUT_MS).unref()
+      // Callers stop choosing this instance before it stops taking requests (discovery/registry.ts).
+      await drainFirst(registry, env)
+      readiness.state = 'draining'
       await app!.close()
       for (const instance of instances.values()) await instance.stop()
       await bus.stop()
-      await Promise.all([...remotes.values()].map((t) => t.close?.()))
+      await Promise.all([...upstreams.values()].map((u) => u.close()))
+      await registry.close()
       await Promise.all([engine, ...engines.values()].map((e) => e.close()))
       await stopTracing()
       clearTimeout(timer)
@@ -204,6 +227,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     return { url: address, app, engine, engineOf, bus, services: instances, log, replay, stop }
   } catch (error) {
     await app?.close().catch(() => {})
+    await registry.close().catch(() => {})
     // Services already started may run loops of their own (sagas, mail senders): end them before the database goes.
     for (const instance of instances.values()) await instance.stop().catch(() => {})
     await bus.stop().catch(() => {})

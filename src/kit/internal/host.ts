@@ -120,7 +120,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
       try {
         outsideTransaction(`${caller}: call to ${contract.name}.${action}`)
         const deadline = Math.min(parentDeadline ?? Infinity, Date.now() + (options.timeoutMs ?? platform.callTimeoutMs))
-        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline, caller))
+        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline, caller, spec.idempotent))
       } catch (error) {
         outcome = error instanceof MosaicError ? error.code : 'error'
         throw error

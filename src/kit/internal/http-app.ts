@@ -15,8 +15,17 @@ import type { Caller } from '../identity.ts'
 export interface Readiness {
   /** starting → ready → draining; only `ready` answers 200 on /health/ready. */
   state: 'starting' | 'ready' | 'draining'
-  /** Named checks (database, bus); each resolves or throws. */
-  readonly checks: Record<string, () => Promise<void>>
+  /**
+   * Named checks (database, bus, upstreams); each resolves or throws. One that resolves to a
+   * `warn` result leaves the process ready but reports it degraded (a service it calls is down).
+   */
+  readonly checks: Record<string, () => Promise<void | CheckResult>>
+}
+
+export interface CheckResult {
+  readonly status: 'pass' | 'warn'
+  readonly output?: string
+  readonly [detail: string]: unknown
 }
 
 export interface HttpAppOptions {
@@ -171,19 +180,22 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.get('/health/ready', async (_request, reply) => {
-    const checks: Record<string, { status: 'pass' | 'fail', output?: string }[]> = {}
+    const checks: Record<string, { status: 'pass' | 'warn' | 'fail', output?: string }[]> = {}
     let ok = readiness.state === 'ready'
+    let degraded = false
     await Promise.all(Object.entries(readiness.checks).map(async ([check, run]) => {
       try {
-        await run()
-        checks[check] = [{ status: 'pass' }]
+        const result = await run()
+        degraded ||= result?.status === 'warn'
+        checks[check] = [result ?? { status: 'pass' }]
       } catch (error) {
         ok = false
         checks[check] = [{ status: 'fail', output: (error as Error).message }]
       }
     }))
+    const output = readiness.state !== 'ready' ? readiness.state : degraded ? 'degraded' : undefined
     return reply.code(ok ? 200 : 503).type('application/health+json')
-      .send({ status: ok ? 'pass' : 'fail', serviceId: name, ...(readiness.state === 'ready' ? {} : { output: readiness.state }), checks })
+      .send({ status: ok ? (degraded ? 'warn' : 'pass') : 'fail', serviceId: name, ...(output ? { output } : {}), checks })
   })
 
   app.get('/metrics', async (_request, reply) => {
