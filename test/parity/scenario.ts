@@ -193,6 +193,7 @@ export function scenario(mode: string, start: StartSystem): void {
       assertProblem(await place({ ...body, items: [{ productId: 'lamp', quantity: 1 }] }, key), 422, 'idempotency_key_reused')
 
       assert.deepEqual(await stockOf('lamp', 'desk'), [3, 2])
+      assertProblem(await place({ items: [{ productId: 'lamp', quantity: 1 }, { productId: 'no-such-product', quantity: 1 }], paymentMethod: { token: 'tok_visa' } }), 422, 'unknown_product')
       assert.deepEqual(await paymentOf(orders.confirmed), { status: 'captured', amount: 69, captured: 69, refunded: 0, currency: 'EUR', declineReason: null })
       const listed = await call<{ items: Order[] }>('GET', '/api/orders', { token: ada.token })
       assert.deepEqual(listed.body.items.map((o) => [o.id, o.status]), [[orders.confirmed, 'CONFIRMED']])
