@@ -1,8 +1,9 @@
 // The parity scenario against the distributed system: every service in a process of its own
-// (`mosaic serve`), catalog and orders in two replicas each (sharing their service's database and
-// NATS durable consumers), each service on a fresh PostgreSQL database of its own, events over NATS
-// JetStream in a namespace of the run's own, and a gateway (`mosaic start` with every
-// <NAME>_SERVICE_URL set) that runs no service itself: it proxies, and asks identity over HTTP.
+// (`mosaic serve`), each on a fresh PostgreSQL database of its own, events over NATS JetStream in a
+// namespace of the run's own, and a gateway (`mosaic start` with every <NAME>_SERVICE_URL set) that
+// runs no service itself: it proxies, and asks identity over HTTP. Catalog and orders run two
+// replicas each, sharing their service's database and outbox (one relays at a time); the orders
+// replicas share the checkout sagas (leased), and call the catalog replica the gateway does not.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,16 +13,6 @@ import { defer, freshDatabase, natsNamespace } from '../infra.ts'
 import { topology } from '../../src/runtime/topology.ts'
 import { envPrefix } from '../../src/kit/config.ts'
 import { scenario, type Cleanup } from './scenario.ts'
-
-/**
- * In the order they can start: each after the services it calls (catalog asks files about product
- * images; orders calls catalog and payments), so it is given their URLs. Replicas: how many processes.
- */
-const waves: readonly (readonly [service: string, replicas: number][])[] = [
-  [['identity', 1], ['payments', 1], ['notifications', 1], ['analytics', 1], ['files', 1]],
-  [['catalog', 2]],
-  [['orders', 2]],
-]
 
 scenario('distributed: a process per service, PostgreSQL databases of their own, NATS JetStream', async (cleanup, env) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-parity-'))
@@ -33,17 +24,20 @@ scenario('distributed: a process per service, PostgreSQL databases of their own,
     ...env, ...databases, BUS: 'nats', NATS_NAMESPACE: natsNamespace(cleanup), MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
     HOST: '127.0.0.1', LOG_LEVEL: 'info', LOG_PRETTY: 'false', DATA_DIR: dataDir,
   }
-  /** <NAME>_SERVICE_URL of every service started so far: the first replica's. */
+  /** <NAME>_SERVICE_URL of every service started so far, given to each process started after it. */
   const urls: Record<string, string> = {}
-  for (const wave of waves) {
-    const started = await all(wave.flatMap(([name, replicas]) => Array.from({ length: replicas }, () =>
-      spawn(cleanup, [cli, 'serve', name], { ...common, ...urls, [`${envPrefix(name)}_SERVICE_PORT`]: '0' }))))
-    let at = 0
-    for (const [name, replicas] of wave) {
-      urls[`${envPrefix(name)}_SERVICE_URL`] = started[at]!.url
-      at += replicas
-    }
-  }
+  const serve = (name: string, extra: Record<string, string> = {}): Promise<Child> =>
+    spawn(cleanup, [cli, 'serve', name], { ...common, ...urls, ...extra, [`${envPrefix(name)}_SERVICE_PORT`]: '0' })
+
+  // Each service after those it calls, so that it is given their URLs (catalog asks files about
+  // product images; orders calls catalog and payments; the gateway, identity); each group at once.
+  const leaves = ['identity', 'payments', 'notifications', 'analytics', 'files']
+  const started = await all(leaves.map((name) => serve(name)))
+  leaves.forEach((name, i) => { urls[`${envPrefix(name)}_SERVICE_URL`] = started[i]!.url })
+  const catalogs = await all([serve('catalog'), serve('catalog')])
+  // The gateway calls the first catalog replica, the orders replicas the second: both serve, on one database.
+  const orders = await all([serve('orders', { CATALOG_SERVICE_URL: catalogs[1]!.url }), serve('orders', { CATALOG_SERVICE_URL: catalogs[1]!.url })])
+  Object.assign(urls, { CATALOG_SERVICE_URL: catalogs[0]!.url, ORDERS_SERVICE_URL: orders[0]!.url })
   const gateway = await spawn(cleanup, [cli, 'start'], { ...common, ...urls, PORT: '0' })
   return gateway.url
 })
