@@ -61,7 +61,7 @@ export interface CallOptions {
 
 export const COOKIE_NAME = '__Host-mosaic-session'
 
-export async function call<T = unknown>(node: Pick<TestNode, 'url'>, method: string, path: string, options: CallOptions = {}): Promise<Reply<T>> {
+export async function call<T = unknown>(node: TestNode, method: string, path: string, options: CallOptions = {}): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...options.headers }
   let body = options.body
   if (options.json !== undefined) {

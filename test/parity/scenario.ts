@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
 import { adminEnv, login, ADMIN_EMAIL, ADMIN_PASSWORD } from '../auth.ts'
-import { call as callNode, assertProblem, PASSWORD, type Reply, type CallOptions, type User } from '../identity/helpers.ts'
+import { call as callNode, assertProblem, PASSWORD, type Reply, type CallOptions, type User, type TestNode } from '../identity/helpers.ts'
 import { png, form } from '../files/helpers.ts'
 import { startSmtp, SMTP_USER, SMTP_PASS, type TestSmtp } from '../notifications/smtp.ts'
 import type { Order } from '../orders/helpers.ts'
@@ -87,7 +87,8 @@ export function scenario(mode: string, start: StartSystem): void {
       for (const cleanup of cleanups.reverse()) await cleanup()
     })
 
-    const call = <T = unknown>(method: string, path: string, options: CallOptions = {}): Promise<Reply<T>> => callNode<T>({ url }, method, path, options)
+    // `call` reads only the node's url (test/helpers' version on main takes the url itself).
+    const call = <T = unknown>(method: string, path: string, options: CallOptions = {}): Promise<Reply<T>> => callNode<T>({ url } as TestNode, method, path, options)
     const product = async (id: string): Promise<Product> => {
       const reply = await call<Product>('GET', `/api/products/${id}`)
       assert.equal(reply.status, 200, reply.text)
