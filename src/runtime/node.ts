@@ -121,12 +121,15 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   }
   checkEventPaths(config, routes, new Set(local.map((s) => s.contract.name)), new Set([...names].filter(ownUrl)))
 
-  const engine = await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
+  // A service process whose service has a database of its own needs no other: no PGlite beside it
+  // (seconds of start and hundreds of megabytes each, and replicas would share its directory).
+  const sole = options.role === 'service' ? ownUrl(name) : undefined
+  const engine = sole ? openPostgres(sole, { poolSize: config.DATABASE_POOL_SIZE }) : await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
   // A database of its own for each service given one; services sharing a URL share its pool.
   const engines = new Map<string, Engine>()
   for (const s of local) {
     const url = ownUrl(s.contract.name)
-    if (url && !engines.has(url)) engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
+    if (url && url !== sole && !engines.has(url)) engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
   }
   const engineOf = (service: string): Engine => engines.get(ownUrl(service) ?? '') ?? engine
   const bus = createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })

@@ -58,6 +58,12 @@ test('a redelivered event has no second effect (inbox)', async () => {
   assert.equal(await entriesFor('ev-redeliver'), 1)
 })
 
+test('an event that comes twice in one batch (a redelivery caught up with its first delivery) has one effect', async () => {
+  const event = { specversion: '1.0', id: '7b0c4f0e-5a51-4f4e-9d0c-2f1d3c4b5a69', source: '/mosaic/catalog', type: 'product.created', time: new Date().toISOString(), datacontenttype: 'application/json', data: { id: 'ev-twice-in-a-batch' } } as const
+  await redeliver(node, { id: 'ledger/catalog.product.created', consumer: 'ledger', source: 'catalog', type: 'product.created' }, [event, event])
+  assert.equal(await entriesFor('ev-twice-in-a-batch'), 1)
+})
+
 test('a failing handler is retried with backoff and succeeds once', async () => {
   await node.services.get('ledger')!.invoke('failNext', { productId: 'ev-flaky', times: 2 }, Date.now() + 1000)
   assert.equal((await post({ id: 'ev-flaky', name: 'Flaky', price: 1 })).status, 201)

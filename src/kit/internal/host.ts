@@ -178,15 +178,17 @@ export async function startService(definition: AnyService, platform: Platform): 
         const fresh = new Set((await tx.query<{ event_id: string }>(
           'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
           [route.id, events.map((e) => e.id)])).map((r) => r.event_id))
+        const effects = fresh.size
         for (const event of events) {
-          if (!fresh.has(event.id)) continue
+          // delete: an event can come twice in one batch (a redelivery caught up with the first delivery).
+          if (!fresh.delete(event.id)) continue
           await withSpan(`${event.type} process`, {
             kind: SpanKind.CONSUMER,
             parent: contextFrom({ traceparent: event.traceparent, tracestate: event.tracestate }),
             attributes: { 'messaging.system': bus!.kind === 'nats' ? 'nats' : 'mosaic', 'messaging.message.id': event.id, 'messaging.consumer.group.name': route.id },
           }, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
         }
-        return fresh.size
+        return effects
       }),
       deadLetter: async (event: CloudEvent, attempts: number, error: string) => {
         await raw.query('insert into mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)', [route.id, event, attempts, error])
