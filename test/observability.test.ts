@@ -14,6 +14,7 @@ import { cli, spawnNode, logLines, tempDataDir, closedPort } from './process.ts'
 import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
 import { spy } from './helpers/bus.ts'
 import { eventually } from './helpers/wait.ts'
+import { natsNamespace } from './infra.ts'
 
 // Products are created by staff: the first admin (from adminEnv) signs in for them.
 const baseEnv = { PORT: '0', LOG_PRETTY: 'false', LOG_LEVEL: 'info', CATALOG_SEED_DEMO: 'false', ...adminEnv }
@@ -128,7 +129,9 @@ describe('in one process', () => {
 
 test('log lines of a request carry its trace id and the service name', { timeout: 30_000 }, async (t) => {
   // The gateway logs a request that fails on its side (5xx); an upstream that is down is one.
-  const child = await spawnNode([cli, 'start'], { ...baseEnv, DATA_DIR: await tempDataDir(t), CATALOG_SERVICE_URL: `http://127.0.0.1:${await closedPort()}`, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET })
+  // Catalog elsewhere: its events travel over NATS (the embedded bus would refuse the split).
+  const bus = { BUS: 'nats', NATS_NAMESPACE: natsNamespace(t) }
+  const child = await spawnNode([cli, 'start'], { ...baseEnv, ...bus, DATA_DIR: await tempDataDir(t), CATALOG_SERVICE_URL: `http://127.0.0.1:${await closedPort()}`, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET })
   t.after(() => child.kill())
   const { traceId, header } = traceparent()
   const response = await fetch(new URL('/api/products/anything', child.url), { headers: { traceparent: header } })

@@ -54,7 +54,7 @@ async function unrelay(node: MosaicNode, eventId: string, run: string): Promise<
 
 test('a relay that dies after the broker acknowledged, before deleting the row: the event has one effect', { timeout: 60_000 }, async (t) => {
   const namespace = natsNamespace(t)
-  const node = await natsNode(t, { NATS_NAMESPACE: namespace, NATS_DUPLICATE_WINDOW_SECONDS: '1' })
+  const node = await natsNode(t, { NATS_NAMESPACE: namespace, NATS_DUPLICATE_WINDOW_SECONDS: '5' })
   const run = `r${randomUUID().slice(0, 8)}`
   await emit(node, run, 1)
   assert.deepEqual(await until('one tally', () => tallies(node, run), (c) => c.events === 1), { total: 1, events: 1 })
@@ -67,7 +67,7 @@ test('a relay that dies after the broker acknowledged, before deleting the row: 
   assert.equal(await streamed(namespace), 1, 'the broker kept one copy')
 
   // After the window the broker takes it, the consumer gets it again, and its inbox absorbs it.
-  await new Promise((resolve) => setTimeout(resolve, 1500))
+  await new Promise((resolve) => setTimeout(resolve, 5500))
   await unrelay(node, eventId, run)
   assert.equal(await until('the late copy streamed', () => streamed(namespace), (n) => n === 2), 2, 'the broker took the late copy')
   await drained(node)
