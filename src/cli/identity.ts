@@ -5,6 +5,7 @@ import { loadConfig } from '../kit/config.ts'
 import { createLocalBus } from '../kit/events/local-bus.ts'
 import { createLogger } from '../kit/log.ts'
 import { loadPolicies } from '../kit/authz.ts'
+import { createCacheStore } from '../kit/cache/cache.ts'
 import { MosaicError } from '../kit/errors.ts'
 import type { ServiceContext } from '../kit/service.ts'
 import { startService } from '../kit/internal/host.ts'
@@ -31,6 +32,8 @@ async function withIdentity<T>(work: (ctx: IdentityContext) => Promise<T>): Prom
       transport: (service) => { throw new MosaicError('unavailable', { detail: `${service} is not reachable from the command line` }) },
       callTimeoutMs: 5000,
       authorizer: loadPolicies(),
+      // Identity caches nothing; were it to, its invalidations would have to reach the running system.
+      cache: createCacheStore({ maxEntries: 0 }),
     })
     try {
       return await work(instance.context as IdentityContext)

@@ -10,6 +10,7 @@ import type {
 import type { Sql } from './db/database.ts'
 import type { Authorizer } from './authz.ts'
 import type { Caller } from './identity.ts'
+import type { Cache } from './cache/cache.ts'
 
 export interface PublishOptions {
   /** CloudEvents `subject`: the id of the thing the event is about. */
@@ -19,6 +20,8 @@ export interface PublishOptions {
 /** A transaction of the service's own database that can also publish events (into its outbox). */
 export interface ServiceTx<C extends Contract = Contract> extends Sql {
   publish<K extends keyof C['events'] & string>(type: K, data: EventData<C, K>, options?: PublishOptions): Promise<CloudEvent<EventData<C, K>>>
+  /** Cache tags this change makes stale: dropped from `ctx.cache` once the transaction commits, in every process. */
+  invalidate(...tags: string[]): void
 }
 
 export interface ServiceDb<C extends Contract = Contract> extends Sql {
@@ -44,6 +47,8 @@ export interface ServiceContext<C extends Contract = Contract, Cfg = unknown> {
   client<D extends Contract>(contract: D): Client<D>
   /** Asks the Cedar policies (policies/*.cedar) whether `principal` may do `action` on `resource`. */
   readonly authorize: Authorizer['authorize']
+  /** A read cache of this service's own data; its transactions invalidate it (`tx.invalidate`). */
+  readonly cache: Cache
 }
 
 /** The context of one request, action call or event: the service context plus a deadline. */

@@ -19,6 +19,10 @@ export const RuntimeConfig = Type.Object({
   EVENT_MAX_ATTEMPTS: Env.positive(8),
   EVENT_RETRY_BASE_MS: Env.positive(250),
   EVENT_POLL_MS: Env.positive(250),
+  CACHE_TTL_MS: Env.positive(30_000),
+  CACHE_MAX_ENTRIES: Type.Integer({ minimum: 0, default: 10_000, description: 'Entries of the read cache (ctx.cache) at most; 0 turns it off' }),
+  CACHE_MAX_BYTES: Env.positive(64 * 1024 * 1024),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Carries cache invalidations between processes' })),
   // Read by the logger (kit/log.ts); declared here so a typo stops the process with one line.
   LOG_LEVEL: Type.String({ pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info' }),
 })

@@ -19,6 +19,7 @@ import type { Bus } from '../kit/events/bus.ts'
 import { startService, makeClient, type Platform, type ServiceInstance } from '../kit/internal/host.ts'
 import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
+import { openCache } from '../kit/cache/open.ts'
 import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, type Transport } from '../kit/internal/transport.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
@@ -84,6 +85,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     engine, log, pollMs: config.EVENT_POLL_MS,
     retry: { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 },
   })
+  const cache = openCache({ ttlMs: config.CACHE_TTL_MS, maxEntries: config.CACHE_MAX_ENTRIES, maxBytes: config.CACHE_MAX_BYTES, redisUrl: config.REDIS_URL }, log)
   const instances = new Map<string, ServiceInstance>()
   const remotes = new Map<string, Transport>()
   const platform: Platform = {
@@ -93,6 +95,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     env,
     callTimeoutMs: config.CALL_TIMEOUT_MS,
     authorizer: loadPolicies(),
+    cache,
     transport(service) {
       const instance = instances.get(service)
       // Copies in and out: services share no objects in one process, just as over HTTP.
@@ -148,6 +151,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await bus.stop()
       for (const instance of instances.values()) await instance.stop()
       await Promise.all([...remotes.values()].map((t) => t.close?.()))
+      await cache.close()
       await engine.close()
       await stopTracing()
       clearTimeout(timer)
@@ -159,6 +163,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     await bus.stop().catch(() => {})
     // Services already started may run loops of their own (sagas, mail senders): end them before the database goes.
     for (const instance of instances.values()) await instance.stop().catch(() => {})
+    await cache.close().catch(() => {})
     await engine.close().catch(() => {})
     throw error
   }

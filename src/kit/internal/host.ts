@@ -21,6 +21,7 @@ import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
 import type { Authorizer } from '../authz.ts'
 import type { Caller } from '../identity.ts'
+import type { Cache, CacheStore } from '../cache/cache.ts'
 
 export interface Platform {
   readonly engine: (service: string) => Engine
@@ -32,6 +33,7 @@ export interface Platform {
   /** Time allowed for a call when the caller sets none (CALL_TIMEOUT_MS). */
   readonly callTimeoutMs: number
   readonly authorizer: Authorizer
+  readonly cache: CacheStore
 }
 
 /** What the HTTP layer knows about a request besides its input. */
@@ -72,13 +74,14 @@ function outsideTransaction(what: string): void {
   if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
 }
 
-function serviceDb(raw: Database, service: string, contract: Contract, published: () => void): ServiceDb {
+function serviceDb(raw: Database, service: string, contract: Contract, published: () => void, cache: Cache): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
   return {
     query: (text, params) => { outsideTransaction(`${service}: db.query`); return raw.query(text, params) },
     exec: (script) => { outsideTransaction(`${service}: db.exec`); return raw.exec(script) },
     transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, attributes }, async () => {
       let publishes = 0
+      const stale: string[] = []
       const result = await raw.transaction((tx) => {
         const serviceTx: ServiceTx = {
           ...tx,
@@ -91,9 +94,12 @@ function serviceDb(raw: Database, service: string, contract: Contract, published
             publishes++
             return event as never
           },
+          invalidate: (...tags) => { stale.push(...tags) },
         }
         return openTransaction.run(service, () => fn(serviceTx as never))
       })
+      // After the commit, never before: a reader in between would load the old row and keep it.
+      cache.invalidate(stale)
       if (publishes > 0) published()
       return result
     }) },
@@ -134,9 +140,10 @@ export async function startService(definition: AnyService, platform: Platform): 
   const applied = await migrate(engine, schema, implementation.migrations ? [kitMigrations, { owner: name, dir: implementation.migrations }] : [kitMigrations])
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
   const raw = engine.forSchema(schema)
-  const db = serviceDb(raw, name, contract, () => platform.bus.notify())
+  const cache = platform.cache.forService(name)
+  const db = serviceDb(raw, name, contract, () => platform.bus.notify(), cache)
 
-  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
+  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize, cache }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
     const signal = lazySignal(deadline)
     return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
