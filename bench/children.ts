@@ -46,7 +46,7 @@ async function freePort(): Promise<number> {
  * Spawns `mosaic <args>` (or another `script`, a peer) with a fresh DATA_DIR, pinned to core 0, and
  * resolves once /health/ready answers 200.
  */
-export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}, script = 'src/cli/mosaic.ts'): Promise<Child> {
+export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}, script = 'bin/mosaic.js'): Promise<Child> {
   const port = await freePort()
   const dataDir = env.DATA_DIR ?? await mkdtemp(join(tmpdir(), `mosaic-bench-${name}-`))
   if (!env.DATA_DIR) cleanup.push(() => rm(dataDir, { recursive: true, force: true }))

@@ -85,7 +85,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     engine, log, pollMs: config.EVENT_POLL_MS,
     retry: { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 },
   })
-  const cache = openCache({ ttlMs: config.CACHE_TTL_MS, maxEntries: config.CACHE_MAX_ENTRIES, maxBytes: config.CACHE_MAX_BYTES, redisUrl: config.REDIS_URL }, log)
+  const cache = await openCache({ ttlMs: config.CACHE_TTL_MS, maxEntries: config.CACHE_MAX_ENTRIES, maxBytes: config.CACHE_MAX_BYTES, redisUrl: config.REDIS_URL }, log)
   const instances = new Map<string, ServiceInstance>()
   const remotes = new Map<string, Transport>()
   const platform: Platform = {
