@@ -47,3 +47,13 @@ test('each statement runs as its own schema whatever ran before it: interleaved,
   assert.deepEqual(await a.query(who), [{ role: 'svc_shop_a', schema: 'shop_a', v: 'a' }])
   assert.deepEqual(await engine.admin.query(`select current_user = session_user as reset, current_schema() as schema`), [{ reset: true, schema: 'public' }])
 })
+
+test('an embedded database keeps 16 MB of shared buffers, fresh or reopened', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'mosaic-pglite-'))
+  t.after(() => rm(root, { recursive: true, force: true }))
+  for (let open = 0; open < 2; open++) {
+    const engine = await openPglite(join(root, 'db'))
+    assert.deepEqual(await engine.admin.query('show shared_buffers'), [{ shared_buffers: '16MB' }])
+    await engine.close()
+  }
+})
