@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite, types } from '@electric-sql/pglite'
-import { readTemplate, writeTemplate } from './pglite-template.ts'
+import { copyTemplate, writeTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident, roleOf } from './database.ts'
 
@@ -29,20 +29,19 @@ function sqlOf(on: PgliteSql): Sql {
  * `query` itself takes, and only the raw wire protocol may run inside it.)
  */
 export async function openPglite(dataDir?: string): Promise<Engine> {
-  const fresh = dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))
-  const template = fresh ? await readTemplate() : undefined
+  if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))) {
+    // No template (the install script did not run, or the cache was cleared): made now, once, for
+    // this start and the next. Best effort: a read-only node_modules only means PGlite initialises
+    // the directory itself, slowly.
+    if (!await copyTemplate(dataDir)) await writeTemplate().then(() => copyTemplate(dataDir), () => {})
+  }
   const pg = await PGlite.create(dataDir, {
     parsers: { [types.INT8]: (value: string) => BigInt(value) },
     // PostgreSQL's default 128 MB of shared buffers costs a process some 115 MB of resident memory
     // once touched; the files behind them sit in the OS page cache anyway, so an embedded database
     // keeps 16 MB of its own.
     startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'],
-    ...(template ? { loadDataDir: template } : {}),
   })
-  // No template (the install script did not run, or the cache was cleared): this directory was just
-  // initialised and is still empty, so it becomes the template for the next fresh start. Best effort:
-  // a read-only node_modules only means the next fresh start is slow too.
-  if (fresh && !template) await writeTemplate(pg).catch(() => {})
   // The schema whose role and search_path the session has now; `admin` once reset.
   let current: string | undefined
   // The end of the queue of units of work; a promise chain is the whole of the lock needed here.
