@@ -25,3 +25,4 @@ app.get<{ Params: { id: string } }>('/api/products/:id', async (request, reply) 
   }
 })
 await app.listen({ port: Number(process.env.PORT ?? 0), host: '127.0.0.1' })
+process.once('SIGTERM', () => { void app.close().then(() => pg.close()).then(() => process.exit(0)) })

@@ -23,3 +23,4 @@ broker.createService({
   },
 })
 await broker.start()
+process.once('SIGTERM', () => { void broker.stop().then(() => process.exit(0)) })
