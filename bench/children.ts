@@ -34,7 +34,8 @@ export interface Child {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now (tests use it too, for servers that take no port 0). */
+export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }

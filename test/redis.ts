@@ -2,21 +2,13 @@
 // never the machine's shared server.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
+import { freePort } from '../bench/children.ts'
 
 export interface PrivateRedis {
   readonly url: string
   start(): Promise<void>
   /** SIGKILL: an outage, not a clean shutdown. */
   stop(): Promise<void>
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
 }
 
 export async function privateRedis(): Promise<PrivateRedis> {
