@@ -16,7 +16,6 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const admin = { AUTH_ADMIN_EMAIL: 'bench@mosaic.test', AUTH_ADMIN_PASSWORD: 'bench-admin-password-long-enough' }
 const path = '/api/products/prod-mouse'
-const pinned = { cpus: process.env.BENCH_SERVER_CPUS ?? '0' }
 
 interface Run { req: number, p50: number, p99: number, errors: number, non2xx: number }
 
@@ -28,7 +27,7 @@ async function load(url: string, headers: Record<string, string>): Promise<Run> 
 
 async function main(cleanup: Cleanup): Promise<void> {
   const cpu = cpus()
-  console.log(`machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, node ${process.version}; servers on CPU ${pinned.cpus}`)
+  console.log(`machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, node ${process.version}; servers on core 0 (bench/children.ts)`)
   console.log(`load: GET ${path}, ${connections} connections, 2 s warm-up + ${duration} s, ${rounds} round(s), best run per target\n`)
 
   const database = `mosaic_bench_${randomBytes(4).toString('hex')}`
@@ -41,10 +40,10 @@ async function main(cleanup: Cleanup): Promise<void> {
   const databaseUrl = new URL(adminUrl)
   databaseUrl.pathname = `/${database}`
 
-  const catalog = await spawnReady('catalog', ['serve', 'catalog'], 'CATALOG_SERVICE_PORT', cleanup, { DATABASE_URL: databaseUrl.toString() }, pinned)
-  const gateway = await spawnReady('gateway', ['start'], 'PORT', cleanup, { CATALOG_SERVICE_URL: catalog.url, ...admin }, pinned)
-  const plain = await spawnReady('plain', [], 'PORT', cleanup, { DATABASE_URL: databaseUrl.toString() }, { ...pinned, script: 'bench/peers/plain-catalog.ts' })
-  const proxy = await spawnReady('proxy', [], 'PORT', cleanup, { UPSTREAM_URL: plain.url }, { ...pinned, script: 'bench/peers/plain-proxy.ts' })
+  const catalog = await spawnReady('catalog', ['serve', 'catalog'], 'CATALOG_SERVICE_PORT', cleanup, { DATABASE_URL: databaseUrl.toString() })
+  const gateway = await spawnReady('gateway', ['start'], 'PORT', cleanup, { CATALOG_SERVICE_URL: catalog.url, DATABASE_URL: databaseUrl.toString(), ...admin })
+  const plain = await spawnReady('plain', [], 'PORT', cleanup, { DATABASE_URL: databaseUrl.toString() }, 'bench/peers/plain-catalog.ts')
+  const proxy = await spawnReady('proxy', [], 'PORT', cleanup, { UPSTREAM_URL: plain.url }, 'bench/peers/plain-proxy.ts')
   const login = await fetch(`${gateway.url}/api/users/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: admin.AUTH_ADMIN_EMAIL, password: admin.AUTH_ADMIN_PASSWORD }) })
   const bearer = { authorization: `Bearer ${(await login.json() as { accessToken: string }).accessToken}` }
   for (const target of [gateway, proxy]) {

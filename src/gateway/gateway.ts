@@ -120,8 +120,9 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     await app.register(proxyRoutes({ contract, upstream, credentials, requestTimeoutMs: options.requestTimeoutMs }))
   }
 
-  const document = openApiDocument(contracts, options.version, (route) => table.entries[route])
-  app.get('/openapi.json', async () => document)
+  // Built on the first request for it, not at start.
+  let document: ReturnType<typeof openApiDocument> | undefined
+  app.get('/openapi.json', async () => (document ??= openApiDocument(contracts, options.version, (route) => table.entries[route])))
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {
       reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")

@@ -12,6 +12,7 @@ import type {
 import type { Sql } from './db/database.ts'
 import type { Authorizer } from './authz.ts'
 import type { Caller } from './identity.ts'
+import type { Cache } from './cache/cache.ts'
 
 export interface PublishOptions {
   /** CloudEvents `subject`: the id of the thing the event is about. */
@@ -21,6 +22,8 @@ export interface PublishOptions {
 /** A transaction of the service's own database that can also publish events (into its outbox). */
 export interface ServiceTx<C extends Contract = Contract> extends Sql {
   publish<K extends keyof C['events'] & string>(type: K, data: EventData<C, K>, options?: PublishOptions): Promise<CloudEvent<EventData<C, K>>>
+  /** Cache tags this change makes stale: dropped from `ctx.cache` once the transaction commits, in every process. */
+  invalidate(...tags: string[]): void
 }
 
 export interface ServiceDb<C extends Contract = Contract> extends Sql {
@@ -48,6 +51,8 @@ export interface ServiceContext<C extends Contract = Contract, Cfg = unknown, S 
   readonly authorize: Authorizer['authorize']
   /** What this instance's `start` returned (undefined while it runs): one per running instance, never shared. */
   readonly state: S
+  /** A read cache of this service's own data; its transactions invalidate it (`tx.invalidate`). */
+  readonly cache: Cache
 }
 
 /** The context of one request, action call or event: the service context plus a deadline. */

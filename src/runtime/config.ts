@@ -27,6 +27,10 @@ export const RuntimeConfig = Type.Object({
   NATS_NAMESPACE: Type.String({ default: 'mosaic', pattern: '^[a-z][a-z0-9-]*$', description: 'Prefix of the streams and subjects, so that several deployments can share one NATS server' }),
   NATS_STREAM_MAX_AGE_SECONDS: Type.Integer({ minimum: 60, default: 7 * 86_400, description: 'How long the broker keeps events (a consumer started later still gets them)' }),
   NATS_ACK_WAIT_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'A delivery not acknowledged within this time goes to another replica (a consumer died mid-batch)' }),
+  CACHE_TTL_MS: Env.positive(30_000, 'Longest a cached read may be served: the staleness bound across processes without REDIS_URL'),
+  CACHE_MAX_ENTRIES: Type.Integer({ minimum: 0, default: 10_000, description: 'Entries of the read cache (ctx.cache) at most; 0 turns it off' }),
+  CACHE_MAX_BYTES: Env.positive(64 * 1024 * 1024, 'Size of the read cache at most, bytes (estimated from the JSON of each entry)'),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis: carries cache invalidations between processes, and keeps the gateways\' shared rate limits' })),
   NATS_DUPLICATE_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 120, description: 'The broker drops an event id published again within this window' }),
   // Read by the logger (kit/log.ts) and the tracer (kit/telemetry/tracing.ts); declared here so a
   // typo stops the process with one line, and so they are documented with the rest.

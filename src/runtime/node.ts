@@ -19,6 +19,7 @@ import { startService, makeClient, routesOf, schemaOf, type Platform, type Servi
 import { replayDeadLetters } from '../kit/events/replay.ts'
 import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
+import { openCache } from '../kit/cache/open.ts'
 import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, type Transport } from '../kit/internal/transport.ts'
 import { openRegistry, drainFirst, instanceId } from '../kit/discovery/registry.ts'
@@ -134,6 +135,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const engineOf = (service: string): Engine => engines.get(ownUrl(service) ?? '') ?? engine
   const bus = createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })
   trackBus(bus)
+  const cache = await openCache({ ttlMs: config.CACHE_TTL_MS, maxEntries: config.CACHE_MAX_ENTRIES, maxBytes: config.CACHE_MAX_BYTES, redisUrl: config.REDIS_URL }, log)
   const instances = new Map<string, ServiceInstance>()
   const readiness: Readiness = {
     state: 'starting',
@@ -164,6 +166,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     env,
     callTimeoutMs: config.CALL_TIMEOUT_MS,
     authorizer: loadPolicies(),
+    cache,
     transport(service) {
       const instance = instances.get(service)
       // Copies in and out: services share no objects in one process, just as over HTTP.
@@ -220,6 +223,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await bus.stop()
       await Promise.all([...upstreams.values()].map((u) => u.close()))
       await registry.close()
+      await cache.close()
       await Promise.all([engine, ...engines.values()].map((e) => e.close()))
       await stopTracing()
       clearTimeout(timer)
@@ -234,6 +238,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     // Services already started may run loops of their own (sagas, mail senders): end them before the database goes.
     for (const instance of instances.values()) await instance.stop().catch(() => {})
     await bus.stop().catch(() => {})
+    await cache.close().catch(() => {})
     await Promise.all([engine, ...engines.values()].map((e) => e.close().catch(() => {})))
     throw error
   }

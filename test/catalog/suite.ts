@@ -600,6 +600,40 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       })
     })
 
+    describe('the read cache', () => {
+      const counter = async (name: string): Promise<number> => {
+        const metrics = await call('GET', '/metrics')
+        return Number(new RegExp(`^${name}\\{service="catalog"\\} (\\d+)$`, 'm').exec(metrics.text)?.[1] ?? 0)
+      }
+
+      test('repeated reads are hits; after a committed change, this process never answers the old product, page or search', async () => {
+        const word = `cached${tag().replace(/\d/g, '')}`
+        const product = await create({ name: `Lamp ${word}`, category: word, stock: 4 })
+        const hitsBefore = await counter('mosaic_cache_hits_total')
+        const missesBefore = await counter('mosaic_cache_misses_total')
+        for (let i = 0; i < 3; i++) assert.equal((await get(product.id)).body.name, `Lamp ${word}`)
+        const page = async (): Promise<string[]> => (await call<{ items: Product[] }>('GET', `/api/products?category=${word}`)).body.items.map((p) => `${p.name}/${p.stock}`)
+        const found = async (): Promise<string[]> => (await call<{ items: Product[] }>('GET', `/api/products/search?q=${word}`)).body.items.map((p) => p.name)
+        assert.deepEqual(await page(), [`Lamp ${word}/4`])
+        assert.deepEqual(await page(), [`Lamp ${word}/4`])
+        assert.deepEqual(await found(), [`Lamp ${word}`])
+        assert.equal(await counter('mosaic_cache_misses_total') - missesBefore, 3, 'one load each: product, page, search')
+        assert.ok(await counter('mosaic_cache_hits_total') - hitsBefore >= 3)
+
+        assert.equal((await call('PATCH', `/api/products/${product.id}`, { json: { name: `Desk ${word}` } })).status, 200)
+        assert.equal((await get(product.id)).body.name, `Desk ${word}`)
+        assert.deepEqual(await found(), [`Desk ${word}`])
+        await invoke('reserveStock', { orderId: `order-${tag()}`, items: [{ productId: product.id, quantity: 3 }] })
+        assert.deepEqual(await page(), [`Desk ${word}/1`])
+        assert.equal((await get(product.id)).body.stock, 1)
+        const other = await create({ name: `Chair ${word}`, category: word })
+        assert.deepEqual(await page(), [`Chair ${word}/0`, `Desk ${word}/1`])
+        assert.equal((await call('DELETE', `/api/products/${other.id}`)).status, 204)
+        assert.equal((await get(other.id)).status, 404)
+        assert.deepEqual(await page(), [`Desk ${word}/1`])
+      })
+    })
+
     describe('inventory actions (in-process calls)', () => {
       test('reserve takes every line or none', async () => {
         const plenty = await create({ id: `a-${tag()}`, stock: 10 })

@@ -23,6 +23,7 @@ import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
 import type { Authorizer } from '../authz.ts'
 import type { Caller } from '../identity.ts'
+import type { Cache, CacheStore } from '../cache/cache.ts'
 
 export interface Platform {
   readonly engine: (service: string) => Engine
@@ -40,6 +41,7 @@ export interface Platform {
   /** Time allowed for a call when the caller sets none (CALL_TIMEOUT_MS). */
   readonly callTimeoutMs: number
   readonly authorizer: Authorizer
+  readonly cache: CacheStore
 }
 
 /** What the HTTP layer knows about a request besides its input. */
@@ -81,13 +83,14 @@ function outsideTransaction(what: string): void {
   if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
 }
 
-function serviceDb(raw: Database, service: string, contract: Contract, published: () => void): ServiceDb {
+function serviceDb(raw: Database, service: string, contract: Contract, published: () => void, cache: Cache): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
   return {
     query: (text, params) => { outsideTransaction(`${service}: db.query`); return raw.query(text, params) },
     exec: (script) => { outsideTransaction(`${service}: db.exec`); return raw.exec(script) },
     transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, attributes }, async () => {
       let publishes = 0
+      const stale: string[] = []
       const result = await raw.transaction((tx) => {
         const serviceTx: ServiceTx = {
           ...tx,
@@ -100,9 +103,12 @@ function serviceDb(raw: Database, service: string, contract: Contract, published
             publishes++
             return event as never
           },
+          invalidate: (...tags) => { stale.push(...tags) },
         }
         return openTransaction.run(service, () => fn(serviceTx as never))
       })
+      // After the commit, never before: a reader in between would load the old row and keep it.
+      cache.invalidate(stale)
       if (publishes > 0) published()
       return result
     }) },
@@ -151,12 +157,13 @@ export async function startService(definition: AnyService, platform: Platform): 
   const raw = engine.forSchema(schema)
   const bus = platform.bus
   let relay: Worker | undefined // started once the service has
-  const db = serviceDb(raw, name, contract, () => relay?.notify())
+  const cache = platform.cache.forService(name)
+  const db = serviceDb(raw, name, contract, () => relay?.notify(), cache)
 
   // Set once `start` returns; read at each call, so handlers registered before it (subscriptions) see it too.
   let state: unknown = undefined
   const context: ServiceContext = {
-    name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize,
+    name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize, cache,
     get state() { return state },
   }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {

@@ -7,8 +7,8 @@
 // tracing costs an id and a context switch per span and nothing is exported.
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Span, type Attributes, type Context } from '@opentelemetry/api'
 import { NodeTracerProvider, BatchSpanProcessor, ParentBasedSampler, AlwaysOnSampler, AlwaysOffSampler } from '@opentelemetry/sdk-trace-node'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
+import { createRequire } from 'node:module'
 
 export { SpanKind }
 
@@ -21,12 +21,18 @@ export function initTracing(serviceName: string, env: NodeJS.ProcessEnv = proces
     provider = new NodeTracerProvider({
       resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? serviceName }),
       sampler: new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
-      spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+      spanProcessors: exporting ? [new BatchSpanProcessor(new (otlpExporter())())] : [],
     })
     provider.register()
   }
   const p = provider
   return async () => { await p.forceFlush(); await p.shutdown() }
+}
+
+/** The OTLP exporter (and the protobuf code it brings) is loaded only by a process that exports. */
+function otlpExporter(): typeof import('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter {
+  const load = createRequire(import.meta.url) as (id: string) => typeof import('@opentelemetry/exporter-trace-otlp-http')
+  return load('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter
 }
 
 const tracer = trace.getTracer('mosaic')

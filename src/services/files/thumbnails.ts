@@ -3,7 +3,6 @@
 // that another replica may take over if its holder died. The image work runs outside any
 // transaction: a PGlite transaction holds the only connection, and sharp takes a while.
 import { randomUUID } from 'node:crypto'
-import sharp from 'sharp'
 import { startWorker, type ServiceContext } from '../../kit/index.ts'
 import type { FilesContract } from './contract.ts'
 import type { Storage } from './storage.ts'
@@ -45,6 +44,8 @@ export function startThumbnails(ctx: ServiceContext<FilesContract>, storage: Sto
     const thumbnailId = randomUUID()
     try {
       const source = verified(await storage.get(job.id), job.sha256, job.id)
+      // sharp (libvips) is loaded by the first thumbnail, not at start: a process may never make one.
+      const { default: sharp } = await import('sharp')
       const resize = sharp({ limitInputPixels: MAX_INPUT_PIXELS, animated: false })
         .rotate() // by the EXIF orientation, which is then dropped with the rest of the metadata
         .resize(options.size, options.size, { fit: 'inside', withoutEnlargement: true })
