@@ -4,38 +4,76 @@ import Type from 'typebox'
 import { ConfigError, Env, envPrefix, loadConfig } from '../kit/config.ts'
 import { MigrationError } from '../kit/db/migrations.ts'
 import { topology, findService } from '../runtime/topology.ts'
-import { startNode, exitOnSignals } from '../runtime/node.ts'
+import { startNode, exitOnSignals, version } from '../runtime/node.ts'
+import { StartupError } from '../runtime/startup-error.ts'
 import { text } from 'node:stream/consumers'
 import { MosaicError } from '../kit/errors.ts'
 import { replayDeadLetters } from './events.ts'
 import { rebuildProjection, projections } from './projections.ts'
 import { createAdminCommand, rotateKeysCommand } from './identity.ts'
 
+/** Each command's synopsis and what it does: the overview (`mosaic --help`) and `mosaic <command> --help`. */
+const commands: Record<string, { synopsis: string, help: string }> = {
+  start: {
+    synopsis: 'start',
+    help: `Run the whole system in one process: gateway on PORT (8080) and every service
+(those with a <NAME>_SERVICE_URL are proxied to that URL instead)`,
+  },
+  serve: { synopsis: 'serve <service>', help: 'Run one service alone on <NAME>_SERVICE_PORT' },
+  services: { synopsis: 'services', help: 'List the services of the system and their default ports' },
+  events: { synopsis: 'events replay <service> [--id N ...]', help: "Send a service's dead-lettered events back for delivery" },
+  projections: {
+    synopsis: 'projections rebuild <service>',
+    help: "Drop a service's read model and rebuild it from its events (orders)",
+  },
+  users: {
+    synopsis: 'users create-admin --email E [--name N] [--tenant T]',
+    help: `Create an administrator; the password comes from MOSAIC_ADMIN_PASSWORD
+or standard input`,
+  },
+  keys: {
+    synopsis: 'keys rotate',
+    help: `Make a new access-token signing key active (the old one stays published
+until the tokens it signed have expired)`,
+  },
+  help: { synopsis: 'help [command]', help: 'Show this text, or one command\'s' },
+}
+
+const embeddedNote = `With embedded PGlite the data directory is held by one process at a time: stop 'mosaic start'
+before events, projections, users and keys (on PostgreSQL they run beside it).`
+
+/** `  synopsis   help`, the help aligned in a column (on the next line when the synopsis is long). */
+function overviewLine({ synopsis, help }: { synopsis: string, help: string }): string {
+  const indent = ' '.repeat(28)
+  const text = help.replaceAll('\n', `\n${indent}`)
+  return synopsis.length < 25 ? `  ${synopsis.padEnd(26)}${text}` : `  ${synopsis}\n${indent}${text}`
+}
+
 const usage = `Usage: mosaic <command>
 
 Commands:
-  start                     Run the whole system in one process: gateway on PORT (8080) and every service
-                            (those with a <NAME>_SERVICE_URL are proxied to that URL instead)
-  serve <service>           Run one service alone on <NAME>_SERVICE_PORT
-  services                  List the services of the system and their default ports
-  events replay <service>   Send a service's dead-lettered events back for delivery [--id N ...]
-  projections rebuild <service>
-                            Drop a service's read model and rebuild it from its events (orders)
-  users create-admin        Create an administrator: --email E [--name N] [--tenant T]; the password
-                            comes from MOSAIC_ADMIN_PASSWORD or standard input
-  keys rotate               Make a new access-token signing key active (the old one stays published
-                            until the tokens it signed have expired)
-                            (with embedded PGlite, stop 'mosaic start' before these four)
-  help                      Show this text
+${Object.values(commands).map(overviewLine).join('\n')}
 
+Options: -h, --help (also after a command), -v, --version
+
+${embeddedNote}
 Configuration is environment variables; see the README for the list.`
 
+const commandUsage = (name: string): string => `Usage: mosaic ${commands[name]!.synopsis}\n\n${commands[name]!.help}`
+
 async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { id: { type: 'string', multiple: true }, email: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' } },
-  })
+  const { positionals, values } = parseArguments(argv)
   const [command, ...rest] = positionals
+  if (values.version) {
+    console.log(version)
+    return
+  }
+  const about = command === 'help' ? rest[0] : command
+  if (values.help || command === 'help' || command === undefined) {
+    if (about !== undefined && !commands[about]) throw new UsageError(`unknown command ${about}`)
+    console.log(about ? commandUsage(about) : usage)
+    return
+  }
   switch (command) {
     case 'start': {
       exitOnSignals(await startNode({ role: 'gateway', services: topology.map((s) => s.definition) }))
@@ -47,7 +85,7 @@ async function main(argv: string[]): Promise<void> {
       const name = entry.definition.contract.name
       const variable = `${envPrefix(name)}_SERVICE_PORT`
       const port = loadConfig(Type.Object({ [variable]: Env.port(entry.port) }))[variable]!
-      exitOnSignals(await startNode({ role: 'service', services: [entry.definition], port }))
+      exitOnSignals(await startNode({ role: 'service', services: [entry.definition], port, portVariable: variable }))
       return
     }
     case 'services': {
@@ -78,9 +116,6 @@ async function main(argv: string[]): Promise<void> {
       console.log(`signing key ${await rotateKeysCommand()} is now active`)
       return
     }
-    case undefined: case 'help': case '--help':
-      console.log(usage)
-      return
     default:
       throw new UsageError(`unknown command ${command}`)
   }
@@ -88,9 +123,23 @@ async function main(argv: string[]): Promise<void> {
 
 class UsageError extends Error {}
 
+function parseArguments(args: string[]) {
+  try {
+    return parseArgs({
+      args, allowPositionals: true,
+      options: {
+        id: { type: 'string', multiple: true }, email: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' },
+        help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
+      },
+    })
+  } catch (error) {
+    throw new UsageError((error as Error).message) // an unknown or malformed option
+  }
+}
+
 main(process.argv.slice(2)).catch((error: unknown) => {
   // Configuration and usage mistakes are one line, not a stack trace.
-  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError || error instanceof MosaicError) {
+  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError || error instanceof MosaicError || error instanceof StartupError) {
     console.error(`mosaic: ${error.message}`)
     if (error instanceof UsageError) console.error(usage)
   } else {

@@ -2,7 +2,7 @@
 // public edge (`mosaic start`); as a service it runs one service on its own port (`mosaic serve`).
 // Either way: one database engine, one event bus, health, metrics, and graceful shutdown.
 import { resolve } from 'node:path'
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
@@ -25,6 +25,8 @@ import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
 import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
 import { RuntimeConfig } from './config.ts'
+import { createDataDir, lockDataDir } from './data-dir.ts'
+import { reachable, listenError } from './startup-error.ts'
 
 export interface NodeOptions {
   readonly role: 'gateway' | 'service'
@@ -32,6 +34,8 @@ export interface NodeOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Port to listen on (0: any free port); defaults to PORT. */
   readonly port?: number
+  /** The variable `port` came from, named when the port is taken. */
+  readonly portVariable?: string
 }
 
 export interface MosaicNode {
@@ -45,15 +49,17 @@ export interface MosaicNode {
   stop(): Promise<void>
 }
 
-const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+export const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 /** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
 export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE })
+  if (config.DATABASE_URL) return reachable(openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }), config.DATABASE_URL)
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
-  await mkdir(dir, { recursive: true })
-  return openPglite(dir)
+  await createDataDir(dir)
+  const lock = await lockDataDir(dir)
+  const engine = await openPglite(dir).catch(async (error: unknown) => { await lock.release(); throw error })
+  return { ...engine, close: async () => { await engine.close(); await lock.release() } }
 }
 
 export async function startNode(options: NodeOptions): Promise<MosaicNode> {
@@ -136,7 +142,8 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await app.register(serviceRoutes(instance, { requestTimeoutMs: config.REQUEST_TIMEOUT_MS }))
       await app.register(actionsEndpoint(instance, config.REQUEST_TIMEOUT_MS))
     }
-    const address = await app.listen({ port: options.port ?? config.PORT, host: config.HOST })
+    const port = options.port ?? config.PORT
+    const address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => { throw listenError(error, options.portVariable ?? 'PORT', port, config.HOST) })
     readiness.state = 'ready'
     log.info({ url: address, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
 
