@@ -103,15 +103,18 @@ test('a duplicate email is 409, also in another case or with surrounding case ch
   assertProblem(await tryLogin(node, email, 'An0ther-decent-passphrase'), 401, 'invalid_credentials')
 })
 
-test('weak passwords are 422 weak_password naming /password: short, common, the email, too long', async () => {
+test('weak passwords are 422 weak_password naming /password: short, common, the email, too long, blank, control characters', async () => {
   const email = uniqueEmail('weak')
-  const weak = ['short1', 'Abc!12', 'password123', 'PASSWORD123', '12345678', 'qwertyuiop', email, email.split('@')[0]!, 'x'.repeat(129)]
+  const weak = ['short1', 'Abc!12', 'password123', 'PASSWORD123', '12345678', 'qwertyuiop', email, email.split('@')[0]!, 'x'.repeat(129),
+    ' '.repeat(8), '\u3000'.repeat(8), '\t'.repeat(8), 'ｐａｓｓｗｏｒｄ', 'tab\tin-the-middle']
   for (const password of weak) {
     const reply = await call(node, 'POST', '/api/users', { json: { email, password, name: 'Weak' } })
     assertFieldError(reply, '/password', 'weak_password')
   }
   // Longer than the schema allows at all: refused before hashing.
   assertFieldError(await call(node, 'POST', '/api/users', { json: { email, password: 'y'.repeat(2000), name: 'Weak' } }), '/password')
+  // NUL cannot reach the database at all: refused by validation, for this field as for any other.
+  assert.equal(assertFieldError(await call(node, 'POST', '/api/users', { json: { email, password: '\u0000'.repeat(8), name: 'Weak' } }), '/password').errors![0]!.code, 'nul_character')
   assert.equal(await usersWithEmail(email), 0)
 })
 
