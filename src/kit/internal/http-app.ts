@@ -3,7 +3,7 @@
 // metric per request, and the health and metrics endpoints.
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyReply, type FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
@@ -11,6 +11,8 @@ import { validator } from '../validation.ts'
 import { startSpan, contextFrom, SpanKind } from '../telemetry/tracing.ts'
 import { httpServerDuration, registry } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
+import { trackAllowedMethods } from './allowed-methods.ts'
+import { clientGone, createAbortLog } from './client-abort.ts'
 
 export interface Readiness {
   /** starting → ready → draining; only `ready` answers 200 on /health/ready. */
@@ -32,6 +34,10 @@ export interface HttpAppOptions {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The body types a route takes, when not JSON (a route that streams its body): named by a 415. */
+    accepts?: readonly string[]
+  }
   interface FastifyRequest {
     trace: { span: Span, context: Context, started: number }
     /** Who is calling: anonymous from `request.ip` until the gateway (or a verified edge credential) says otherwise. */
@@ -41,7 +47,6 @@ declare module 'fastify' {
 
 const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
@@ -83,6 +88,17 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   ].join('\r\n'))
 }
 
+/**
+ * A 415 names the types the route takes (a route that streams its body declares them in its
+ * config; every other route takes JSON), in the detail and in Accept-Post / Accept-Patch.
+ */
+function unsupportedType(request: FastifyRequest, reply: FastifyReply): MosaicError {
+  const accepts = request.routeOptions.config.accepts ?? ['application/json']
+  if (request.method === 'POST' || request.method === 'PATCH') reply.header(`accept-${request.method.toLowerCase()}`, accepts.join(', '))
+  const sent = request.headers['content-type'] ?? 'no content type'
+  return new MosaicError('unsupported_media_type', { detail: `send the body as ${accepts.join(' or ')}, not ${sent}` })
+}
+
 export function traceIdOf(request: FastifyRequest): string | undefined {
   return request.trace?.span.spanContext().traceId
 }
@@ -100,6 +116,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
     clientErrorHandler: answerClientError,
   })
+
+  const allowedMethods = trackAllowedMethods(app, { ignoreTrailingSlash: true })
+  const logAbort = createAbortLog(log)
 
   // Fastify parses text/plain by default, which turns a non-JSON body into a 422 on the body's
   // schema; without a parser for it, any body that is not JSON is a 415, as for other types.
@@ -154,16 +173,22 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const mosaic = asMosaicError(error)
-    if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
+    const mosaic = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request, reply) : asMosaicError(error)
+    if (clientGone(request)) logAbort(request)
+    else if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
     if (mosaic.retryAfter !== undefined) reply.header('retry-after', String(mosaic.retryAfter))
     else if (mosaic.status === 503) reply.header('retry-after', '1')
     return reply.code(mosaic.status).type('application/problem+json').send(toProblem(mosaic, request.url, traceIdOf(request)))
   })
 
   app.setNotFoundHandler((request, reply) => {
-    const error = new MosaicError('route_not_found', { detail: `no route for ${request.method} ${request.url.split('?')[0]}` })
-    return reply.code(404).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
+    const path = request.url.split('?')[0]!
+    const allowed = allowedMethods(path)
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '))
+    const error = allowed.length > 0
+      ? new MosaicError('method_not_allowed', { detail: `${path} answers to ${allowed.join(', ')}, not ${request.method}` })
+      : new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    return reply.code(error.status).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
   })
 
   app.get('/health/live', async (_request, reply) => {
