@@ -123,7 +123,15 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
     await bus.start()
 
-    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY) })
+    app = createHttpApp({
+      name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY),
+      connections: {
+        headersTimeoutMs: config.HEADERS_TIMEOUT_MS, receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
+        idleTimeoutMs: config.IDLE_TIMEOUT_MS, keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+        // A service alone is reached only by the gateway and other services: a few addresses, many connections.
+        maxPerClient: options.role === 'gateway' ? config.MAX_CONNECTIONS_PER_CLIENT : 0,
+      },
+    })
     if (options.role === 'gateway') {
       await mountGateway(app, {
         settings: gateway!,

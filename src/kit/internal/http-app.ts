@@ -13,6 +13,7 @@ import { httpServerDuration, registry } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
 import { trackAllowedMethods } from './allowed-methods.ts'
 import { clientGone, createAbortLog } from './client-abort.ts'
+import { limitConnectionsPerClient, serverOptions, type ConnectionLimits } from './connection-limits.ts'
 
 export interface Readiness {
   /** starting → ready → draining; only `ready` answers 200 on /health/ready. */
@@ -31,6 +32,8 @@ export interface HttpAppOptions {
   readonly headerLimit?: number
   /** Believe X-Forwarded-For from these proxies (TRUST_PROXY): Fastify's trustProxy. */
   readonly trustProxy?: boolean | string
+  /** How long a client may take and how many connections it may hold; Node's defaults without. */
+  readonly connections?: ConnectionLimits
 }
 
 declare module 'fastify' {
@@ -80,7 +83,9 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   }
   const problem = error.code === 'HPE_HEADER_OVERFLOW'
     ? new MosaicError('headers_too_large', { detail: 'the request line and headers exceed HEADER_LIMIT' })
-    : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new MosaicError('request_timeout', { detail: 'the request did not arrive whole within HEADERS_TIMEOUT_MS / RECEIVE_TIMEOUT_MS' })
+      : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
   const body = JSON.stringify(toProblem(problem))
   socket.end([
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'content-type: application/problem+json; charset=utf-8',
@@ -105,8 +110,11 @@ export function traceIdOf(request: FastifyRequest): string | undefined {
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false } = options
+  const { connections } = options
+  const limits = connections ? serverOptions(connections) : undefined
   const app = Fastify({
-    http: { maxHeaderSize: headerLimit },
+    ...limits,
+    http: { maxHeaderSize: headerLimit, ...limits?.http },
     trustProxy,
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // errors are logged by the error handler
@@ -117,6 +125,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     clientErrorHandler: answerClientError,
   })
 
+  if (connections) limitConnectionsPerClient(app.server, connections.maxPerClient)
   const allowedMethods = trackAllowedMethods(app, { ignoreTrailingSlash: true })
   const logAbort = createAbortLog(log)
 
