@@ -17,6 +17,7 @@ export const RuntimeConfig = Type.Object({
   IDLE_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'Time a connection may stay silent, a request in flight or not; longer → closed' }),
   KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 72_000, description: 'Time an idle kept-alive connection stays open between requests (above a load balancer\'s own, 60 s on AWS)' }),
   MAX_CONNECTIONS_PER_CLIENT: Type.Integer({ minimum: 0, default: 256, description: 'Connections one client address may hold open; more are closed at once. 0: no cap (set 0 or raise it behind a proxy, whose address all clients then share)' }),
+  METRICS_PORT: Type.Optional(Type.String({ pattern: '^(off|[0-9]{1,5})$', description: 'Port of GET /metrics (Prometheus), apart from the public one; "off": none. Default 9464, or any free port when PORT is 0' })),
   TRUST_PROXY: Type.String({ default: '', description: 'Proxies whose X-Forwarded-For is believed: "true", or addresses/CIDRs, comma-separated' }),
   MOSAIC_INTERNAL_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Shared by the gateway and services in separate processes to sign callers' })),
   CORS_ORIGINS: Type.String({ default: '' }),

@@ -27,6 +27,7 @@ import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
 import { RuntimeConfig } from './config.ts'
 import { createDataDir, lockDataDir } from './data-dir.ts'
 import { reachable, listenError } from './startup-error.ts'
+import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 
 export interface NodeOptions {
   readonly role: 'gateway' | 'service'
@@ -40,6 +41,8 @@ export interface NodeOptions {
 
 export interface MosaicNode {
   readonly url: string
+  /** Where GET /metrics answers (METRICS_PORT); absent when it is "off". */
+  readonly metricsUrl?: string
   readonly app: FastifyInstance
   readonly engine: Engine
   readonly bus: Bus
@@ -152,14 +155,16 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     }
     const port = options.port ?? config.PORT
     const address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => { throw listenError(error, options.portVariable ?? 'PORT', port, config.HOST) })
+    const metrics = await openMetrics(config.METRICS_PORT, port, config.HOST)
     readiness.state = 'ready'
-    log.info({ url: address, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
+    log.info({ url: address, metrics: metrics?.url, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
 
     let stopping: Promise<void> | undefined
     const stop = (): Promise<void> => (stopping ??= (async () => {
       readiness.state = 'draining'
       const timer = setTimeout(() => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'), config.SHUTDOWN_TIMEOUT_MS).unref()
       await app!.close()
+      await metrics?.close()
       await bus.stop()
       for (const instance of instances.values()) await instance.stop()
       await Promise.all([...remotes.values()].map((t) => t.close?.()))
@@ -168,7 +173,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       clearTimeout(timer)
       log.info('stopped')
     })())
-    return { url: address, app, engine, bus, services: instances, log, stop }
+    return { url: address, ...(metrics ? { metricsUrl: metrics.url } : {}), app, engine, bus, services: instances, log, stop }
   } catch (error) {
     await app?.close().catch(() => {})
     await bus.stop().catch(() => {})
@@ -177,6 +182,14 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     await engine.close().catch(() => {})
     throw error
   }
+}
+
+/** METRICS_PORT: "off", a port, or by default 9464 (any free port when the public one is also chosen so). */
+function openMetrics(setting: string | undefined, publicPort: number, host: string): Promise<MetricsServer | undefined> | undefined {
+  if (setting === 'off') return undefined
+  const port = setting === undefined ? (publicPort === 0 ? 0 : 9464) : Number(setting)
+  if (port > 65535) throw new ConfigError('METRICS_PORT', 'must be a port (0 to 65535) or "off"', setting)
+  return startMetricsServer(port, host)
 }
 
 /** TRUST_PROXY: "true" believes any proxy; otherwise the listed addresses; empty believes none. */

@@ -1,6 +1,6 @@
 // The HTTP server every Mosaic process runs (a service alone, or the gateway with services
 // inside): problem+json for every error, TypeBox validation, a server span and a duration
-// metric per request, and the health and metrics endpoints.
+// metric per request, and the health endpoints (metrics have a port of their own: runtime/metrics-server.ts).
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyReply, type FastifyBaseLogger } from 'fastify'
@@ -9,7 +9,7 @@ import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
 import { validator } from '../validation.ts'
 import { startSpan, contextFrom, SpanKind } from '../telemetry/tracing.ts'
-import { httpServerDuration, registry } from '../telemetry/metrics.ts'
+import { httpServerDuration } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
 import { trackAllowedMethods } from './allowed-methods.ts'
 import { clientGone, createAbortLog } from './client-abort.ts'
@@ -218,10 +218,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }))
     return reply.code(ok ? 200 : 503).type('application/health+json')
       .send({ status: ok ? 'pass' : 'fail', serviceId: name, ...(readiness.state === 'ready' ? {} : { output: readiness.state }), checks })
-  })
-
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type(registry.contentType).send(await registry.metrics())
   })
 
   return app
