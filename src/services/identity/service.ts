@@ -10,7 +10,7 @@ import { rotateKey, publishedKeys, signAccessToken, type TokenSettings } from '.
 import { startTokenSession, startCookieSession, rotateRefreshToken, resolveCookieSession, revokeSessions, type SessionSettings } from './sessions.ts'
 import { authenticate, lastStep } from './login.ts'
 import { throttleKeys, lockedFor, recordFailure, lockedOut, type ThrottlePolicy } from './throttle.ts'
-import { normaliseEmail, toUser, insertUser, userOrNotFound, listUsers, setRoles, type UserRow } from './users.ts'
+import { normaliseEmail, toUser, registerCustomer, userOrNotFound, listUsers, setRoles, type UserRow } from './users.ts'
 import { createAdmin } from './admin.ts'
 
 const Config = Type.Object({
@@ -87,7 +87,7 @@ export default defineService(identityContract, {
       const email = normaliseEmail(body.email)
       checkPassword(body.password, email)
       const passwordHash = await hasher!.hash(body.password)
-      const user = await ctx.db.transaction((tx) => insertUser(tx, { tenantId: body.tenant ?? 'default', email, name: body.name, passwordHash }))
+      const user = await ctx.db.transaction((tx) => registerCustomer(tx, { tenantId: body.tenant ?? 'default', email, name: body.name, passwordHash }))
       ctx.setHeader('location', `/api/users/${user.id}`)
       return user
     },
