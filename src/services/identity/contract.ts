@@ -137,6 +137,12 @@ export const identityContract = defineContract({
       summary: 'The public keys access tokens are signed with, current and recently retired',
       input: Type.Object({}), output: Type.Object({ keys: Type.Array(Jwk) }), idempotent: true,
     },
+    userExists: {
+      summary: 'Whether a user of this tenant has this id (orders placed by staff for a customer)',
+      input: Type.Object({ tenantId: TenantId, userId: Type.String({ maxLength: 100 }) }),
+      output: Type.Object({ exists: Type.Boolean() }),
+      idempotent: true,
+    },
     resolveSession: {
       summary: 'The identity behind a browser session cookie, and the hash of its CSRF token; null when not valid',
       input: Type.Object({ secret: Type.String({ maxLength: 200 }) }),
