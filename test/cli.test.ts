@@ -78,24 +78,24 @@ test('--help, -h, --version and <command> --help print and exit 0', { concurrenc
 
 test('one process at a time on an embedded data directory; a lock left by a killed process is taken over', async (t) => {
   const env = { DATA_DIR: await tempDataDir(t), LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false' }
-  const running = await spawnNode([cli, 'start'], { ...env, PORT: '0' })
+  const running = await spawnNode([cli, 'start'], { ...env, PORT: '0' }, 90_000)
   t.after(() => running.kill())
   const holder = new RegExp(`^mosaic: the data directory \\S+ is in use by \`mosaic start\` \\(pid ${running.process.pid}\\): stop it first, or use another DATA_DIR\n$`)
 
-  const rotate = await runNode([cli, 'keys', 'rotate'], env)
+  const rotate = await runNode([cli, 'keys', 'rotate'], env, 90_000)
   assert.equal(rotate.code, 1)
   assert.match(rotate.stderr, holder)
   assert.doesNotMatch(rotate.stdout, /is now active/, 'nothing was done, so nothing is reported done')
-  const second = await runNode([cli, 'start'], { ...env, PORT: '0' })
+  const second = await runNode([cli, 'start'], { ...env, PORT: '0' }, 90_000)
   assert.equal(second.code, 1)
   assert.match(second.stderr, holder)
   assert.equal(second.stdout, '', 'refused before opening the database or starting any service')
 
   assert.equal(await running.kill('SIGKILL'), 'SIGKILL')
-  const after = await runNode([cli, 'keys', 'rotate'], env)
+  const after = await runNode([cli, 'keys', 'rotate'], env, 90_000)
   assert.equal(after.code, 0, after.stderr)
   assert.match(after.stdout, /signing key \S+ is now active/, 'the stale lock of a dead process does not block')
-  const restarted = await spawnNode([cli, 'start'], { ...env, PORT: '0' })
+  const restarted = await spawnNode([cli, 'start'], { ...env, PORT: '0' }, 90_000)
   t.after(() => restarted.kill('SIGTERM'))
   assert.equal((await fetch(new URL('/health/ready', restarted.url))).status, 200, 'the command released the lock when it finished')
 })

@@ -1,16 +1,14 @@
 // The `mosaic` command. Run with `npx mosaic <command>` (or `npm start` for `mosaic start`).
+// The commands' modules are imported when a command runs: `--help` and `--version` load nothing
+// else, and answer at once even on a busy machine.
 import { parseArgs } from 'node:util'
+import { readFile } from 'node:fs/promises'
 import Type from 'typebox'
 import { ConfigError, Env, envPrefix, loadConfig } from '../kit/config.ts'
 import { MigrationError } from '../kit/db/migrations.ts'
-import { topology, findService } from '../runtime/topology.ts'
-import { startNode, exitOnSignals, version } from '../runtime/node.ts'
 import { StartupError } from '../runtime/startup-error.ts'
 import { text } from 'node:stream/consumers'
 import { MosaicError } from '../kit/errors.ts'
-import { replayDeadLetters } from './events.ts'
-import { rebuildProjection, projections } from './projections.ts'
-import { createAdminCommand, rotateKeysCommand } from './identity.ts'
 
 /** Each command's synopsis and what it does: the overview (`mosaic --help`) and `mosaic <command> --help`. */
 const commands: Record<string, { synopsis: string, help: string }> = {
@@ -65,7 +63,7 @@ async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArguments(argv)
   const [command, ...rest] = positionals
   if (values.version) {
-    console.log(version)
+    console.log((JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version)
     return
   }
   const about = command === 'help' ? rest[0] : command
@@ -74,6 +72,8 @@ async function main(argv: string[]): Promise<void> {
     console.log(about ? commandUsage(about) : usage)
     return
   }
+  const { topology, findService } = await import('../runtime/topology.ts')
+  const { startNode, exitOnSignals } = await import('../runtime/node.ts')
   switch (command) {
     case 'start': {
       exitOnSignals(await startNode({ role: 'gateway', services: topology.map((s) => s.definition) }))
@@ -94,11 +94,13 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'events': {
       if (rest[0] !== 'replay' || !rest[1] || !findService(rest[1])) throw new UsageError('events replay <service> [--id N ...]')
+      const { replayDeadLetters } = await import('./events.ts')
       const replayed = await replayDeadLetters(rest[1], values.id?.map(Number))
       console.log(`${replayed} dead-lettered event(s) of ${rest[1]} sent back for delivery`)
       return
     }
     case 'projections': {
+      const { rebuildProjection, projections } = await import('./projections.ts')
       if (rest[0] !== 'rebuild' || !rest[1] || !projections[rest[1]]) throw new UsageError(`projections rebuild <${Object.keys(projections).join('|')}>`)
       console.log(`${await rebuildProjection(rest[1])} ${rest[1]} rebuilt from their events`)
       return
@@ -107,12 +109,14 @@ async function main(argv: string[]): Promise<void> {
       if (rest[0] !== 'create-admin' || !values.email) throw new UsageError('users create-admin --email E [--name N] [--tenant T]')
       const password = process.env.MOSAIC_ADMIN_PASSWORD || (process.stdin.isTTY ? '' : (await text(process.stdin)).trim())
       if (!password) throw new UsageError('users create-admin: give the password in MOSAIC_ADMIN_PASSWORD or on standard input')
+      const { createAdminCommand } = await import('./identity.ts')
       const created = await createAdminCommand({ email: values.email, password, ...(values.name ? { name: values.name } : {}), ...(values.tenant ? { tenant: values.tenant } : {}) })
       console.log(created ? `administrator ${values.email} created` : `${values.email} is already registered; nothing changed`)
       return
     }
     case 'keys': {
       if (rest[0] !== 'rotate') throw new UsageError('keys rotate')
+      const { rotateKeysCommand } = await import('./identity.ts')
       console.log(`signing key ${await rotateKeysCommand()} is now active`)
       return
     }

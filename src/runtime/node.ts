@@ -52,7 +52,7 @@ export interface MosaicNode {
   stop(): Promise<void>
 }
 
-export const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 /** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
 export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {

@@ -3,34 +3,17 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import postgres from 'postgres'
 import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
 import { topology } from '../../src/runtime/topology.ts'
 import { testEnv, login, bearer } from '../auth.ts'
+import { freshPostgres } from '../orders/helpers.ts'
 
-const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const NUL = '\u0000'
-
-/** A fresh PostgreSQL database for this run; the returned function drops it. */
-async function createDatabase(): Promise<{ url: string, drop: () => Promise<void> }> {
-  const name = `mosaic_test_${process.pid}_${randomBytes(4).toString('hex')}`
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database ${name}`)
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  return {
-    url: url.toString(),
-    drop: async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`)
-      await admin.end({ timeout: 5 })
-    },
-  }
-}
 
 const engines: [string, () => Promise<{ env: NodeJS.ProcessEnv, cleanup: () => Promise<void> }>][] = [
   ['PGlite', async () => ({ env: {}, cleanup: async () => {} })],
   ['PostgreSQL', async () => {
-    const db = await createDatabase()
+    const db = await freshPostgres()
     return { env: { DATABASE_URL: db.url }, cleanup: db.drop }
   }],
 ]
