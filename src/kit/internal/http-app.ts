@@ -192,7 +192,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!
-    const allowed = allowedMethods(path)
+    // A route that answers this method called notFound itself (`/docs/:file` with an unknown file): a 404.
+    const methods = allowedMethods(path)
+    const allowed = methods.includes(request.method) ? [] : methods
     if (allowed.length > 0) reply.header('allow', allowed.join(', '))
     const error = allowed.length > 0
       ? new MosaicError('method_not_allowed', { detail: `${path} answers to ${allowed.join(', ')}, not ${request.method}` })
