@@ -43,7 +43,7 @@ async function servesFromNowOn(node: Child, name: string, withinMs: number): Pro
 }
 
 const cacheHits = async (node: Child): Promise<number> =>
-  Number(/^mosaic_cache_hits_total\{service="catalog"\} (\d+)$/m.exec(await (await fetch(new URL('/metrics', node.url))).text())?.[1] ?? 0)
+  Number(/^mosaic_cache_hits_total\{service="catalog"\} (\d+)$/m.exec(await (await fetch(node.metricsUrl)).text())?.[1] ?? 0)
 
 test('a write through one replica is not served stale by the other once the invalidation arrives, with Redis up, down and back', async (t) => {
   const redis = await privateRedis()

@@ -116,7 +116,7 @@ describe('in one process', () => {
     assert.equal((await fetch(new URL(`/api/products/${missing}`, node.url))).status, 404)
     assert.equal((await fetch(new URL(`/api/nowhere/${missing}`, node.url))).status, 404)
 
-    const metrics = await (await fetch(new URL('/metrics', node.url))).text()
+    const metrics = await (await fetch(node.metricsUrl!)).text()
     const buckets = metrics.split('\n').filter((line) => line.startsWith('http_server_request_duration_seconds_bucket{'))
     const count = (status: number): number => buckets
       .filter((l) => l.includes('http_route="/api/products/:id"') && l.includes('http_request_method="GET"') && l.includes(`http_response_status_code="${status}"`) && l.includes('le="+Inf"'))

@@ -8,6 +8,8 @@ import { createServer } from 'node:net'
 
 export interface Child {
   readonly url: string
+  /** Where its /metrics answers (METRICS_PORT), from its ready line: `"metrics":"…"` or `METRICS <url>`. */
+  readonly metricsUrl: string
   readonly process: ChildProcess
   output(): string
   /** Resolves with the first match of `pattern` in the output, waiting for it if need be. */
@@ -57,8 +59,13 @@ export async function spawnNode(args: string[], env: Record<string, string>, tim
     child.kill('SIGKILL') // never leave a half-started process behind
     throw error
   })
+  const metrics = /"metrics":"(http[^"]+)"|METRICS (\S+)/.exec(output)
   return {
     url: ready[1] ?? ready[2]!,
+    get metricsUrl() {
+      if (!metrics) throw new Error(`no metrics address in the ready line:\n${output}`)
+      return metrics[1] ?? metrics[2]!
+    },
     process: child,
     output: () => output,
     waitFor,

@@ -2,9 +2,9 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { startServices, stopServices, servicesStatus, statusTable, parseReplicas, ServicesError } from './services.ts'
+import { startServices, stopServices, servicesStatus, statusTable, parseReplicas } from './services.ts'
+import { ServicesError } from './errors.ts'
 
-export { ServicesError }
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 

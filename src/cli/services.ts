@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { envPrefix } from '../kit/config.ts'
 import { topology } from '../runtime/topology.ts'
+import { ServicesError } from './errors.ts'
 
 const entry = fileURLToPath(new URL('./mosaic.ts', import.meta.url))
 const everything = ['gateway', ...topology.map((s) => s.definition.contract.name)]
@@ -23,7 +24,6 @@ export interface Running {
   readonly log: string
 }
 
-export class ServicesError extends Error {}
 
 const runDir = (env: NodeJS.ProcessEnv): string => resolve(env.DATA_DIR || '.mosaic', 'services')
 const alive = (pid: number): boolean => {

@@ -24,6 +24,7 @@ import { createAuthenticator } from './authenticate.ts'
 import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
 import { registerDocs } from './docs.ts'
+import { registerLanding } from './landing.ts'
 
 export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
@@ -71,6 +72,8 @@ declare module 'fastify' {
   }
 }
 
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
+
 const isLoopback = (host: string): boolean => host === 'localhost' || (isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
 
 export async function mountGateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
@@ -78,13 +81,15 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   const contracts = [...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract)]
 
   await app.register(helmet, {
-    // An API answers with JSON, never with a page to frame or run scripts in; /docs sets its own.
-    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    // An API answers with JSON, never with a page to frame or run scripts in; /docs and / set their
+    // own. Without useDefaults: false, helmet adds its defaults (script-src, style-src https: ...).
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     hsts: false, // sent below, only on responses to HTTPS requests: over plain HTTP it means nothing
     frameguard: { action: 'deny' }, // for browsers that predate CSP's frame-ancestors
   })
   // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
-  if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600 })
+  // The methods are named: the plugin's default allows only GET, HEAD and POST in preflights.
+  if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600, methods: CORS_METHODS })
   app.addHook('onRequest', (request, reply, done) => {
     if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store')
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
@@ -123,6 +128,7 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   // Built on the first request for it, not at start.
   let document: ReturnType<typeof openApiDocument> | undefined
   app.get('/openapi.json', async () => (document ??= openApiDocument(contracts, options.version, (route) => table.entries[route])))
+  registerLanding(app, options.version)
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {
       reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")

@@ -2,7 +2,7 @@
 // public edge (`mosaic start`); as a service it runs one service on its own port (`mosaic serve`).
 // Either way: one database engine, one event bus, health, metrics, and graceful shutdown.
 import { resolve } from 'node:path'
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
@@ -32,6 +32,9 @@ import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
 import { RuntimeConfig } from './config.ts'
 import { trackBus } from '../kit/telemetry/metrics.ts'
 import { createBus, checkEventPaths } from './events.ts'
+import { createDataDir, lockDataDir } from './data-dir.ts'
+import { reachable, listenError } from './startup-error.ts'
+import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 
 export interface NodeOptions {
   readonly role: 'gateway' | 'service'
@@ -47,10 +50,14 @@ export interface NodeOptions {
   readonly port?: number
   /** A gateway alone (`mosaic serve gateway`): every service is remote, found through discovery. */
   readonly allRemote?: boolean
+  /** The variable `port` came from, named when the port is taken. */
+  readonly portVariable?: string
 }
 
 export interface MosaicNode {
   readonly url: string
+  /** Where GET /metrics answers (METRICS_PORT); absent when it is "off". */
+  readonly metricsUrl?: string
   readonly app: FastifyInstance
   /** The database of services without one of their own (and of the embedded bus). */
   readonly engine: Engine
@@ -80,11 +87,13 @@ export async function openServiceEngine(service: string, env: NodeJS.ProcessEnv 
 
 /** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
 export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE })
+  if (config.DATABASE_URL) return reachable(openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }), config.DATABASE_URL)
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
-  await mkdir(dir, { recursive: true })
-  return openPglite(dir)
+  await createDataDir(dir)
+  const lock = await lockDataDir(dir)
+  const engine = await openPglite(dir).catch(async (error: unknown) => { await lock.release(); throw error })
+  return { ...engine, close: async () => { await engine.close(); await lock.release() } }
 }
 
 export async function startNode(options: NodeOptions): Promise<MosaicNode> {
@@ -184,7 +193,15 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     await bus.start()
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
 
-    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY) })
+    app = createHttpApp({
+      name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY),
+      connections: {
+        headersTimeoutMs: config.HEADERS_TIMEOUT_MS, receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
+        idleTimeoutMs: config.IDLE_TIMEOUT_MS, keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+        // A service alone is reached only by the gateway and other services: a few addresses, many connections.
+        maxPerClient: options.role === 'gateway' ? config.MAX_CONNECTIONS_PER_CLIENT : 0,
+      },
+    })
     if (options.role === 'gateway') {
       await mountGateway(app, {
         settings: gateway!,
@@ -207,10 +224,12 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await app.register(serviceRoutes(instance, { requestTimeoutMs: config.REQUEST_TIMEOUT_MS }))
       await app.register(actionsEndpoint(instance, config.REQUEST_TIMEOUT_MS))
     }
-    const address = await app.listen({ port: options.port ?? config.PORT, host: config.HOST })
+    const port = options.port ?? config.PORT
+    const address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => { throw listenError(error, options.portVariable ?? 'PORT', port, config.HOST) })
+    const metrics = await openMetrics(config.METRICS_PORT, port, config.HOST)
     readiness.state = 'ready'
     if (options.role === 'service') await registry.join({ service: name, id: instanceId(), url: address, version, startedAt: new Date().toISOString() })
-    log.info({ url: address, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
+    log.info({ url: address, metrics: metrics?.url, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
 
     let stopping: Promise<void> | undefined
     const stop = (): Promise<void> => (stopping ??= (async () => {
@@ -219,6 +238,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await drainFirst(registry, env)
       readiness.state = 'draining'
       await app!.close()
+      await metrics?.close()
       for (const instance of instances.values()) await instance.stop()
       await bus.stop()
       await Promise.all([...upstreams.values()].map((u) => u.close()))
@@ -231,7 +251,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     })())
     const replay = (service: string, ids?: readonly number[]): Promise<number> =>
       replayDeadLetters(engineOf(service), schemaOf(service), bus, routes, ids)
-    return { url: address, app, engine, engineOf, bus, services: instances, log, replay, stop }
+    return { url: address, ...(metrics ? { metricsUrl: metrics.url } : {}), app, engine, engineOf, bus, services: instances, log, replay, stop }
   } catch (error) {
     await app?.close().catch(() => {})
     await registry.close().catch(() => {})
@@ -242,6 +262,14 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     await Promise.all([engine, ...engines.values()].map((e) => e.close().catch(() => {})))
     throw error
   }
+}
+
+/** METRICS_PORT: "off", a port, or by default 9464 (any free port when the public one is also chosen so). */
+function openMetrics(setting: string | undefined, publicPort: number, host: string): Promise<MetricsServer | undefined> | undefined {
+  if (setting === 'off') return undefined
+  const port = setting === undefined ? (publicPort === 0 ? 0 : 9464) : Number(setting)
+  if (port > 65535) throw new ConfigError('METRICS_PORT', 'must be a port (0 to 65535) or "off"', setting)
+  return startMetricsServer(port, host)
 }
 
 /** TRUST_PROXY: "true" believes any proxy; otherwise the listed addresses; empty believes none. */

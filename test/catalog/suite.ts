@@ -602,8 +602,8 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
     describe('the read cache', () => {
       const counter = async (name: string): Promise<number> => {
-        const metrics = await call('GET', '/metrics')
-        return Number(new RegExp(`^${name}\\{service="catalog"\\} (\\d+)$`, 'm').exec(metrics.text)?.[1] ?? 0)
+        const metrics = await (await fetch(node.metricsUrl!)).text()
+        return Number(new RegExp(`^${name}\\{service="catalog"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0)
       }
 
       test('repeated reads are hits; after a committed change, this process never answers the old product, page or search', async () => {
@@ -809,7 +809,9 @@ export function catalogSuite(label: string, start: StartCatalog): void {
           node.engine.forSchema('catalog').query<{ n: bigint }>('select count(*) as n from mosaic_outbox').then((rows) => Number(rows[0]!.n))
         await eventually('the outbox to drain', async () => (await backlog()) === 0)
 
-        const metrics = await call('GET', '/metrics')
+        assertProblem(await call('GET', '/metrics'), 404, 'route_not_found') // not on the public port
+        const response = await fetch(node.metricsUrl!)
+        const metrics = { status: response.status, headers: response.headers, text: await response.text() }
         assert.equal(metrics.status, 200)
         assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/)
         const sent = /^messaging_client_sent_messages_total\{service="catalog",messaging_destination_name="product.created"\} (\d+)$/m.exec(metrics.text)
@@ -825,7 +827,7 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('updates, deletes and reservations publish their events', async () => {
         const product = await create({ stock: 10 })
         const sentCount = async (type: string): Promise<number> => {
-          const text = (await call('GET', '/metrics')).text
+          const text = await (await fetch(node.metricsUrl!)).text()
           const match = new RegExp(`^messaging_client_sent_messages_total\\{service="catalog",messaging_destination_name="${type.replace('.', '\\.')}"\\} (\\d+)$`, 'm').exec(text)
           return match ? Number(match[1]) : 0
         }

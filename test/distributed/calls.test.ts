@@ -49,8 +49,8 @@ function caller(urls: string[], env: Record<string, string> = {}): Promise<Mosai
 const catalogOf = (node: MosaicNode) => node.services.get('probe')!.context.client(catalogContract)
 
 /** How many requests an instance has served on a route, from its own /metrics. */
-async function served(url: string, route: string): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', url))).text()
+async function served(metricsUrl: string, route: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text()
   let sum = 0
   for (const line of text.split('\n')) {
     if (line.startsWith('http_server_request_duration_seconds_count{') && line.includes(`http_route="${route}"`)) sum += Number(line.split(' ').pop())
@@ -60,21 +60,21 @@ async function served(url: string, route: string): Promise<number> {
 const ACTIONS = '/_mosaic/actions/:action'
 
 async function metric(node: MosaicNode, name: string, match: string): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', node.url))).text()
+  const text = await (await fetch(node.metricsUrl!)).text()
   return text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes(match)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)
 }
 
 test('calls and proxied requests are spread over the replicas (round-robin: evenly)', async () => {
   const node = await caller(replicas.map((r) => r.url), { CATALOG_CALLS_BALANCER: 'round-robin' })
   try {
-    const before = await Promise.all(replicas.map((r) => served(r.url, ACTIONS)))
+    const before = await Promise.all(replicas.map((r) => served(r.metricsUrl, ACTIONS)))
     for (let i = 0; i < 20; i++) assert.equal((await catalogOf(node).getProducts({ ids: ['prod-mouse'] })).items[0]!.id, 'prod-mouse')
-    const after = await Promise.all(replicas.map((r) => served(r.url, ACTIONS)))
+    const after = await Promise.all(replicas.map((r) => served(r.metricsUrl, ACTIONS)))
     assert.deepEqual(after.map((n, i) => n - before[i]!), [10, 10])
 
-    const proxiedBefore = await Promise.all(replicas.map((r) => served(r.url, '/api/products/:id')))
+    const proxiedBefore = await Promise.all(replicas.map((r) => served(r.metricsUrl, '/api/products/:id')))
     for (let i = 0; i < 10; i++) assert.equal((await fetch(new URL('/api/products/prod-mouse', node.url))).status, 200)
-    const proxiedAfter = await Promise.all(replicas.map((r) => served(r.url, '/api/products/:id')))
+    const proxiedAfter = await Promise.all(replicas.map((r) => served(r.metricsUrl, '/api/products/:id')))
     assert.deepEqual(proxiedAfter.map((n, i) => n - proxiedBefore[i]!), [5, 5])
   } finally {
     await node.stop()
@@ -107,9 +107,9 @@ test('a hanging replica: its breaker opens, calls fail within their deadline and
 
     hanging.process.kill('SIGCONT')
     await sleep(1_600)
-    const servedBefore = await served(hanging.url, ACTIONS)
+    const servedBefore = await served(hanging.metricsUrl, ACTIONS)
     for (let i = 0; i < 8; i++) await catalogOf(node).getProducts({ ids: ['prod-mouse'] }, { timeoutMs: 2_000 })
-    assert.ok(await served(hanging.url, ACTIONS) > servedBefore, 'the recovered replica is called again')
+    assert.ok(await served(hanging.metricsUrl, ACTIONS) > servedBefore, 'the recovered replica is called again')
     assert.equal(await metric(node, 'mosaic_circuit_breaker_state', instance), 0, 'closed')
     // Each transition once, however many calls the open breaker turned away.
     assert.equal(await metric(node, 'mosaic_circuit_breaker_transitions_total', `${instance},state="open"`), 1)

@@ -46,8 +46,8 @@ async function until(what: string, condition: () => Promise<boolean>, ms = 10_00
     await sleep(50)
   }
 }
-async function served(url: string): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', url))).text()
+async function served(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text()
   return text.split('\n').filter((l) => l.startsWith('http_server_request_duration_seconds_count{') && l.includes('http_route="/api/products/:id"'))
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)
 }
@@ -75,9 +75,9 @@ test('replicas found through NATS KV: a draining one gets no new requests, and a
     // Draining: once the gateway has heard it, the replica (still serving its grace period) gets nothing new.
     const aExit = a.kill('SIGTERM')
     await until('the gateway sees the replica draining', async () => (await catalogInstances(gateway)).some((i) => i.url === a.url && i.draining))
-    const atDrain = await served(a.url)
+    const atDrain = await served(a.metricsUrl)
     await sleep(500)
-    assert.equal(await served(a.url), atDrain, 'no request reached the draining replica')
+    assert.equal(await served(a.metricsUrl), atDrain, 'no request reached the draining replica')
     assert.equal(await aExit, 0)
 
     // Rolling restart: a new replica in, the other one out.
@@ -96,5 +96,5 @@ test('replicas found through NATS KV: a draining one gets no new requests, and a
   const total = [...statuses.values()].reduce((x, y) => x + y, 0)
   assert.deepEqual([...statuses.keys()], [200], `every request answered 200: ${JSON.stringify(Object.fromEntries(statuses))}`)
   assert.ok(total > 100, `load ran: ${total} requests`)
-  assert.ok(await served(a.url) > 0 && await served(b.url) > 0, 'the new replicas took requests')
+  assert.ok(await served(a.metricsUrl) > 0 && await served(b.metricsUrl) > 0, 'the new replicas took requests')
 })

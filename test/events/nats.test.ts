@@ -88,7 +88,7 @@ test('a handler that keeps failing is dead-lettered in the consumer database, an
     assert.equal(d.attempts, 3)
     assert.match(d.error, /told to fail run/)
   }
-  const metrics = await (await fetch(new URL('/metrics', failing.url))).text()
+  const metrics = await (await fetch(failing.metricsUrl!)).text()
   assert.match(metrics, /mosaic_dead_letters\{service="tally"\} 3/)
   assert.deepEqual(await tallies(failing, run), { total: 0, events: 0 })
   await failing.stop()
@@ -110,7 +110,7 @@ test('readiness and /metrics say when the broker is gone, and the bus carries on
   assert.equal(await until('not ready', ready, (s) => s === 503), 503)
   const body = await (await fetch(new URL('/health/ready', node.url))).json() as { checks: Record<string, { status: string, output?: string }[]> }
   assert.equal(body.checks.events![0]!.status, 'fail')
-  assert.match(await (await fetch(new URL('/metrics', node.url))).text(), /mosaic_bus_connected 0/)
+  assert.match(await (await fetch(node.metricsUrl!)).text(), /mosaic_bus_connected 0/)
   await nats.restart(0)
   assert.equal(await until('ready again', ready, (s) => s === 200), 200)
   const run = `r${randomUUID().slice(0, 8)}`

@@ -220,7 +220,7 @@ test('an image gets a WebP thumbnail in the background, with file.processed publ
   assert.equal(row!.thumbnail, 'ready')
   // Both events left the outbox (relayed by the bus, which counts them per type).
   await eventually('file.uploaded and file.processed published', async () => {
-    const metrics = await (await fetch(new URL('/metrics', node.url))).text()
+    const metrics = await (await fetch(node.metricsUrl!)).text()
     return ['file.uploaded', 'file.processed'].every((type) => new RegExp(`messaging_client_sent_messages_total\\{[^}]*messaging_destination_name="${type.replace('.', '\\.')}"[^}]*\\} [1-9]`).test(metrics))
   }, 5000)
 

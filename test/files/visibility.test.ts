@@ -47,7 +47,7 @@ const rowCount = async (): Promise<number> => Number((await filesDb().query<{ n:
 /** How many events of `type` the files service has relayed, once its outbox is empty. */
 async function relayed(type: string): Promise<number> {
   const metrics = await eventually('the files outbox drained', async () => {
-    const text = await (await fetch(new URL('/metrics', node.url))).text()
+    const text = await (await fetch(node.metricsUrl!)).text()
     return /^mosaic_outbox_backlog\{service="files"\} 0$/m.test(text) && text
   }, 5000)
   const line = metrics.split('\n').find((l) => l.startsWith('messaging_client_sent_messages_total{') && l.includes(`messaging_destination_name="${type}"`))

@@ -1,16 +1,19 @@
 // The HTTP server every Mosaic process runs (a service alone, or the gateway with services
 // inside): problem+json for every error, TypeBox validation, a server span and a duration
-// metric per request, and the health and metrics endpoints.
+// metric per request, and the health endpoints (metrics have a port of their own: runtime/metrics-server.ts).
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyReply, type FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
 import { validator } from '../validation.ts'
 import { startSpan, contextFrom, SpanKind } from '../telemetry/tracing.ts'
-import { httpServerDuration, registry } from '../telemetry/metrics.ts'
+import { httpServerDuration } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
+import { trackAllowedMethods } from './allowed-methods.ts'
+import { clientGone, createAbortLog } from './client-abort.ts'
+import { limitConnectionsPerClient, serverOptions, type ConnectionLimits } from './connection-limits.ts'
 
 export interface Readiness {
   /** starting → ready → draining; only `ready` answers 200 on /health/ready. */
@@ -38,9 +41,15 @@ export interface HttpAppOptions {
   readonly headerLimit?: number
   /** Believe X-Forwarded-For from these proxies (TRUST_PROXY): Fastify's trustProxy. */
   readonly trustProxy?: boolean | string
+  /** How long a client may take and how many connections it may hold; Node's defaults without. */
+  readonly connections?: ConnectionLimits
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The body types a route takes, when not JSON (a route that streams its body): named by a 415. */
+    accepts?: readonly string[]
+  }
   interface FastifyRequest {
     trace: { span: Span, context: Context, started: number }
     /** Who is calling: anonymous from `request.ip` until the gateway (or a verified edge credential) says otherwise. */
@@ -50,7 +59,6 @@ declare module 'fastify' {
 
 const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
@@ -84,12 +92,25 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   }
   const problem = error.code === 'HPE_HEADER_OVERFLOW'
     ? new MosaicError('headers_too_large', { detail: 'the request line and headers exceed HEADER_LIMIT' })
-    : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new MosaicError('request_timeout', { detail: 'the request did not arrive whole within HEADERS_TIMEOUT_MS / RECEIVE_TIMEOUT_MS' })
+      : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
   const body = JSON.stringify(toProblem(problem))
   socket.end([
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'content-type: application/problem+json; charset=utf-8',
     `content-length: ${Buffer.byteLength(body)}`, 'x-content-type-options: nosniff', 'cache-control: no-store', 'connection: close', '', body,
   ].join('\r\n'))
+}
+
+/**
+ * A 415 names the types the route takes (a route that streams its body declares them in its
+ * config; every other route takes JSON), in the detail and in Accept-Post / Accept-Patch.
+ */
+function unsupportedType(request: FastifyRequest, reply: FastifyReply): MosaicError {
+  const accepts = request.routeOptions.config.accepts ?? ['application/json']
+  if (request.method === 'POST' || request.method === 'PATCH') reply.header(`accept-${request.method.toLowerCase()}`, accepts.join(', '))
+  const sent = request.headers['content-type'] ?? 'no content type'
+  return new MosaicError('unsupported_media_type', { detail: `send the body as ${accepts.join(' or ')}, not ${sent}` })
 }
 
 export function traceIdOf(request: FastifyRequest): string | undefined {
@@ -98,8 +119,11 @@ export function traceIdOf(request: FastifyRequest): string | undefined {
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false } = options
+  const { connections } = options
+  const limits = connections ? serverOptions(connections) : undefined
   const app = Fastify({
-    http: { maxHeaderSize: headerLimit },
+    ...limits,
+    http: { maxHeaderSize: headerLimit, ...limits?.http },
     trustProxy,
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // errors are logged by the error handler
@@ -109,6 +133,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
     clientErrorHandler: answerClientError,
   })
+
+  if (connections) limitConnectionsPerClient(app.server, connections.maxPerClient)
+  const allowedMethods = trackAllowedMethods(app, { ignoreTrailingSlash: true })
+  const logAbort = createAbortLog(log)
 
   // Fastify parses text/plain by default, which turns a non-JSON body into a 422 on the body's
   // schema; without a parser for it, any body that is not JSON is a 415, as for other types.
@@ -163,16 +191,24 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const mosaic = asMosaicError(error)
-    if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
+    const mosaic = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request, reply) : asMosaicError(error)
+    if (clientGone(request)) logAbort(request)
+    else if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
     if (mosaic.retryAfter !== undefined) reply.header('retry-after', String(mosaic.retryAfter))
     else if (mosaic.status === 503) reply.header('retry-after', '1')
     return reply.code(mosaic.status).type('application/problem+json').send(toProblem(mosaic, request.url, traceIdOf(request)))
   })
 
   app.setNotFoundHandler((request, reply) => {
-    const error = new MosaicError('route_not_found', { detail: `no route for ${request.method} ${request.url.split('?')[0]}` })
-    return reply.code(404).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
+    const path = request.url.split('?')[0]!
+    // A route that answers this method called notFound itself (`/docs/:file` with an unknown file): a 404.
+    const methods = allowedMethods(path)
+    const allowed = methods.includes(request.method) ? [] : methods
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '))
+    const error = allowed.length > 0
+      ? new MosaicError('method_not_allowed', { detail: `${path} answers to ${allowed.join(', ')}, not ${request.method}` })
+      : new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    return reply.code(error.status).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
   })
 
   app.get('/health/live', async (_request, reply) => {
@@ -196,10 +232,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     const output = readiness.state !== 'ready' ? readiness.state : degraded ? 'degraded' : undefined
     return reply.code(ok ? 200 : 503).type('application/health+json')
       .send({ status: ok ? (degraded ? 'warn' : 'pass') : 'fail', serviceId: name, ...(output ? { output } : {}), checks })
-  })
-
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type(registry.contentType).send(await registry.metrics())
   })
 
   return app

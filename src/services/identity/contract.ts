@@ -9,7 +9,6 @@ export const identityErrors = defineErrors({
   invalid_code: { status: 401, title: 'Invalid one-time code', retryable: false },
   invalid_token: { status: 401, title: 'Invalid or expired token', retryable: false },
   too_many_attempts: { status: 429, title: 'Too many failed sign-in attempts', retryable: true },
-  email_taken: { status: 409, title: 'Email already registered', retryable: false },
   weak_password: { status: 422, title: 'Password refused', retryable: false },
 })
 
@@ -77,9 +76,10 @@ export const identityContract = defineContract({
   version: '1.0.0',
   routes: {
     register: {
-      method: 'POST', path: '/api/users', summary: 'Register a customer account', status: 201,
+      method: 'POST', path: '/api/users', status: 201,
+      summary: 'Register a customer account. The answer is the same whether or not the email is already registered (its owner is sent a mail instead) or the tenant exists: sign in to use the account',
       body: Type.Object({ email: Email, password: Password, name: Name, tenant: Type.Optional(TenantId) }, { additionalProperties: false }),
-      response: User, errors: ['email_taken', 'weak_password', 'validation_failed'],
+      response: User, errors: ['weak_password', 'validation_failed'],
     },
     login: {
       method: 'POST', path: '/api/users/login', summary: 'Sign in: bearer tokens, or with ?session=cookie a browser session',
@@ -137,6 +137,12 @@ export const identityContract = defineContract({
       summary: 'The public keys access tokens are signed with, current and recently retired',
       input: Type.Object({}), output: Type.Object({ keys: Type.Array(Jwk) }), idempotent: true,
     },
+    userExists: {
+      summary: 'Whether a user of this tenant has this id (orders placed by staff for a customer)',
+      input: Type.Object({ tenantId: TenantId, userId: Type.String({ maxLength: 100 }) }),
+      output: Type.Object({ exists: Type.Boolean() }),
+      idempotent: true,
+    },
     resolveSession: {
       summary: 'The identity behind a browser session cookie, and the hash of its CSRF token; null when not valid',
       input: Type.Object({ secret: Type.String({ maxLength: 200 }) }),
@@ -149,6 +155,8 @@ export const identityContract = defineContract({
     /** `userId` null: no account has the email tried (counted all the same: guessing at unknown emails is an attack too). */
     'user.login_failed': Type.Object({ userId: Type.Union([UserId, Type.Null()]), tenantId: TenantId, reason: Type.String() }),
     'user.locked': Type.Object({ userId: UserId, tenantId: TenantId, until: Type.String({ format: 'date-time' }) }),
+    /** Someone tried to register an email that already has an account: its owner is told, the caller is not. */
+    'user.registration_repeated': Type.Object({ userId: UserId, tenantId: TenantId }),
     'user.roles_changed': Type.Object({ userId: UserId, tenantId: TenantId, roles: Type.Array(Role), previous: Type.Array(Role), changedBy: Type.String() }),
   },
 })

@@ -10,7 +10,7 @@ import { rotateKey, publishedKeys, signAccessToken, type TokenSettings } from '.
 import { startTokenSession, startCookieSession, rotateRefreshToken, resolveCookieSession, revokeSessions, type SessionSettings } from './sessions.ts'
 import { authenticate, lastStep } from './login.ts'
 import { throttleKeys, lockedFor, recordFailure, lockedOut, type ThrottlePolicy } from './throttle.ts'
-import { normaliseEmail, toUser, insertUser, userOrNotFound, listUsers, setRoles, type UserRow } from './users.ts'
+import { normaliseEmail, toUser, registerCustomer, findUser, userOrNotFound, listUsers, setRoles, type UserRow } from './users.ts'
 import { createAdmin } from './admin.ts'
 
 const Config = Type.Object({
@@ -88,7 +88,7 @@ export default defineService(identityContract, {
       const email = normaliseEmail(body.email)
       checkPassword(body.password, email)
       const passwordHash = await ctx.state.hasher.hash(body.password)
-      const user = await ctx.db.transaction((tx) => insertUser(tx, { tenantId: body.tenant ?? 'default', email, name: body.name, passwordHash }))
+      const user = await ctx.db.transaction((tx) => registerCustomer(tx, { tenantId: body.tenant ?? 'default', email, name: body.name, passwordHash }))
       ctx.setHeader('location', `/api/users/${user.id}`)
       return user
     },
@@ -210,6 +210,11 @@ export default defineService(identityContract, {
 
   actions: {
     jwks: async (_input, ctx) => ({ keys: await publishedKeys(ctx.db, tokenSettings(ctx.config).retentionSeconds) as never }),
+    async userExists({ tenantId, userId }, ctx) {
+      // Not a uuid: no such user (and no cast error from the database).
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId)) return { exists: false }
+      return { exists: Boolean(await findUser(ctx.db, tenantId, userId)) }
+    },
     async resolveSession({ secret }, ctx) {
       const session = await resolveCookieSession(ctx.db, secret, sessionSettings(ctx.config))
       return { session: session ? { ...session, identity: { ...session.identity, roles: [...session.identity.roles] } } : null }

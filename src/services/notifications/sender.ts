@@ -15,6 +15,7 @@ export interface NotificationRow {
   tenant_id: string
   user_id: string
   kind: NotificationKind
+  event_type: string
   order_id: string | null
   data: unknown
   attempts: number
@@ -45,7 +46,7 @@ export function startSender({ db, log, transport, config }: SenderOptions): Send
              where status = 'queued' and next_attempt_at <= now() and (lease_until is null or lease_until < now())
              order by next_attempt_at limit 1 for update skip locked) due
        where n.id = due.id
-       returning n.id, n.tenant_id, n.user_id, n.kind, n.order_id, n.data, n.attempts, n.message_id`,
+       returning n.id, n.tenant_id, n.user_id, n.kind, n.event_type, n.order_id, n.data, n.attempts, n.message_id`,
       [config.NOTIFICATIONS_LEASE_SECONDS])
   }
 
@@ -77,7 +78,7 @@ export function startSender({ db, log, transport, config }: SenderOptions): Send
   async function render(row: NotificationRow, to: templates.Recipient): Promise<templates.Mail> {
     switch (row.kind) {
       case 'welcome': return templates.welcome(to)
-      case 'security': return templates.security(to, row.data as templates.Locked)
+      case 'security': return row.event_type === 'user.registration_repeated' ? templates.accountExists(to) : templates.security(to, row.data as templates.Locked)
       case 'receipt': return templates.receipt(to, row.data as templates.Confirmed)
       case 'refund': return templates.refund(to, row.data as templates.Refunded)
       case 'cancellation': {

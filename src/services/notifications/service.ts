@@ -64,6 +64,8 @@ export default defineService(notificationsContract, {
       await rememberRecipient(tx, event.data)
       await recordNotification(tx, event, domainOf(ctx), { kind: 'welcome', userId: event.data.userId, tenantId: event.data.tenantId })
     }),
+    on(identityContract, 'user.registration_repeated', (event, tx, ctx) =>
+      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
     on(identityContract, 'user.locked', (event, tx, ctx) =>
       recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
     on(ordersContract, 'order.confirmed', (event, tx, ctx) =>

@@ -89,6 +89,15 @@ export function refund(to: Recipient, payment: Refunded): Mail {
 ${so.map((t) => html`<p>${t}</p>`)}<p>It can take a few days to appear on your statement.</p>`)
 }
 
+/** Someone registered with this email again: the owner hears of it; the one registering did not. */
+export function accountExists(to: Recipient): Mail {
+  return mail('Someone tried to register your email at Mosaic', [
+    `Hello ${to.name},`, '', `Someone tried to create a new account with ${to.email}, which already has one: nothing was changed.`,
+    'If it was you, sign in with your existing password. If not, you need do nothing.',
+  ], html`<p>Hello ${to.name},</p><p>Someone tried to create a new account with <strong>${to.email}</strong>, which already has one: nothing was changed.</p>
+<p>If it was you, sign in with your existing password. If not, you need do nothing.</p>`)
+}
+
 export function security(to: Recipient, lock: Locked): Mail {
   const until = new Date(lock.until).toUTCString()
   return mail('Your Mosaic account was locked', [
