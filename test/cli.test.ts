@@ -62,7 +62,7 @@ test('--help, -h, --version and <command> --help print and exit 0', { concurrenc
     [['-v'], new RegExp(`^${version.replaceAll('.', '\\.')}\n$`)],
     [['start', '--help'], /^Usage: mosaic start\n\nRun the whole system/],
     [['users', 'create-admin', '-h'], /^Usage: mosaic users create-admin --email E/],
-    [['help', 'serve'], /^Usage: mosaic serve <service>\n/],
+    [['help', 'serve'], /^Usage: mosaic serve <service>\|gateway\n/],
   ]
   await Promise.all(cases.map(([args, expected]) => t.test(args.join(' '), async () => {
     const { code, stdout, stderr } = await runNode([cli, ...args], {})

@@ -89,6 +89,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(about ? commandUsage(about) : usage)
     return
   }
+  if (!commands[command]) throw new UsageError(`unknown command ${command}`)
   const { topology, findService } = await import('../runtime/topology.ts')
   const { startNode, exitOnSignals } = await import('../runtime/node.ts')
   switch (command) {
