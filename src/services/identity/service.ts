@@ -51,6 +51,7 @@ const sessionCookie = (c: Cfg, value: string, maxAge: number): string => stringi
   name: sessionCookieName(c.AUTH_COOKIE_SECURE), value, maxAge, path: '/', httpOnly: true, secure: c.AUTH_COOKIE_SECURE, sameSite: 'lax',
 })
 
+/** What re-authentication needs of a route's context. */
 type Ctx = { db: ReauthDeps['db'], config: Cfg, clientIp: string, state: { hasher: PasswordHasher } }
 const reauthDeps = (ctx: Ctx): ReauthDeps => ({ db: ctx.db, hasher: ctx.state.hasher, throttle: throttlePolicy(ctx.config), clientIp: ctx.clientIp })
 
