@@ -1,6 +1,7 @@
 // The identity service's contract: users, sign-in (bearer tokens or a browser session), TOTP,
 // the public signing keys, and the actions the gateway uses to verify callers.
 import { Type, Limit, Cursor, Page, Env, defineContract, defineErrors } from '../../kit/index.ts'
+import { RECOVERY_CODES, RECOVERY_CODE_PATTERN } from './recovery.ts'
 
 export const identityErrors = defineErrors({
   // One answer for an unknown email, a wrong password and an unknown tenant: nothing to enumerate.
@@ -19,6 +20,8 @@ const Email = Type.String({ format: 'email', maxLength: 254 })
 const Password = Type.String({ minLength: 1, maxLength: 1024, description: '8 to 128 characters, not a common password' })
 const Name = Type.String({ minLength: 1, maxLength: 200 })
 const TotpCode = Type.String({ pattern: '^[0-9]{6}$' })
+const RecoveryCode = Type.String({ pattern: RECOVERY_CODE_PATTERN, description: 'One of the recovery codes issued with TOTP; each works once' })
+const CurrentPassword = Type.String({ minLength: 1, maxLength: 1024, description: 'Your current password (asked again: an access token alone is not enough)' })
 
 export const User = Type.Object({
   id: UserId,
@@ -79,12 +82,14 @@ export const identityContract = defineContract({
       method: 'POST', path: '/api/users', status: 201,
       summary: 'Register a customer account. The answer is the same whether or not the email is already registered (its owner is sent a mail instead) or the tenant exists: sign in to use the account',
       body: Type.Object({ email: Email, password: Password, name: Name, tenant: Type.Optional(TenantId) }, { additionalProperties: false }),
-      response: User, errors: ['weak_password', 'validation_failed'],
+      response: User, errors: ['weak_password', 'validation_failed', 'too_many_requests'],
     },
     login: {
       method: 'POST', path: '/api/users/login', summary: 'Sign in: bearer tokens, or with ?session=cookie a browser session',
       query: Type.Object({ session: Type.Optional(Type.Literal('cookie')) }),
-      body: Type.Object({ email: Email, password: Password, totp: Type.Optional(TotpCode), tenant: Type.Optional(TenantId) }, { additionalProperties: false }),
+      body: Type.Object({
+        email: Email, password: Password, totp: Type.Optional(TotpCode), recoveryCode: Type.Optional(RecoveryCode), tenant: Type.Optional(TenantId),
+      }, { additionalProperties: false }),
       response: Type.Union([Tokens, CookieSession]),
       errors: ['invalid_credentials', 'mfa_required', 'invalid_code', 'too_many_attempts'],
     },
@@ -103,9 +108,9 @@ export const identityContract = defineContract({
       body: Type.Object({
         name: Type.Optional(Name),
         password: Type.Optional(Password),
-        currentPassword: Type.Optional(Password),
+        currentPassword: Type.Optional(CurrentPassword),
       }, { additionalProperties: false, minProperties: 1 }),
-      response: User, errors: ['invalid_credentials', 'weak_password'],
+      response: User, errors: ['validation_failed', 'weak_password', 'too_many_attempts'],
     },
     listUsers: {
       method: 'GET', path: '/api/users', summary: 'Users of your tenant (admin)',
@@ -123,13 +128,23 @@ export const identityContract = defineContract({
       response: User,
     },
     enrolTotp: {
-      method: 'POST', path: '/api/users/me/mfa/totp', summary: 'Start TOTP enrolment: a secret and an otpauth:// URI for an authenticator app',
+      method: 'POST', path: '/api/users/me/mfa/totp', summary: 'Start TOTP enrolment (with your current password): a secret and an otpauth:// URI for an authenticator app',
+      body: Type.Object({ currentPassword: CurrentPassword }, { additionalProperties: false }),
       response: Type.Object({ secret: Type.String(), uri: Type.String() }),
+      errors: ['validation_failed', 'too_many_attempts', 'conflict'],
     },
     verifyTotp: {
-      method: 'POST', path: '/api/users/me/mfa/totp/verify', summary: 'Confirm enrolment with a current code; sign-in then requires codes',
+      method: 'POST', path: '/api/users/me/mfa/totp/verify',
+      summary: `Confirm enrolment with a current code; sign-in then requires codes. The answer carries ${RECOVERY_CODES} recovery codes, shown this once`,
       body: Type.Object({ code: TotpCode }, { additionalProperties: false }),
-      response: User, errors: ['invalid_code'],
+      response: Type.Object({ ...User.properties, recoveryCodes: Type.Array(Type.String(), { description: 'Each usable once in place of a one-time code; store them safely' }) }),
+      errors: ['invalid_code', 'conflict'],
+    },
+    disableMfa: {
+      method: 'POST', path: '/api/users/me/mfa/disable', summary: 'Switch TOTP off, with your current password or a recovery code (its recovery codes go too)',
+      body: Type.Object({ currentPassword: Type.Optional(CurrentPassword), recoveryCode: Type.Optional(RecoveryCode) },
+        { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'Either currentPassword or recoveryCode' }),
+      response: User, errors: ['validation_failed', 'invalid_code', 'too_many_attempts', 'conflict'],
     },
   },
   actions: {
@@ -157,6 +172,9 @@ export const identityContract = defineContract({
     'user.locked': Type.Object({ userId: UserId, tenantId: TenantId, until: Type.String({ format: 'date-time' }) }),
     /** Someone tried to register an email that already has an account: its owner is told, the caller is not. */
     'user.registration_repeated': Type.Object({ userId: UserId, tenantId: TenantId }),
+    /** A recovery code was used (to sign in or to switch MFA off): the owner is told. */
+    'user.recovery_code_used': Type.Object({ userId: UserId, tenantId: TenantId, remaining: Type.Integer({ minimum: 0 }) }),
+    'user.mfa_disabled': Type.Object({ userId: UserId, tenantId: TenantId }),
     'user.roles_changed': Type.Object({ userId: UserId, tenantId: TenantId, roles: Type.Array(Role), previous: Type.Array(Role), changedBy: Type.String() }),
   },
 })

@@ -78,7 +78,7 @@ export function startSender({ db, log, transport, config }: SenderOptions): Send
   async function render(row: NotificationRow, to: templates.Recipient): Promise<templates.Mail> {
     switch (row.kind) {
       case 'welcome': return templates.welcome(to)
-      case 'security': return row.event_type === 'user.registration_repeated' ? templates.accountExists(to) : templates.security(to, row.data as templates.Locked)
+      case 'security': return templates.securityNotice(row.event_type, to, row.data)
       case 'receipt': return templates.receipt(to, row.data as templates.Confirmed)
       case 'refund': return templates.refund(to, row.data as templates.Refunded)
       case 'cancellation': {

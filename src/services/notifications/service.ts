@@ -68,6 +68,10 @@ export default defineService(notificationsContract, {
       recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
     on(identityContract, 'user.locked', (event, tx, ctx) =>
       recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+    on(identityContract, 'user.recovery_code_used', (event, tx, ctx) =>
+      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+    on(identityContract, 'user.mfa_disabled', (event, tx, ctx) =>
+      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
     on(ordersContract, 'order.confirmed', (event, tx, ctx) =>
       recordNotification(tx, event, domainOf(ctx), { kind: 'receipt', userId: event.data.userId, tenantId: event.data.tenantId, orderId: event.data.orderId })),
     on(ordersContract, 'order.cancelled', (event, tx, ctx) =>
