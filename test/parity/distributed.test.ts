@@ -30,6 +30,8 @@ scenario('distributed: `mosaic services start`, PostgreSQL databases of their ow
   const common: Record<string, string> = {
     ...env, ...databases, NATS_NAMESPACE: natsNamespace(cleanup), MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
     HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir,
+    // The replicas' read caches drop what another replica changed when Redis tells them (docs/cache.md).
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   }
   const mosaic = (...args: string[]) => runNode([cli, 'services', ...args], common, 240_000)
 
