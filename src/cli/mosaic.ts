@@ -25,7 +25,7 @@ service remote (see docs/distributed.md)`,
   services: {
     synopsis: 'services [list|start|status|stop]',
     help: `list: the services of the system and their default ports
-start [names…] [--replicas name=N] [--foreground]: start the gateway and services (all, or
+start [names…] [--replicas name=N,…] [--foreground]: start the gateway and services (all, or
   those named) as processes, distributed: NATS, PostgreSQL, Redis from the environment;
   logs and pid files under DATA_DIR/services
 status [--json]: the running processes: address, health, draining, circuit breakers

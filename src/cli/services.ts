@@ -52,10 +52,10 @@ function checkNames(names: readonly string[]): void {
   for (const name of names) if (!everything.includes(name)) throw new ServicesError(`no service ${name}: name some of ${everything.join(', ')}`)
 }
 
-/** `--replicas catalog=2` (repeatable) → { catalog: 2 }. */
+/** `--replicas catalog=2,orders=2` (or repeated: `--replicas catalog=2 --replicas orders=2`) → { catalog: 2, orders: 2 }. */
 export function parseReplicas(values: readonly string[] = []): Record<string, number> {
   const replicas: Record<string, number> = {}
-  for (const value of values) {
+  for (const value of values.flatMap((v) => v.split(','))) {
     const match = /^([a-z][a-z0-9-]*)=([1-9][0-9]?)$/.exec(value)
     if (!match) throw new ServicesError(`--replicas ${value}: expected name=N (N from 1 to 99)`)
     checkNames([match[1]!])
@@ -126,10 +126,13 @@ export async function startServices(names: readonly string[], replicas: Record<s
   const started: Running[] = []
   try {
     for (const name of wanted) {
-      const running = already.filter((r) => r.name === name).length
+      // The numbers of replicas gone (killed, crashed) are taken again: a new process never takes
+      // the number, pid file and log of one still running.
+      const taken = new Set(already.filter((r) => r.name === name).map((r) => r.replica))
       const count = replicas[name] ?? 1
+      const missing = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !taken.has(n)).slice(0, Math.max(0, count - taken.size))
       // Replicas of one service start together; services one after another (the gateway last).
-      started.push(...await Promise.all(Array.from({ length: Math.max(0, count - running) }, (_, i) => launch(name, running + i + 1, processEnv))))
+      started.push(...await Promise.all(missing.map((n) => launch(name, n, processEnv))))
     }
     return started
   } catch (error) {

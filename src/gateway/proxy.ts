@@ -42,6 +42,8 @@ export function proxyRoutes({ contract, upstream, credentials, requestTimeoutMs 
       Object.assign(headers, runInContext(request.trace.context, traceHeaders))
       headers[EDGE_HEADER] = credentials.signEdge(request.caller)
       const res = await upstream.send(async ({ pool, info }, signal) => {
+        // A streamed body can be sent once: after an attempt that read it (or destroyed it), another would send it empty.
+        if (body && (body.destroyed || body.readableDidRead)) throw new MosaicError('bad_gateway', { detail: `${contract.name}: the request's body went with an attempt that failed; send the request again` })
         try {
           const answer = await pool.request({ method: request.method as 'GET', path: request.url, headers, body: body ?? null, signal })
           // A 5xx counts against the instance (its breaker) and may be retried: read, and rethrown as the error it reports.

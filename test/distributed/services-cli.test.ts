@@ -44,7 +44,7 @@ test('services start, status and stop: two catalog replicas and a gateway, and n
   assert.equal(refused.code, 1)
   assert.match(refused.stderr, /2 replicas of catalog must share a PostgreSQL database/)
 
-  const started = await mosaic(['services', 'start', 'catalog', 'gateway', '--replicas', 'catalog=2'], { DATABASE_URL: databaseUrl.toString() })
+  const started = await mosaic(['services', 'start', 'catalog', 'gateway', '--replicas', 'catalog=2,gateway=1'], { DATABASE_URL: databaseUrl.toString() })
   assert.equal(started.code, 0, started.stderr)
   assert.match(started.stdout, /catalog-1 .*\n.*catalog-2 .*\n.*gateway-1 /)
 

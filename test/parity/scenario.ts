@@ -151,7 +151,10 @@ export function scenario(mode: string, start: StartSystem): void {
       assert.deepEqual(user, { tenantId: 'default', email: ada.email, name: 'Ada Parity', roles: ['customer'], mfaEnabled: false })
       ada.id = id
 
-      assertProblem(await call('POST', '/api/users', { json: { email: ada.email, password: PASSWORD, name: 'Ada Again' } }), 409, 'email_taken')
+      // A taken email is answered like a new account (nothing to enumerate), with an id of no one's.
+      const again = await call<User>('POST', '/api/users', { json: { email: ada.email, password: PASSWORD, name: 'Ada Again' } })
+      assert.equal(again.status, 201, again.text)
+      assert.notEqual(again.body.id, ada.id)
       assertProblem(await call('POST', '/api/users', { json: { email: `weak-${ada.email}`, password: 'password', name: 'Weak' } }), 422, 'weak_password')
       assertProblem(await call('POST', '/api/users/login', { json: { email: ada.email, password: 'not the password at all' } }), 401, 'invalid_credentials')
 
@@ -163,13 +166,13 @@ export function scenario(mode: string, start: StartSystem): void {
       assertProblem(await call('POST', '/api/products', { token: ada.token, json: { name: 'By a customer', price: 1 } }), 403, 'forbidden')
     })
 
-    test('a welcome mail goes out for the registration, and the customer sees it among their notifications', async () => {
+    test('a welcome mail goes out for the registration, and the customer sees it among their notifications with the notice of the repeated one', async () => {
       const text = await mail(ada.email, 'Welcome to Mosaic')
       assert.match(text, /^Hello Ada Parity,$/m)
       assert.ok(text.includes(`Your account ${ada.email} is ready.`), text)
       await settles('the welcome notification', async () =>
-        (await call<{ items: Notification[] }>('GET', '/api/notifications', { token: ada.token })).body.items.map((n) => [n.kind, n.status, n.email, n.subject]),
-      [['welcome', 'sent', ada.email, 'Welcome to Mosaic']])
+        (await call<{ items: Notification[] }>('GET', '/api/notifications', { token: ada.token })).body.items.map((n) => [n.kind, n.status, n.email, n.subject]).sort(),
+      [['security', 'sent', ada.email, 'Someone tried to register your email at Mosaic'], ['welcome', 'sent', ada.email, 'Welcome to Mosaic']])
     })
 
     test('checkout: a paid order is confirmed, its stock committed, its payment captured; a repeat of its key replays it', async () => {
@@ -244,17 +247,17 @@ export function scenario(mode: string, start: StartSystem): void {
       assert.match(text, /^We have refunded (€34\.50 to your payment method|your payment in full)\.$/m)
     })
 
-    test('every mail and notification of the customer, once each: the refund told in the cancellation notice, not twice', async () => {
+    test('every mail and notification of the customer, once each: the refund told in the cancellation notice, not twice; the repeated registration told to the owner', async () => {
       const row = (kind: string, status: string, orderId: string | null): [string, string, string | null] => [kind, status, orderId]
       await settles('the notifications of every event', async () =>
         (await call<{ items: Notification[] }>('GET', '/api/notifications', { token: ada.token })).body.items.map((n) => row(n.kind, n.status, n.orderId)).sort(),
       [
         row('cancellation', 'sent', orders.declined), row('cancellation', 'sent', orders.refunded),
         row('receipt', 'sent', orders.confirmed), row('receipt', 'sent', orders.refunded),
-        row('refund', 'skipped', orders.refunded), row('welcome', 'sent', null),
+        row('refund', 'skipped', orders.refunded), row('security', 'sent', null), row('welcome', 'sent', null),
       ].sort(), 30_000)
       assert.deepEqual(smtp.byRecipient(ada.email).map((m) => m.subject).sort(), [
-        'Welcome to Mosaic', `Your order ${orders.declined} was cancelled`, `Your order ${orders.refunded} was cancelled`,
+        'Welcome to Mosaic', 'Someone tried to register your email at Mosaic', `Your order ${orders.declined} was cancelled`, `Your order ${orders.refunded} was cancelled`,
         `Your receipt for order ${orders.confirmed}`, `Your receipt for order ${orders.refunded}`,
       ].sort())
       const invoices = (await call<{ items: Invoice[] }>('GET', '/api/invoices', { token: ada.token })).body.items
