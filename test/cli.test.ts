@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { delimiter, dirname, join } from 'node:path'
 import { cli, runNode, spawnNode, tempDataDir } from './process.ts'
 import { adminEnv, INTERNAL_SECRET } from './auth.ts'
+import { natsNamespace } from './infra.ts'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -113,7 +114,8 @@ test('common start failures are one line on stderr and exit 1', { concurrency: t
   const cases: [name: string, args: string[], env: Record<string, string>, line: RegExp][] = [
     ['port in use', ['start'], { DATA_DIR: ':memory:', PORT: String(takenPort) },
       new RegExp(`^mosaic: port ${takenPort} on 127\\.0\\.0\\.1 is already in use \\(PORT\\): stop the process using it, or set PORT to a free port$`)],
-    ['a service port in use', ['serve', 'catalog'], { DATA_DIR: ':memory:', CATALOG_SERVICE_PORT: String(takenPort), MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET },
+    // Alone, catalog keeps its events on NATS (the embedded bus would refuse the layout first).
+    ['a service port in use', ['serve', 'catalog'], { DATA_DIR: ':memory:', CATALOG_SERVICE_PORT: String(takenPort), MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, BUS: 'nats', NATS_NAMESPACE: natsNamespace(t) },
       new RegExp(`^mosaic: port ${takenPort} on 127\\.0\\.0\\.1 is already in use \\(CATALOG_SERVICE_PORT\\)`)],
     ['DATABASE_URL unreachable', ['start'], { PORT: '0', DATABASE_URL: `postgres://mosaic:hunter2@127.0.0.1:${closedPort}/none` },
       new RegExp(`^mosaic: cannot use the database at DATABASE_URL postgres://mosaic:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort}/none \\(.*ECONNREFUSED.*\\): start PostgreSQL there, or correct DATABASE_URL$`)],
