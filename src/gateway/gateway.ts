@@ -23,6 +23,7 @@ import { createTokenVerifier } from './tokens.ts'
 import { createAuthenticator } from './authenticate.ts'
 import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
+import { traceHeaders } from '../kit/telemetry/tracing.ts'
 import { registerDocs } from './docs.ts'
 
 export const GatewayConfig = Type.Object({
@@ -122,7 +123,8 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
         preHandler: (request, _reply, done) => {
           credentials.signEdge(request.caller).then((token) => { request.edgeToken = token; done() }, done)
         },
-        replyOptions: { rewriteRequestHeaders: (request, headers) => ({ ...headers, [EDGE_HEADER]: request.edgeToken }) },
+        // The upstream continues the gateway's span, never a context the caller sent.
+        replyOptions: { rewriteRequestHeaders: (request, { traceparent: _, tracestate: __, ...headers }) => ({ ...headers, ...traceHeaders(request.trace.context), [EDGE_HEADER]: request.edgeToken }) },
       })
     }
   }

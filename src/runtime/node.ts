@@ -20,7 +20,7 @@ import { replayDeadLetters } from '../kit/events/replay.ts'
 import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
 import { identityContract } from '../services/identity/contract.ts'
-import { httpTransport, type Transport } from '../kit/internal/transport.ts'
+import { httpTransport, localTransport, type Transport } from '../kit/internal/transport.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
 import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
@@ -84,7 +84,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const env = options.env ?? process.env
   const config = loadConfig(RuntimeConfig, env)
   const name = options.role === 'gateway' ? 'gateway' : options.services[0]!.contract.name
-  const stopTracing = initTracing(options.role === 'gateway' ? 'mosaic' : name, env)
+  const stopTracing = initTracing(name, env)
   const root = createLogger(env)
   const log = root.child({ service: name })
 
@@ -138,8 +138,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     authorizer: loadPolicies(),
     transport(service) {
       const instance = instances.get(service)
-      // Copies in and out: services share no objects in one process, just as over HTTP.
-      if (instance) return { invoke: async (action, input, deadline) => structuredClone(await instance.invoke(action, structuredClone(input), deadline)) }
+      if (instance) return localTransport(instance)
       let transport = remotes.get(service)
       const url = urlOf(service)
       if (!transport && url && credentials) remotes.set(service, transport = httpTransport(url, credentials))
@@ -163,7 +162,9 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     await bus.start()
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
 
-    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY) })
+    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY),
+      // A service's own server is reached through the gateway or other services, which send their context.
+      trustIncomingTrace: options.role === 'service' || config.TRACE_TRUST_INCOMING })
     if (options.role === 'gateway') {
       await mountGateway(app, {
         settings: gateway!,

@@ -16,7 +16,9 @@ import { loadConfig } from '../config.ts'
 import { MosaicError } from '../errors.ts'
 import { validator } from '../validation.ts'
 import { cloudEvent } from '../events/cloudevent.ts'
-import { withSpan, SpanKind, contextFrom } from '../telemetry/tracing.ts'
+import { withSpan, inService, SpanKind } from '../telemetry/tracing.ts'
+import { tracedSql } from '../telemetry/sql.ts'
+import { publishSpan, processSpans } from '../telemetry/messaging.ts'
 import { callDuration, trackOutbox, trackDeadLetters } from '../telemetry/metrics.ts'
 import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
@@ -80,22 +82,28 @@ function outsideTransaction(what: string): void {
   if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
 }
 
-function serviceDb(raw: Database, service: string, contract: Contract, published: () => void): ServiceDb {
+function serviceDb(raw: Database, service: string, contract: Contract, messagingSystem: string, published: () => void): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
+  const db = tracedSql(raw, service, raw.schema)
   return {
-    query: (text, params) => { outsideTransaction(`${service}: db.query`); return raw.query(text, params) },
+    query: (text, params) => { outsideTransaction(`${service}: db.query`); return db.query(text, params) },
     exec: (script) => { outsideTransaction(`${service}: db.exec`); return raw.exec(script) },
-    transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, attributes }, async () => {
+    transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, service, attributes }, async () => {
       let publishes = 0
-      const result = await raw.transaction((tx) => {
+      const result = await raw.transaction((rawTx) => {
+        const tx = tracedSql(rawTx, service, raw.schema)
         const serviceTx: ServiceTx = {
           ...tx,
           async publish(type, data, options = {}) {
             const schema = contract.events[type]
             if (!schema) throw new MosaicError('internal', { detail: `${service} does not declare event ${type}` })
             if (!validator(schema).check(data)) throw new MosaicError('internal', { detail: `event ${type} does not match its schema` })
-            const event = cloudEvent(service, type, data, options.subject)
-            await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [event.id, type, event])
+            // The event carries the context of its own publish span (see messaging.ts).
+            const event = await publishSpan(service, messagingSystem, type, async () => {
+              const event = cloudEvent(service, type, data, options.subject)
+              await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [event.id, type, event])
+              return event
+            })
             publishes++
             return event as never
           },
@@ -113,7 +121,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
   for (const [action, spec] of Object.entries(contract.actions)) {
     const output = validator(spec.output, { code: 'bad_gateway' })
     const attributes = { 'rpc.system': 'mosaic', 'rpc.service': contract.name, 'rpc.method': action }
-    client[action] = (input, options = {}) => withSpan(`${contract.name}/${action}`, { kind: SpanKind.CLIENT, attributes }, async () => {
+    client[action] = (input, options = {}) => withSpan(`${contract.name}/${action}`, { kind: SpanKind.CLIENT, service: caller, attributes }, async () => {
       const started = performance.now()
       let outcome = 'ok'
       try {
@@ -150,7 +158,8 @@ export async function startService(definition: AnyService, platform: Platform): 
   const raw = engine.forSchema(schema)
   const bus = platform.bus
   const relay = bus ? createRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 }) : undefined
-  const db = serviceDb(raw, name, contract, () => relay?.notify())
+  const messagingSystem = bus?.kind === 'nats' ? 'nats' : 'mosaic'
+  const db = serviceDb(raw, name, contract, messagingSystem, () => relay?.notify())
 
   const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
@@ -168,20 +177,15 @@ export async function startService(definition: AnyService, platform: Platform): 
       ...route,
       // One transaction for the batch: the inbox rows first (those already there are repeats, and
       // skipped), then each new event's effect, in order.
-      handle: (events) => db.transaction(async (tx) => {
+      handle: (events) => processSpans({ service: name, system: messagingSystem, subscription: route.id }, events, (each) => db.transaction(async (tx) => {
         const fresh = new Set((await tx.query<{ event_id: string }>(
           'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
           [route.id, events.map((e) => e.id)])).map((r) => r.event_id))
         for (const event of events) {
-          if (!fresh.has(event.id)) continue
-          await withSpan(`${event.type} process`, {
-            kind: SpanKind.CONSUMER,
-            parent: contextFrom({ traceparent: event.traceparent, tracestate: event.tracestate }),
-            attributes: { 'messaging.system': bus!.kind === 'nats' ? 'nats' : 'mosaic', 'messaging.message.id': event.id, 'messaging.consumer.group.name': route.id },
-          }, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
+          if (fresh.has(event.id)) await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
         }
         return fresh.size
-      }),
+      })),
       deadLetter: async (event: CloudEvent, attempts: number, error: string) => {
         await raw.query('insert into mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)', [route.id, event, attempts, error])
       },
@@ -189,7 +193,8 @@ export async function startService(definition: AnyService, platform: Platform): 
   }
 
   const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
-  await implementation.start?.(context as never)
+  // The service's own loops (a saga runner, a mail sender) run as the service: their spans name it.
+  await inService(name, () => implementation.start?.(context as never))
   relay?.start()
   log.debug('started')
 

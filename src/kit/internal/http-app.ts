@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
 import { validator } from '../validation.ts'
-import { startSpan, contextFrom, SpanKind } from '../telemetry/tracing.ts'
+import { startSpan, contextFrom, linkFrom, rootContext, untraced, traceHeaders, failed, runInContext, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts'
 import { httpServerDuration, registry } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
 
@@ -29,11 +29,18 @@ export interface HttpAppOptions {
   readonly headerLimit?: number
   /** Believe X-Forwarded-For from these proxies (TRUST_PROXY): Fastify's trustProxy. */
   readonly trustProxy?: boolean | string
+  /**
+   * Continue the trace of an incoming `traceparent` (a service behind the gateway, or TRACE_TRUST_INCOMING);
+   * otherwise a request starts a trace of its own that links the caller's (a public edge).
+   */
+  readonly trustIncomingTrace?: boolean
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     trace: { span: Span, context: Context, started: number }
+    /** The service whose route answered (for the `service` label behind the embedded gateway). */
+    handledBy?: string
     /** Who is calling: anonymous from `request.ip` until the gateway (or a verified edge credential) says otherwise. */
     caller: Caller
   }
@@ -84,11 +91,12 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
 }
 
 export function traceIdOf(request: FastifyRequest): string | undefined {
-  return request.trace?.span.spanContext().traceId
+  const ctx = request.trace?.span.spanContext()
+  return ctx && ctx.traceId !== '00000000000000000000000000000000' ? ctx.traceId : undefined
 }
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
-  const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false } = options
+  const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false, trustIncomingTrace = false } = options
   const app = Fastify({
     http: { maxHeaderSize: headerLimit },
     trustProxy,
@@ -120,12 +128,18 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    const { span, context } = startSpan(`${request.method} ${route}`, {
+    // Probes and scrapes are not traced: they would bury the requests worth looking at.
+    const { span, context } = route.startsWith('/health/') || route === '/metrics' ? untraced() : startSpan(`${request.method} ${route}`, {
       kind: SpanKind.SERVER,
-      parent: contextFrom(request.headers),
+      service: name,
+      parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
+      ...(trustIncomingTrace ? {} : { links: linkFrom(request.headers) }),
       attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
     })
     request.trace = { span, context, started: performance.now() }
+    // The caller can find its trace: W3C Trace Context Level 2's response header.
+    const { traceparent } = traceHeaders(context)
+    if (traceparent) reply.header('traceresponse', traceparent)
     request.caller = { clientIp: request.ip }
     // Requests that arrive on an open connection after draining began are turned away (health
     // checks still answer, so a load balancer sees /health/ready fail); those in flight finish.
@@ -146,16 +160,21 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    httpServerDuration.observe({ service: name, http_request_method: request.method, http_route: route, http_response_status_code: reply.statusCode },
+    httpServerDuration.observe({ service: request.handledBy ?? name, http_request_method: request.method, http_route: route, http_response_status_code: reply.statusCode },
       (performance.now() - request.trace.started) / 1000)
-    request.trace.span.setAttribute('http.response.status_code', reply.statusCode)
-    request.trace.span.end()
+    const { span } = request.trace
+    span.setAttribute('http.response.status_code', reply.statusCode)
+    if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: String(reply.statusCode) })
+    span.end()
     done()
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const mosaic = asMosaicError(error)
-    if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
+    if (mosaic.status >= 500) {
+      failed(request.trace.span, error)
+      request.log.error({ err: error, trace_id: traceIdOf(request), span_id: request.trace.span.spanContext().spanId }, 'request failed')
+    }
     if (mosaic.retryAfter !== undefined) reply.header('retry-after', String(mosaic.retryAfter))
     else if (mosaic.status === 503) reply.header('retry-after', '1')
     return reply.code(mosaic.status).type('application/problem+json').send(toProblem(mosaic, request.url, traceIdOf(request)))
@@ -186,9 +205,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       .send({ status: ok ? 'pass' : 'fail', serviceId: name, ...(readiness.state === 'ready' ? {} : { output: readiness.state }), checks })
   })
 
-  app.get('/metrics', async (_request, reply) => {
+  // In the request's (untraced) context: gauges that query a database make no spans.
+  app.get('/metrics', (request, reply) => runInContext(request.trace.context, async () => {
     return reply.type(registry.contentType).send(await registry.metrics())
-  })
+  }))
 
   return app
 }

@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { runSaga, type SagaDeps, type SagaRow } from './saga.ts'
 import { sweepExpired } from './idempotency.ts'
+import { traced } from '../../kit/index.ts'
+import { trackSagas } from './metrics.ts'
 
 export interface RunnerOptions {
   readonly concurrency: number
@@ -41,7 +43,7 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
   const claim = (owner: string, limit: number): Promise<SagaRow[]> => deps.db.query<SagaRow>(`update sagas set lease_owner = $1, lease_until = now() + $2::int * interval '1 millisecond'
     where order_id in (select order_id from sagas where phase <> 'done' and due_at <= now() and (lease_until is null or lease_until < now())
       and order_id <> all($4::text[]) order by due_at limit $3 for update skip locked)
-    returning order_id, phase, reached, reason, detail, payment_token, attempts, deadline_at`, [owner, deps.settings.leaseMs, limit, [...local]])
+    returning order_id, phase, reached, reason, detail, payment_token, attempts, deadline_at, trace_context`, [owner, deps.settings.leaseMs, limit, [...local]])
 
   async function loop(): Promise<void> {
     while (running) {
@@ -52,7 +54,9 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
         const claimed = free > 0 ? await claim(owner, free) : []
         for (const saga of claimed) {
           local.add(saga.order_id)
-          const run = runSaga(sagaDeps, saga, owner)
+          // In the trace of the request that placed the order, wherever and whenever it resumes.
+          const run = traced('checkout saga', { from: saga.trace_context, attributes: { 'order.id': saga.order_id, 'saga.phase': saga.phase, 'saga.attempts': saga.attempts } },
+            () => runSaga(sagaDeps, saga, owner))
             .catch((error: unknown) => deps.log.error({ err: error, orderId: saga.order_id }, 'checkout saga failed; it resumes when its lease runs out'))
             .finally(() => { inFlight.delete(run); local.delete(saga.order_id); wake?.() })
           inFlight.add(run)
@@ -76,6 +80,7 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
     }
   }
 
+  const untrack = trackSagas(deps.db)
   const looping = loop()
   return {
     kick() {
@@ -94,6 +99,7 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
       wake?.()
       await looping
       await Promise.all(inFlight)
+      untrack()
     },
   }
 }
