@@ -10,6 +10,7 @@ import catalog from '../../src/services/catalog/service.ts'
 import payments from '../../src/services/payments/service.ts'
 import orders from '../../src/services/orders/service.ts'
 import { testEnv, login, bearer } from '../auth.ts'
+import type { AnyService } from '../../src/kit/service.ts'
 
 export const PASSWORD = 'Tr0ub4dor&3-not-common'
 
@@ -126,7 +127,7 @@ export class Harness {
   stop(): Promise<void> { return this.node.stop() }
 }
 
-export async function startOrdersNode(env: Record<string, string> = {}, using: typeof services = services): Promise<Harness> {
+export async function startOrdersNode(env: Record<string, string> = {}, using: readonly AnyService[] = services): Promise<Harness> {
   const node = await startNode({
     role: 'gateway',
     services: using,

@@ -37,9 +37,11 @@ let tracing: Tracing | undefined
 /** Sets up the process's tracing once; later calls are no-ops. Returns a flush-and-stop function. */
 export function initTracing(processName: string, env: NodeJS.ProcessEnv = process.env): () => Promise<void> {
   if (!tracing) {
-    const exporting = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) && env.OTEL_SDK_DISABLED !== 'true'
+    const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`)
+    const exporting = Boolean(endpoint) && env.OTEL_SDK_DISABLED !== 'true'
     const sampler = new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() })
-    const processors = exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : []
+    // The URL from `env` (which may not be process.env); the exporter reads its other settings itself.
+    const processors = exporting ? [new BatchSpanProcessor(new OTLPTraceExporter({ url: endpoint || undefined }))] : []
     const provider = new NodeTracerProvider({ resource: resource(env.OTEL_SERVICE_NAME ?? processName), sampler, spanProcessors: processors })
     provider.register()
     tracing = { provider, sampler, processors, services: new Map() }
@@ -48,7 +50,12 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
   return async () => { await provider.forceFlush(); await provider.shutdown() }
 }
 
-const resource = (name: string) => resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic' })
+const resource = (name: string) => resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic', 'process.pid': process.pid })
+
+/** Sends the spans ended so far (tests, before reading a receiver). */
+export async function flushTracing(): Promise<void> {
+  await tracing?.provider.forceFlush()
+}
 
 const SERVICE = createContextKey('mosaic service')
 

@@ -174,29 +174,33 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
     const started = performance.now()
     let stepOutcome = 'retry'
     try {
-      let outcome: Outcome
-      if (step === 'confirm') outcome = { record: { type: 'confirm' } }
-      else if (step === 'cancel') outcome = { record: { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail } }
-      else {
-        // Before the pivot a call may not outlive the saga's deadline; after it there is none.
-        const left = pastPivot(order, view(saga)) || saga.phase === 'compensate' ? Infinity : saga.deadline_at.getTime() - Date.now()
-        outcome = await traced(`checkout ${step}`, { attributes: { 'order.id': orderId, 'saga.step': step, 'saga.phase': saga.phase } },
-          () => perform(step, order, saga, deps, Math.max(1, Math.min(settings.stepTimeoutMs, left))))
-      }
-      stepOutcome = 'compensate' in outcome ? 'compensate' : 'ok'
-      if ('compensate' in outcome) {
-        await db.query(`update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now() where order_id = $1 and lease_owner = $2`,
-          [orderId, owner, outcome.compensate, outcome.detail])
-        log.info({ orderId, step, reason: outcome.compensate }, 'checkout compensating')
-        Object.assign(saga, { phase: 'compensate', reason: outcome.compensate, detail: outcome.detail, attempts: 0 })
-        continue
-      }
-      order = await runCommand(db, orderId, outcome.record, async (tx) => {
-        // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
-        // record next to the one that took over; the new holder repeats the call (same key) anyway.
-        const held = await tx.query('update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id', [orderId, owner])
-        if (held.length === 0) throw new LeaseLost()
+      // One span per attempt at a step: the call, and the fact it recorded (and the events that published).
+      const compensating = await traced(`checkout ${step}`, { attributes: { 'order.id': orderId, 'saga.step': step, 'saga.phase': saga.phase } }, async () => {
+        let outcome: Outcome
+        if (step === 'confirm') outcome = { record: { type: 'confirm' } }
+        else if (step === 'cancel') outcome = { record: { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail } }
+        else {
+          // Before the pivot a call may not outlive the saga's deadline; after it there is none.
+          const left = pastPivot(order, view(saga)) || saga.phase === 'compensate' ? Infinity : saga.deadline_at.getTime() - Date.now()
+          outcome = await perform(step, order, saga, deps, Math.max(1, Math.min(settings.stepTimeoutMs, left)))
+        }
+        if ('compensate' in outcome) {
+          await db.query(`update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now() where order_id = $1 and lease_owner = $2`,
+            [orderId, owner, outcome.compensate, outcome.detail])
+          log.info({ orderId, step, reason: outcome.compensate }, 'checkout compensating')
+          Object.assign(saga, { phase: 'compensate', reason: outcome.compensate, detail: outcome.detail, attempts: 0 })
+          return true
+        }
+        order = await runCommand(db, orderId, outcome.record, async (tx) => {
+          // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
+          // record next to the one that took over; the new holder repeats the call (same key) anyway.
+          const held = await tx.query('update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id', [orderId, owner])
+          if (held.length === 0) throw new LeaseLost()
+        })
+        return false
       })
+      stepOutcome = compensating ? 'compensate' : 'ok'
+      if (compensating) continue
       saga.attempts = 0
     } catch (error) {
       if (error instanceof LeaseLost) return
