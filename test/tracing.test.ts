@@ -110,7 +110,7 @@ test('services in separate processes: a checkout is still one trace', { timeout:
   const bus = { BUS: 'nats', NATS_NAMESPACE: natsNamespace(t) }
   const serve = async (service: string): Promise<Child> => {
     const child = await spawnNode([cli, 'serve', service], {
-      [`${service.toUpperCase()}_SERVICE_PORT`]: '0', DATA_DIR: await tempDataDir(t), LOG_LEVEL: 'warn', LOG_PRETTY: 'false', EVENT_POLL_MS: '50',
+      [`${service.toUpperCase()}_SERVICE_PORT`]: '0', DATA_DIR: await tempDataDir(t), LOG_LEVEL: 'info', LOG_PRETTY: 'false', EVENT_POLL_MS: '50',
       MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...bus,
     }, 30_000)
     defer(t, () => child.kill('SIGTERM'))
@@ -174,7 +174,7 @@ test('a saga resumed after SIGKILL continues the trace of the request that place
 test('a proxied request is one trace that links the caller\'s context; a 5xx server span is an error', { timeout: 60_000 }, async (t) => {
   const bus = { BUS: 'nats', NATS_NAMESPACE: natsNamespace(t) }
   const catalogProcess = await spawnNode([cli, 'serve', 'catalog'], {
-    CATALOG_SERVICE_PORT: '0', DATA_DIR: await tempDataDir(t), LOG_LEVEL: 'warn', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false',
+    CATALOG_SERVICE_PORT: '0', DATA_DIR: await tempDataDir(t), LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false',
     MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...bus,
   }, 30_000)
   defer(t, () => catalogProcess.kill('SIGKILL'))
