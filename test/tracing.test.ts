@@ -25,6 +25,8 @@ process.env.OTEL_BSP_SCHEDULE_DELAY = '50'
 const everything: AnyService[] = [...services, analytics, notifications]
 const routes: Route[] = everything.flatMap(routesOf)
 const receiver: Receiver = await otlpReceiver({ after })
+/** Time enough for a checkout on a busy machine: these tests are about its trace, not its failure paths. */
+const patient = { ORDERS_SAGA_TIMEOUT_MS: '15000', ORDERS_STEP_TIMEOUT_MS: '5000', ORDERS_SAGA_LEASE_MS: '10000' }
 
 const traceOf = (traceId: string): RecordedSpan[] => receiver.spans.filter((s) => s.traceId === traceId)
 const traceIdOf = (response: { headers: Headers }): string => {
@@ -98,7 +100,7 @@ async function checkout(h: Harness): Promise<{ traceId: string, order: Order }> 
 }
 
 test('embedded: a checkout is one trace, from POST /api/orders to every consumer\'s transaction', { timeout: 60_000 }, async (t) => {
-  const h = await startOrdersNode({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, everything)
+  const h = await startOrdersNode({ ...patient, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, everything)
   defer(t, () => h.stop())
   const { traceId, order } = await checkout(h)
   const spans = await assertOneCheckoutTrace(traceId, order.id)
@@ -118,7 +120,7 @@ test('services in separate processes: a checkout is still one trace', { timeout:
   }
   const [catalogProcess, paymentsProcess] = await Promise.all([serve('catalog'), serve('payments')])
   const h = await startOrdersNode({
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, CATALOG_SERVICE_URL: catalogProcess.url, PAYMENTS_SERVICE_URL: paymentsProcess.url, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, ...bus,
+    ...patient, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, CATALOG_SERVICE_URL: catalogProcess.url, PAYMENTS_SERVICE_URL: paymentsProcess.url, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, ...bus,
   }, everything)
   defer(t, () => h.stop())
   const { traceId, order } = await checkout(h)

@@ -34,7 +34,10 @@ interface Tracing {
 
 let tracing: Tracing | undefined
 
-/** Sets up the process's tracing once; later calls are no-ops. Returns a flush-and-stop function. */
+/** Nodes of this process using tracing (tests run several): the last one to stop ends it. */
+let users = 0
+
+/** Sets up the process's tracing (once for all its nodes). Returns a function that flushes it, and ends it after the last node. */
 export function initTracing(processName: string, env: NodeJS.ProcessEnv = process.env): () => Promise<void> {
   if (!tracing) {
     const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`)
@@ -46,8 +49,20 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
     provider.register()
     tracing = { provider, sampler, processors, services: new Map() }
   }
+  users++
   const { provider } = tracing
-  return async () => { await provider.forceFlush(); await provider.shutdown() }
+  let stopped = false
+  return async () => {
+    if (stopped) return
+    stopped = true
+    await provider.forceFlush()
+    if (--users > 0) return
+    await provider.shutdown()
+    trace.disable()
+    context.disable()
+    propagation.disable()
+    tracing = undefined
+  }
 }
 
 const resource = (name: string) => resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic', 'process.pid': process.pid })
