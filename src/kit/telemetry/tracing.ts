@@ -26,6 +26,8 @@ export { SpanKind, SpanStatusCode, type Span, type Context }
 
 interface Tracing {
   readonly provider: NodeTracerProvider
+  /** The process's own name (`gateway`, or the service served alone): its spans are the main provider's (OTEL_SERVICE_NAME renames it). */
+  readonly processName: string
   readonly sampler: Sampler
   readonly processors: SpanProcessor[]
   /** One provider per service, made on its first span; only when exporting (else one shared no-op). */
@@ -47,7 +49,7 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
     const processors = exporting ? [new BatchSpanProcessor(new OTLPTraceExporter({ url: endpoint || undefined }))] : []
     const provider = new NodeTracerProvider({ resource: resource(env.OTEL_SERVICE_NAME ?? processName), sampler, spanProcessors: processors })
     provider.register()
-    tracing = { provider, sampler, processors, services: new Map() }
+    tracing = { provider, processName, sampler, processors, services: new Map() }
   }
   users++
   const { provider } = tracing
@@ -75,7 +77,7 @@ export async function flushTracing(): Promise<void> {
 const SERVICE = createContextKey('mosaic service')
 
 function tracerOf(service: string | undefined): Tracer {
-  if (!service || !tracing || tracing.processors.length === 0) return trace.getTracer('mosaic')
+  if (!service || !tracing || tracing.processors.length === 0 || service === tracing.processName) return trace.getTracer('mosaic')
   let tracer = tracing.services.get(service)
   if (!tracer) {
     // Providers share the processors: the exporter batches spans of every service together, and
