@@ -106,6 +106,16 @@ test('embedded: a checkout is one trace, from POST /api/orders to every consumer
   const spans = await assertOneCheckoutTrace(traceId, order.id)
   const services = new Set(spans.map((s) => s.service))
   for (const service of ['gateway', 'orders', 'catalog', 'payments', 'analytics', 'notifications']) assert.ok(services.has(service), `${service} appears as a service`)
+
+  // The saga's metrics, and the HTTP series labelled with the service that answered, not the gateway.
+  const metrics = await (await fetch(new URL('/metrics', h.url))).text()
+  const value = (series: string): number => Number(metrics.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1] ?? NaN)
+  assert.ok(value('orders_saga_started_total') >= 1)
+  assert.ok(value('orders_saga_finished_total{outcome="confirmed"}') >= 1)
+  assert.equal(value('orders_saga_in_flight'), 0)
+  for (const step of ['reserve', 'authorize', 'commit', 'capture', 'confirm']) assert.ok(value(`orders_saga_step_duration_seconds_count{step="${step}",outcome="ok"}`) >= 1, step)
+  assert.match(metrics, /^http_server_request_duration_seconds_count\{service="orders",http_request_method="POST",http_route="\/api\/orders",http_response_status_code="200"\} [1-9]/m)
+  assert.doesNotMatch(metrics, /^http_server_request_duration_seconds_count\{service="gateway",http_request_method="POST",http_route="\/api\/orders"/m)
 })
 
 test('services in separate processes: a checkout is still one trace', { timeout: 120_000 }, async (t) => {

@@ -19,7 +19,7 @@ import { cloudEvent } from '../events/cloudevent.ts'
 import { withSpan, inService, SpanKind } from '../telemetry/tracing.ts'
 import { tracedSql } from '../telemetry/sql.ts'
 import { publishSpan, processSpans } from '../telemetry/messaging.ts'
-import { callDuration, trackOutbox, trackDeadLetters } from '../telemetry/metrics.ts'
+import { callDuration, trackOutbox, trackDeadLetters, messagingSystem } from '../telemetry/metrics.ts'
 import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
 import type { Authorizer } from '../authz.ts'
@@ -82,7 +82,7 @@ function outsideTransaction(what: string): void {
   if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
 }
 
-function serviceDb(raw: Database, service: string, contract: Contract, messagingSystem: string, published: () => void): ServiceDb {
+function serviceDb(raw: Database, service: string, contract: Contract, system: string, published: () => void): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
   const db = tracedSql(raw, service, raw.schema)
   return {
@@ -99,7 +99,7 @@ function serviceDb(raw: Database, service: string, contract: Contract, messaging
             if (!schema) throw new MosaicError('internal', { detail: `${service} does not declare event ${type}` })
             if (!validator(schema).check(data)) throw new MosaicError('internal', { detail: `event ${type} does not match its schema` })
             // The event carries the context of its own publish span (see messaging.ts).
-            const event = await publishSpan(service, messagingSystem, type, async () => {
+            const event = await publishSpan(service, system, type, async () => {
               const event = cloudEvent(service, type, data, options.subject)
               await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [event.id, type, event])
               return event
@@ -132,7 +132,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
         outcome = error instanceof MosaicError ? error.code : 'error'
         throw error
       } finally {
-        callDuration.observe({ service: caller, rpc_service: contract.name, rpc_method: action, outcome }, (performance.now() - started) / 1000)
+        callDuration.observe({ service: caller, rpc_service: contract.name, rpc_method: action, outcome, rpc_system: 'mosaic' }, (performance.now() - started) / 1000)
       }
     })
   }
@@ -158,8 +158,8 @@ export async function startService(definition: AnyService, platform: Platform): 
   const raw = engine.forSchema(schema)
   const bus = platform.bus
   const relay = bus ? createRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 }) : undefined
-  const messagingSystem = bus?.kind === 'nats' ? 'nats' : 'mosaic'
-  const db = serviceDb(raw, name, contract, messagingSystem, () => relay?.notify())
+  const system = messagingSystem(bus)
+  const db = serviceDb(raw, name, contract, system, () => relay?.notify())
 
   const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
@@ -177,7 +177,7 @@ export async function startService(definition: AnyService, platform: Platform): 
       ...route,
       // One transaction for the batch: the inbox rows first (those already there are repeats, and
       // skipped), then each new event's effect, in order.
-      handle: (events) => processSpans({ service: name, system: messagingSystem, subscription: route.id }, events, (each) => db.transaction(async (tx) => {
+      handle: (events) => processSpans({ service: name, system, subscription: route.id }, events, (each) => db.transaction(async (tx) => {
         const fresh = new Set((await tx.query<{ event_id: string }>(
           'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
           [route.id, events.map((e) => e.id)])).map((r) => r.event_id))
