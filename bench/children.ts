@@ -1,10 +1,10 @@
 // Spawning Mosaic processes for benchmarks: a fresh data directory, ready when /health/ready says
 // so, stopped gracefully; and a runner that cleans up however the benchmark ends.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -12,6 +12,19 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const nodeBin = join(root, 'node_modules/.bin/node')
 
 export type Cleanup = (() => Promise<void>)[]
+
+/**
+ * The system under test runs on core 0 and the load generator (this process) on the last core,
+ * so they never compete for one (`taskset`, Linux; BENCH_PIN=false or a single core turns it off).
+ */
+const pinned = process.env.BENCH_PIN !== 'false' && cpus().length > 1 && process.platform === 'linux'
+const pinPrefix = pinned ? ['taskset', '-c', '0'] : []
+
+/** Resident memory of a process, MiB (Linux /proc). */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
+}
 
 export interface Child {
   readonly name: string
@@ -21,7 +34,8 @@ export interface Child {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now (tests use it too, for servers that take no port 0). */
+export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
@@ -29,16 +43,21 @@ async function freePort(): Promise<number> {
   return port
 }
 
-/** Spawns `mosaic <args>` with a fresh DATA_DIR and resolves once /health/ready answers 200. */
-export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<Child> {
+/**
+ * Spawns `mosaic <args>` (or another `script`, a peer) with a fresh DATA_DIR, pinned to core 0, and
+ * resolves once /health/ready answers 200.
+ */
+export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}, script = 'bin/mosaic.js'): Promise<Child> {
   const port = await freePort()
-  const dataDir = await mkdtemp(join(tmpdir(), `mosaic-bench-${name}-`))
-  cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
+  const dataDir = env.DATA_DIR ?? await mkdtemp(join(tmpdir(), `mosaic-bench-${name}-`))
+  if (!env.DATA_DIR) cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
   const started = performance.now()
-  const child = spawn(nodeBin, ['src/cli/mosaic.ts', ...args], {
+  const [command, ...prefix] = [...pinPrefix, nodeBin]
+  const child = spawn(command!, [...prefix, script, ...args], {
     cwd: root,
     // A process serving one service alone needs the secret callers are signed with.
-    env: { ...process.env, MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret', ...env, [portVar]: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    // Load comes from one address: the default rate limit (1000 a minute) would measure the 429s.
+    env: { ...process.env, MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret', RATE_LIMIT_MAX: '1000000000', ...env, [portVar]: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   // Keep the tail of the child's output to explain a failure; drain the pipes so it never blocks.
@@ -79,6 +98,7 @@ export function printTable(rows: string[][]): void {
 
 /** Runs a benchmark; children and temp dirs go away however it ends: success, error, or Ctrl-C. */
 export async function runBench(main: (cleanup: Cleanup) => Promise<void>): Promise<void> {
+  if (pinned) execFileSync('taskset', ['-cp', String(cpus().length - 1), String(process.pid)], { stdio: 'ignore' })
   const cleanup: Cleanup = []
   const cleanUp = async (): Promise<void> => {
     for (const step of cleanup.splice(0).reverse()) await step().catch((error: unknown) => console.error('cleanup:', error))

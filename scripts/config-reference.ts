@@ -4,9 +4,11 @@
 import { writeFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { TObject } from 'typebox'
+import Type, { type TObject } from 'typebox'
 import { RuntimeConfig, ServiceAddress } from '../src/runtime/config.ts'
 import { GatewayConfig } from '../src/gateway/gateway.ts'
+import { DiscoveryConfig } from '../src/kit/discovery/registry.ts'
+import { CallsConfig } from '../src/kit/calls/policy.ts'
 import { topology } from '../src/runtime/topology.ts'
 
 export interface ConfigArea {
@@ -23,6 +25,8 @@ export function configAreas(): ConfigArea[] {
   return [
     { title: 'Every process', source: 'src/runtime/config.ts', schemas: [RuntimeConfig] },
     { title: 'Gateway', source: 'src/gateway/gateway.ts', schemas: [GatewayConfig] },
+    { title: 'Discovery', source: 'src/kit/discovery/registry.ts', schemas: [Type.Omit(DiscoveryConfig, ['BUS', 'NATS_URL', 'NATS_NAMESPACE'])] },
+    { title: 'Calls between services (CALLS_<X> for every upstream, <NAME>_CALLS_<X> for one)', source: 'src/kit/calls/policy.ts', schemas: [CallsConfig] },
     ...topology.map(({ definition, port }) => {
       const name = definition.contract.name
       const own = definition.implementation.config

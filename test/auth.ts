@@ -9,11 +9,15 @@ export const ADMIN_PASSWORD = 'correct horse battery staple'
 export const adminEnv = { AUTH_ADMIN_EMAIL: ADMIN_EMAIL, AUTH_ADMIN_PASSWORD: ADMIN_PASSWORD } as const
 
 /**
- * The variables of an in-test node: quiet, in memory, no demo catalog, a fast event poll, and the
- * first admin. `extra` adds or overrides.
+ * The variables of an in-test node: quiet, in memory, no demo catalog, a fast event poll, the
+ * first admin, and registration not limited per address (suites register many accounts from
+ * 127.0.0.1; test/identity/register-limit.test.ts sets its own). `extra` adds or overrides.
  */
 export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50', ...adminEnv, ...extra }
+  return {
+    HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50',
+    AUTH_REGISTER_LIMIT: '1000000', ...adminEnv, ...extra,
+  }
 }
 
 /** MOSAIC_INTERNAL_SECRET for tests that run the gateway and services in separate processes. */

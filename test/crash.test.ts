@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnNode } from './process.ts'
 import { adminEnv, login, bearer } from './auth.ts'
+import { seededRandom } from './helpers/seed.ts'
 
 const script = join(import.meta.dirname, 'fixtures', 'crash-node.ts')
 type Ledger = { total: number, events: number, duplicates: number }
 
-test('events survive SIGKILL and are handled exactly once in effect', { timeout: 120_000 }, async () => {
+test('events survive SIGKILL and are handled exactly once in effect', { timeout: 120_000 }, async (t) => {
+  const random = seededRandom(t)
   const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-crash-'))
   const env = (delayMs: number) => ({ DATA_DIR: dataDir, CATALOG_SEED_DEMO: 'false', LOG_LEVEL: 'silent', EVENT_POLL_MS: '50', LEDGER_DELAY_MS: String(delayMs), ...adminEnv })
   const products = 40
@@ -30,7 +32,7 @@ test('events survive SIGKILL and are handled exactly once in effect', { timeout:
     // Crash again at random moments while deliveries are in flight.
     for (let round = 0; round < 3; round++) {
       child = await spawnNode([script], env(5))
-      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 150))
+      await new Promise((resolve) => setTimeout(resolve, 20 + random() * 150))
       await child.kill('SIGKILL')
     }
 

@@ -58,7 +58,7 @@ export function natsNamespace(t: Cleanup, url = NATS_URL): string {
     if (!nc) return
     const jsm = await jetstreamManager(nc)
     for await (const name of jsm.streams.names()) {
-      if (name.startsWith(`${envPrefix(namespace)}_`)) await jsm.streams.delete(name)
+      if (name.startsWith(`${envPrefix(namespace)}_`) || name === `KV_${namespace}_instances`) await jsm.streams.delete(name)
     }
     await nc.close()
   })

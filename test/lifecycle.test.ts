@@ -67,14 +67,14 @@ test('an unknown command or service is a usage error; help is not', { concurrenc
     t.test('unknown service', async () => {
       const { code, stderr } = await runNode([cli, 'serve', 'nosuch'], {})
       assert.equal(code, 1)
-      assert.ok(stderr.startsWith(`mosaic: serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}\n`), stderr)
+      assert.ok(stderr.startsWith(`mosaic: serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}, or gateway\n`), stderr)
       assert.match(stderr, usage)
     }),
     t.test('help', async () => {
       const { code, stdout, stderr } = await runNode([cli, 'help'], {})
       assert.equal(code, 0)
       assert.match(stdout, usage)
-      assert.match(stdout, /^ {2}serve <service> /m)
+      assert.match(stdout, /^ {2}serve <service>\|gateway /m)
       assert.equal(stderr, '')
     }),
   ])

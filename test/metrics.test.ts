@@ -32,7 +32,7 @@ test('bus metrics: a dead letter raises the gauge; a consumer that falls behind 
     env: testEnv({ GATEWAY_ROUTES: fixtureRoutes, EVENT_MAX_ATTEMPTS: '1', TALLY_FAIL_RUN: 'doomed', TALLY_DELAY_MS: '150' }),
   })
   defer(t, () => node.stop())
-  const metrics = async (): Promise<string> => (await fetch(new URL('/metrics', node.url))).text()
+  const metrics = async (): Promise<string> => (await fetch(node.metricsUrl!)).text()
   const emit = async (run: string, count: number): Promise<void> => {
     const response = await fetch(new URL('/api/pulse', node.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ run, count }) })
     assert.equal(response.status, 200)

@@ -4,9 +4,12 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
 
 export interface Child {
   readonly url: string
+  /** Where its /metrics answers (METRICS_PORT), from its ready line: `"metrics":"…"` or `METRICS <url>`. */
+  readonly metricsUrl: string
   readonly process: ChildProcess
   output(): string
   /** Resolves with the first match of `pattern` in the output, waiting for it if need be. */
@@ -56,8 +59,13 @@ export async function spawnNode(args: string[], env: Record<string, string>, tim
     child.kill('SIGKILL') // never leave a half-started process behind
     throw error
   })
+  const metrics = /"metrics":"(http[^"]+)"|METRICS (\S+)/.exec(output)
   return {
     url: ready[1] ?? ready[2]!,
+    get metricsUrl() {
+      if (!metrics) throw new Error(`no metrics address in the ready line:\n${output}`)
+      return metrics[1] ?? metrics[2]!
+    },
     process: child,
     output: () => output,
     waitFor,
@@ -104,4 +112,22 @@ export async function tempDataDir(t: { after(fn: () => Promise<void>): void }, p
   const dir = await mkdtemp(join(tmpdir(), prefix))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
+}
+
+/** A port nothing listens on (free for a server a test starts, or refusing connections). */
+export async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Starts several processes at once; if one fails, the others are killed (none left running) and its error thrown. */
+export async function spawnNodes(starts: readonly Promise<Child>[]): Promise<Child[]> {
+  const results = await Promise.allSettled(starts)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<Child>).value)
+  for (const r of results) if (r.status === 'fulfilled') await r.value.kill()
+  throw failed.reason
 }

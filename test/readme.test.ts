@@ -5,7 +5,7 @@
 // - Commands that install, start or test the project (`npm …`, after any VAR=value assignments) are
 //   not run: this test starts the system itself (`mosaic start` on a free port, a fresh temporary
 //   DATA_DIR) with the VAR=value assignments written before the README's `npm start`.
-// - `localhost:8080` becomes the started system's port.
+// - `localhost:8080` becomes the started system's port, and `localhost:9464` its metrics port.
 // - Every command must exit 0.
 // - A trailing comment that begins with a status (`# 201 + Location`) claims it: the output shows that
 //   status (curl -i's last status line, or the code printed by -w '%{http_code}').
@@ -94,9 +94,10 @@ before(async () => {
     ...assignments(start), PORT: '0', DATA_DIR: join(work, 'data'), LOG_LEVEL: 'info', LOG_PRETTY: 'false',
   }, 60_000)
   const port = new URL(system.url).port
+  const metricsPort = new URL(system.metricsUrl).port
   await mkdir(join(work, 'out'))
   await mkdir(join(work, 'home'))
-  const script = commands.map((c, i) => `{ ${c.text.replaceAll('localhost:8080', `localhost:${port}`)}\n} > out/${i} 2>&1\necho $? > out/${i}.rc\n`).join('')
+  const script = commands.map((c, i) => `{ ${c.text.replaceAll('localhost:8080', `localhost:${port}`).replaceAll('localhost:9464', `localhost:${metricsPort}`)}\n} > out/${i} 2>&1\necho $? > out/${i}.rc\n`).join('')
   await writeFile(join(work, 'examples.sh'), script)
   // HOME is empty, so no ~/.curlrc changes what curl does.
   const bash = spawn('bash', ['--noprofile', '--norc', 'examples.sh'], { cwd: work, env: { PATH: process.env.PATH!, HOME: join(work, 'home'), LANG: 'C.UTF-8' }, stdio: 'inherit' })

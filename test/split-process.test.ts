@@ -11,17 +11,21 @@ import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { cli, runNode, spawnNode, type Child } from './process.ts'
 import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
+import { problemOf } from './helpers/http.ts'
+import { customer } from './helpers/users.ts'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
 import identity from '../src/services/identity/service.ts'
 import catalog from '../src/services/catalog/service.ts'
 import { catalogContract } from '../src/services/catalog/contract.ts'
 import { httpTransport } from '../src/kit/internal/transport.ts'
+import { upstreamAt } from '../src/kit/calls/upstream.ts'
+import { pino } from 'pino'
 import { createCredentials, CALLER_HEADER, EDGE_HEADER } from '../src/kit/internal/credentials.ts'
 import { MosaicError } from '../src/kit/errors.ts'
 import { natsNamespace } from './infra.ts'
 
-const PASSWORD = 'a long and uncommon passphrase 7'
 const credentials = createCredentials(INTERNAL_SECRET)
+const silent = pino({ level: 'silent' })
 /** What an attacker who guessed wrong, or a process of another deployment, would sign with. */
 const impostor = createCredentials('another-deployment-secret-0123456789abcdef')
 
@@ -38,21 +42,8 @@ function startGateway(env: NodeJS.ProcessEnv = {}): Promise<MosaicNode> {
   })
 }
 
-/** Registers a customer through `url`'s identity service and signs them in. */
-async function customerToken(url: string): Promise<string> {
-  const email = `customer-${randomUUID().slice(0, 8)}@mosaic.test`
-  const registered = await fetch(new URL('/api/users', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD, name: 'Customer' }) })
-  assert.equal(registered.status, 201, await registered.text())
-  return (await login(url, email, PASSWORD)).accessToken
-}
-
 const postProduct = (base: string, body: object, headers: Record<string, string> = {}): Promise<Response> =>
   fetch(new URL('/api/products', base), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
-
-async function problemOf(response: Response): Promise<{ code: string, status: number, detail?: string }> {
-  assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8')
-  return await response.json() as { code: string, status: number, detail?: string }
-}
 
 const stockOf = async (id: string): Promise<number> => (await (await fetch(new URL(`/api/products/${id}`, service.url))).json() as { stock: number }).stock
 
@@ -85,21 +76,18 @@ test('the gateway runs no catalog of its own: it proxies to the catalog process,
   assert.equal(viaGateway.headers.get('x-content-type-options'), 'nosniff', 'the gateway adds its headers to proxied answers')
   // The same write straight to the catalog process, with no credential: nobody is calling.
   const anonymous = await postProduct(service.url, { id: 'split-anonymous', name: 'Direct', price: 1 })
-  assert.equal(anonymous.status, 401)
-  assert.equal((await problemOf(anonymous)).code, 'unauthenticated')
+  await problemOf(anonymous, 401, 'unauthenticated')
 })
 
 test('errors from the remote service arrive as its problem documents', async () => {
   const missing = await fetch(new URL('/api/products/nope', gateway.url))
-  assert.equal(missing.status, 404)
-  assert.equal((await problemOf(missing)).code, 'not_found')
+  await problemOf(missing, 404, 'not_found')
   const bad = await fetch(new URL('/api/products', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(adminToken) }, body: '{"name":' })
-  assert.equal(bad.status, 400)
-  assert.equal((await problemOf(bad)).code, 'malformed_json')
+  await problemOf(bad, 400, 'malformed_json')
 })
 
 test('actions are called over HTTP with validation, error codes and deadlines intact', async () => {
-  const transport = httpTransport(service.url, credentials)
+  const transport = httpTransport(upstreamAt('catalog', [service.url], silent), credentials)
   try {
     const reserved = await transport.invoke('reserveStock', { orderId: 'split-order', items: [{ productId: 'split-1', quantity: 2 }] }, Date.now() + 2000, 'orders')
     assert.deepEqual(reserved, { orderId: 'split-order', status: 'reserved', items: [{ productId: 'split-1', quantity: 2 }] })
@@ -124,17 +112,16 @@ test('the actions endpoint admits only services that sign with the shared secret
     ['no credential', await attempt({})],
     ['no credential, the path spelled differently', await attempt({}, '/%5Fmosaic/actions/reserveStock')],
     ['a garbage credential', await attempt({ [CALLER_HEADER]: 'not.a.token' })],
-    ['a service credential signed with another secret', await attempt({ [CALLER_HEADER]: await impostor.callerToken('orders') })],
+    ['a service credential signed with another secret', await attempt({ [CALLER_HEADER]: impostor.callerToken('orders') })],
     // What the gateway signs for a user is not a service's credential, even signed with the right secret.
-    ['an edge credential', await attempt({ [CALLER_HEADER]: await credentials.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'u', tenantId: 'default', roles: ['admin'] } }) })],
-    ['identity headers instead of a credential', await attempt({ 'x-user-id': 'u', 'x-permissions': 'admin', [EDGE_HEADER]: await credentials.signEdge({ clientIp: '127.0.0.1' }) })],
+    ['an edge credential', await attempt({ [CALLER_HEADER]: credentials.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'u', tenantId: 'default', roles: ['admin'] } }) })],
+    ['identity headers instead of a credential', await attempt({ 'x-user-id': 'u', 'x-permissions': 'admin', [EDGE_HEADER]: credentials.signEdge({ clientIp: '127.0.0.1' }) })],
   ]
   for (const [what, response] of refusals) {
-    assert.equal(response.status, 401, what)
-    assert.equal((await problemOf(response)).code, 'unauthenticated', what)
+    await problemOf(response, 401, 'unauthenticated', what)
   }
   // The typed transport, holding the wrong secret, is refused the same way.
-  const wrong = httpTransport(service.url, impostor)
+  const wrong = httpTransport(upstreamAt('catalog', [service.url], silent), impostor)
   try {
     await assert.rejects(wrong.invoke('reserveStock', JSON.parse(input), Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unauthenticated' && e.status === 401)
   } finally {
@@ -142,21 +129,19 @@ test('the actions endpoint admits only services that sign with the shared secret
   }
   assert.equal(await stockOf('split-1'), before, 'no refused call reserved anything')
   // The gateway does not expose the actions endpoint at all.
-  const throughGateway = await fetch(new URL('/_mosaic/actions/reserveStock', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', [CALLER_HEADER]: await credentials.callerToken('orders') }, body: input })
+  const throughGateway = await fetch(new URL('/_mosaic/actions/reserveStock', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', [CALLER_HEADER]: credentials.callerToken('orders') }, body: input })
   assert.equal(throughGateway.status, 404)
 })
 
 test('identity headers a client sends make it nobody: the gateway drops them, the catalog process ignores them', async () => {
-  const forgedEdge = await impostor.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'root', tenantId: 'default', roles: ['admin'] } })
-  const forged = { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff', [EDGE_HEADER]: forgedEdge, [CALLER_HEADER]: await impostor.callerToken('gateway') }
+  const forgedEdge = impostor.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'root', tenantId: 'default', roles: ['admin'] } })
+  const forged = { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff', [EDGE_HEADER]: forgedEdge, [CALLER_HEADER]: impostor.callerToken('gateway') }
 
   // Through the gateway: anonymous stays anonymous, a customer stays a customer.
   const anonymous = await postProduct(gateway.url, { id: 'split-forged-1', name: 'Forged', price: 1 }, forged)
-  assert.equal(anonymous.status, 401)
-  assert.equal((await problemOf(anonymous)).code, 'unauthenticated')
-  const customer = await postProduct(gateway.url, { id: 'split-forged-2', name: 'Forged', price: 1 }, { ...forged, ...bearer(await customerToken(gateway.url)) })
-  assert.equal(customer.status, 403)
-  assert.equal((await problemOf(customer)).code, 'forbidden')
+  await problemOf(anonymous, 401, 'unauthenticated')
+  const asCustomer = await postProduct(gateway.url, { id: 'split-forged-2', name: 'Forged', price: 1 }, { ...forged, ...bearer((await customer(gateway.url)).token) })
+  await problemOf(asCustomer, 403, 'forbidden')
   // A public read with a forged credential is proxied with the gateway's own in its place.
   assert.equal((await fetch(new URL('/api/products/split-1', gateway.url), { headers: forged })).status, 200)
 
@@ -167,8 +152,7 @@ test('identity headers a client sends make it nobody: the gateway drops them, th
     ['plain identity headers', { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff' }],
   ] as const) {
     const response = await postProduct(service.url, { id: 'split-forged-3', name: 'Forged', price: 1 }, headers)
-    assert.equal(response.status, 401, what)
-    assert.equal((await problemOf(response)).code, 'unauthenticated', what)
+    await problemOf(response, 401, 'unauthenticated', what)
   }
   for (const id of ['split-forged-1', 'split-forged-2', 'split-forged-3']) {
     assert.equal((await fetch(new URL(`/api/products/${id}`, service.url))).status, 404, `${id} was not created`)
@@ -184,11 +168,9 @@ test('the catalog process checks the policies itself: a customer let through by 
   const loose = await startGateway({ GATEWAY_ROUTES: file })
   t.after(() => loose.stop())
 
-  const token = await customerToken(loose.url)
+  const token = (await customer(loose.url)).token
   const refused = await postProduct(loose.url, { id: 'split-loose', name: 'Loose', price: 1 }, bearer(token))
-  assert.equal(refused.status, 403)
-  const problem = await problemOf(refused)
-  assert.equal(problem.code, 'forbidden')
+  const problem = await problemOf(refused, 403, 'forbidden')
   assert.match(problem.detail ?? '', /only staff/, 'refused by the catalog service, not by the route table')
   assert.equal((await fetch(new URL('/api/products/split-loose', service.url))).status, 404)
   for (const method of ['PATCH', 'DELETE']) {
@@ -218,14 +200,13 @@ test('separate processes refuse to start without MOSAIC_INTERNAL_SECRET, and nev
 })
 
 test('when the catalog process is gone, callers get retryable errors, not hangs', async () => {
-  const transport = httpTransport('http://127.0.0.1:9', credentials)
+  const transport = httpTransport(upstreamAt('catalog', ['http://127.0.0.1:9'], silent), credentials)
   await assert.rejects(transport.invoke('commitStock', { orderId: 'x' }, Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unavailable' && e.retryable)
   await transport.close?.()
 
   assert.equal(await service.kill('SIGTERM'), 0, 'the service stops gracefully')
   const proxied = await fetch(new URL('/api/products/split-1', gateway.url))
   assert.ok([502, 503].includes(proxied.status), `got ${proxied.status}`)
-  const problem = await problemOf(proxied) as { code: string, retryable?: boolean }
-  assert.ok(['bad_gateway', 'unavailable'].includes(problem.code), problem.code)
+  const problem = await problemOf(proxied, proxied.status, proxied.status === 502 ? 'bad_gateway' : 'unavailable')
   assert.equal(problem.retryable, true)
 })

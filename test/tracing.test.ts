@@ -108,7 +108,7 @@ test('embedded: a checkout is one trace, from POST /api/orders to every consumer
   for (const service of ['gateway', 'orders', 'catalog', 'payments', 'analytics', 'notifications']) assert.ok(services.has(service), `${service} appears as a service`)
 
   // The saga's metrics, and the HTTP series labelled with the service that answered, not the gateway.
-  const metrics = await (await fetch(new URL('/metrics', h.url))).text()
+  const metrics = await (await fetch(h.node.metricsUrl!)).text()
   const value = (series: string): number => Number(metrics.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1] ?? NaN)
   assert.ok(value('orders_saga_started_total') >= 1)
   assert.ok(value('orders_saga_finished_total{outcome="confirmed"}') >= 1)

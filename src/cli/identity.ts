@@ -3,6 +3,7 @@
 // database, stop `mosaic start` first; on PostgreSQL they run beside the running system.
 import { createLogger } from '../kit/log.ts'
 import { loadPolicies } from '../kit/authz.ts'
+import { createCacheStore } from '../kit/cache/cache.ts'
 import { MosaicError } from '../kit/errors.ts'
 import type { ServiceContext } from '../kit/service.ts'
 import { startService } from '../kit/internal/host.ts'
@@ -27,6 +28,8 @@ async function withIdentity<T>(work: (ctx: IdentityContext) => Promise<T>): Prom
       transport: (service) => { throw new MosaicError('unavailable', { detail: `${service} is not reachable from the command line` }) },
       callTimeoutMs: 5000,
       authorizer: loadPolicies(),
+      // Identity caches nothing; were it to, its invalidations would have to reach the running system.
+      cache: createCacheStore({ maxEntries: 0 }),
     })
     try {
       return await work(instance.context as IdentityContext)

@@ -1,21 +1,21 @@
 // The edge of the system: security headers, CORS, authentication against the route table, the
 // public routes of every service (mounted in-process, or proxied to the service's URL with the
 // verified caller in a signed credential), the signing keys, the OpenAPI document and the API
-// reference; the route table's per-route rate and body limits (limits.ts). Resilience policies come
-// later (see the README's roadmap).
+// reference; the route table's per-route rate and body limits (limits.ts); balancing and
+// resilience for proxied services (proxy.ts, kit/calls).
 import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
-import httpProxy from '@fastify/http-proxy'
 import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
-import { routePrefixes } from '../kit/contract.ts'
-import { loadConfig, ConfigError, splitList } from '../kit/config.ts'
+import { loadConfig, ConfigError, splitList, Env } from '../kit/config.ts'
 import type { Client } from '../kit/service.ts'
 import type { ServiceInstance } from '../kit/internal/host.ts'
 import { serviceRoutes } from '../kit/internal/service-routes.ts'
-import { EDGE_HEADER, type Credentials } from '../kit/internal/credentials.ts'
+import type { Credentials } from '../kit/internal/credentials.ts'
+import type { Upstream } from '../kit/calls/upstream.ts'
+import { proxyRoutes } from './proxy.ts'
 import { AuthSettings, sessionCookieName, type identityContract } from '../services/identity/contract.ts'
 import { loadRouteTable, defaultRouteTable, type RouteTable, type RouteMatch } from './route-table.ts'
 import type { Authorizer } from '../kit/authz.ts'
@@ -23,13 +23,16 @@ import { createTokenVerifier } from './tokens.ts'
 import { createAuthenticator } from './authenticate.ts'
 import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
-import { traceHeaders } from '../kit/telemetry/tracing.ts'
 import { registerDocs } from './docs.ts'
+import { registerLanding } from './landing.ts'
 
 export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
   AUTH_JWKS_CACHE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'How long the gateway trusts fetched signing keys' }),
   GATEWAY_ROUTES: Type.String({ default: defaultRouteTable, description: 'Route table files or folders, comma-separated' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Rate limits shared by every gateway process' })),
+  RATE_LIMIT_MAX: Env.positive(1000, 'Requests per window to /api routes by one caller (the user, else the client address) unless the route table sets its own'),
+  RATE_LIMIT_WINDOW_SECONDS: Env.positive(60, 'The window of RATE_LIMIT_MAX, seconds'),
 })
 
 /** The gateway's configuration and route table, checked before any service starts. */
@@ -49,7 +52,7 @@ export function gatewaySettings(contracts: readonly Contract[], env: NodeJS.Proc
 export interface GatewayOptions {
   readonly settings: GatewaySettings
   readonly local: readonly ServiceInstance[]
-  readonly remote: readonly { contract: Contract, url: string }[]
+  readonly remote: readonly { contract: Contract, upstream: Upstream }[]
   /** How the gateway asks the identity service about keys and sessions (in-process or remote). */
   readonly identity: Client<typeof identityContract>
   /** The policies' role hierarchy, which the route table's roles are checked against. */
@@ -64,12 +67,12 @@ export interface GatewayOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The signed credential of `caller`, for a proxied service. */
-    edgeToken?: string
     /** The route-table entry of an /api request, set by authentication (which runs first). */
     routeMatch?: RouteMatch
   }
 }
+
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 
 const isLoopback = (host: string): boolean => host === 'localhost' || (isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
 
@@ -78,13 +81,15 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   const contracts = [...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract)]
 
   await app.register(helmet, {
-    // An API answers with JSON, never with a page to frame or run scripts in; /docs sets its own.
-    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    // An API answers with JSON, never with a page to frame or run scripts in; /docs and / set their
+    // own. Without useDefaults: false, helmet adds its defaults (script-src, style-src https: ...).
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     hsts: false, // sent below, only on responses to HTTPS requests: over plain HTTP it means nothing
     frameguard: { action: 'deny' }, // for browsers that predate CSP's frame-ancestors
   })
   // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
-  if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600 })
+  // The methods are named: the plugin's default allows only GET, HEAD and POST in preflights.
+  if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600, methods: CORS_METHODS })
   app.addHook('onRequest', (request, reply, done) => {
     if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store')
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
@@ -104,7 +109,7 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     trustedOrigins: options.corsOrigins,
   }))
   // Before any route is added: the rate limiter hooks each route as it is registered.
-  await registerRateLimits(app)
+  await registerRateLimits(app, { redisUrl: config.REDIS_URL, max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS, log: app.log as never })
   registerBodyLimits(app)
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', `public, max-age=${config.AUTH_JWKS_CACHE_SECONDS}`)
@@ -114,23 +119,16 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   for (const instance of options.local) {
     await app.register(serviceRoutes(instance, { requestTimeoutMs: options.requestTimeoutMs }))
   }
-  for (const { contract, url } of options.remote) {
+  for (const { contract, upstream } of options.remote) {
     const credentials = options.credentials
     if (!credentials) throw new Error(`${contract.name} is remote but no credentials were given to sign callers with`)
-    for (const prefix of routePrefixes(contract)) {
-      await app.register(httpProxy, {
-        upstream: url, prefix, rewritePrefix: prefix, http2: false,
-        preHandler: (request, _reply, done) => {
-          credentials.signEdge(request.caller).then((token) => { request.edgeToken = token; done() }, done)
-        },
-        // The upstream continues the gateway's span, never a context the caller sent.
-        replyOptions: { rewriteRequestHeaders: (request, { traceparent: _, tracestate: __, ...headers }) => ({ ...headers, ...traceHeaders(request.trace.context), [EDGE_HEADER]: request.edgeToken }) },
-      })
-    }
+    await app.register(proxyRoutes({ contract, upstream, credentials, requestTimeoutMs: options.requestTimeoutMs }))
   }
 
-  const document = openApiDocument(contracts, options.version, (route) => table.entries[route])
-  app.get('/openapi.json', async () => document)
+  // Built on the first request for it, not at start.
+  let document: ReturnType<typeof openApiDocument> | undefined
+  app.get('/openapi.json', async () => (document ??= openApiDocument(contracts, options.version, (route) => table.entries[route])))
+  registerLanding(app, options.version)
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {
       reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")

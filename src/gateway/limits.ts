@@ -4,34 +4,50 @@
 import { Transform } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { Logger } from 'pino'
 import { MosaicError } from '../kit/errors.ts'
+import { sharedStore } from './rate-store.ts'
+
+export interface RateLimitOptions {
+  /** Shared counts for every gateway process (rate-store.ts); without it, counts in memory. */
+  readonly redisUrl?: string
+  /** The allowance of an /api route the table gives no `rateLimit`: per client, all such routes together. */
+  readonly max: number
+  readonly windowSeconds: number
+  readonly log: Logger
+}
 
 /**
- * Rate limits with @fastify/rate-limit: its in-memory store now, its Redis store when the
- * distributed mode brings Redis. It must be registered before the routes (it hooks each route as
- * it is added), and its hook is a route-level onRequest hook, which Fastify runs after the
- * gateway's own onRequest hooks: authentication has run, so a signed-in caller is counted by
- * user id (wherever they connect from), anyone else by address (an IPv6 /64 as one client).
- * Routes the table gives no `rateLimit` are let through untouched.
+ * Rate limits with @fastify/rate-limit, counted in Redis or memory (rate-store.ts). It must be
+ * registered before the routes (it hooks each route as it is added), and its hook is a
+ * route-level onRequest hook, which Fastify runs after the gateway's own onRequest hooks:
+ * authentication has run, so a signed-in caller is counted by user id (wherever they connect
+ * from), anyone else by address (an IPv6 /64 as one client). Answers carry the RateLimit-*
+ * headers (IETF draft); health, metrics and documents outside /api are not counted.
  */
-export async function registerRateLimits(app: FastifyInstance): Promise<void> {
-  const limitOf = (request: FastifyRequest) => request.routeMatch?.access.rateLimit
+export async function registerRateLimits(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
+  const defaults = { max: options.max, windowSeconds: options.windowSeconds }
+  const limitOf = (request: FastifyRequest) => request.routeMatch?.access.rateLimit ?? defaults
+  const store = sharedStore(options.redisUrl, options.log)
+  app.addHook('onClose', () => store.close())
   await app.register(rateLimit, {
     global: true,
     hook: 'onRequest',
-    allowList: (request) => limitOf(request) === undefined,
-    max: (request) => limitOf(request)!.max,
-    timeWindow: (request) => limitOf(request)!.windowSeconds * 1000,
-    // A bucket per route and client: one busy route does not use up another's allowance. (The
-    // plugin asks for the key before allowList, so routes outside the table get one too.)
+    store: store.Store,
+    enableDraftSpec: true,
+    allowList: (request) => !request.url.startsWith('/api/'),
+    max: (request) => limitOf(request).max,
+    timeWindow: (request) => limitOf(request).windowSeconds * 1000,
+    // A route with a limit of its own has a bucket per client: one busy route does not use up
+    // another's allowance. The other routes share the client's default allowance.
     keyGenerator: (request) => {
       const { identity } = request.caller
       const client = identity ? `user:${identity.tenantId}/${identity.userId}` : `ip:${normalizeIP(request.ip)}`
-      return `${request.routeMatch?.route ?? request.routeOptions.url}|${client}`
+      return request.routeMatch?.access.rateLimit ? `${request.routeMatch.route}|${client}` : client
     },
-    // The plugin has set Retry-After and the X-RateLimit-* headers; the error handler answers with problem+json.
+    // The plugin has set Retry-After and the RateLimit-* headers; the error handler answers with problem+json.
     errorResponseBuilder: (request, context) => new MosaicError('too_many_requests', {
-      detail: `at most ${context.max} requests per ${limitOf(request)!.windowSeconds} s for this route; retry in ${context.after}`,
+      detail: `at most ${context.max} requests per ${limitOf(request).windowSeconds} s; retry in ${context.after}`,
       retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)),
     }),
   })

@@ -18,7 +18,7 @@ export class ConfigError extends Error {
 const SECRET_NAME = /SECRET|PASSWORD/
 
 /** `postgres://app:hunter2@db/x` → `postgres://app:***@db/x`: a URL's password stays out of logs too. */
-const withoutPassword = (value: string | undefined): string | undefined => value?.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
+export const withoutPassword = (value: string | undefined): string | undefined => value?.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
 
 export function loadConfig<T extends TProperties>(schema: TObject<T>, env: NodeJS.ProcessEnv = process.env): Static<TObject<T>> {
   const raw: Record<string, string> = {}

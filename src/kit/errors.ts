@@ -47,6 +47,7 @@ export const codes = defineErrors({
   idempotency_key_reused: { status: 422, title: 'This Idempotency-Key was used for a different request', retryable: false },
   idempotency_key_in_flight: { status: 409, title: 'A request with this Idempotency-Key is still being processed', retryable: true },
   headers_too_large: { status: 431, title: 'Request header fields too large', retryable: false },
+  request_timeout: { status: 408, title: 'The request took too long to arrive', retryable: true },
   internal: { status: 500, title: 'Internal error', retryable: false },
   bad_gateway: { status: 502, title: 'Upstream failed', retryable: true },
   unavailable: { status: 503, title: 'Service unavailable', retryable: true },

@@ -1,7 +1,17 @@
 // Cursor pagination (`?limit&cursor`): the cursor is the sort key of the last item returned,
 // opaque to clients, so pages stay stable while rows are inserted before them.
+import Type, { type TSchema } from 'typebox'
 import { MosaicError } from './errors.ts'
 import type { Sql } from './db/database.ts'
+
+/** `?limit`: how many items a page holds, at most `max`; `fallback` when the client names none. */
+export const Limit = (max = 100, fallback = 20) => Type.Integer({ minimum: 1, maximum: max, default: fallback })
+
+/** `?cursor`: where the page starts, as the previous page's `nextCursor` said. */
+export const Cursor = Type.String({ maxLength: 512, description: 'From `nextCursor` of the previous page' })
+
+/** A page of `item`s; `nextCursor` is null on the last page. */
+export const Page = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 
 export type CursorKey = readonly (string | number)[]
 

@@ -66,6 +66,27 @@ function convertStrings(schema: TSchema, data: unknown): unknown {
   return out
 }
 
+/**
+ * U+0000 anywhere in a string (a value, or a key of a free-form object): PostgreSQL cannot store
+ * it in text or jsonb, so without this check it would reach the database and fail there as a 500
+ * (PGlite and PostgreSQL alike). JSON Schema cannot say "no NUL" once for every string of every
+ * contract, hence this walk, done only after the schema has passed (a bounded, valid value).
+ */
+function nulIssues(value: unknown, path = '', issues: FieldIssue[] = []): FieldIssue[] {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) issues.push({ path: path || '/', code: 'nul_character', message: 'must not contain the NUL character (U+0000)' })
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => nulIssues(item, `${path}/${i}`, issues))
+  } else if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`
+      if (key.includes('\u0000')) issues.push({ path: at, code: 'nul_character', message: 'the name must not contain the NUL character (U+0000)' })
+      nulIssues(item, at, issues)
+    }
+  }
+  return issues
+}
+
 export function validator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const v = compiled(schema)
   const { code = 'validation_failed', coerce = false } = options
@@ -73,8 +94,10 @@ export function validator<S extends TSchema>(schema: S, options: ValidatorOption
     check: (value): value is Static<S> => v.Check(value),
     parse(value) {
       const candidate = v.Default(coerce ? convertStrings(schema, value) : value)
-      if (v.Check(candidate)) return candidate as Static<S>
-      throw new MosaicError(code, { issues: issuesOf(schema, candidate) })
+      if (!v.Check(candidate)) throw new MosaicError(code, { issues: issuesOf(schema, candidate) })
+      const nul = nulIssues(candidate)
+      if (nul.length > 0) throw new MosaicError(code, { issues: nul })
+      return candidate as Static<S>
     },
   }
 }

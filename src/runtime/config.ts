@@ -12,6 +12,12 @@ export const RuntimeConfig = Type.Object({
   REQUEST_TIMEOUT_MS: Env.positive(30_000, 'Deadline of a public request (504 after)'),
   BODY_LIMIT: Env.positive(1_048_576, 'Largest request body, bytes; larger → 413 (a route may set its own in the route table)'),
   HEADER_LIMIT: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384, description: 'Largest request head, bytes; larger → 431' }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000, description: 'Time a client has to send a request\'s head; slower → connection closed' }),
+  RECEIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30_000, description: 'Time a client has to send a whole request, head and body (at least HEADERS_TIMEOUT_MS); slower → connection closed' }),
+  IDLE_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'Time a connection may stay silent, a request in flight or not; longer → closed' }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 72_000, description: 'Time an idle kept-alive connection stays open between requests (above a load balancer\'s own, 60 s on AWS)' }),
+  MAX_CONNECTIONS_PER_CLIENT: Type.Integer({ minimum: 0, default: 256, description: 'Connections one client address may hold open; more are closed at once. 0: no cap (set 0 or raise it behind a proxy, whose address all clients then share)' }),
+  METRICS_PORT: Type.Optional(Type.String({ pattern: '^(off|[0-9]{1,5})$', description: 'Port of GET /metrics (Prometheus), apart from the public one; "off": none. Default 9464, or any free port when PORT is 0' })),
   TRUST_PROXY: Type.String({ default: '', description: 'Proxies whose X-Forwarded-For is believed: "true", or addresses/CIDRs, comma-separated' }),
   MOSAIC_INTERNAL_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Shared by the gateway and services in separate processes to sign callers' })),
   CORS_ORIGINS: Type.String({ default: '', description: 'Origins allowed to call the API from a browser (and to send cookie-authenticated unsafe requests), comma-separated' }),
@@ -27,6 +33,10 @@ export const RuntimeConfig = Type.Object({
   NATS_NAMESPACE: Type.String({ default: 'mosaic', pattern: '^[a-z][a-z0-9-]*$', description: 'Prefix of the streams and subjects, so that several deployments can share one NATS server' }),
   NATS_STREAM_MAX_AGE_SECONDS: Type.Integer({ minimum: 60, default: 7 * 86_400, description: 'How long the broker keeps events (a consumer started later still gets them)' }),
   NATS_ACK_WAIT_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'A delivery not acknowledged within this time goes to another replica (a consumer died mid-batch)' }),
+  CACHE_TTL_MS: Env.positive(30_000, 'Longest a cached read may be served: the staleness bound across processes without REDIS_URL'),
+  CACHE_MAX_ENTRIES: Type.Integer({ minimum: 0, default: 10_000, description: 'Entries of the read cache (ctx.cache) at most; 0 turns it off' }),
+  CACHE_MAX_BYTES: Env.positive(64 * 1024 * 1024, 'Size of the read cache at most, bytes (estimated from the JSON of each entry)'),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis: carries cache invalidations between processes, and keeps the gateways\' shared rate limits' })),
   NATS_DUPLICATE_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 120, description: 'The broker drops an event id published again within this window' }),
   // Read by the logger (kit/log.ts) and the tracer (kit/telemetry/tracing.ts); declared here so a
   // typo stops the process with one line, and so they are documented with the rest.

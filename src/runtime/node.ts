@@ -2,13 +2,13 @@
 // public edge (`mosaic start`); as a service it runs one service on its own port (`mosaic serve`).
 // Either way: one database engine, one event bus, health, metrics, and graceful shutdown.
 import { resolve } from 'node:path'
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
 import type { Contract } from '../kit/contract.ts'
 import type { Engine } from '../kit/db/database.ts'
-import { loadConfig, envPrefix, Env, ConfigError, splitList } from '../kit/config.ts'
+import { loadConfig, envPrefix, ConfigError, splitList } from '../kit/config.ts'
 import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
@@ -19,14 +19,22 @@ import { startService, makeClient, routesOf, schemaOf, type Platform, type Servi
 import { replayDeadLetters } from '../kit/events/replay.ts'
 import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
+import { openCache } from '../kit/cache/open.ts'
 import { identityContract } from '../services/identity/contract.ts'
 import { httpTransport, localTransport, type Transport } from '../kit/internal/transport.ts'
+import { openRegistry, drainFirst, instanceId } from '../kit/discovery/registry.ts'
+import { staticRegistry, checkServiceUrls } from '../kit/discovery/static.ts'
+import { createUpstream, upstreamHealth, type Upstream } from '../kit/calls/upstream.ts'
+import { callPolicy } from '../kit/calls/policy.ts'
 import { createHttpApp, type Readiness } from '../kit/internal/http-app.ts'
 import { serviceRoutes, actionsEndpoint, trustEdge } from '../kit/internal/service-routes.ts'
 import { mountGateway, gatewaySettings } from '../gateway/gateway.ts'
 import { RuntimeConfig } from './config.ts'
 import { trackBus } from '../kit/telemetry/metrics.ts'
 import { createBus, checkEventPaths } from './events.ts'
+import { createDataDir, lockDataDir } from './data-dir.ts'
+import { reachable, listenError } from './startup-error.ts'
+import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 
 export interface NodeOptions {
   readonly role: 'gateway' | 'service'
@@ -40,10 +48,16 @@ export interface NodeOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Port to listen on (0: any free port); defaults to PORT. */
   readonly port?: number
+  /** A gateway alone (`mosaic serve gateway`): every service is remote, found through discovery. */
+  readonly allRemote?: boolean
+  /** The variable `port` came from, named when the port is taken. */
+  readonly portVariable?: string
 }
 
 export interface MosaicNode {
   readonly url: string
+  /** Where GET /metrics answers (METRICS_PORT); absent when it is "off". */
+  readonly metricsUrl?: string
   readonly app: FastifyInstance
   /** The database of services without one of their own (and of the embedded bus). */
   readonly engine: Engine
@@ -73,11 +87,13 @@ export async function openServiceEngine(service: string, env: NodeJS.ProcessEnv 
 
 /** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
 export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE })
+  if (config.DATABASE_URL) return reachable(openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }), config.DATABASE_URL)
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
-  await mkdir(dir, { recursive: true })
-  return openPglite(dir)
+  await createDataDir(dir)
+  const lock = await lockDataDir(dir)
+  const engine = await openPglite(dir).catch(async (error: unknown) => { await lock.release(); throw error })
+  return { ...engine, close: async () => { await engine.close(); await lock.release() } }
 }
 
 export async function startNode(options: NodeOptions): Promise<MosaicNode> {
@@ -89,13 +105,12 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const log = root.child({ service: name })
 
   // Every <NAME>_SERVICE_URL and <NAME>_DATABASE_URL in the environment is checked now, not when first used.
-  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).flatMap((k) => {
-    if (k.endsWith('_SERVICE_URL')) return [[k, Env.url()]]
-    if (k.endsWith('_DATABASE_URL') && k !== 'DATABASE_URL') return [[k, Type.String({ pattern: '^postgres(ql)?://' })]]
-    return []
-  }))), env)
-  const urlOf = (service: string): string | undefined => env[`${envPrefix(service)}_SERVICE_URL`] || undefined
-  const remote = options.role === 'gateway' ? options.services.filter((s) => urlOf(s.contract.name)) : []
+  checkServiceUrls(env)
+  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).filter((k) => k.endsWith('_DATABASE_URL') && k !== 'DATABASE_URL')
+    .map((k) => [k, Type.String({ pattern: '^postgres(ql)?://' })]))), env)
+  const registry = await openRegistry(env)
+  const staticUrls = staticRegistry(env)
+  const remote = options.role === 'gateway' ? options.services.filter((s) => options.allRemote || staticUrls.knows(s.contract.name)) : []
   const local = options.services.filter((s) => !remote.includes(s))
 
   // Processes that talk over HTTP prove who is calling with credentials signed by a shared secret.
@@ -116,37 +131,21 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   }
   checkEventPaths(config, routes, new Set(local.map((s) => s.contract.name)), new Set([...names].filter(ownUrl)))
 
-  const engine = await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
+  // A service process whose service has a database of its own needs no other: no PGlite beside it
+  // (seconds of start and hundreds of megabytes each, and replicas would share its directory).
+  const sole = options.role === 'service' ? ownUrl(name) : undefined
+  const engine = sole ? openPostgres(sole, { poolSize: config.DATABASE_POOL_SIZE }) : await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
   // A database of its own for each service given one; services sharing a URL share its pool.
   const engines = new Map<string, Engine>()
   for (const s of local) {
     const url = ownUrl(s.contract.name)
-    if (url && !engines.has(url)) engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
+    if (url && url !== sole && !engines.has(url)) engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
   }
   const engineOf = (service: string): Engine => engines.get(ownUrl(service) ?? '') ?? engine
   const bus = createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })
   trackBus(bus)
+  const cache = await openCache({ ttlMs: config.CACHE_TTL_MS, maxEntries: config.CACHE_MAX_ENTRIES, maxBytes: config.CACHE_MAX_BYTES, redisUrl: config.REDIS_URL }, log)
   const instances = new Map<string, ServiceInstance>()
-  const remotes = new Map<string, Transport>()
-  const platform: Platform = {
-    engine: engineOf,
-    bus,
-    pollMs: config.EVENT_POLL_MS,
-    log: root,
-    env,
-    callTimeoutMs: config.CALL_TIMEOUT_MS,
-    authorizer: loadPolicies(),
-    transport(service) {
-      const instance = instances.get(service)
-      if (instance) return localTransport(instance)
-      let transport = remotes.get(service)
-      const url = urlOf(service)
-      if (!transport && url && credentials) remotes.set(service, transport = httpTransport(url, credentials))
-      if (!transport) throw new MosaicError('unavailable', { detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set` })
-      return transport
-    },
-  }
-
   const readiness: Readiness = {
     state: 'starting',
     checks: {
@@ -157,19 +156,63 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       },
     },
   }
+  const upstreams = new Map<string, Upstream>()
+  const upstreamOf = (service: string): Upstream | undefined => {
+    if (!registry.knows(service)) return undefined
+    let upstream = upstreams.get(service)
+    if (!upstream) {
+      upstreams.set(service, upstream = createUpstream(service, registry, callPolicy(service, env), log))
+      readiness.checks[`calls:${service}`] = async () => upstreamHealth(upstream!)
+    }
+    return upstream
+  }
+  const remotes = new Map<string, Transport>()
+  const platform: Platform = {
+    engine: engineOf,
+    bus,
+    pollMs: config.EVENT_POLL_MS,
+    log: root,
+    env,
+    callTimeoutMs: config.CALL_TIMEOUT_MS,
+    authorizer: loadPolicies(),
+    cache,
+    transport(service) {
+      const instance = instances.get(service)
+      // Copies in and out: services share no objects in one process, just as over HTTP.
+      if (instance) return localTransport(instance)
+      let transport = remotes.get(service)
+      const upstream = transport ? undefined : upstreamOf(service)
+      if (upstream && credentials) remotes.set(service, transport = httpTransport(upstream, credentials))
+      if (!transport) throw new MosaicError('unavailable', { detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set` })
+      return transport
+    },
+  }
+
   let app: FastifyInstance | undefined
   try {
     await bus.start()
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
 
-    app = createHttpApp({ name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY),
+    app = createHttpApp({
+      name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY),
       // A service's own server is reached through the gateway or other services, which send their context.
-      trustIncomingTrace: options.role === 'service' || config.TRACE_TRUST_INCOMING })
+      trustIncomingTrace: options.role === 'service' || config.TRACE_TRUST_INCOMING,
+      connections: {
+        headersTimeoutMs: config.HEADERS_TIMEOUT_MS, receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
+        idleTimeoutMs: config.IDLE_TIMEOUT_MS, keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+        // A service alone is reached only by the gateway and other services: a few addresses, many connections.
+        maxPerClient: options.role === 'gateway' ? config.MAX_CONNECTIONS_PER_CLIENT : 0,
+      },
+    })
     if (options.role === 'gateway') {
       await mountGateway(app, {
         settings: gateway!,
         local: [...instances.values()],
-        remote: remote.map((s) => ({ contract: s.contract as Contract, url: urlOf(s.contract.name)! })),
+        remote: remote.map((s) => {
+          const upstream = upstreamOf(s.contract.name)
+          if (!upstream) throw new ConfigError(`${envPrefix(s.contract.name)}_SERVICE_URL`, 'is required for a service the gateway proxies, unless DISCOVERY=nats finds it', undefined)
+          return { contract: s.contract as Contract, upstream }
+        }),
         identity: makeClient(identityContract, platform, 'gateway'),
         authorizer: platform.authorizer,
         ...(credentials ? { credentials } : {}),
@@ -183,18 +226,26 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await app.register(serviceRoutes(instance, { requestTimeoutMs: config.REQUEST_TIMEOUT_MS }))
       await app.register(actionsEndpoint(instance, config.REQUEST_TIMEOUT_MS))
     }
-    const address = await app.listen({ port: options.port ?? config.PORT, host: config.HOST })
+    const port = options.port ?? config.PORT
+    const address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => { throw listenError(error, options.portVariable ?? 'PORT', port, config.HOST) })
+    const metrics = await openMetrics(config.METRICS_PORT, port, config.HOST)
     readiness.state = 'ready'
-    log.info({ url: address, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
+    if (options.role === 'service') await registry.join({ service: name, id: instanceId(), url: address, version, startedAt: new Date().toISOString() })
+    log.info({ url: address, metrics: metrics?.url, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
 
     let stopping: Promise<void> | undefined
     const stop = (): Promise<void> => (stopping ??= (async () => {
-      readiness.state = 'draining'
       const timer = setTimeout(() => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'), config.SHUTDOWN_TIMEOUT_MS).unref()
+      // Callers stop choosing this instance before it stops taking requests (discovery/registry.ts).
+      await drainFirst(registry, env)
+      readiness.state = 'draining'
       await app!.close()
+      await metrics?.close()
       for (const instance of instances.values()) await instance.stop()
       await bus.stop()
-      await Promise.all([...remotes.values()].map((t) => t.close?.()))
+      await Promise.all([...upstreams.values()].map((u) => u.close()))
+      await registry.close()
+      await cache.close()
       await Promise.all([engine, ...engines.values()].map((e) => e.close()))
       await stopTracing()
       clearTimeout(timer)
@@ -202,15 +253,25 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     })())
     const replay = (service: string, ids?: readonly number[]): Promise<number> =>
       replayDeadLetters(engineOf(service), schemaOf(service), bus, routes, ids)
-    return { url: address, app, engine, engineOf, bus, services: instances, log, replay, stop }
+    return { url: address, ...(metrics ? { metricsUrl: metrics.url } : {}), app, engine, engineOf, bus, services: instances, log, replay, stop }
   } catch (error) {
     await app?.close().catch(() => {})
+    await registry.close().catch(() => {})
     // Services already started may run loops of their own (sagas, mail senders): end them before the database goes.
     for (const instance of instances.values()) await instance.stop().catch(() => {})
     await bus.stop().catch(() => {})
+    await cache.close().catch(() => {})
     await Promise.all([engine, ...engines.values()].map((e) => e.close().catch(() => {})))
     throw error
   }
+}
+
+/** METRICS_PORT: "off", a port, or by default 9464 (any free port when the public one is also chosen so). */
+function openMetrics(setting: string | undefined, publicPort: number, host: string): Promise<MetricsServer | undefined> | undefined {
+  if (setting === 'off') return undefined
+  const port = setting === undefined ? (publicPort === 0 ? 0 : 9464) : Number(setting)
+  if (port > 65535) throw new ConfigError('METRICS_PORT', 'must be a port (0 to 65535) or "off"', setting)
+  return startMetricsServer(port, host)
 }
 
 /** TRUST_PROXY: "true" believes any proxy; otherwise the listed addresses; empty believes none. */

@@ -10,7 +10,7 @@ import analytics from '../../src/services/analytics/service.ts'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { testEnv } from '../auth.ts'
 import type { TestNode } from '../identity/helpers.ts'
-import { drained } from '../bus.ts'
+import { drained } from '../helpers/drained.ts'
 
 export async function startAnalyticsNode(env: NodeJS.ProcessEnv = {}): Promise<TestNode> {
   const node = await startNode({
@@ -42,7 +42,7 @@ export async function deliver(node: TestNode, events: readonly CloudEvent[]): Pr
       await node.node.bus.redeliver({ id: `analytics/${source}.${event.type}`, consumer: 'analytics', source, type: event.type }, [event], tx)
     }
   })
-  await drained(node.node, 20_000)
+  await drained(node.node, [], 20_000)
   const dead = await admin.query('select error from analytics.mosaic_dead_letters')
   assert.deepEqual(dead, [], 'no event was dead-lettered')
 }

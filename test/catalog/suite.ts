@@ -13,7 +13,10 @@ import catalog from '../../src/services/catalog/service.ts'
 import type { RouteInput } from '../../src/kit/service.ts'
 import type { Identity } from '../../src/kit/identity.ts'
 import { adminEnv, login, bearer } from '../auth.ts'
-import { spy } from '../bus.ts'
+import { spy } from '../helpers/bus.ts'
+import { call as httpCall, type CallOptions, type Reply } from '../helpers/http.ts'
+import { register } from '../helpers/users.ts'
+import { eventually } from '../helpers/wait.ts'
 
 /** Starts a node with these variables on top of the engine's own; `stop` also removes its data. */
 export type StartCatalog = (env: NodeJS.ProcessEnv) => Promise<{ node: MosaicNode, stop: () => Promise<void> }>
@@ -62,13 +65,6 @@ interface Problem {
   errors?: { path: string, code: string, message: string }[]
 }
 
-interface Reply<T = unknown> {
-  status: number
-  headers: Headers
-  body: T
-  text: string
-}
-
 interface User { id: string, email: string, roles: string[] }
 
 /** Methods that change nothing: sent without a token unless a test says otherwise. */
@@ -80,16 +76,6 @@ interface Reservation { orderId: string, status: 'reserved' | 'released' | 'comm
 const tag = (): string => randomUUID().replace(/-/g, '').slice(0, 12)
 /** Letters only, so it survives full-text parsing and stemming as one word. */
 const word = (): string => 'zq' + [...randomUUID().replace(/-/g, '').slice(0, 10)].map((c) => String.fromCharCode(97 + (parseInt(c, 16) % 26))).join('')
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 export function catalogSuite(label: string, start: StartCatalog): void {
   describe(`catalog through the gateway (${label})`, () => {
@@ -108,20 +94,9 @@ export function catalogSuite(label: string, start: StartCatalog): void {
     after(() => stop?.())
 
     /** `token`: whose bearer token to send; null sends none. By default writes go as staff and reads anonymously. */
-    async function call<T = unknown>(method: string, path: string, options: { json?: unknown, body?: string, headers?: Record<string, string>, token?: string | null } = {}): Promise<Reply<T>> {
-      const headers: Record<string, string> = { ...options.headers }
-      const token = options.token === undefined ? (SAFE_METHODS.has(method) ? null : staffToken) : options.token
-      if (token !== null) headers.authorization ??= `Bearer ${token}`
-      let body = options.body
-      if (options.json !== undefined) {
-        body = JSON.stringify(options.json)
-        headers['content-type'] ??= 'application/json'
-      }
-      const response = await fetch(node.url + path, { method, headers, body })
-      const text = await response.text()
-      let parsed: unknown = undefined
-      if (/json/.test(response.headers.get('content-type') ?? '') && text) parsed = JSON.parse(text)
-      return { status: response.status, headers: response.headers, body: parsed as T, text }
+    async function call<T = unknown>(method: string, path: string, options: Omit<CallOptions, 'token'> & { token?: string | null } = {}): Promise<Reply<T>> {
+      const { token = SAFE_METHODS.has(method) ? null : staffToken, ...rest } = options
+      return httpCall<T>(node, method, path, { ...rest, ...(token !== null ? { token } : {}) })
     }
 
     async function create(fields: Record<string, unknown> = {}): Promise<Product> {
@@ -314,11 +289,9 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       /** Registers a customer (POST /api/users) and signs them in. */
       async function customer(): Promise<{ user: User, token: string }> {
-        const email = `user-${tag()}@mosaic.test`
-        const registered = await call<User>('POST', '/api/users', { json: { email, password: PASSWORD, name: 'Test user' }, token: null })
-        assert.equal(registered.status, 201, registered.text)
-        assert.deepEqual(registered.body.roles, ['customer'])
-        return { user: registered.body, token: (await login(node.url, email, PASSWORD)).accessToken }
+        const registered = await register(node, { email: `user-${tag()}@mosaic.test`, password: PASSWORD, name: 'Test user' })
+        assert.deepEqual(registered.roles, ['customer'])
+        return { user: registered, token: (await login(node.url, registered.email, PASSWORD)).accessToken }
       }
 
       /** Tries every kind of write as `token` (null: anonymous) and checks each was refused with `status`/`code` and changed nothing. */
@@ -627,6 +600,40 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       })
     })
 
+    describe('the read cache', () => {
+      const counter = async (name: string): Promise<number> => {
+        const metrics = await (await fetch(node.metricsUrl!)).text()
+        return Number(new RegExp(`^${name}\\{service="catalog"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0)
+      }
+
+      test('repeated reads are hits; after a committed change, this process never answers the old product, page or search', async () => {
+        const word = `cached${tag().replace(/\d/g, '')}`
+        const product = await create({ name: `Lamp ${word}`, category: word, stock: 4 })
+        const hitsBefore = await counter('mosaic_cache_hits_total')
+        const missesBefore = await counter('mosaic_cache_misses_total')
+        for (let i = 0; i < 3; i++) assert.equal((await get(product.id)).body.name, `Lamp ${word}`)
+        const page = async (): Promise<string[]> => (await call<{ items: Product[] }>('GET', `/api/products?category=${word}`)).body.items.map((p) => `${p.name}/${p.stock}`)
+        const found = async (): Promise<string[]> => (await call<{ items: Product[] }>('GET', `/api/products/search?q=${word}`)).body.items.map((p) => p.name)
+        assert.deepEqual(await page(), [`Lamp ${word}/4`])
+        assert.deepEqual(await page(), [`Lamp ${word}/4`])
+        assert.deepEqual(await found(), [`Lamp ${word}`])
+        assert.equal(await counter('mosaic_cache_misses_total') - missesBefore, 3, 'one load each: product, page, search')
+        assert.ok(await counter('mosaic_cache_hits_total') - hitsBefore >= 3)
+
+        assert.equal((await call('PATCH', `/api/products/${product.id}`, { json: { name: `Desk ${word}` } })).status, 200)
+        assert.equal((await get(product.id)).body.name, `Desk ${word}`)
+        assert.deepEqual(await found(), [`Desk ${word}`])
+        await invoke('reserveStock', { orderId: `order-${tag()}`, items: [{ productId: product.id, quantity: 3 }] })
+        assert.deepEqual(await page(), [`Desk ${word}/1`])
+        assert.equal((await get(product.id)).body.stock, 1)
+        const other = await create({ name: `Chair ${word}`, category: word })
+        assert.deepEqual(await page(), [`Chair ${word}/0`, `Desk ${word}/1`])
+        assert.equal((await call('DELETE', `/api/products/${other.id}`)).status, 204)
+        assert.equal((await get(other.id)).status, 404)
+        assert.deepEqual(await page(), [`Desk ${word}/1`])
+      })
+    })
+
     describe('inventory actions (in-process calls)', () => {
       test('reserve takes every line or none', async () => {
         const plenty = await create({ id: `a-${tag()}`, stock: 10 })
@@ -802,7 +809,9 @@ export function catalogSuite(label: string, start: StartCatalog): void {
           node.engine.forSchema('catalog').query<{ n: bigint }>('select count(*) as n from mosaic_outbox').then((rows) => Number(rows[0]!.n))
         await eventually('the outbox to drain', async () => (await backlog()) === 0)
 
-        const metrics = await call('GET', '/metrics')
+        assertProblem(await call('GET', '/metrics'), 404, 'route_not_found') // not on the public port
+        const response = await fetch(node.metricsUrl!)
+        const metrics = { status: response.status, headers: response.headers, text: await response.text() }
         assert.equal(metrics.status, 200)
         assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/)
         const sent = /^messaging_client_sent_messages_total\{service="catalog",messaging_destination_name="product.created",messaging_system="[a-z]+"\} (\d+)$/m.exec(metrics.text)
@@ -819,7 +828,7 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('updates, deletes and reservations publish their events', async () => {
         const product = await create({ stock: 10 })
         const sentCount = async (type: string): Promise<number> => {
-          const text = (await call('GET', '/metrics')).text
+          const text = await (await fetch(node.metricsUrl!)).text()
           const match = new RegExp(`^messaging_client_sent_messages_total\\{service="catalog",messaging_destination_name="${type.replace('.', '\\.')}",messaging_system="[a-z]+"\\} (\\d+)$`, 'm').exec(text)
           return match ? Number(match[1]) : 0
         }

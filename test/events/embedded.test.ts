@@ -9,7 +9,9 @@ import ledger from '../fixtures/ledger.ts'
 import { fixtureRoutes } from '../fixtures/routes.ts'
 import { adminEnv, login, bearer } from '../auth.ts'
 import { MosaicError } from '../../src/kit/errors.ts'
-import { redeliver } from '../bus.ts'
+import { redeliver } from '../helpers/bus.ts'
+import { eventually } from '../helpers/wait.ts'
+import { drained } from '../helpers/drained.ts'
 
 let node: MosaicNode
 /** Products are created through the gateway, which lets only staff do it: the admin's token. */
@@ -31,15 +33,6 @@ const post = (body: object) => api('/api/products', { method: 'POST', headers: {
 const ledgerRows = async () => (await api('/api/ledger')).json() as Promise<{ total: number, events: number, duplicates: number }>
 const admin = () => node.engine.admin
 
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (ok(value) || Date.now() > until) return value
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
 async function entriesFor(productId: string): Promise<number> {
   const [row] = await admin().query<{ n: bigint }>('select count(*) as n from ledger.entries where product_id = $1', [productId])
   return Number(row!.n)
@@ -48,7 +41,7 @@ async function entriesFor(productId: string): Promise<number> {
 test('each published event reaches the subscriber once', async () => {
   const before = await ledgerRows()
   for (let i = 0; i < 20; i++) assert.equal((await post({ id: `ev-once-${i}`, name: 'Once', price: 1 })).status, 201)
-  const after = await eventually(ledgerRows, (r) => r.total >= before.total + 20)
+  const after = await eventually('20 more ledger entries', async () => { const r = await ledgerRows(); return r.total >= before.total + 20 && r })
   assert.equal(after.total - before.total, 20)
   assert.equal(after.duplicates, 0)
   const [outbox] = await admin().query<{ n: bigint }>('select count(*) as n from catalog.mosaic_outbox')
@@ -57,7 +50,7 @@ test('each published event reaches the subscriber once', async () => {
 
 test('a redelivered event has no second effect (inbox)', async () => {
   assert.equal((await post({ id: 'ev-redeliver', name: 'Twice', price: 1 })).status, 201)
-  await eventually(() => entriesFor('ev-redeliver'), (n) => n === 1)
+  await eventually('ev-redeliver handled', async () => (await entriesFor('ev-redeliver')) === 1)
   const [handled] = await admin().query<{ event_id: string }>(`select event_id from ledger.mosaic_inbox where subscription = 'ledger/catalog.product.created' order by handled_at desc limit 1`)
   // Put the same event on the bus again, as a broker redelivery after a lost ack would.
   const event = { specversion: '1.0', id: handled!.event_id, source: '/mosaic/catalog', type: 'product.created', time: new Date().toISOString(), datacontenttype: 'application/json', data: { id: 'ev-redeliver' } } as const
@@ -65,10 +58,16 @@ test('a redelivered event has no second effect (inbox)', async () => {
   assert.equal(await entriesFor('ev-redeliver'), 1)
 })
 
+test('an event that comes twice in one batch (a redelivery caught up with its first delivery) has one effect', async () => {
+  const event = { specversion: '1.0', id: '7b0c4f0e-5a51-4f4e-9d0c-2f1d3c4b5a69', source: '/mosaic/catalog', type: 'product.created', time: new Date().toISOString(), datacontenttype: 'application/json', data: { id: 'ev-twice-in-a-batch' } } as const
+  await redeliver(node, { id: 'ledger/catalog.product.created', consumer: 'ledger', source: 'catalog', type: 'product.created' }, [event, event])
+  assert.equal(await entriesFor('ev-twice-in-a-batch'), 1)
+})
+
 test('a failing handler is retried with backoff and succeeds once', async () => {
   await node.services.get('ledger')!.invoke('failNext', { productId: 'ev-flaky', times: 2 }, Date.now() + 1000)
   assert.equal((await post({ id: 'ev-flaky', name: 'Flaky', price: 1 })).status, 201)
-  assert.equal(await eventually(() => entriesFor('ev-flaky'), (n) => n > 0), 1)
+  assert.equal(await eventually('ev-flaky handled', async () => { const n = await entriesFor('ev-flaky'); return n > 0 && n }), 1)
   const dead = await admin().query(`select 1 from ledger.mosaic_dead_letters where event->'data'->>'id' = 'ev-flaky'`)
   assert.equal(dead.length, 0)
 })
@@ -76,16 +75,17 @@ test('a failing handler is retried with backoff and succeeds once', async () => 
 test('a handler that keeps failing is dead-lettered with its error, and replay delivers it once', async () => {
   await node.services.get('ledger')!.invoke('failNext', { productId: 'ev-poison', times: 3 }, Date.now() + 1000)
   assert.equal((await post({ id: 'ev-poison', name: 'Poison', price: 1 })).status, 201)
-  const dead = await eventually(
-    () => admin().query<{ id: bigint, attempts: number, error: string }>(`select id, attempts, error from ledger.mosaic_dead_letters where event->'data'->>'id' = 'ev-poison'`),
-    (rows) => rows.length > 0)
+  const dead = await eventually('ev-poison dead-lettered', async () => {
+    const rows = await admin().query<{ id: bigint, attempts: number, error: string }>(`select id, attempts, error from ledger.mosaic_dead_letters where event->'data'->>'id' = 'ev-poison'`)
+    return rows.length > 0 && rows
+  })
   assert.equal(dead.length, 1)
   assert.equal(dead[0]!.attempts, 3)
   assert.match(dead[0]!.error, /told to fail/)
   assert.equal(await entriesFor('ev-poison'), 0)
 
   assert.equal(await node.replay('ledger', [Number(dead[0]!.id)]), 1)
-  assert.equal(await eventually(() => entriesFor('ev-poison'), (n) => n > 0), 1)
+  assert.equal(await eventually('ev-poison replayed', async () => { const n = await entriesFor('ev-poison'); return n > 0 && n }), 1)
   assert.equal((await admin().query(`select 1 from ledger.mosaic_dead_letters where event->'data'->>'id' = 'ev-poison'`)).length, 0)
   assert.equal(await node.replay('ledger'), 0, 'nothing left to replay')
 })
@@ -96,7 +96,7 @@ test('an event published in a transaction that rolls back is never delivered', a
     await tx.publish('product.created', { id: 'ev-rolled-back', name: 'x', description: '', price: 1, currency: 'USD', category: null, stock: 0, imageFileId: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() })
     throw new Error('business rule failed')
   }), /business rule failed/)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await drained(node)
   assert.equal(await entriesFor('ev-rolled-back'), 0)
 })
 

@@ -49,7 +49,7 @@ async function leftovers(): Promise<string[]> {
   const known = new Set(rows.map((r) => r.id))
   return (await stored()).filter((name) => !known.has(name))
 }
-const nothingLeft = (what: string): Promise<boolean> => eventually(async () => (await leftovers()).length === 0, 5000, what)
+const nothingLeft = (what: string): Promise<boolean> => eventually(what, async () => (await leftovers()).length === 0, 5000)
 const rowCount = async (): Promise<number> => Number((await node.services.get('files')!.context.db.query<{ n: bigint }>('select count(*) as n from files'))[0]!.n)
 
 test('upload and download round trip: same bytes, sniffed type, ETag, length, disposition, nosniff', async () => {
@@ -183,7 +183,7 @@ test('an upload cut off mid-stream leaves no partial file and no row', async () 
   req.write(head)
   req.write(image.subarray(0, 60_000))
   // The partial file exists on disk (so the test is not vacuous) before the client goes away.
-  await eventually(async () => (await stored()).some((name) => name.endsWith('.part')), 5000, 'a temporary file while uploading')
+  await eventually('a temporary file while uploading', async () => (await stored()).some((name) => name.endsWith('.part')), 5000)
   req.destroy()
   await nothingLeft('the temporary file is removed')
   assert.equal(await rowCount(), rows)
@@ -200,29 +200,29 @@ test('access: another customer gets 404 for reading and deleting; staff may read
   const deleted = await fetch(new URL(`/api/files/${meta.id}`, node.url), { method: 'DELETE', headers: bearer(owner.token) })
   assert.equal(deleted.status, 204)
   await problemOf(await get(`/api/files/${meta.id}`, owner.token), 404, 'not_found')
-  await eventually(async () => !(await stored()).includes(meta.id), 3000, 'bytes removed')
+  await eventually('bytes removed', async () => !(await stored()).includes(meta.id), 3000)
 })
 
 test('an image gets a WebP thumbnail in the background, with file.processed published; a PDF gets none', async () => {
   const meta = await uploaded(node.url, owner.token, await png(800, 600))
   assert.equal(meta.thumbnail, 'pending')
-  const thumbnail = await eventually(async () => {
+  const thumbnail = await eventually('thumbnail ready', async () => {
     const response = await get(`/api/files/${meta.id}/thumbnail`, owner.token)
     if (response.status === 200) return Buffer.from(await response.arrayBuffer())
     await problemOf(response, 404, 'thumbnail_not_ready')
     assert.equal(response.headers.get('retry-after'), '1')
     return undefined
-  }, 10_000, 'thumbnail ready')
+  }, 10_000)
   const info = await sharp(thumbnail).metadata()
   assert.equal(info.format, 'webp')
   assert.deepEqual([info.width, info.height], [256, 192])
   const [row] = await node.services.get('files')!.context.db.query<{ thumbnail: string }>('select thumbnail from files where id = $1', [meta.id])
   assert.equal(row!.thumbnail, 'ready')
   // Both events left the outbox (relayed by the bus, which counts them per type).
-  await eventually(async () => {
-    const metrics = await (await fetch(new URL('/metrics', node.url))).text()
+  await eventually('file.uploaded and file.processed published', async () => {
+    const metrics = await (await fetch(node.metricsUrl!)).text()
     return ['file.uploaded', 'file.processed'].every((type) => new RegExp(`messaging_client_sent_messages_total\\{[^}]*messaging_destination_name="${type.replace('.', '\\.')}"[^}]*\\} [1-9]`).test(metrics))
-  }, 5000, 'file.uploaded and file.processed published')
+  }, 5000)
 
   const pdf = Buffer.from('%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n')
   const doc = await uploaded(node.url, owner.token, pdf, 'doc.pdf')

@@ -1,11 +1,13 @@
 // Shared by the files suites: a node with identity, catalog and files in-process (or files proxied),
 // real HTTP with fetch, users signed in, and images made with sharp.
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import sharp from 'sharp'
 import { login, ADMIN_EMAIL, ADMIN_PASSWORD } from '../auth.ts'
 
-export const PASSWORD = 'Tr0ub4dor&3-not-common'
+export { customer } from '../helpers/users.ts'
+export { problemOf } from '../helpers/http.ts'
+export { eventually } from '../helpers/wait.ts'
 
 export interface FileMeta {
   id: string
@@ -19,18 +21,7 @@ export interface FileMeta {
   createdAt: string
 }
 
-export interface Problem { code: string, status: number, detail?: string }
-
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
-
-/** Registers a customer and signs them in: their access token and user id. */
-export async function customer(url: string): Promise<{ token: string, userId: string }> {
-  const email = `files-${randomUUID().slice(0, 8)}@example.test`
-  const registered = await fetch(new URL('/api/users', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD, name: 'Files' }) })
-  assert.equal(registered.status, 201, await registered.clone().text())
-  const { id } = await registered.json() as { id: string }
-  return { token: (await login(url, email, PASSWORD)).accessToken, userId: id }
-}
 
 export async function admin(url: string): Promise<string> {
   return (await login(url, ADMIN_EMAIL, ADMIN_PASSWORD)).accessToken
@@ -61,24 +52,4 @@ export async function uploaded(url: string, token: string, bytes: Buffer, filena
   const response = await upload(url, token, bytes, filename, undefined, visibility)
   assert.equal(response.status, 201, await response.clone().text())
   return await response.json() as FileMeta
-}
-
-export async function problemOf(response: Response, status: number, code: string): Promise<Problem> {
-  const text = await response.text()
-  assert.equal(response.status, status, text)
-  assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/, text)
-  const problem = JSON.parse(text) as Problem
-  assert.equal(problem.code, code, text)
-  return problem
-}
-
-/** Polls `check` until it returns something truthy, or fails after `ms`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 10_000, what = 'condition'): Promise<T> {
-  const until = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > until) assert.fail(`${what} not met within ${ms} ms`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }

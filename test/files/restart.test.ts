@@ -24,10 +24,10 @@ test('pending thumbnails are made after a restart', async (t) => {
   const second = await startNode({ role: 'gateway', services: [identity, files], port: 0, env })
   try {
     const token = await admin(second.url)
-    const thumbnail = await eventually(async () => {
+    const thumbnail = await eventually('the thumbnail after the restart', async () => {
       const response = await fetch(new URL(`/api/files/${id}/thumbnail`, second.url), { headers: bearer(token) })
       return response.status === 200 ? response : undefined
-    }, 15_000, 'the thumbnail after the restart')
+    }, 15_000)
     assert.equal(thumbnail.headers.get('content-type'), 'image/webp')
     const original = await fetch(new URL(`/api/files/${id}`, second.url), { headers: bearer(token) })
     assert.equal(original.status, 200, 'the bytes are under DATA_DIR/files and survive too')

@@ -46,10 +46,10 @@ const rowCount = async (): Promise<number> => Number((await filesDb().query<{ n:
 
 /** How many events of `type` the files service has relayed, once its outbox is empty. */
 async function relayed(type: string): Promise<number> {
-  const metrics = await eventually(async () => {
-    const text = await (await fetch(new URL('/metrics', node.url))).text()
+  const metrics = await eventually('the files outbox drained', async () => {
+    const text = await (await fetch(node.metricsUrl!)).text()
     return /^mosaic_outbox_backlog\{service="files"\} 0$/m.test(text) && text
-  }, 5000, 'the files outbox drained')
+  }, 5000)
   const line = metrics.split('\n').find((l) => l.startsWith('messaging_client_sent_messages_total{') && l.includes(`messaging_destination_name="${type}"`))
   return line ? Number(line.split(' ').at(-1)) : 0
 }
@@ -75,7 +75,7 @@ test('a public file and its thumbnail: anyone reads them, cacheable by shared ca
   assert.equal(part.status, 206)
   assert.deepEqual(Buffer.from(await part.arrayBuffer()), bytes.subarray(0, 8))
 
-  const thumbnail = await eventually(async () => {
+  const thumbnail = await eventually('thumbnail served anonymously', async () => {
     const response = await get(`/api/files/${meta.id}/thumbnail`)
     if (response.status !== 200) {
       await problemOf(response, 404, 'thumbnail_not_ready')
@@ -84,7 +84,7 @@ test('a public file and its thumbnail: anyone reads them, cacheable by shared ca
     assert.equal(response.headers.get('cache-control'), `public, max-age=${MAX_AGE}`)
     assert.match(response.headers.get('etag') ?? '', /^"[0-9a-f]{64}"$/)
     return Buffer.from(await response.arrayBuffer())
-  }, 10_000, 'thumbnail served anonymously')
+  }, 10_000)
   assert.deepEqual([(await sharp(thumbnail).metadata()).width, (await sharp(thumbnail).metadata()).format], [256, 'webp'])
   // `optional`: credentials that are sent are still checked.
   await problemOf(await get(`/api/files/${meta.id}`, 'not-a-token'), 401, 'unauthenticated')
@@ -93,7 +93,7 @@ test('a public file and its thumbnail: anyone reads them, cacheable by shared ca
 test('a private file is a 404 to anonymous callers and other customers, exactly as a missing one; its owner and staff read it uncached by others', async () => {
   const meta = await uploaded(node.url, owner.token, await png(20, 20))
   assert.equal(meta.visibility, 'private', 'private unless asked')
-  await eventually(async () => (await get(`/api/files/${meta.id}/thumbnail`, owner.token)).status === 200, 10_000, 'thumbnail made')
+  await eventually('thumbnail made', async () => (await get(`/api/files/${meta.id}/thumbnail`, owner.token)).status === 200, 10_000)
 
   const missing = await problemOf(await get(`/api/files/${randomUUID()}`), 404, 'not_found')
   for (const token of [undefined, stranger.token]) {

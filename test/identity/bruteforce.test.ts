@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CloudEvent } from '../../src/kit/contract.ts'
-import { spy } from '../bus.ts'
+import { spy } from '../helpers/bus.ts'
 import {
   startIdentityNode, call, assertProblem, register, tryLogin, identityDb, cloneUsers, uniqueEmail, eventually,
   PASSWORD, type TestNode, type User, type Reply, type Problem,

@@ -30,13 +30,13 @@ async function sample(node: TestNode, headers: Record<string, string> = {}): Pro
     'POST /api/users 413': await call(node, 'POST', '/api/users', { json: { email: uniqueEmail(), password: PASSWORD, name: 'n'.repeat(BODY_LIMIT * 2) }, headers }),
     'GET /api/nothing 404': await call(node, 'GET', '/api/nothing/here', { headers }),
     'GET /nothing 404': await call(node, 'GET', '/nothing', { headers }),
-    'DELETE /health/live 404': await call(node, 'DELETE', '/health/live', { headers }),
+    'DELETE /health/live 405': await call(node, 'DELETE', '/health/live', { headers }),
     'GET /health/live': await call(node, 'GET', '/health/live', { headers }),
     'GET /health/ready': await call(node, 'GET', '/health/ready', { headers }),
     'GET /docs': await call(node, 'GET', '/docs', { headers }),
     'GET /openapi.json': await call(node, 'GET', '/openapi.json', { headers }),
     'GET /.well-known/jwks.json': await call(node, 'GET', '/.well-known/jwks.json', { headers }),
-    'GET /metrics': await call(node, 'GET', '/metrics', { headers }),
+    'GET /metrics 404': await call(node, 'GET', '/metrics', { headers }), // served on METRICS_PORT only
   }
 }
 

@@ -12,9 +12,13 @@ import type { identityContract } from '../../src/services/identity/contract.ts'
 
 import { testEnv, type Tokens } from '../auth.ts'
 
+import { call, COOKIE_NAME, type Reply, type Problem } from '../helpers/http.ts'
+import { register, uniqueEmail, PASSWORD, type User } from '../helpers/users.ts'
+
 export { ADMIN_EMAIL, ADMIN_PASSWORD, type Tokens } from '../auth.ts'
-/** Good enough for the password policy, and the same for every test account (one less thing to pass around). */
-export const PASSWORD = 'Tr0ub4dor&3-not-common'
+export { call, assertProblem, assertFieldError, COOKIE_NAME, type Reply, type CallOptions, type Problem } from '../helpers/http.ts'
+export { register, uniqueEmail, PASSWORD, type User } from '../helpers/users.ts'
+export { eventually, sleep } from '../helpers/wait.ts'
 
 export const ISSUER = 'mosaic'
 export const AUDIENCE = 'mosaic-api'
@@ -34,103 +38,6 @@ export async function startIdentityNode(env: NodeJS.ProcessEnv = {}): Promise<Te
     env: testEnv(env),
   })
   return { node, url: node.url, stop: () => node.stop() }
-}
-
-export interface Reply<T = unknown> {
-  status: number
-  headers: Headers
-  body: T
-  text: string
-  /** Wall time of the request, milliseconds. */
-  ms: number
-}
-
-export interface CallOptions {
-  /** Sent as JSON (content-type set unless given). */
-  json?: unknown
-  /** Sent as is (a FormData as multipart/form-data, its content type set by fetch). */
-  body?: string | FormData
-  headers?: Record<string, string>
-  /** Authorization: Bearer <token>. */
-  token?: string
-  /** The session cookie's value (cookie name from sessionCookieName). */
-  cookie?: string
-  /** X-CSRF-Token. */
-  csrf?: string
-}
-
-export const COOKIE_NAME = '__Host-mosaic-session'
-
-export async function call<T = unknown>(node: TestNode, method: string, path: string, options: CallOptions = {}): Promise<Reply<T>> {
-  const headers: Record<string, string> = { ...options.headers }
-  let body = options.body
-  if (options.json !== undefined) {
-    body = JSON.stringify(options.json)
-    headers['content-type'] ??= 'application/json'
-  }
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-  if (options.cookie !== undefined) headers.cookie = `${COOKIE_NAME}=${options.cookie}`
-  if (options.csrf !== undefined) headers['x-csrf-token'] = options.csrf
-  const started = performance.now()
-  const response = await fetch(node.url + path, { method, headers, body })
-  const text = await response.text()
-  const ms = performance.now() - started
-  let parsed: unknown = undefined
-  if (/json/.test(response.headers.get('content-type') ?? '') && text) parsed = JSON.parse(text)
-  return { status: response.status, headers: response.headers, body: parsed as T, text, ms }
-}
-
-export interface Problem {
-  type: string
-  title: string
-  status: number
-  code: string
-  detail?: string
-  instance?: string
-  traceId?: string
-  retryable?: boolean
-  errors?: { path: string, code: string, message: string }[]
-}
-
-/** A refusal: the status, a problem+json content type, and the code, all three. */
-export function assertProblem(reply: Reply, status: number, code: string, message = ''): Problem {
-  const where = `${message ? `${message}: ` : ''}${reply.status} ${reply.text.slice(0, 300)}`
-  assert.equal(reply.status, status, where)
-  assert.match(reply.headers.get('content-type') ?? '', /^application\/problem\+json/, where)
-  const problem = reply.body as Problem
-  assert.equal(problem.code, code, where)
-  assert.equal(problem.status, status, where)
-  assert.equal(problem.type, `urn:mosaic:problem:${code}`, where)
-  return problem
-}
-
-/** A 422 (or `status`) whose field errors name `path`. */
-export function assertFieldError(reply: Reply, path: string, code = 'validation_failed', status = 422): Problem {
-  const problem = assertProblem(reply, status, code)
-  assert.ok(problem.errors?.some((e) => e.path === path), `expected an error at ${path}, got ${JSON.stringify(problem.errors)}`)
-  return problem
-}
-
-export interface User {
-  id: string
-  tenantId: string
-  email: string
-  name: string
-  roles: string[]
-  mfaEnabled: boolean
-  createdAt: string
-}
-
-/** A unique address, so test data never collides. */
-export const uniqueEmail = (prefix = 'user'): string => `${prefix}-${randomUUID().slice(0, 8)}@example.test`
-
-export async function register(node: TestNode, fields: { email?: string, password?: string, name?: string, tenant?: string } = {}): Promise<User & { password: string }> {
-  const password = fields.password ?? PASSWORD
-  const reply = await call<User>(node, 'POST', '/api/users', {
-    json: { email: fields.email ?? uniqueEmail(), password, name: fields.name ?? 'Test User', ...(fields.tenant ? { tenant: fields.tenant } : {}) },
-  })
-  assert.equal(reply.status, 201, reply.text)
-  return { ...reply.body, password }
 }
 
 export async function login(node: TestNode, email: string, password = PASSWORD, extra: { totp?: string, tenant?: string, headers?: Record<string, string> } = {}): Promise<Tokens> {
@@ -244,16 +151,6 @@ export async function forgeToken(node: TestNode, subject: { userId: string, tena
 
 export const b64url = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 export const decodePart = (part: string): Record<string, unknown> => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 /** Every key anywhere in a JSON value, nested ones included. */
 export function allKeys(value: unknown, into: string[] = []): string[] {

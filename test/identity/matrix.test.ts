@@ -151,7 +151,7 @@ const requests: Record<string, (c: CaseContext) => Promise<Built>> = {
   'GET /api/users/me': async (c) => ({ path: '/api/users/me', token: tokenOf(c) }),
   'PATCH /api/users/me': async (c) => ({ path: '/api/users/me', json: { name: `Renamed ${c.caller}` }, token: tokenOf(c) }),
   'POST /api/users/me/mfa/totp': async (c) => ({
-    path: '/api/users/me/mfa/totp', token: tokenOf(c),
+    path: '/api/users/me/mfa/totp', json: { currentPassword: c.principal?.password ?? PASSWORD }, token: tokenOf(c),
     after: async () => { if (c.principal) await resetTotp(c.principal.user.id) },
   }),
   // Needs an enrolment waiting and its current code; TOTP is switched off again afterwards so
@@ -159,11 +159,19 @@ const requests: Record<string, (c: CaseContext) => Promise<Built>> = {
   'POST /api/users/me/mfa/totp/verify': async (c) => {
     let code = '000000'
     if (c.principal) {
-      const enrol = await call<{ secret: string }>(node, 'POST', '/api/users/me/mfa/totp', { token: tokenOf(c) })
+      const enrol = await call<{ secret: string }>(node, 'POST', '/api/users/me/mfa/totp', { token: tokenOf(c), json: { currentPassword: c.principal.password } })
       assert.equal(enrol.status, 200, enrol.text)
       code = totpCode(enrol.body.secret, Date.now())
     }
     return { path: '/api/users/me/mfa/totp/verify', json: { code }, token: tokenOf(c), after: async () => { if (c.principal) await resetTotp(c.principal.user.id) } }
+  },
+  // Needs TOTP on (set in the database); reset afterwards whatever the answer.
+  'POST /api/users/me/mfa/disable': async (c) => {
+    if (c.principal) await identityDb(node).query("update users set totp_secret = 'JBSWY3DPEHPK3PXP' where id = $1", [c.principal.user.id])
+    return {
+      path: '/api/users/me/mfa/disable', json: { currentPassword: c.principal?.password ?? PASSWORD }, token: tokenOf(c),
+      after: async () => { if (c.principal) await resetTotp(c.principal.user.id) },
+    }
   },
   'GET /api/users': async (c) => ({ path: '/api/users', token: tokenOf(c) }),
   'GET /api/users/:id': async (c) => ({ path: `/api/users/${c.whose === 'own' ? c.principal!.user.id : victim.id}`, token: tokenOf(c) }),

@@ -25,6 +25,7 @@ export type Refunded = Static<typeof paymentsContract.events['payment.refunded']
 export const fastEnv = {
   NOTIFICATIONS_POLL_MS: '50', NOTIFICATIONS_RETRY_BASE_MS: '50', NOTIFICATIONS_RETRY_MAX_MS: '200',
   NOTIFICATIONS_MAX_ATTEMPTS: '12', NOTIFICATIONS_REFUND_GRACE_MS: '300', EVENT_POLL_MS: '20', EVENT_RETRY_BASE_MS: '20',
+  AUTH_REGISTER_LIMIT: '1000000',
 }
 
 export async function startNotificationsNode(env: NodeJS.ProcessEnv): Promise<TestNode> {

@@ -16,7 +16,9 @@ import type { ServiceDb } from '../../src/kit/index.ts'
 import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
 import { startSmtp, SMTP_USER, SMTP_PASS, type TestSmtp } from './smtp.ts'
 import { fastEnv } from './helpers.ts'
-import { eventually, sleep } from '../identity/helpers.ts'
+import { eventually } from '../helpers/wait.ts'
+import { drained, mailsInFlight } from '../helpers/drained.ts'
+import { register } from '../helpers/users.ts'
 
 const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const database = `mosaic_test_${process.pid}_${randomBytes(4).toString('hex')}`
@@ -76,7 +78,7 @@ test('three senders on one database send each of 60 due notifications exactly on
     const [row] = await db.query<{ n: bigint }>(`select count(*) as n from notifications where user_id = any($1::text[]) and status = 'sent'`, [users.map((u) => u.id)])
     return row!.n === 60n
   }, 20_000)
-  await sleep(300) // a second copy, if any sender had one, would have arrived by now
+  await drained(node, [mailsInFlight]) // no sender holds a row it could send a second copy of
   const ids = smtp.received.map((m) => m.messageId)
   assert.equal(ids.length, 60)
   assert.equal(new Set(ids).size, 60, 'no Message-ID twice')
@@ -85,14 +87,9 @@ test('three senders on one database send each of 60 due notifications exactly on
 })
 
 test('on PostgreSQL too, a registration through the gateway is recorded once and sent once', async () => {
-  const reply = await fetch(new URL('/api/users', node.url), {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'pg-welcome@example.test', password: 'Tr0ub4dor&3-not-common', name: 'Pg' }),
-  })
-  assert.equal(reply.status, 201)
-  const { id } = await reply.json() as { id: string }
+  const { id } = await register(node, { email: 'pg-welcome@example.test', name: 'Pg' })
   const db = node.engine.forSchema('notifications')
   await eventually('welcome sent', async () => (await db.query(`select 1 from notifications where user_id = $1 and status = 'sent'`, [id])).length === 1)
-  await sleep(200)
+  await drained(node, [mailsInFlight])
   assert.equal(smtp.byRecipient('pg-welcome@example.test').length, 1)
 })

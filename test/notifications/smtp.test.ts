@@ -5,11 +5,12 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { startSmtp, SMTP_USER, SMTP_PASS, type TestSmtp, type Received } from './smtp.ts'
-import { redeliver } from '../bus.ts'
+import { redeliver } from '../helpers/bus.ts'
 import type { CloudEvent } from '../../src/kit/contract.ts'
+import { drained, mailsInFlight } from '../helpers/drained.ts'
 import {
   startNotificationsNode, publish, settled, rowsFor, recipientKnown, notificationsDb, order,
-  call, register, login, eventually, sleep, uniqueEmail, assertFieldError, type TestNode,
+  call, register, login, eventually, uniqueEmail, assertFieldError, type TestNode,
 } from './helpers.ts'
 
 let smtp: TestSmtp
@@ -176,7 +177,7 @@ test('the server down, then answering 421, then back: every mail arrives exactly
     assert.equal(receipt.last_error, null)
   }
   await settled(node, fresh.id, 1)
-  await sleep(300) // a late duplicate would have arrived by now
+  await drained(node.node, [mailsInFlight]) // nothing left that could send a duplicate
   for (const [i, u] of users.entries()) assert.equal(mailsTo(u.email, new RegExp(orders[i]!.orderId)).length, 1)
   assert.equal(smtp.byRecipient(fresh.email).length, 1)
   const ids = smtp.received.map((m) => m.messageId)
@@ -192,7 +193,7 @@ test('a permanent 550 for the recipient is marked failed with the SMTP error and
   assert.equal(row!.attempts, 1)
   assert.match(row!.last_error!, /550/)
   assert.match(row!.last_error!, /No such user here/)
-  await sleep(400)
+  await drained(node.node, [mailsInFlight])
   assert.equal((await rowsFor(node, user.id))[0]!.attempts, 1, 'not tried again')
   assert.equal(smtp.byRecipient(email).length, 0)
 })
@@ -234,7 +235,7 @@ test('a redelivered event sends once: the inbox absorbs it, and so does the (eve
   await notificationsDb(node).query('delete from mosaic_inbox where event_id = $1', [eventId])
   await again()
   assert.equal((await notificationsDb(node).query('select 1 from mosaic_inbox where event_id = $1', [eventId])).length, 1, 'handled again')
-  await sleep(300)
+  await drained(node.node, [mailsInFlight])
   assert.equal((await rowsFor(node, id)).filter((r) => r.kind === 'receipt').length, 1)
   assert.equal(mailsTo(email, /receipt/).length, 1)
 })

@@ -4,6 +4,7 @@
 // Payments runs on the simulated provider behind the payments suites' gate, so a test can make
 // the provider refuse a capture or hold an authorization back.
 import { test, describe, before, after } from 'node:test'
+import { randomUUID } from 'node:crypto'
 import assert from 'node:assert/strict'
 import { startOrdersNode, servicesWith, type Harness, type Order, type Problem } from './helpers.ts'
 import { gatedProvider } from '../payments/helpers.ts'
@@ -268,6 +269,22 @@ describe('who sees which order', () => {
     assert.equal(placed.status, 202, placed.text)
     assert.equal(placed.body.userId, bob.userId)
     assert.equal((await h.call<Order>('GET', `/api/orders/${placed.body.id}`, { token: bob.token })).status, 200)
+  })
+
+  test("staff cannot place an order for a user who does not exist or is another tenant's: 422, nothing charged or held", async () => {
+    const p = await h.product(5)
+    const identityDb = h.node.engine.forSchema('identity')
+    await identityDb.query("insert into tenants (id, name) values ('elsewhere', 'Elsewhere') on conflict do nothing")
+    const [stranger] = await identityDb.query<{ id: string }>(
+      "insert into users (tenant_id, email, name, password_hash, roles) values ('elsewhere', $1, 'Stranger', 'x', '{customer}') returning id", [`stranger-${randomUUID()}@example.test`])
+    for (const userId of [randomUUID(), stranger!.id, 'not-a-uuid']) {
+      const placed = await h.place(h.adminToken, { productId: p, quantity: 1, paymentMethod: pay('tok_visa'), userId })
+      assert.equal(placed.status, 422, `${userId}: ${placed.text}`)
+      assert.deepEqual((placed.body as unknown as Problem).errors?.map((e) => [e.path, e.code]), [['/userId', 'unknown_user']])
+    }
+    assert.equal(await h.stock(p), 5, 'no stock was held or committed')
+    const [orders] = await h.node.engine.forSchema('orders').query<{ n: bigint }>('select count(*) as n from events where data::text like $1', [`%${stranger!.id}%`])
+    assert.equal(Number(orders!.n), 0, 'no order was recorded for them')
   })
 
   test('lists: mine only; staff see every order and filter by user and status; pages by cursor', async () => {

@@ -10,8 +10,11 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { spawnNode, tempDataDir, type Child } from '../process.ts'
-import { adminEnv, login, bearer } from '../auth.ts'
+import { adminEnv, login } from '../auth.ts'
 import { sagaEnv, PASSWORD, type Order } from './helpers.ts'
+import { call as httpCall } from '../helpers/http.ts'
+import { seededRandom } from '../helpers/seed.ts'
+import { customer as signedUp } from '../helpers/users.ts'
 
 const script = join(import.meta.dirname, 'crash-node.ts')
 const TOKENS = ['tok_visa', 'tok_visa', 'tok_visa', 'tok_flaky', 'tok_declined', 'tok_insufficient_funds', 'tok_timeout']
@@ -20,16 +23,14 @@ const ORDERS = 50
 interface Payment { orderId: string, status: string, amount: number, captured: number, refunded: number }
 
 test('50 checkouts under random SIGKILLs: every order settles and every invariant holds', { timeout: 240_000 }, async (t) => {
+  const random = seededRandom(t)
   const dataDir = await tempDataDir(t, 'mosaic-orders-crash-')
   const env = { ...sagaEnv, ORDERS_SAGA_TIMEOUT_MS: '3000', ORDERS_SAGA_LEASE_MS: '1000', DATA_DIR: dataDir, CATALOG_SEED_DEMO: 'false', LOG_LEVEL: 'silent', EVENT_POLL_MS: '50', ...adminEnv }
   let child: Child = await spawnNode([script], env, 60_000)
   t.after(() => child.kill('SIGKILL'))
-  const call = async <T>(method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: T }> => {
-    const response = await fetch(new URL(path, child.url), {
-      method, headers: { ...bearer(token), ...(body ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body ? { body: JSON.stringify(body) } : {}),
-    })
-    return { status: response.status, body: await response.json() as T }
-  }
+  // `child` is read at each call: it is replaced by a new process after every kill.
+  const call = <T>(method: string, path: string, token: string, json?: unknown, headers: Record<string, string> = {}) =>
+    httpCall<T>(child, method, path, { token, headers, ...(json ? { json } : {}) })
 
   let admin = (await login(child.url)).accessToken
   const initial = new Map<string, number>()
@@ -39,8 +40,7 @@ test('50 checkouts under random SIGKILLs: every order settles and every invarian
     assert.equal((await call('POST', '/api/products', admin, { id, name: `Crash ${i}`, price: '2.50', currency: 'EUR', stock: 25 })).status, 201)
   }
   const email = `crash-${randomUUID().slice(0, 8)}@orders.test`
-  assert.equal((await fetch(new URL('/api/users', child.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD, name: 'Crash' }) })).status, 201)
-  let customer = (await login(child.url, email, PASSWORD)).accessToken
+  let customer = (await signedUp(child, { email, name: 'Crash' })).token
 
   const products = [...initial.keys()]
   // Each request: its key and body, fixed up front, so a retry is the same request.
@@ -63,7 +63,7 @@ test('50 checkouts under random SIGKILLs: every order settles and every invarian
   for (let wave = 1; wave <= 3; wave++) {
     const pending = requests.map((_, i) => i).filter((i) => !placed.has(i)).slice(0, Math.ceil(ORDERS * wave / 3) - placed.size)
     const sending = Promise.all(pending.map(send))
-    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 400))
+    await new Promise((resolve) => setTimeout(resolve, 50 + random() * 400))
     await child.kill('SIGKILL')
     kills++
     await sending
@@ -117,7 +117,7 @@ test('50 checkouts under random SIGKILLs: every order settles and every invarian
     } catch { return false }
   }
   const cancelling = Promise.all(toCancel.map(cancel))
-  await new Promise((resolve) => setTimeout(resolve, Math.random() * 300))
+  await new Promise((resolve) => setTimeout(resolve, random() * 300))
   await child.kill('SIGKILL')
   kills++
   const answered = await cancelling

@@ -9,10 +9,12 @@ import identity from '../../src/services/identity/service.ts'
 import catalog from '../../src/services/catalog/service.ts'
 import payments from '../../src/services/payments/service.ts'
 import orders from '../../src/services/orders/service.ts'
-import { testEnv, login, bearer } from '../auth.ts'
+import { testEnv, login } from '../auth.ts'
+import { call, type Reply } from '../helpers/http.ts'
+import { customer } from '../helpers/users.ts'
 import type { AnyService } from '../../src/kit/service.ts'
 
-export const PASSWORD = 'Tr0ub4dor&3-not-common'
+export { PASSWORD } from '../helpers/users.ts'
 
 /** Small timeouts so failure paths settle in a second or two. */
 export const sagaEnv = {
@@ -30,7 +32,7 @@ export const services = [identity, catalog, payments, orders]
 /** The same services with another payments instance (say, one built on a provider a test can steer). */
 export const servicesWith = (paymentsService: typeof payments): typeof services => [identity, catalog, paymentsService, orders]
 
-export interface Reply<T = unknown> { status: number, headers: Headers, body: T, text: string }
+export type { Reply } from '../helpers/http.ts'
 
 export interface Order {
   id: string
@@ -57,23 +59,15 @@ export class Harness {
 
   get url(): string { return this.node.url }
 
-  async call<T = unknown>(method: string, path: string, options: { token?: string, json?: unknown, headers?: Record<string, string> } = {}): Promise<Reply<T>> {
-    const headers: Record<string, string> = { ...options.headers }
-    if (options.token) Object.assign(headers, bearer(options.token))
-    if (options.json !== undefined) headers['content-type'] = 'application/json'
-    const response = await fetch(new URL(path, this.url), { method, headers, ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}) })
-    const text = await response.text()
-    let body: unknown = text
-    try { body = JSON.parse(text) } catch { /* not JSON */ }
-    return { status: response.status, headers: response.headers, body: body as T, text }
+  call<T = unknown>(method: string, path: string, options: { token?: string, json?: unknown, headers?: Record<string, string> } = {}): Promise<Reply<T>> {
+    const { token, ...rest } = options
+    return call<T>(this, method, path, { ...rest, ...(token ? { token } : {}) })
   }
 
   /** A new customer account, signed in. */
   async customer(): Promise<{ token: string, userId: string }> {
-    const email = `buyer-${randomUUID().slice(0, 8)}@orders.test`
-    const created = await this.call<{ id: string }>('POST', '/api/users', { json: { email, password: PASSWORD, name: 'Buyer' } })
-    assert.equal(created.status, 201, created.text)
-    return { token: (await login(this.url, email, PASSWORD)).accessToken, userId: created.body.id }
+    const { token, userId } = await customer(this, { email: `buyer-${randomUUID().slice(0, 8)}@orders.test`, name: 'Buyer' })
+    return { token, userId }
   }
 
   async product(stock: number, price: number | string = '12.50', currency = 'EUR'): Promise<string> {

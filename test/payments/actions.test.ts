@@ -3,11 +3,12 @@
 // capture and refund rules, and bad input. Called as another service would, with a deadline.
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { MosaicError } from '../../src/kit/errors.ts'
+import { eventually } from '../helpers/wait.ts'
 import { startPaymentsNode, authorization, uid, rejects, type PaymentsNode, type PaymentOut } from './helpers.ts'
-import { spy } from '../bus.ts'
+import { spy } from '../helpers/bus.ts'
+import { drained } from '../helpers/drained.ts'
 
 const eventTypes = ['payment.authorized', 'payment.captured', 'payment.declined', 'payment.voided', 'payment.refunded']
 
@@ -16,9 +17,6 @@ describe('payments actions', () => {
   let p: PaymentsNode
   const events: CloudEvent<{ orderId: string, amount: number, refunded?: number, reason?: string }>[] = []
   const eventsOf = (orderId: string) => events.filter((e) => e.data.orderId === orderId).map((e) => e.type)
-  async function eventually(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-    for (const until = Date.now() + 5000; !await check(); await sleep(20)) if (Date.now() > until) assert.fail(`timed out waiting for ${what}`)
-  }
 
   before(async () => {
     p = await startPaymentsNode()
@@ -98,7 +96,7 @@ describe('payments actions', () => {
     release()
     // The provider now holds the money, until the payments service sees the answer and releases it.
     await eventually('the late hold to be released', async () => !await p.simulated.held(voided!.id) && p.gate.authorizeCalls > 0)
-    await sleep(50)
+    await drained(p.node)
     assert.equal(await p.simulated.held(voided!.id), false)
     const again = await p.invoke('authorizePayment', input)
     assert.equal(again.status, 'voided')

@@ -4,7 +4,6 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { startNode } from '../../src/runtime/node.ts'
 import { defineContract, defineService, type Static } from '../../src/kit/index.ts'
 import identity from '../../src/services/identity/service.ts'
@@ -13,7 +12,9 @@ import { ordersContract } from '../../src/services/orders/contract.ts'
 import type { Invoice } from '../../src/services/payments/contract.ts'
 import { adminEnv } from '../auth.ts'
 import { call, assertProblem, signUp, type TestNode, type Tokens, type User } from '../identity/helpers.ts'
+import { eventually } from '../helpers/wait.ts'
 import { authorization, uid, type PaymentOut } from './helpers.ts'
+import { drained } from '../helpers/drained.ts'
 
 type InvoiceOut = Static<typeof Invoice>
 type OrderConfirmed = Static<(typeof ordersContract)['events']['order.confirmed']>
@@ -52,12 +53,10 @@ function order(user: User, overrides: Partial<OrderConfirmed> = {}): OrderConfir
 }
 
 async function invoiceOf(orderId: string, token = as(staff)): Promise<InvoiceOut> {
-  for (const until = Date.now() + 5000; ; await sleep(20)) {
+  return eventually(`an invoice for ${orderId}`, async () => {
     const list = await call<{ items: InvoiceOut[] }>(t, 'GET', '/api/invoices?limit=100', { token })
-    const found = list.body.items.find((i) => i.orderId === orderId)
-    if (found) return found
-    if (Date.now() > until) assert.fail(`no invoice for ${orderId}`)
-  }
+    return list.body.items.find((i) => i.orderId === orderId)
+  })
 }
 
 before(async () => {
@@ -136,7 +135,7 @@ describe('invoices', () => {
     // The same event delivered again, and the order confirmed again under another event id.
     await t.node.engine.admin.query(`insert into mosaic_bus.deliveries (subscription, consumer, event) values ('payments/orders.order.confirmed', 'payments', $1::text::jsonb)`, [JSON.stringify(event)])
     await confirmOrder(data)
-    await sleep(300)
+    await drained(t.node)
     const all = await call<{ items: InvoiceOut[] }>(t, 'GET', '/api/invoices?limit=100', { token: as(staff) })
     assert.equal(all.body.items.filter((i) => i.orderId === data.orderId).length, 1)
   })

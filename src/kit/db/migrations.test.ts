@@ -58,3 +58,14 @@ test('badly named or duplicate-numbered files are refused', async () => {
   await assert.rejects(migrate(engine, 'shop', [source()]), /two migrations numbered 2/)
   await rm(join(dir, '002_again.sql'))
 })
+
+test('pending migrations apply together or not at all: one failing leaves none of those before it', async () => {
+  await writeFile(join(dir, '003_tags.sql'), 'create table tags (id text primary key);')
+  await writeFile(join(dir, '004_broken.sql'), 'select * from no_such_table;')
+  await assert.rejects(migrate(engine, 'shop', [source()]), /no_such_table/)
+  const [t] = await engine.admin.query<{ n: bigint }>(`select count(*) as n from information_schema.tables where table_schema = 'shop' and table_name = 'tags'`)
+  assert.equal(t!.n, 0n, '003 was rolled back with 004')
+  await rm(join(dir, '004_broken.sql'))
+  assert.deepEqual(await migrate(engine, 'shop', [source()]), ['shop/003_tags.sql'])
+  await rm(join(dir, '003_tags.sql'))
+})

@@ -1,9 +1,9 @@
-// Plain-SQL migrations: files named NNN_description.sql, applied in order at start, each in its
-// own transaction, recorded with a checksum. Editing a migration that has been applied is an
-// error: write a new one instead.
+// Plain-SQL migrations: files named NNN_description.sql, applied in order at start (a service's
+// pending ones in one transaction), recorded with a checksum. Editing a migration that has been
+// applied is an error: write a new one instead.
 import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
-import type { Engine, Sql } from './database.ts'
+import type { Engine } from './database.ts'
 import { ident, roleOf } from './database.ts'
 
 export interface MigrationSource {
@@ -57,36 +57,35 @@ async function createSchema(engine: Engine, schema: string): Promise<void> {
   })
 }
 
-/** Creates `schema` if needed and applies what is pending; returns the names applied now. */
+/**
+ * Creates `schema` if needed and applies what is pending; returns the names applied now. All of a
+ * service's pending migrations run in one transaction: they apply together or not at all (DDL is
+ * transactional in PostgreSQL), and a start with nothing pending costs one short transaction
+ * rather than one per migration.
+ */
 export async function migrate(engine: Engine, schema: string, sources: readonly MigrationSource[]): Promise<string[]> {
   const all = (await Promise.all(sources.map(readMigrations))).flat()
   await createSchema(engine, schema)
-  const db = engine.forSchema(schema)
-  const lock = async (tx: Sql): Promise<void> => {
+  return engine.forSchema(schema).transaction(async (tx) => {
     // Replicas starting together take turns; PGlite has one connection and needs no lock.
     if (engine.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`mosaic-migrate:${schema}`])
-  }
-  await db.transaction(async (tx) => {
-    await lock(tx)
     await tx.exec(`create table if not exists mosaic_migrations (
       owner text not null, version int not null, name text not null, checksum text not null,
       applied_at timestamptz not null default now(), primary key (owner, version))`)
-  })
-  const appliedNow: string[] = []
-  for (const m of all) {
-    await db.transaction(async (tx) => {
-      await lock(tx)
-      const [applied] = await tx.query<Applied>('select owner, version, name, checksum from mosaic_migrations where owner = $1 and version = $2', [m.owner, m.version])
-      if (applied) {
-        if (applied.checksum !== m.checksum) {
+    const applied = new Map((await tx.query<Applied>('select owner, version, name, checksum from mosaic_migrations')).map((a) => [`${a.owner}/${a.version}`, a]))
+    const appliedNow: string[] = []
+    for (const m of all) {
+      const done = applied.get(`${m.owner}/${m.version}`)
+      if (done) {
+        if (done.checksum !== m.checksum) {
           throw new MigrationError(`${schema}: migration ${m.owner}/${m.name} was changed after it was applied; add a new migration instead`)
         }
-        return
+        continue
       }
       await tx.exec(m.sql)
       await tx.query('insert into mosaic_migrations (owner, version, name, checksum) values ($1, $2, $3, $4)', [m.owner, m.version, m.name, m.checksum])
       appliedNow.push(`${m.owner}/${m.name}`)
-    })
-  }
-  return appliedNow
+    }
+    return appliedNow
+  })
 }

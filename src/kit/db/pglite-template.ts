@@ -1,35 +1,52 @@
-// Initialising an empty PGlite data directory (initdb, in WebAssembly, onto disk) takes seconds;
-// copying a prepared one takes a fraction of that. `npm install` runs this file to prepare the
-// copy once, so the first `npm start` is as quick as the later ones. Without it (installs with
-// --ignore-scripts) PGlite simply initialises the directory itself.
+// Initialising an empty PGlite data directory (initdb, in WebAssembly) takes seconds; copying a
+// prepared one is a plain file copy. `npm install` runs this file to prepare the copy once, so
+// the first `npm start` is as quick as the later ones. Without it (installs with --ignore-scripts)
+// the first fresh start prepares it.
+//
+// The template is a data directory, not a tarball for PGlite's `loadDataDir`: unpacking that goes
+// through the WebAssembly heap, which grows by the size of the archive and never shrinks (some
+// 160 MB of resident memory for the life of the process), and is no faster than copying files.
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { cp, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises'
 import { PGlite } from '@electric-sql/pglite'
 
 // node_modules/@electric-sql/pglite/dist/index.js → the package folder
 const pglitePackage = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))))
 const { version } = JSON.parse(await readFile(join(pglitePackage, 'package.json'), 'utf8')) as { version: string }
 /** node_modules/.cache/mosaic/, keyed by PGlite's version: a new PGlite makes a new template. */
-export const templatePath = join(pglitePackage, '..', '..', '.cache', 'mosaic', `pglite-${version}.tar.gz`)
+export const templatePath = join(pglitePackage, '..', '..', '.cache', 'mosaic', `pglite-${version}`)
 
-export async function readTemplate(): Promise<Blob | undefined> {
+/**
+ * Fills the fresh directory `dataDir` from the template; false when there is none, or when it went
+ * away during the copy (another process replacing it), leaving `dataDir` empty again.
+ */
+export async function copyTemplate(dataDir: string): Promise<boolean> {
+  if (!existsSync(join(templatePath, 'PG_VERSION'))) return false
   try {
-    return new Blob([await readFile(templatePath)])
+    await cp(templatePath, dataDir, { recursive: true })
+    return true
   } catch {
-    return undefined
+    await rm(dataDir, { recursive: true, force: true })
+    await mkdir(dataDir, { recursive: true })
+    return false
   }
 }
 
-/** Saves `pg`'s data directory as the template; `pg` defaults to a new, empty database. */
-export async function writeTemplate(from?: PGlite): Promise<string> {
-  const pg = from ?? await PGlite.create()
-  const dump = await pg.dumpDataDir('gzip')
-  if (!from) await pg.close()
+/** Initialises an empty database and keeps its data directory as the template. */
+export async function writeTemplate(): Promise<string> {
   await mkdir(dirname(templatePath), { recursive: true })
-  const partial = `${templatePath}.${process.pid}`
-  await writeFile(partial, Buffer.from(await dump.arrayBuffer()))
-  await rename(partial, templatePath) // never leave a half-written template behind
+  // Built beside its final place and renamed into it: never a half-written template.
+  const partial = await mkdtemp(`${templatePath}.partial-`)
+  try {
+    const pg = await PGlite.create(partial)
+    await pg.close()
+    await rm(templatePath, { recursive: true, force: true })
+    await rename(partial, templatePath)
+  } finally {
+    await rm(partial, { recursive: true, force: true })
+  }
   return templatePath
 }
 

@@ -1,5 +1,5 @@
 // A fresh embedded database starts from the template `npm install` prepares; when the template is
-// missing (install scripts skipped, cache cleared), the first fresh directory puts it back.
+// missing (install scripts skipped, cache cleared), the first fresh start puts it back.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -7,19 +7,52 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openPglite } from './pglite.ts'
-import { readTemplate, templatePath } from './pglite-template.ts'
+import { templatePath } from './pglite-template.ts'
+import { migrate } from './migrations.ts'
 
-test('a fresh data directory without a template becomes the template, and the next one starts from it', async (t) => {
+test('a fresh start without a template makes it again, and the next fresh start copies it', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'mosaic-pglite-'))
   t.after(() => rm(root, { recursive: true, force: true }))
-  await rm(templatePath, { force: true })
+  await rm(templatePath, { recursive: true, force: true })
 
   const first = await openPglite(join(root, 'a'))
   await first.close()
-  assert.ok(existsSync(templatePath), 'the template is written again')
-  assert.ok((await readTemplate())!.size > 0)
+  assert.ok(existsSync(join(templatePath, 'PG_VERSION')), 'the template is written again')
 
   const second = await openPglite(join(root, 'b'))
   t.after(() => second.close())
   assert.deepEqual(await second.admin.query('select 1 as one'), [{ one: 1 }])
+})
+
+test('each statement runs as its own schema whatever ran before it: interleaved, after a failed statement, a failed transaction or a failed switch', async (t) => {
+  const engine = await openPglite()
+  t.after(() => engine.close())
+  await migrate(engine, 'shop_a', [])
+  await migrate(engine, 'shop_b', [])
+  const a = engine.forSchema('shop_a')
+  const b = engine.forSchema('shop_b')
+  await a.exec(`create table t (v text); insert into t values ('a')`)
+  await b.exec(`create table t (v text); insert into t values ('b')`)
+  const who = `select current_user as role, current_schema() as schema, (select v from t) as v`
+
+  const interleaved = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? a : b).query(who)))
+  interleaved.forEach((rows, i) => assert.deepEqual(rows, [i % 3 === 0 ? { role: 'svc_shop_a', schema: 'shop_a', v: 'a' } : { role: 'svc_shop_b', schema: 'shop_b', v: 'b' }]))
+
+  await assert.rejects(a.query('select * from missing_table'), /missing_table/)
+  assert.deepEqual(await a.query(who), [{ role: 'svc_shop_a', schema: 'shop_a', v: 'a' }])
+  await assert.rejects(b.transaction(async (tx) => { await tx.query(`insert into t values ('never')`); throw new Error('no') }), /no/)
+  assert.deepEqual(await b.query('select v from t'), [{ v: 'b' }], 'the failed transaction was rolled back')
+  await assert.rejects(engine.forSchema('no_such_service').query('select 1'), /svc_no_such_service/)
+  assert.deepEqual(await a.query(who), [{ role: 'svc_shop_a', schema: 'shop_a', v: 'a' }])
+  assert.deepEqual(await engine.admin.query(`select current_user = session_user as reset, current_schema() as schema`), [{ reset: true, schema: 'public' }])
+})
+
+test('an embedded database keeps 16 MB of shared buffers, fresh or reopened', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'mosaic-pglite-'))
+  t.after(() => rm(root, { recursive: true, force: true }))
+  for (let open = 0; open < 2; open++) {
+    const engine = await openPglite(join(root, 'db'))
+    assert.deepEqual(await engine.admin.query('show shared_buffers'), [{ shared_buffers: '16MB' }])
+    await engine.close()
+  }
 })

@@ -1,72 +1,78 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite, types } from '@electric-sql/pglite'
-import { readTemplate, writeTemplate } from './pglite-template.ts'
+import { copyTemplate, writeTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident, roleOf } from './database.ts'
 
-interface PgliteTx {
+interface PgliteSql {
   query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>
   exec(text: string): Promise<unknown>
 }
 
-function sqlOf(tx: PgliteTx): Sql {
+function sqlOf(on: PgliteSql): Sql {
   return {
-    query: async (text, params) => (await tx.query(text, params ? [...params] : undefined)).rows as never,
-    exec: async (script) => { await tx.exec(script) },
+    query: async (text, params) => (await on.query(text, params ? [...params] : undefined)).rows as never,
+    exec: async (script) => { await on.exec(script) },
   }
 }
 
 /**
- * PGlite is one connection shared by every service in the process: it serialises work itself,
- * and each unit of work here runs inside its transaction lock with the caller's role and
- * search_path. They are set only when they change, so a run of calls to one service costs no
- * extra statement.
+ * PGlite is one connection shared by every service in the process. Each unit of work (one
+ * statement, or a transaction) runs in turn with the caller's role and search_path, set at session
+ * level and only when they change: a run of calls to one service costs no extra statement, and a
+ * single statement costs one statement, not a BEGIN/COMMIT around it (three trips into the
+ * WebAssembly engine instead of one).
+ *
+ * PGlite's own locks guard one call each; "set the role, then run the statement" is two calls, so
+ * units of work queue here. (`pg.runExclusive` cannot be used for that: it holds the lock that
+ * `query` itself takes, and only the raw wire protocol may run inside it.)
  */
 export async function openPglite(dataDir?: string): Promise<Engine> {
-  const fresh = dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))
-  const template = fresh ? await readTemplate() : undefined
+  if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))) {
+    // No template (the install script did not run, or the cache was cleared): made now, once, for
+    // this start and the next. Best effort: a read-only node_modules only means PGlite initialises
+    // the directory itself, slowly.
+    if (!await copyTemplate(dataDir)) await writeTemplate().then(() => copyTemplate(dataDir), () => {})
+  }
   const pg = await PGlite.create(dataDir, {
     parsers: { [types.INT8]: (value: string) => BigInt(value) },
-    ...(template ? { loadDataDir: template } : {}),
+    // PostgreSQL's default 128 MB of shared buffers costs a process some 115 MB of resident memory
+    // once touched; the files behind them sit in the OS page cache anyway, so an embedded database
+    // keeps 16 MB of its own.
+    startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'],
   })
-  // No template (the install script did not run, or the cache was cleared): this directory was just
-  // initialised and is still empty, so it becomes the template for the next fresh start. Best effort:
-  // a read-only node_modules only means the next fresh start is slow too.
-  if (fresh && !template) await writeTemplate(pg).catch(() => {})
-  // The schema whose role and search_path the connection has now; `admin` once reset.
+  // The schema whose role and search_path the session has now; `admin` once reset.
   let current: string | undefined
+  // The end of the queue of units of work; a promise chain is the whole of the lock needed here.
+  let tail: Promise<unknown> = Promise.resolve()
 
-  const inSchema = <T>(schema: string | 'admin', fn: (tx: Sql) => Promise<T>): Promise<T> =>
-    pg.transaction(async (tx) => {
-      try {
-        if (current !== schema) {
-          await tx.exec(schema === 'admin' ? 'reset role; reset search_path' : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`)
-          current = schema
-        }
-        return await fn(sqlOf(tx as unknown as PgliteTx))
-      } catch (error) {
-        current = undefined // the rollback undid the SETs as well
-        throw error
+  const inSchema = <T>(schema: string | 'admin', fn: (on: Sql) => Promise<T>, transaction: boolean): Promise<T> => {
+    const run = tail.then(async () => {
+      if (current !== schema) {
+        current = undefined // a SET that fails leaves the session's state unknown: set it again next time
+        await pg.exec(schema === 'admin' ? 'reset role; reset search_path' : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`)
+        current = schema
       }
+      // Session-level SETs outlive a failed statement and a rolled-back transaction alike. A unit of
+      // work that changed them itself (nothing here does) would leave `current` wrong.
+      return transaction ? pg.transaction((tx) => fn(sqlOf(tx as unknown as PgliteSql))) : fn(sqlOf(pg as unknown as PgliteSql))
     })
+    tail = run.catch(() => {})
+    return run
+  }
 
-  const forSchema = (schema: string): Database => ({
-    schema,
-    query: (text, params) => inSchema(schema, (tx) => tx.query(text, params)),
-    exec: (script) => inSchema(schema, (tx) => tx.exec(script)),
-    transaction: (fn) => inSchema(schema, fn),
+  const databaseOf = (schema: string | 'admin'): Database => ({
+    schema: schema === 'admin' ? 'public' : schema,
+    query: (text, params) => inSchema(schema, (on) => on.query(text, params), false),
+    exec: (script) => inSchema(schema, (on) => on.exec(script), false),
+    transaction: (fn) => inSchema(schema, fn, true),
   })
 
   return {
     kind: 'pglite',
-    forSchema,
-    admin: {
-      schema: 'public',
-      query: (text, params) => inSchema('admin', (tx) => tx.query(text, params)),
-      exec: (script) => inSchema('admin', (tx) => tx.exec(script)),
-      transaction: (fn) => inSchema('admin', fn),
-    },
+    forSchema: databaseOf,
+    admin: databaseOf('admin'),
     close: () => pg.close(),
   }
 }

@@ -12,7 +12,7 @@ import { migrate } from '../db/migrations.ts'
 import type { Bus, BusSubscription, Route, RetryPolicy } from './bus.ts'
 import { defaultRetryPolicy } from './bus.ts'
 import { dispatch, type Delivery } from './dispatch.ts'
-import { createPump } from './pump.ts'
+import { startWorker, type Worker } from '../worker.ts'
 
 export interface LocalBusOptions {
   readonly engine: Engine
@@ -68,7 +68,7 @@ export function createLocalBus(options: LocalBusOptions): Bus {
     return rows.length
   }
 
-  const pump = createPump('event bus', deliver, { pollMs, log })
+  let worker: Worker | undefined
 
   /** Queues `events` for every route that `select` keeps, in `tx`. */
   async function enqueue(events: readonly CloudEvent[], targets: readonly Route[], tx: Sql): Promise<void> {
@@ -80,12 +80,12 @@ export function createLocalBus(options: LocalBusOptions): Bus {
       join unnest($2::text[], $3::text[], $4::text[]) as r(type, id, consumer) on r.type = e.event->>'type'
       order by e.n, r.id`,
     [JSON.stringify(events), targets.map((r) => r.type), targets.map((r) => r.id), targets.map((r) => r.consumer)])
-    if (targets.some((r) => subscriptions.has(r.id))) pump.notify()
+    if (targets.some((r) => subscriptions.has(r.id))) worker?.notify()
   }
 
   return {
     kind: 'embedded',
-    get running() { return pump.running },
+    get running() { return worker?.running ?? false },
     publish: (producer, events, tx) => enqueue(events, routes.filter((r) => r.source === producer), tx),
     redeliver: (route, events, tx) => enqueue(events, [route], tx),
     async subscribe(subscription) {
@@ -93,13 +93,13 @@ export function createLocalBus(options: LocalBusOptions): Bus {
       subscriptions.set(subscription.id, subscription)
       // A subscriber this process runs is part of the graph, declared or not (tests add their own).
       if (!routes.some((r) => r.id === subscription.id)) routes.push(subscription)
-      pump.notify()
+      worker?.notify()
     },
     async start() {
       await migrate(engine, 'mosaic_bus', [{ owner: 'bus', dir: new URL('./bus-migrations/', import.meta.url) }])
-      pump.start()
+      worker = startWorker({ name: 'event bus', log, pollMs, cycle: async () => (await deliver()) === batchSize })
     },
-    stop: () => pump.stop(),
+    stop: async () => { await worker?.stop() },
     async status() {
       const counts = await db.query<{ subscription: string, n: bigint, retrying: bigint, oldest: number }>(`
         select subscription, count(*) as n, count(*) filter (where attempts > 0) as retrying,

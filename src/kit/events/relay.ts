@@ -11,7 +11,7 @@ import type { Engine } from '../db/database.ts'
 import { ident } from '../db/database.ts'
 import { eventsPublished, messagingSystem } from '../telemetry/metrics.ts'
 import type { Bus } from './bus.ts'
-import { createPump, type Pump } from './pump.ts'
+import { startWorker, type Worker } from '../worker.ts'
 
 export interface RelayOptions {
   /** The producing service, and the schema its outbox is in. */
@@ -24,7 +24,8 @@ export interface RelayOptions {
   readonly batchSize?: number
 }
 
-export function createRelay(options: RelayOptions): Pump {
+/** Starts relaying at once: its first cycle sends what the last run of the service left. */
+export function startRelay(options: RelayOptions): Worker {
   const { service, engine, bus, batchSize = 500 } = options
   const outbox = `${ident(options.schema)}.mosaic_outbox`
   const lockKey = `mosaic-relay:${options.schema}`
@@ -47,5 +48,5 @@ export function createRelay(options: RelayOptions): Pump {
     return events.length
   }
 
-  return createPump(`${service} outbox relay`, relay, options)
+  return startWorker({ name: `${service} outbox relay`, log: options.log, pollMs: options.pollMs, cycle: async () => (await relay()) === batchSize })
 }

@@ -7,7 +7,8 @@ import Type from 'typebox'
 import type { Contract, CloudEvent } from '../contract.ts'
 import type { Engine, Database } from '../db/database.ts'
 import type { Bus, Route } from '../events/bus.ts'
-import { createRelay } from '../events/relay.ts'
+import { startRelay } from '../events/relay.ts'
+import type { Worker } from '../worker.ts'
 import type {
   AnyService, ServiceContext, CallContext, RouteContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput,
 } from '../service.ts'
@@ -24,6 +25,7 @@ import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
 import type { Authorizer } from '../authz.ts'
 import type { Caller } from '../identity.ts'
+import type { Cache, CacheStore } from '../cache/cache.ts'
 
 export interface Platform {
   readonly engine: (service: string) => Engine
@@ -41,6 +43,7 @@ export interface Platform {
   /** Time allowed for a call when the caller sets none (CALL_TIMEOUT_MS). */
   readonly callTimeoutMs: number
   readonly authorizer: Authorizer
+  readonly cache: CacheStore
 }
 
 /** What the HTTP layer knows about a request besides its input. */
@@ -82,7 +85,7 @@ function outsideTransaction(what: string): void {
   if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
 }
 
-function serviceDb(raw: Database, service: string, contract: Contract, system: string, published: () => void): ServiceDb {
+function serviceDb(raw: Database, service: string, contract: Contract, system: string, published: () => void, cache: Cache): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
   const db = tracedSql(raw, service, raw.schema)
   return {
@@ -90,6 +93,7 @@ function serviceDb(raw: Database, service: string, contract: Contract, system: s
     exec: (script) => { outsideTransaction(`${service}: db.exec`); return raw.exec(script) },
     transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, service, attributes }, async () => {
       let publishes = 0
+      const stale: string[] = []
       const result = await raw.transaction((rawTx) => {
         const tx = tracedSql(rawTx, service, raw.schema)
         const serviceTx: ServiceTx = {
@@ -107,9 +111,12 @@ function serviceDb(raw: Database, service: string, contract: Contract, system: s
             publishes++
             return event as never
           },
+          invalidate: (...tags) => { stale.push(...tags) },
         }
         return openTransaction.run(service, () => fn(serviceTx as never))
       })
+      // After the commit, never before: a reader in between would load the old row and keep it.
+      cache.invalidate(stale)
       if (publishes > 0) published()
       return result
     }) },
@@ -127,7 +134,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
       try {
         outsideTransaction(`${caller}: call to ${contract.name}.${action}`)
         const deadline = Math.min(parentDeadline ?? Infinity, Date.now() + (options.timeoutMs ?? platform.callTimeoutMs))
-        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline, caller))
+        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline, caller, spec.idempotent))
       } catch (error) {
         outcome = error instanceof MosaicError ? error.code : 'error'
         throw error
@@ -157,11 +164,17 @@ export async function startService(definition: AnyService, platform: Platform): 
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
   const raw = engine.forSchema(schema)
   const bus = platform.bus
-  const relay = bus ? createRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 }) : undefined
+  let relay: Worker | undefined // started once the service has
   const system = messagingSystem(bus)
-  const db = serviceDb(raw, name, contract, system, () => relay?.notify())
+  const cache = platform.cache.forService(name)
+  const db = serviceDb(raw, name, contract, system, () => relay?.notify(), cache)
 
-  const context: ServiceContext = { name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize }
+  // Set once `start` returns; read at each call, so handlers registered before it (subscriptions) see it too.
+  let state: unknown = undefined
+  const context: ServiceContext = {
+    name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize, cache,
+    get state() { return state },
+  }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
     const signal = lazySignal(deadline)
     return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
@@ -181,10 +194,13 @@ export async function startService(definition: AnyService, platform: Platform): 
         const fresh = new Set((await tx.query<{ event_id: string }>(
           'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
           [route.id, events.map((e) => e.id)])).map((r) => r.event_id))
+        const effects = fresh.size
         for (const event of events) {
-          if (fresh.has(event.id)) await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
+          // delete: an event can come twice in one batch (a redelivery caught up with the first delivery).
+          if (!fresh.delete(event.id)) continue
+          await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
         }
-        return fresh.size
+        return effects
       })),
       deadLetter: async (event: CloudEvent, attempts: number, error: string) => {
         await raw.query('insert into mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)', [route.id, event, attempts, error])
@@ -194,8 +210,8 @@ export async function startService(definition: AnyService, platform: Platform): 
 
   const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
   // The service's own loops (a saga runner, a mail sender) run as the service: their spans name it.
-  await inService(name, () => implementation.start?.(context as never))
-  relay?.start()
+  state = await inService(name, () => implementation.start?.(context as never))
+  if (bus) relay = startRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 })
   log.debug('started')
 
   return {

@@ -1,22 +1,34 @@
 // The HTTP server every Mosaic process runs (a service alone, or the gateway with services
 // inside): problem+json for every error, TypeBox validation, a server span and a duration
-// metric per request, and the health and metrics endpoints.
+// metric per request, and the health endpoints (metrics have a port of their own: runtime/metrics-server.ts).
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyReply, type FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
 import { validator } from '../validation.ts'
-import { startSpan, contextFrom, linkFrom, rootContext, untraced, traceHeaders, failed, runInContext, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts'
-import { httpServerDuration, registry } from '../telemetry/metrics.ts'
+import { startSpan, contextFrom, linkFrom, rootContext, untraced, traceHeaders, failed, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts'
+import { httpServerDuration } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
+import { trackAllowedMethods } from './allowed-methods.ts'
+import { clientGone, createAbortLog } from './client-abort.ts'
+import { limitConnectionsPerClient, serverOptions, type ConnectionLimits } from './connection-limits.ts'
 
 export interface Readiness {
   /** starting → ready → draining; only `ready` answers 200 on /health/ready. */
   state: 'starting' | 'ready' | 'draining'
-  /** Named checks (database, bus); each resolves or throws. */
-  readonly checks: Record<string, () => Promise<void>>
+  /**
+   * Named checks (database, bus, upstreams); each resolves or throws. One that resolves to a
+   * `warn` result leaves the process ready but reports it degraded (a service it calls is down).
+   */
+  readonly checks: Record<string, () => Promise<void | CheckResult>>
+}
+
+export interface CheckResult {
+  readonly status: 'pass' | 'warn'
+  readonly output?: string
+  readonly [detail: string]: unknown
 }
 
 export interface HttpAppOptions {
@@ -34,9 +46,15 @@ export interface HttpAppOptions {
    * otherwise a request starts a trace of its own that links the caller's (a public edge).
    */
   readonly trustIncomingTrace?: boolean
+  /** How long a client may take and how many connections it may hold; Node's defaults without. */
+  readonly connections?: ConnectionLimits
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The body types a route takes, when not JSON (a route that streams its body): named by a 415. */
+    accepts?: readonly string[]
+  }
   interface FastifyRequest {
     trace: { span: Span, context: Context, started: number }
     /** The service whose route answered (for the `service` label behind the embedded gateway). */
@@ -48,7 +66,6 @@ declare module 'fastify' {
 
 const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
@@ -82,12 +99,25 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   }
   const problem = error.code === 'HPE_HEADER_OVERFLOW'
     ? new MosaicError('headers_too_large', { detail: 'the request line and headers exceed HEADER_LIMIT' })
-    : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new MosaicError('request_timeout', { detail: 'the request did not arrive whole within HEADERS_TIMEOUT_MS / RECEIVE_TIMEOUT_MS' })
+      : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
   const body = JSON.stringify(toProblem(problem))
   socket.end([
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'content-type: application/problem+json; charset=utf-8',
     `content-length: ${Buffer.byteLength(body)}`, 'x-content-type-options: nosniff', 'cache-control: no-store', 'connection: close', '', body,
   ].join('\r\n'))
+}
+
+/**
+ * A 415 names the types the route takes (a route that streams its body declares them in its
+ * config; every other route takes JSON), in the detail and in Accept-Post / Accept-Patch.
+ */
+function unsupportedType(request: FastifyRequest, reply: FastifyReply): MosaicError {
+  const accepts = request.routeOptions.config.accepts ?? ['application/json']
+  if (request.method === 'POST' || request.method === 'PATCH') reply.header(`accept-${request.method.toLowerCase()}`, accepts.join(', '))
+  const sent = request.headers['content-type'] ?? 'no content type'
+  return new MosaicError('unsupported_media_type', { detail: `send the body as ${accepts.join(' or ')}, not ${sent}` })
 }
 
 export function traceIdOf(request: FastifyRequest): string | undefined {
@@ -97,8 +127,11 @@ export function traceIdOf(request: FastifyRequest): string | undefined {
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false, trustIncomingTrace = false } = options
+  const { connections } = options
+  const limits = connections ? serverOptions(connections) : undefined
   const app = Fastify({
-    http: { maxHeaderSize: headerLimit },
+    ...limits,
+    http: { maxHeaderSize: headerLimit, ...limits?.http },
     trustProxy,
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // errors are logged by the error handler
@@ -108,6 +141,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
     clientErrorHandler: answerClientError,
   })
+
+  if (connections) limitConnectionsPerClient(app.server, connections.maxPerClient)
+  const allowedMethods = trackAllowedMethods(app, { ignoreTrailingSlash: true })
+  const logAbort = createAbortLog(log)
 
   // Fastify parses text/plain by default, which turns a non-JSON body into a 422 on the body's
   // schema; without a parser for it, any body that is not JSON is a 415, as for other types.
@@ -128,8 +165,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    // Probes and scrapes are not traced: they would bury the requests worth looking at.
-    const { span, context } = route.startsWith('/health/') || route === '/metrics' ? untraced() : startSpan(`${request.method} ${route}`, {
+    // Probes are not traced: they would bury the requests worth looking at.
+    const { span, context } = route.startsWith('/health/') ? untraced() : startSpan(`${request.method} ${route}`, {
       kind: SpanKind.SERVER,
       service: name,
       parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
@@ -170,8 +207,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const mosaic = asMosaicError(error)
-    if (mosaic.status >= 500) {
+    const mosaic = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request, reply) : asMosaicError(error)
+    if (clientGone(request)) logAbort(request)
+    else if (mosaic.status >= 500) {
       failed(request.trace.span, error)
       request.log.error({ err: error, trace_id: traceIdOf(request), span_id: request.trace.span.spanContext().spanId }, 'request failed')
     }
@@ -181,8 +219,15 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.setNotFoundHandler((request, reply) => {
-    const error = new MosaicError('route_not_found', { detail: `no route for ${request.method} ${request.url.split('?')[0]}` })
-    return reply.code(404).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
+    const path = request.url.split('?')[0]!
+    // A route that answers this method called notFound itself (`/docs/:file` with an unknown file): a 404.
+    const methods = allowedMethods(path)
+    const allowed = methods.includes(request.method) ? [] : methods
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '))
+    const error = allowed.length > 0
+      ? new MosaicError('method_not_allowed', { detail: `${path} answers to ${allowed.join(', ')}, not ${request.method}` })
+      : new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    return reply.code(error.status).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
   })
 
   app.get('/health/live', async (_request, reply) => {
@@ -190,25 +235,23 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.get('/health/ready', async (_request, reply) => {
-    const checks: Record<string, { status: 'pass' | 'fail', output?: string }[]> = {}
+    const checks: Record<string, { status: 'pass' | 'warn' | 'fail', output?: string }[]> = {}
     let ok = readiness.state === 'ready'
+    let degraded = false
     await Promise.all(Object.entries(readiness.checks).map(async ([check, run]) => {
       try {
-        await run()
-        checks[check] = [{ status: 'pass' }]
+        const result = await run()
+        degraded ||= result?.status === 'warn'
+        checks[check] = [result ?? { status: 'pass' }]
       } catch (error) {
         ok = false
         checks[check] = [{ status: 'fail', output: (error as Error).message }]
       }
     }))
+    const output = readiness.state !== 'ready' ? readiness.state : degraded ? 'degraded' : undefined
     return reply.code(ok ? 200 : 503).type('application/health+json')
-      .send({ status: ok ? 'pass' : 'fail', serviceId: name, ...(readiness.state === 'ready' ? {} : { output: readiness.state }), checks })
+      .send({ status: ok ? (degraded ? 'warn' : 'pass') : 'fail', serviceId: name, ...(output ? { output } : {}), checks })
   })
-
-  // In the request's (untraced) context: gauges that query a database make no spans.
-  app.get('/metrics', (request, reply) => runInContext(request.trace.context, async () => {
-    return reply.type(registry.contentType).send(await registry.metrics())
-  }))
 
   return app
 }

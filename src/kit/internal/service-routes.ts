@@ -46,6 +46,7 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
       // (a multipart body sent to a sibling route stays a 415), and a JSON body sent here is a
       // 415 too rather than an object where the handler expects a stream. Fastify's bodyLimit
       // does not apply to a pass-through parser: the handler enforces its own limit.
+      route.config = { accepts: spec.stream }
       await app.register(async (child) => {
         child.removeAllContentTypeParsers()
         child.addContentTypeParser([...spec.stream!], (_request, payload, done) => done(null, payload))

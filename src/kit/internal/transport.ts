@@ -1,14 +1,18 @@
 // How a call reaches the service that serves it: in this process (a function call) or over
-// HTTP keep-alive (undici). The caller's code is the same either way.
-import { Pool } from 'undici'
+// HTTP keep-alive (undici) to an instance of it, chosen and guarded by its upstream
+// (kit/calls/upstream.ts). The caller's code is the same either way.
 import { MosaicError, fromProblem } from '../errors.ts'
 import { traceHeaders, withSpan, SpanKind } from '../telemetry/tracing.ts'
 import { CALLER_HEADER, type Credentials } from './credentials.ts'
 import type { ServiceInstance } from './host.ts'
+import { notSent, type Upstream } from '../calls/upstream.ts'
 
 export interface Transport {
-  /** `caller`: the name of the calling service (or `gateway`), which the receiver authenticates. */
-  invoke(action: string, input: unknown, deadline: number, caller: string): Promise<unknown>
+  /**
+   * `caller`: the name of the calling service (or `gateway`), which the receiver authenticates.
+   * `idempotent`: the action may be retried (its contract says so).
+   */
+  invoke(action: string, input: unknown, deadline: number, caller: string, idempotent?: boolean): Promise<unknown>
   close?(): Promise<void>
 }
 
@@ -36,33 +40,36 @@ export function localTransport(instance: ServiceInstance): Transport {
   }
 }
 
-export function httpTransport(baseUrl: string, credentials: Credentials): Transport {
-  const pool = new Pool(baseUrl, { connections: 64, keepAliveTimeout: 10_000 })
+/** Errors of a request that never reached the instance: safe to send elsewhere. */
+const UNSENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN'])
+
+export function httpTransport(upstream: Upstream, credentials: Credentials): Transport {
   return {
-    async invoke(action, input, deadline, caller) {
-      const remaining = deadline - Date.now()
-      if (remaining <= 0) throw new MosaicError('deadline_exceeded')
-      const signal = AbortSignal.timeout(remaining)
-      try {
-        const res = await pool.request({
-          method: 'POST',
-          path: `${ACTIONS_PATH}/${action}`,
-          headers: {
-            'content-type': 'application/json', [TIMEOUT_HEADER]: String(remaining), ...traceHeaders(),
-            [CALLER_HEADER]: await credentials.callerToken(caller),
-          },
-          body: JSON.stringify(input),
-          signal,
-        })
-        const body: unknown = await res.body.json().catch(() => undefined)
-        if (res.statusCode >= 400) throw fromProblem(body, res.statusCode)
-        return body
-      } catch (error) {
-        if (error instanceof MosaicError) throw error
-        if (signal.aborted) throw new MosaicError('deadline_exceeded', { detail: `${baseUrl} did not answer within ${remaining} ms` })
-        throw new MosaicError('unavailable', { detail: `${baseUrl} is unreachable: ${(error as Error).message}`, cause: error })
-      }
+    invoke(action, input, deadline, caller, idempotent = false) {
+      const body = JSON.stringify(input)
+      return upstream.send(async ({ pool, info }, signal) => {
+        try {
+          const res = await pool.request({
+            method: 'POST',
+            path: `${ACTIONS_PATH}/${action}`,
+            headers: {
+              'content-type': 'application/json', [TIMEOUT_HEADER]: String(Math.max(1, deadline - Date.now())), ...traceHeaders(),
+              [CALLER_HEADER]: credentials.callerToken(caller),
+            },
+            body,
+            signal,
+          })
+          const answer: unknown = await res.body.json().catch(() => undefined)
+          if (res.statusCode >= 400) throw fromProblem(answer, res.statusCode)
+          return answer
+        } catch (error) {
+          if (error instanceof MosaicError) throw error
+          if (signal.aborted) throw new MosaicError('deadline_exceeded', { detail: `${info.url} did not answer in time` })
+          const failure = new MosaicError('unavailable', { detail: `${info.url} is unreachable: ${(error as Error).message}`, cause: error })
+          throw UNSENT.has((error as { code?: string }).code ?? '') ? notSent(failure) : failure
+        }
+      }, { deadline, idempotent })
     },
-    close: () => pool.close(),
+    close: () => upstream.close(),
   }
 }

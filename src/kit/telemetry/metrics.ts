@@ -123,3 +123,16 @@ export function trackBus(bus: Bus): void {
 export function trackDeadLetters(service: string, count: () => Promise<number>): void {
   deadLetterSources.set(service, count)
 }
+export const cacheHits = new Counter({
+  name: 'mosaic_cache_hits_total',
+  help: 'Reads answered from a service cache (ctx.cache)',
+  labelNames: ['service'],
+  registers: [registry],
+})
+
+export const cacheMisses = new Counter({
+  name: 'mosaic_cache_misses_total',
+  help: 'Reads a service cache had to load: absent, expired or invalidated',
+  labelNames: ['service'],
+  registers: [registry],
+})

@@ -19,8 +19,8 @@ import {
   type SpanProcessor, type Sampler,
 } from '@opentelemetry/sdk-trace-node'
 import { suppressTracing } from '@opentelemetry/core'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
+import { createRequire } from 'node:module'
 
 export { SpanKind, SpanStatusCode, type Span, type Context }
 
@@ -46,7 +46,7 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
     const exporting = Boolean(endpoint) && env.OTEL_SDK_DISABLED !== 'true'
     const sampler = new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() })
     // The URL from `env` (which may not be process.env); the exporter reads its other settings itself.
-    const processors = exporting ? [new BatchSpanProcessor(new OTLPTraceExporter({ url: endpoint || undefined }))] : []
+    const processors = exporting ? [new BatchSpanProcessor(new (otlpExporter())({ url: endpoint || undefined }))] : []
     const provider = new NodeTracerProvider({ resource: resource(env.OTEL_SERVICE_NAME ?? processName), sampler, spanProcessors: processors })
     provider.register()
     tracing = { provider, processName, sampler, processors, services: new Map() }
@@ -65,6 +65,12 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
     propagation.disable()
     tracing = undefined
   }
+}
+
+/** The OTLP exporter (and the protobuf code it brings) is loaded only by a process that exports. */
+function otlpExporter(): typeof import('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter {
+  const load = createRequire(import.meta.url) as (id: string) => typeof import('@opentelemetry/exporter-trace-otlp-http')
+  return load('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter
 }
 
 const resource = (name: string) => resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic', 'process.pid': process.pid })

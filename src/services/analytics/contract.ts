@@ -1,6 +1,6 @@
 // The analytics contract: client-side tracking and the staff reports. Analytics publishes no
 // events and offers no actions; it only listens (see subscriptions.ts).
-import { Type, defineContract } from '../../kit/index.ts'
+import { Type, Limit, defineContract } from '../../kit/index.ts'
 
 /** A calendar day (UTC), inclusive at both ends of a report's range. */
 const day = (description: string) => Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description })
@@ -55,7 +55,7 @@ export const analyticsContract = defineContract({
     },
     topProductsReport: {
       method: 'GET', path: '/api/analytics/reports/top-products', summary: 'Best-selling products by quantity in confirmed orders (CSV with Accept: text/csv)',
-      query: Type.Object({ ...Range, limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) }, { additionalProperties: false }),
+      query: Type.Object({ ...Range, limit: Limit(100, 10) }, { additionalProperties: false }),
       response: Type.Object({ ...RangeOut, items: Type.Array(ProductRow) }), produces: csv,
     },
     funnelReport: {

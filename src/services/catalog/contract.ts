@@ -1,5 +1,5 @@
 // The catalog's contract: products (public), inventory (actions for other services), events.
-import { Type, defineContract, defineErrors, Currency, Amount } from '../../kit/index.ts'
+import { Type, Limit, Cursor, Page, defineContract, defineErrors, Currency, Amount } from '../../kit/index.ts'
 import { FileId } from '../files/contract.ts'
 
 export const catalogErrors = defineErrors({
@@ -55,11 +55,9 @@ const UpdateProduct = Type.Object({
 }, { additionalProperties: false, minProperties: 1 })
 
 const IdParams = Type.Object({ id: ProductId })
-const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })
-const Cursor = Type.String({ maxLength: 512, description: 'From `nextCursor` of the previous page' })
 
 const ListQuery = Type.Object({
-  limit: Limit,
+  limit: Limit(),
   cursor: Type.Optional(Cursor),
   category: Type.Optional(Category),
   sort: Type.Union([Type.Literal('name'), Type.Literal('price'), Type.Literal('-price'), Type.Literal('created'), Type.Literal('-created')], { default: 'name' }),
@@ -67,15 +65,12 @@ const ListQuery = Type.Object({
 
 const SearchQuery = Type.Object({
   q: Type.String({ minLength: 1, maxLength: 200 }),
-  limit: Limit,
+  limit: Limit(),
   cursor: Type.Optional(Cursor),
 }, { additionalProperties: false })
 
-const Page = Type.Object({ items: Type.Array(Product), nextCursor: Type.Union([Type.String(), Type.Null()]) })
-const SearchPage = Type.Object({
-  items: Type.Array(Type.Intersect([Product, Type.Object({ rank: Type.Number() })])),
-  nextCursor: Type.Union([Type.String(), Type.Null()]),
-})
+const ProductPage = Page(Product)
+const SearchPage = Page(Type.Intersect([Product, Type.Object({ rank: Type.Number() })]))
 
 const OrderId = Type.String({ minLength: 1, maxLength: 100 })
 const Lines = Type.Array(Type.Object({ productId: ProductId, quantity: Type.Integer({ minimum: 1, maximum: 1_000_000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 100 })
@@ -91,7 +86,7 @@ export const catalogContract = defineContract({
   name: 'catalog',
   version: '1.0.0',
   routes: {
-    listProducts: { method: 'GET', path: '/api/products', summary: 'List products, a page at a time', query: ListQuery, response: Page },
+    listProducts: { method: 'GET', path: '/api/products', summary: 'List products, a page at a time', query: ListQuery, response: ProductPage },
     searchProducts: { method: 'GET', path: '/api/products/search', summary: 'Full-text search, best match first', query: SearchQuery, response: SearchPage },
     getProduct: { method: 'GET', path: '/api/products/:id', summary: 'One product', params: IdParams, response: Product, errors: ['not_found'] },
     createProduct: { method: 'POST', path: '/api/products', summary: 'Create a product', body: CreateProduct, response: Product, status: 201, errors: ['conflict'] },

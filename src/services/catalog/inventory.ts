@@ -4,6 +4,7 @@
 // orders never wait on each other's rows in opposite order.
 import { MosaicError, type ServiceTx, type Static } from '../../kit/index.ts'
 import type { catalogContract, CatalogContract } from './contract.ts'
+import { invalidateProducts } from './products.ts'
 
 type Reservation = Static<typeof catalogContract.actions.reserveStock.output>
 type Line = { productId: string, quantity: number }
@@ -43,6 +44,7 @@ export async function reserve(tx: ServiceTx<CatalogContract>, orderId: string, r
       await tx.publish('inventory.low', { productId, stock: taken.stock, threshold: lowStockThreshold }, { subject: productId })
     }
   }
+  invalidateProducts(tx, items.map((line) => line.productId))
   await tx.publish('inventory.reserved', { orderId, items }, { subject: orderId })
   return { orderId, status: 'reserved', items }
 }
@@ -65,6 +67,7 @@ export async function release(tx: ServiceTx<CatalogContract>, orderId: string): 
     await tx.query('update products set stock = stock + $2, updated_at = now() where id = $1', [productId, quantity])
   }
   await tx.query(`update reservations set status = 'released', updated_at = now() where order_id = $1`, [orderId])
+  invalidateProducts(tx, row.items.map((line) => line.productId))
   await tx.publish('inventory.released', { orderId, items: row.items }, { subject: orderId })
   return { ...toReservation(row), status: 'released' }
 }

@@ -35,6 +35,15 @@ export function toProduct(row: ProductRow): ProductOut {
   }
 }
 
+/** Cache tags: one product, and every page of products (lists and searches show any product). */
+export const productTag = (id: string): string => `product:${id}`
+export const productPages = 'products'
+
+/** After any change to a product's row (stock included), once the transaction commits. */
+export function invalidateProducts(tx: ServiceTx<CatalogContract>, ids: readonly string[]): void {
+  tx.invalidate(...ids.map(productTag), productPages)
+}
+
 export function notFound(id: string): MosaicError {
   return new MosaicError('not_found', { detail: `product ${id} does not exist` })
 }
@@ -147,6 +156,7 @@ export async function createProduct(tx: ServiceTx<CatalogContract>, input: NewPr
     [input.id ?? `prod-${randomUUID()}`, input.name, input.description ?? '', priceMinor, currency, input.category ?? null, input.stock ?? 0, input.imageFileId ?? null])
   if (!row) throw new MosaicError('conflict', { detail: `product ${input.id} already exists` })
   const product = toProduct(row)
+  invalidateProducts(tx, [product.id])
   await tx.publish('product.created', product, { subject: product.id })
   return product
 }
@@ -168,6 +178,7 @@ export async function updateProduct(tx: ServiceTx<CatalogContract>, id: string, 
       changes.category === undefined ? current.category : changes.category, changes.stock ?? current.stock,
       changes.imageFileId === undefined ? current.image_file_id : changes.imageFileId])
   const product = toProduct(row!)
+  invalidateProducts(tx, [id])
   await tx.publish('product.updated', product, { subject: id })
   if (product.stock <= lowStockThreshold && current.stock > lowStockThreshold) {
     await tx.publish('inventory.low', { productId: id, stock: product.stock, threshold: lowStockThreshold }, { subject: id })
@@ -180,5 +191,6 @@ export async function deleteProduct(tx: ServiceTx<CatalogContract>, id: string):
   if (held.length > 0) throw new MosaicError('conflict', { detail: `product ${id} has stock held for an order; release or commit it first` })
   const deleted = await tx.query('delete from products where id = $1 returning id', [id])
   if (deleted.length === 0) throw notFound(id)
+  invalidateProducts(tx, [id])
   await tx.publish('product.deleted', { id }, { subject: id })
 }

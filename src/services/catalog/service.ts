@@ -2,7 +2,7 @@
 import { Type, Env, MosaicError, defineService, requireIdentity, type RouteContext } from '../../kit/index.ts'
 import { catalogContract } from './contract.ts'
 import { filesContract } from '../files/contract.ts'
-import { listProducts, searchProducts, getProduct, getProducts, createProduct, updateProduct, deleteProduct } from './products.ts'
+import { listProducts, searchProducts, getProduct, getProducts, createProduct, updateProduct, deleteProduct, productTag, productPages } from './products.ts'
 import { reserve, release, commit } from './inventory.ts'
 import { seedDemoCatalog } from './seed.ts'
 
@@ -37,9 +37,10 @@ export default defineService(catalogContract, {
   },
 
   routes: {
-    listProducts: ({ query }, ctx) => listProducts(ctx.db, query),
-    searchProducts: ({ query }, ctx) => searchProducts(ctx.db, query.q, query.limit, query.cursor),
-    getProduct: ({ params }, ctx) => getProduct(ctx.db, params.id),
+    // Reads come from the cache; every change to products invalidates what it touched (see products.ts, inventory.ts).
+    listProducts: ({ query }, ctx) => ctx.cache.get(`list:${JSON.stringify(query)}`, () => listProducts(ctx.db, query), { tag: productPages }),
+    searchProducts: ({ query }, ctx) => ctx.cache.get(`search:${JSON.stringify(query)}`, () => searchProducts(ctx.db, query.q, query.limit, query.cursor), { tag: productPages }),
+    getProduct: ({ params }, ctx) => ctx.cache.get(productTag(params.id), () => getProduct(ctx.db, params.id)),
     async createProduct({ body }, ctx) {
       mayWrite(ctx, body.id ?? 'new')
       await checkImage(ctx, body.imageFileId)

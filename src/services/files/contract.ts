@@ -1,6 +1,6 @@
 // The files contract: uploads (multipart, streamed to storage), downloads (streamed, with ETag and
 // Range), thumbnails made in the background, and an action other services check file ids with.
-import { Type, defineContract, defineErrors } from '../../kit/index.ts'
+import { Type, Limit, Cursor, Page, defineContract, defineErrors } from '../../kit/index.ts'
 
 export const filesErrors = defineErrors({
   file_type_not_allowed: { status: 415, title: 'File type not allowed', retryable: false },
@@ -34,10 +34,9 @@ export const FileMeta = Type.Object({
 
 const IdParams = Type.Object({ id: FileId })
 const ListQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  cursor: Type.Optional(Type.String({ maxLength: 512, description: 'From `nextCursor` of the previous page' })),
+  limit: Limit(),
+  cursor: Type.Optional(Cursor),
 }, { additionalProperties: false })
-const Page = Type.Object({ items: Type.Array(FileMeta), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 const Bytes = Type.String({ description: 'The file\'s bytes' })
 const UploadQuery = Type.Object({
   visibility: Type.Optional(Visibility),
@@ -55,7 +54,7 @@ export const filesContract = defineContract({
       stream: ['multipart/form-data'], body: Type.Object({ file: Type.String({ format: 'binary' }) }), query: UploadQuery,
       response: FileMeta, status: 201, errors: ['forbidden', 'payload_too_large', 'unsupported_media_type', 'validation_failed'],
     },
-    listFiles: { method: 'GET', path: '/api/files', summary: 'My files, newest first', query: ListQuery, response: Page },
+    listFiles: { method: 'GET', path: '/api/files', summary: 'My files, newest first', query: ListQuery, response: Page(FileMeta) },
     downloadFile: {
       method: 'GET', path: '/api/files/:id', summary: 'A file\'s bytes: a public file to anyone, a private one to its owner and staff (404 to others); ETag, If-None-Match and single byte ranges',
       params: IdParams, response: Bytes, produces: ALLOWED_TYPES, errors: ['not_found', 'range_not_satisfiable'],

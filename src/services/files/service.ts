@@ -27,19 +27,12 @@ const Config = Type.Object({
   FILES_PUBLIC_MAX_AGE: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 3600, description: 'Cache-Control max-age of public files, seconds' }),
 })
 
-/** What a running instance holds besides its context, found by its database (one per instance, even with several nodes in a process). */
+/** What a running instance holds besides its context. */
 interface Runtime {
   readonly storage: LocalDisk
   readonly thumbnails?: ThumbnailWorker
   /** A temporary directory to remove at stop (DATA_DIR=:memory: keeps nothing). */
   readonly temporary: boolean
-}
-const runtimes = new WeakMap<object, Runtime>()
-
-function runtimeOf(ctx: { db: object }): Runtime {
-  const runtime = runtimes.get(ctx.db)
-  if (!runtime) throw new MosaicError('unavailable', { detail: 'the files service is not started' })
-  return runtime
 }
 
 async function storageRoot(ctx: ServiceContext<FilesContract, { STORAGE_PATH?: string, DATA_DIR: string }>): Promise<{ root: string, temporary: boolean }> {
@@ -65,7 +58,7 @@ export default defineService(filesContract, {
   migrations: new URL('./migrations/', import.meta.url),
   config: Config,
 
-  async start(ctx) {
+  async start(ctx): Promise<Runtime> {
     const { root, temporary } = await storageRoot(ctx)
     const storage = await localDisk(root)
     const swept = await storage.sweep((ids) => knownIds(ctx.db, ids), SWEEP_AFTER_MS)
@@ -73,15 +66,13 @@ export default defineService(filesContract, {
     const thumbnails = ctx.config.FILES_PROCESSING
       ? startThumbnails(ctx, storage, { size: ctx.config.FILES_THUMBNAIL_SIZE, pollMs: ctx.config.FILES_PROCESS_POLL_MS, maxAttempts: 3, leaseMs: 60_000 })
       : undefined
-    runtimes.set(ctx.db, { storage, temporary, ...(thumbnails ? { thumbnails } : {}) })
+    return { storage, temporary, ...(thumbnails ? { thumbnails } : {}) }
   },
 
   async stop(ctx) {
-    const runtime = runtimes.get(ctx.db)
-    if (!runtime) return
-    runtimes.delete(ctx.db)
-    await runtime.thumbnails?.stop()
-    if (runtime.temporary) await rm(runtime.storage.root, { recursive: true, force: true })
+    const { thumbnails, temporary, storage } = ctx.state
+    await thumbnails?.stop()
+    if (temporary) await rm(storage.root, { recursive: true, force: true })
   },
 
   routes: {
@@ -90,7 +81,7 @@ export default defineService(filesContract, {
       const visibility = query.visibility ?? 'private'
       mayUpload(ctx, id, visibility)
       const identity = requireIdentity(ctx)
-      const { storage, thumbnails } = runtimeOf(ctx)
+      const { storage, thumbnails } = ctx.state
       const received = await receiveFile(body, headers, id, storage, ctx.config.FILE_MAX_BYTES, ctx.signal).catch((error: unknown) => {
         // The rest of a refused body is not worth reading: the connection goes with the answer.
         ctx.setHeader('connection', 'close')
@@ -111,7 +102,7 @@ export default defineService(filesContract, {
     },
     async downloadFile({ params, headers }, ctx) {
       const row = await findReadable(ctx, params.id)
-      return sendBlob(ctx, headers, { id: row.id, sha256: row.sha256, size: Number(row.size), contentType: row.content_type, filename: row.filename }, runtimeOf(ctx).storage, caching(ctx, row))
+      return sendBlob(ctx, headers, { id: row.id, sha256: row.sha256, size: Number(row.size), contentType: row.content_type, filename: row.filename }, ctx.state.storage, caching(ctx, row))
     },
     async getThumbnail({ params, headers }, ctx) {
       const row = await findReadable(ctx, params.id)
@@ -122,7 +113,7 @@ export default defineService(filesContract, {
         throw new MosaicError('not_found', { detail: `file ${row.id} has no thumbnail (${row.thumbnail === 'failed' ? 'the image could not be processed' : 'not an image'})` })
       }
       const filename = `${row.filename.replace(/\.[^.]*$/, '')}-thumbnail.webp`
-      return sendBlob(ctx, headers, { id: row.thumbnail_id, sha256: row.thumbnail_sha256, size: Number(row.thumbnail_size), contentType: THUMBNAIL_TYPE, filename }, runtimeOf(ctx).storage, caching(ctx, row))
+      return sendBlob(ctx, headers, { id: row.thumbnail_id, sha256: row.thumbnail_sha256, size: Number(row.thumbnail_size), contentType: THUMBNAIL_TYPE, filename }, ctx.state.storage, caching(ctx, row))
     },
     async setVisibility({ params, body }, ctx) {
       await findAllowed(ctx, params.id, 'files:setVisibility')
@@ -132,7 +123,7 @@ export default defineService(filesContract, {
       await findAllowed(ctx, params.id, 'files:delete')
       const stored = await ctx.db.transaction((tx) => deleteFile(tx, params.id))
       // After the commit: if this fails, the start-up sweep removes the bytes no row refers to.
-      const { storage } = runtimeOf(ctx)
+      const { storage } = ctx.state
       await Promise.all(stored.map((id) => storage.delete(id)))
       return null
     },

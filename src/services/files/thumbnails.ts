@@ -1,10 +1,9 @@
-// Thumbnails, made in the background by a small job loop: the files table is the queue (rows in
+// Thumbnails, made in the background by a kit worker: the files table is the queue (rows in
 // `pending`), so work survives a restart, and a claim is a lease (`working` since `claimed_at`)
 // that another replica may take over if its holder died. The image work runs outside any
 // transaction: a PGlite transaction holds the only connection, and sharp takes a while.
 import { randomUUID } from 'node:crypto'
-import sharp from 'sharp'
-import type { ServiceContext } from '../../kit/index.ts'
+import { startWorker, type ServiceContext } from '../../kit/index.ts'
 import type { FilesContract } from './contract.ts'
 import type { Storage } from './storage.ts'
 import { verified } from './integrity.ts'
@@ -33,25 +32,20 @@ interface Job { id: string, tenant_id: string, owner_id: string, sha256: string,
 const MAX_INPUT_PIXELS = 50_000_000
 
 export function startThumbnails(ctx: ServiceContext<FilesContract>, storage: Storage, options: ThumbnailOptions): ThumbnailWorker {
-  let stopped = false
-  let running: Promise<void> | undefined
-  let again = false
-
-  const claim = async (): Promise<Job | undefined> => {
-    const [job] = await ctx.db.query<Job>(
+  const claim = (): Promise<Job[]> => ctx.db.query<Job>(
       `update files set thumbnail = 'working', claimed_at = now(), attempts = attempts + 1
        where id = (select id from files
                    where thumbnail = 'pending' or (thumbnail = 'working' and claimed_at < now() - $1::integer * interval '1 millisecond')
                    order by created_at limit 1 for update skip locked)
        returning id, tenant_id, owner_id, sha256, attempts`, [options.leaseMs])
-    return job
-  }
 
   const makeThumbnail = async (job: Job): Promise<void> => {
     const ref = { id: job.id, ownerId: job.owner_id, tenantId: job.tenant_id }
     const thumbnailId = randomUUID()
     try {
       const source = verified(await storage.get(job.id), job.sha256, job.id)
+      // sharp (libvips) is loaded by the first thumbnail, not at start: a process may never make one.
+      const { default: sharp } = await import('sharp')
       const resize = sharp({ limitInputPixels: MAX_INPUT_PIXELS, animated: false })
         .rotate() // by the EXIF orientation, which is then dropped with the rest of the metadata
         .resize(options.size, options.size, { fit: 'inside', withoutEnlargement: true })
@@ -78,35 +72,12 @@ export function startThumbnails(ctx: ServiceContext<FilesContract>, storage: Sto
     }
   }
 
-  const drain = async (): Promise<void> => {
-    do {
-      again = false
-      while (!stopped) {
-        const job = await claim()
-        if (!job) break
-        await makeThumbnail(job)
-      }
-    } while (again && !stopped)
-  }
-
-  const wake = (): void => {
-    if (stopped) return
-    if (running) {
-      again = true
-      return
-    }
-    running = drain().catch((error: unknown) => ctx.log.error({ err: error }, 'thumbnail loop failed')).finally(() => { running = undefined })
-  }
-
-  const timer = setInterval(wake, options.pollMs)
-  timer.unref()
-  wake() // work left pending by the last run
-  return {
-    wake,
-    async stop() {
-      stopped = true
-      clearInterval(timer)
-      await running
-    },
-  }
+  const worker = startWorker({
+    name: 'thumbnail worker',
+    log: ctx.log,
+    pollMs: options.pollMs,
+    claim,
+    run: makeThumbnail,
+  })
+  return { wake: worker.notify, stop: worker.stop }
 }

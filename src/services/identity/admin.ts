@@ -22,6 +22,7 @@ export async function createAdmin(db: ServiceDb<typeof identityContract>, hasher
   const problem = passwordProblem(input.password, { email })
   if (problem) throw new MosaicError('weak_password', { detail: `admin password ${problem}` })
   const passwordHash = await hasher.hash(input.password)
+  // undefined also if the same email was registered since the check above.
   return db.transaction(async (tx) => {
     await tx.query('insert into tenants (id, name) values ($1, $1) on conflict do nothing', [tenant])
     return insertUser(tx, { tenantId: tenant, email, name: input.name ?? 'Administrator', passwordHash, roles: ['admin'] })

@@ -1,6 +1,7 @@
 // The identity service's contract: users, sign-in (bearer tokens or a browser session), TOTP,
 // the public signing keys, and the actions the gateway uses to verify callers.
-import { Type, Env, defineContract, defineErrors } from '../../kit/index.ts'
+import { Type, Limit, Cursor, Page, Env, defineContract, defineErrors } from '../../kit/index.ts'
+import { RECOVERY_CODES, RECOVERY_CODE_PATTERN } from './recovery.ts'
 
 export const identityErrors = defineErrors({
   // One answer for an unknown email, a wrong password and an unknown tenant: nothing to enumerate.
@@ -9,7 +10,6 @@ export const identityErrors = defineErrors({
   invalid_code: { status: 401, title: 'Invalid one-time code', retryable: false },
   invalid_token: { status: 401, title: 'Invalid or expired token', retryable: false },
   too_many_attempts: { status: 429, title: 'Too many failed sign-in attempts', retryable: true },
-  email_taken: { status: 409, title: 'Email already registered', retryable: false },
   weak_password: { status: 422, title: 'Password refused', retryable: false },
 })
 
@@ -20,6 +20,8 @@ const Email = Type.String({ format: 'email', maxLength: 254 })
 const Password = Type.String({ minLength: 1, maxLength: 1024, description: '8 to 128 characters, not a common password' })
 const Name = Type.String({ minLength: 1, maxLength: 200 })
 const TotpCode = Type.String({ pattern: '^[0-9]{6}$' })
+const RecoveryCode = Type.String({ pattern: RECOVERY_CODE_PATTERN, description: 'One of the recovery codes issued with TOTP; each works once' })
+const CurrentPassword = Type.String({ minLength: 1, maxLength: 1024, description: 'Your current password (asked again: an access token alone is not enough)' })
 
 export const User = Type.Object({
   id: UserId,
@@ -77,14 +79,17 @@ export const identityContract = defineContract({
   version: '1.0.0',
   routes: {
     register: {
-      method: 'POST', path: '/api/users', summary: 'Register a customer account', status: 201,
+      method: 'POST', path: '/api/users', status: 201,
+      summary: 'Register a customer account. The answer is the same whether or not the email is already registered (its owner is sent a mail instead) or the tenant exists: sign in to use the account',
       body: Type.Object({ email: Email, password: Password, name: Name, tenant: Type.Optional(TenantId) }, { additionalProperties: false }),
-      response: User, errors: ['email_taken', 'weak_password', 'validation_failed'],
+      response: User, errors: ['weak_password', 'validation_failed', 'too_many_requests'],
     },
     login: {
       method: 'POST', path: '/api/users/login', summary: 'Sign in: bearer tokens, or with ?session=cookie a browser session',
       query: Type.Object({ session: Type.Optional(Type.Literal('cookie')) }),
-      body: Type.Object({ email: Email, password: Password, totp: Type.Optional(TotpCode), tenant: Type.Optional(TenantId) }, { additionalProperties: false }),
+      body: Type.Object({
+        email: Email, password: Password, totp: Type.Optional(TotpCode), recoveryCode: Type.Optional(RecoveryCode), tenant: Type.Optional(TenantId),
+      }, { additionalProperties: false }),
       response: Type.Union([Tokens, CookieSession]),
       errors: ['invalid_credentials', 'mfa_required', 'invalid_code', 'too_many_attempts'],
     },
@@ -103,17 +108,17 @@ export const identityContract = defineContract({
       body: Type.Object({
         name: Type.Optional(Name),
         password: Type.Optional(Password),
-        currentPassword: Type.Optional(Password),
+        currentPassword: Type.Optional(CurrentPassword),
       }, { additionalProperties: false, minProperties: 1 }),
-      response: User, errors: ['invalid_credentials', 'weak_password'],
+      response: User, errors: ['validation_failed', 'weak_password', 'too_many_attempts'],
     },
     listUsers: {
       method: 'GET', path: '/api/users', summary: 'Users of your tenant (admin)',
       query: Type.Object({
-        limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-        cursor: Type.Optional(Type.String({ maxLength: 512 })),
+        limit: Limit(),
+        cursor: Type.Optional(Cursor),
       }),
-      response: Type.Object({ items: Type.Array(User), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+      response: Page(User),
     },
     getUser: { method: 'GET', path: '/api/users/:id', summary: 'A user (yourself, or any user of your tenant for admins)', params: IdParams, response: User },
     setRoles: {
@@ -123,19 +128,35 @@ export const identityContract = defineContract({
       response: User,
     },
     enrolTotp: {
-      method: 'POST', path: '/api/users/me/mfa/totp', summary: 'Start TOTP enrolment: a secret and an otpauth:// URI for an authenticator app',
+      method: 'POST', path: '/api/users/me/mfa/totp', summary: 'Start TOTP enrolment (with your current password): a secret and an otpauth:// URI for an authenticator app',
+      body: Type.Object({ currentPassword: CurrentPassword }, { additionalProperties: false }),
       response: Type.Object({ secret: Type.String(), uri: Type.String() }),
+      errors: ['validation_failed', 'too_many_attempts', 'conflict'],
     },
     verifyTotp: {
-      method: 'POST', path: '/api/users/me/mfa/totp/verify', summary: 'Confirm enrolment with a current code; sign-in then requires codes',
+      method: 'POST', path: '/api/users/me/mfa/totp/verify',
+      summary: `Confirm enrolment with a current code; sign-in then requires codes. The answer carries ${RECOVERY_CODES} recovery codes, shown this once`,
       body: Type.Object({ code: TotpCode }, { additionalProperties: false }),
-      response: User, errors: ['invalid_code'],
+      response: Type.Object({ ...User.properties, recoveryCodes: Type.Array(Type.String(), { description: 'Each usable once in place of a one-time code; store them safely' }) }),
+      errors: ['invalid_code', 'conflict'],
+    },
+    disableMfa: {
+      method: 'POST', path: '/api/users/me/mfa/disable', summary: 'Switch TOTP off, with your current password or a recovery code (its recovery codes go too)',
+      body: Type.Object({ currentPassword: Type.Optional(CurrentPassword), recoveryCode: Type.Optional(RecoveryCode) },
+        { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'Either currentPassword or recoveryCode' }),
+      response: User, errors: ['validation_failed', 'invalid_code', 'too_many_attempts', 'conflict'],
     },
   },
   actions: {
     jwks: {
       summary: 'The public keys access tokens are signed with, current and recently retired',
       input: Type.Object({}), output: Type.Object({ keys: Type.Array(Jwk) }), idempotent: true,
+    },
+    userExists: {
+      summary: 'Whether a user of this tenant has this id (orders placed by staff for a customer)',
+      input: Type.Object({ tenantId: TenantId, userId: Type.String({ maxLength: 100 }) }),
+      output: Type.Object({ exists: Type.Boolean() }),
+      idempotent: true,
     },
     resolveSession: {
       summary: 'The identity behind a browser session cookie, and the hash of its CSRF token; null when not valid',
@@ -149,6 +170,11 @@ export const identityContract = defineContract({
     /** `userId` null: no account has the email tried (counted all the same: guessing at unknown emails is an attack too). */
     'user.login_failed': Type.Object({ userId: Type.Union([UserId, Type.Null()]), tenantId: TenantId, reason: Type.String() }),
     'user.locked': Type.Object({ userId: UserId, tenantId: TenantId, until: Type.String({ format: 'date-time' }) }),
+    /** Someone tried to register an email that already has an account: its owner is told, the caller is not. */
+    'user.registration_repeated': Type.Object({ userId: UserId, tenantId: TenantId }),
+    /** A recovery code was used (to sign in or to switch MFA off): the owner is told. */
+    'user.recovery_code_used': Type.Object({ userId: UserId, tenantId: TenantId, remaining: Type.Integer({ minimum: 0 }) }),
+    'user.mfa_disabled': Type.Object({ userId: UserId, tenantId: TenantId }),
     'user.roles_changed': Type.Object({ userId: UserId, tenantId: TenantId, roles: Type.Array(Role), previous: Type.Array(Role), changedBy: Type.String() }),
   },
 })

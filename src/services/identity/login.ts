@@ -1,10 +1,12 @@
 // Signing in. Every refusal looks the same whether or not the email is registered: the same
 // status and body, a password check of the same cost (against a dummy hash when there is no
 // such user), and the same failure counting (keyed by the email, not by the user).
+import type { Logger } from 'pino'
 import { MosaicError, type ServiceDb, type Sql, type Identity } from '../../kit/index.ts'
 import type { identityContract } from './contract.ts'
 import type { PasswordHasher } from './passwords.ts'
 import { matchTotp } from './totp.ts'
+import { hasRecoveryCode, spendRecoveryCode } from './recovery.ts'
 import { normaliseEmail, findUserByEmail, type UserRow } from './users.ts'
 import { throttleKeys, lockedFor, recordFailure, clearFailures, lockedOut, type ThrottlePolicy } from './throttle.ts'
 
@@ -13,6 +15,8 @@ export interface LoginAttempt {
   readonly email: string
   readonly password: string
   readonly totp?: string
+  /** In place of `totp`: one of the recovery codes, spent by this sign-in. */
+  readonly recoveryCode?: string
   readonly clientIp: string
 }
 
@@ -20,6 +24,7 @@ export interface LoginDeps {
   readonly db: ServiceDb<typeof identityContract>
   readonly hasher: PasswordHasher
   readonly throttle: ThrottlePolicy
+  readonly log: Logger
 }
 
 /**
@@ -34,7 +39,7 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
 
   const user = await findUserByEmail(deps.db, attempt.tenant, email)
   const passwordOk = user ? await deps.hasher.verify(user.password_hash, attempt.password) : await deps.hasher.verifyDummy(attempt.password)
-  const totp: TotpCheck = user && passwordOk ? checkTotp(user, attempt.totp) : {}
+  const totp: SecondFactor = user && passwordOk ? await checkSecondFactor(deps.db, user, attempt) : {}
   const refusal: Refusal | undefined = !user || !passwordOk ? 'invalid_credentials' : totp.refusal
 
   return deps.db.transaction(async (tx) => {
@@ -58,6 +63,13 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
       const [spent] = await tx.query('update users set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2) returning id', [user!.id, totp.step])
       if (!spent) return { ok: false, refused: 'invalid_code' } as const
     }
+    if (totp.recoveryCode !== undefined) {
+      const remaining = await spendRecoveryCode(tx, user!.id, totp.recoveryCode)
+      if (remaining === undefined) return { ok: false, refused: 'invalid_code' } as const
+      // The owner is told (a security notice): if it was not them, their password and a code are known.
+      await tx.publish('user.recovery_code_used', { userId: user!.id, tenantId: user!.tenant_id, remaining }, { subject: user!.id })
+      deps.log.warn({ userId: user!.id, remaining }, 'signed in with a recovery code')
+    }
     await clearFailures(tx, keys.account)
     return { ok: true, value: await start(tx, { userId: user!.id, tenantId: user!.tenant_id, roles: user!.roles }) } as const
   }).then((outcome) => {
@@ -67,13 +79,16 @@ export async function authenticate<T>(attempt: LoginAttempt, deps: LoginDeps, st
 }
 
 type Refusal = 'invalid_credentials' | 'mfa_required' | 'invalid_code'
-interface TotpCheck { readonly refusal?: 'mfa_required' | 'invalid_code', readonly step?: number }
+interface SecondFactor { readonly refusal?: 'mfa_required' | 'invalid_code', readonly step?: number, readonly recoveryCode?: string }
 
-/** The time step the code matched (spent in the sign-in's transaction), or why it is refused. */
-function checkTotp(user: UserRow, code: string | undefined): TotpCheck {
+/** The time step the code matched or the recovery code given (either spent in the sign-in's transaction), or why it is refused. */
+async function checkSecondFactor(db: Sql, user: UserRow, attempt: LoginAttempt): Promise<SecondFactor> {
   if (!user.totp_secret) return {}
-  if (code === undefined) return { refusal: 'mfa_required' }
-  const step = matchTotp(user.totp_secret, code, lastStep(user))
+  if (attempt.recoveryCode !== undefined) {
+    return await hasRecoveryCode(db, user.id, attempt.recoveryCode) ? { recoveryCode: attempt.recoveryCode } : { refusal: 'invalid_code' }
+  }
+  if (attempt.totp === undefined) return { refusal: 'mfa_required' }
+  const step = matchTotp(user.totp_secret, attempt.totp, lastStep(user))
   return step === undefined ? { refusal: 'invalid_code' } : { step }
 }
 

@@ -123,3 +123,23 @@ test('the email and its local part are refused', () => {
   assert.equal(passwordProblem('ada.lovelace', {}), undefined)
   assert.equal(passwordProblem('ada.lovelace', { email: 'someone.else@example.com' }), undefined)
 })
+
+test('the policy applies to the normalised password: no control characters, not only spaces', () => {
+  assert.equal(passwordProblem(' '.repeat(8)), 'must not be only spaces')
+  assert.equal(passwordProblem('\u3000'.repeat(8)), 'must not be only spaces', 'ideographic spaces are spaces after NFKC')
+  assert.equal(passwordProblem('\u0000'.repeat(8)), 'must not contain control characters')
+  assert.equal(passwordProblem('tab\there-long'), 'must not contain control characters')
+  assert.equal(passwordProblem('line\nbreak-long'), 'must not contain control characters')
+  assert.equal(passwordProblem('correct horse battery'), undefined, 'spaces inside a passphrase are fine')
+  // NFKC turns the full-width 'ｐａｓｓｗｏｒｄ' into a common password, and 'ﬃ' (one character) into 'ffi' (three).
+  assert.equal(passwordProblem('ｐａｓｓｗｏｒｄ'), 'is too common')
+  assert.equal(passwordProblem('ﬃﬃ12'), undefined, 'eight characters once normalised')
+})
+
+test('a password verifies in any Unicode form of the same characters', async () => {
+  const hasher = createPasswordHasher()
+  const composed = 'café crème brûlée'
+  const hash = await hasher.hash(composed)
+  assert.equal(await hasher.verify(hash, composed.normalize('NFD')), true)
+  assert.equal(await hasher.verify(hash, 'cafe creme brulee'), false)
+})

@@ -45,14 +45,14 @@ export function createPasswordHasher(options: { concurrency?: number, backend?: 
 
   const verify = async (hash: string, password: string): Promise<boolean> => {
     try {
-      return await pool.run(() => backend.verify(hash, password))
+      return await pool.run(() => backend.verify(hash, normalisePassword(password)))
     } catch {
       return false
     }
   }
 
   return {
-    hash: (password) => pool.run(() => backend.hash(password, ARGON2_OPTIONS)),
+    hash: (password) => pool.run(() => backend.hash(normalisePassword(password), ARGON2_OPTIONS)),
     verify,
     async verifyDummy(password) {
       if (dummy === undefined) {
@@ -103,12 +103,23 @@ const common = new Set(
   readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8').split('\n').map((line) => line.trim()).filter(Boolean),
 )
 
+/**
+ * NIST SP 800-63B (5.1.1.2): a password is normalised (NFKC) before it is checked and hashed, so
+ * that the same characters typed on another keyboard or system (composed or decomposed, a
+ * full-width digit) are the same password.
+ */
+export const normalisePassword = (password: string): string => password.normalize('NFKC')
+
 /** Why the password is refused, or undefined when it is acceptable. */
-export function passwordProblem(password: string, context: { email?: string } = {}): string | undefined {
+export function passwordProblem(raw: string, context: { email?: string } = {}): string | undefined {
+  const password = normalisePassword(raw)
+  // Control characters (NUL, tab, newline...) cannot be typed in a password field; spaces can, but not only spaces.
+  if (/\p{Cc}/u.test(password)) return 'must not contain control characters'
   // Code points, not UTF-16 units: an emoji is one character to the person typing it.
   const length = [...password].length
   if (length < PASSWORD_MIN) return `must be at least ${PASSWORD_MIN} characters`
   if (length > PASSWORD_MAX) return `must be at most ${PASSWORD_MAX} characters`
+  if (password.trim() === '') return 'must not be only spaces'
   const lower = password.toLowerCase()
   const email = context.email?.trim().toLowerCase()
   if (email && (lower === email || lower === localPart(email))) return 'must not be your email'

@@ -48,3 +48,19 @@ export async function recordFailure(tx: Sql, keys: { account: string, ip: string
 export async function clearFailures(tx: Sql, accountKey: string): Promise<void> {
   await tx.query('delete from login_failures where key = $1', [accountKey])
 }
+
+/**
+ * Registrations per client address: at most `max` in a window of `windowSeconds` from its first.
+ * Counted in the same table as failed sign-ins (a key of its own; `locked_until` is the window's
+ * end), so every instance of the service shares the count. Returns the seconds to wait, or 0.
+ */
+export async function countRegistration(db: Sql, ip: string, max: number, windowSeconds: number): Promise<number> {
+  const [row] = await db.query<{ failures: number, seconds: number }>(
+    `insert into login_failures as f (key, failures, locked_until) values ($1, 1, now() + make_interval(secs => $2))
+     on conflict (key) do update set updated_at = now(),
+       failures = case when f.locked_until > now() then f.failures + 1 else 1 end,
+       locked_until = case when f.locked_until > now() then f.locked_until else now() + make_interval(secs => $2) end
+     returning failures, ceil(extract(epoch from locked_until - now()))::int as seconds`,
+    [`register:${ip}`, windowSeconds])
+  return row && row.failures > max ? Math.max(1, Number(row.seconds)) : 0
+}

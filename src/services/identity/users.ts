@@ -1,5 +1,6 @@
 // Users: registration, profile, roles, and the rows behind them. Every query is scoped to the
 // caller's tenant; an id from another tenant is simply not found.
+import { randomUUID } from 'node:crypto'
 import type { Static } from 'typebox'
 import { MosaicError, decodeCursor, page, type Sql, type ServiceTx } from '../../kit/index.ts'
 import type { User, identityContract } from './contract.ts'
@@ -51,17 +52,33 @@ export async function userOrNotFound(db: Sql, tenantId: string, id: string, opti
   return row
 }
 
-export async function insertUser(tx: Tx, user: { tenantId: string, email: string, name: string, passwordHash: string, roles?: string[] }): Promise<UserOut> {
-  const [tenant] = await tx.query('select 1 from tenants where id = $1', [user.tenantId])
-  if (!tenant) throw new MosaicError('validation_failed', { issues: [{ path: '/tenant', code: 'tenant', message: 'no such tenant' }] })
+type NewUser = { tenantId: string, email: string, name: string, passwordHash: string, roles?: string[] }
+
+/** Inserts the user; undefined when the email is already registered in the tenant (the tenant must exist). */
+export async function insertUser(tx: Tx, user: NewUser): Promise<UserOut | undefined> {
   const [row] = await tx.query<UserRow>(
     `insert into users (tenant_id, email, name, password_hash, roles) values ($1, $2, $3, $4, $5)
      on conflict (tenant_id, email) do nothing returning *`,
     [user.tenantId, user.email, user.name, user.passwordHash, user.roles ?? ['customer']])
-  if (!row) throw new MosaicError('email_taken', { detail: 'an account with this email already exists' })
+  if (!row) return undefined
   const out = toUser(row)
   await tx.publish('user.registered', { userId: out.id, tenantId: out.tenantId, email: out.email, name: out.name }, { subject: out.id })
   return out
+}
+
+/**
+ * Registration that tells nothing about who is registered (as sign-in tells nothing): a taken
+ * email or an unknown tenant gets the same answer as a new account — a user of the same shape,
+ * with a fresh id that belongs to no one and none of the existing account's data — and the owner
+ * of a taken email is sent a mail saying so (user.registration_repeated).
+ */
+export async function registerCustomer(tx: Tx, user: NewUser): Promise<UserOut> {
+  const [tenant] = await tx.query('select 1 from tenants where id = $1', [user.tenantId])
+  const created = tenant ? await insertUser(tx, user) : undefined
+  if (created) return created
+  const owner = tenant ? await findUserByEmail(tx, user.tenantId, user.email) : undefined
+  if (owner) await tx.publish('user.registration_repeated', { userId: owner.id, tenantId: owner.tenant_id }, { subject: owner.id })
+  return { id: randomUUID(), tenantId: user.tenantId, email: user.email, name: user.name, roles: ['customer'], mfaEnabled: false, createdAt: new Date().toISOString() }
 }
 
 export async function listUsers(db: Sql, tenantId: string, limit: number, cursor?: string): Promise<{ items: UserOut[], nextCursor: string | null }> {

@@ -1,6 +1,6 @@
 // The notifications contract: a signed-in user's own notifications and preferences, and the
 // development mailbox (mails kept when no SMTP server is configured) for staff.
-import { Type, defineContract } from '../../kit/index.ts'
+import { Type, Limit, Cursor, Page, defineContract } from '../../kit/index.ts'
 
 export const Kind = Type.Union([
   Type.Literal('welcome'), Type.Literal('receipt'), Type.Literal('cancellation'), Type.Literal('refund'), Type.Literal('security'),
@@ -39,16 +39,14 @@ const PreferencesPatch = Type.Object({
   security: Type.Optional(Type.Boolean({ description: 'Only true is accepted' })),
 }, { additionalProperties: false, minProperties: 1 })
 
-const Limit = (max: number, fallback: number) => Type.Integer({ minimum: 1, maximum: max, default: fallback })
-
 export const notificationsContract = defineContract({
   name: 'notifications',
   version: '1.0.0',
   routes: {
     listNotifications: {
       method: 'GET', path: '/api/notifications', summary: 'Your notifications, newest first',
-      query: Type.Object({ limit: Limit(100, 20), cursor: Type.Optional(Type.String({ maxLength: 512 })) }, { additionalProperties: false }),
-      response: Type.Object({ items: Type.Array(Notification), nextCursor: Nullable(Type.String()) }),
+      query: Type.Object({ limit: Limit(), cursor: Type.Optional(Cursor) }, { additionalProperties: false }),
+      response: Page(Notification),
     },
     getNotification: {
       method: 'GET', path: '/api/notifications/:id', summary: 'One of your notifications',

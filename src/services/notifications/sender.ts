@@ -1,10 +1,10 @@
-// The sender: a loop that claims one due notification at a time, renders it for its recipient,
+// The sender: a kit worker that claims one due notification at a time, renders it for its recipient,
 // hands it to the transport and records the outcome. Claiming is an UPDATE of a row picked with
 // FOR UPDATE SKIP LOCKED that sets a lease, so replicas sharing a database never send the same
 // row at once; a sender that dies mid-send leaves the lease to run out and the row is tried again,
 // with the same Message-ID, which lets receiving servers recognise the repeat.
 import type { Logger } from 'pino'
-import { MosaicError, backoffMs, type ServiceDb } from '../../kit/index.ts'
+import { MosaicError, backoffMs, startWorker, type ServiceDb } from '../../kit/index.ts'
 import type { NotificationsConfig } from './config.ts'
 import type { NotificationKind } from './record.ts'
 import { isPermanent, type Transport } from './transports.ts'
@@ -15,6 +15,7 @@ export interface NotificationRow {
   tenant_id: string
   user_id: string
   kind: NotificationKind
+  event_type: string
   order_id: string | null
   data: unknown
   attempts: number
@@ -36,20 +37,17 @@ export interface SenderOptions {
 }
 
 export function startSender({ db, log, transport, config }: SenderOptions): Sender {
-  let running = true
-  let wake: (() => void) | undefined
   const retry = { baseDelayMs: config.NOTIFICATIONS_RETRY_BASE_MS, maxDelayMs: config.NOTIFICATIONS_RETRY_MAX_MS }
 
-  async function claim(): Promise<NotificationRow | undefined> {
-    const [row] = await db.query<NotificationRow>(
+  function claim(): Promise<NotificationRow[]> {
+    return db.query<NotificationRow>(
       `update notifications n set lease_until = now() + make_interval(secs => $1), updated_at = now()
        from (select id from notifications
              where status = 'queued' and next_attempt_at <= now() and (lease_until is null or lease_until < now())
              order by next_attempt_at limit 1 for update skip locked) due
        where n.id = due.id
-       returning n.id, n.tenant_id, n.user_id, n.kind, n.order_id, n.data, n.attempts, n.message_id`,
+       returning n.id, n.tenant_id, n.user_id, n.kind, n.event_type, n.order_id, n.data, n.attempts, n.message_id`,
       [config.NOTIFICATIONS_LEASE_SECONDS])
-    return row
   }
 
   async function attempt(row: NotificationRow): Promise<Outcome> {
@@ -80,7 +78,7 @@ export function startSender({ db, log, transport, config }: SenderOptions): Send
   async function render(row: NotificationRow, to: templates.Recipient): Promise<templates.Mail> {
     switch (row.kind) {
       case 'welcome': return templates.welcome(to)
-      case 'security': return templates.security(to, row.data as templates.Locked)
+      case 'security': return templates.securityNotice(row.event_type, to, row.data)
       case 'receipt': return templates.receipt(to, row.data as templates.Confirmed)
       case 'refund': return templates.refund(to, row.data as templates.Refunded)
       case 'cancellation': {
@@ -115,33 +113,18 @@ export function startSender({ db, log, transport, config }: SenderOptions): Send
     else log.debug({ ...fields, status }, 'notification done')
   }
 
-  /** Until nothing is due: one row at a time, so a lease never has to outlast more than one SMTP exchange. */
-  async function sendDue(): Promise<void> {
-    while (running) {
-      const row = await claim()
-      if (!row) return
-      await record(row, await attempt(row))
-    }
-  }
-
-  const loop = (async () => {
-    while (running) {
-      try {
-        await sendDue()
-      } catch (error) {
-        if (running) log.error({ err: error }, 'notification sender cycle failed')
-      }
-      // Unref'd: the server keeps the process alive, not this timer (a node that fails to start must be able to exit).
-      if (running) await new Promise<void>((resolve) => { const timer = setTimeout(resolve, config.NOTIFICATIONS_POLL_MS).unref(); wake = () => { clearTimeout(timer); resolve() } })
-      wake = undefined
-    }
-  })()
+  // One row at a time, so a lease never has to outlast more than one SMTP exchange.
+  const worker = startWorker({
+    name: 'notification sender',
+    log,
+    pollMs: config.NOTIFICATIONS_POLL_MS,
+    claim,
+    run: async (row) => record(row, await attempt(row)),
+  })
 
   return {
     async stop() {
-      running = false
-      wake?.()
-      await loop
+      await worker.stop()
       transport.close()
     },
   }

@@ -1,7 +1,7 @@
 // The notifications service: turns identity, order and payment events into mails. Handlers only
 // record notifications (in the inbox transaction, so a redelivered event records nothing new);
 // the sender loop started here delivers them over SMTP, or to the development mailbox.
-import { MosaicError, defineService, on, requireIdentity, type ServiceContext } from '../../kit/index.ts'
+import { MosaicError, defineService, on, requireIdentity } from '../../kit/index.ts'
 import { identityContract } from '../identity/contract.ts'
 import { ordersContract } from '../orders/contract.ts'
 import { paymentsContract } from '../payments/contract.ts'
@@ -12,9 +12,8 @@ import { listMine, findNotification, notFound } from './queries.ts'
 import { getPreferences, updatePreferences } from './preferences.ts'
 import { mailboxPage } from './mailbox.ts'
 import { smtpTransport, mailboxTransport, destination } from './transports.ts'
-import { startSender, type Sender } from './sender.ts'
+import { startSender } from './sender.ts'
 
-const senders = new Map<ServiceContext, Sender>()
 const domainOf = (ctx: { config: unknown }): string => senderDomain((ctx.config as NotificationsConfig).SMTP_FROM)
 
 export default defineService(notificationsContract, {
@@ -26,12 +25,9 @@ export default defineService(notificationsContract, {
     ctx.log.info({ transport: transport.describe }, transport.describe === 'mailbox'
       ? 'no SMTP_HOST: mails go to the development mailbox (GET /api/notifications/mailbox, staff)'
       : 'notifications are sent over SMTP')
-    senders.set(ctx, startSender({ db: ctx.db, log: ctx.log, transport, config: ctx.config }))
+    return startSender({ db: ctx.db, log: ctx.log, transport, config: ctx.config })
   },
-  async stop(ctx) {
-    await senders.get(ctx)?.stop()
-    senders.delete(ctx)
-  },
+  stop: (ctx) => ctx.state.stop(),
 
   routes: {
     async listNotifications({ query }, ctx) {
@@ -68,7 +64,13 @@ export default defineService(notificationsContract, {
       await rememberRecipient(tx, event.data)
       await recordNotification(tx, event, domainOf(ctx), { kind: 'welcome', userId: event.data.userId, tenantId: event.data.tenantId })
     }),
+    on(identityContract, 'user.registration_repeated', (event, tx, ctx) =>
+      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
     on(identityContract, 'user.locked', (event, tx, ctx) =>
+      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+    on(identityContract, 'user.recovery_code_used', (event, tx, ctx) =>
+      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+    on(identityContract, 'user.mfa_disabled', (event, tx, ctx) =>
       recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
     on(ordersContract, 'order.confirmed', (event, tx, ctx) =>
       recordNotification(tx, event, domainOf(ctx), { kind: 'receipt', userId: event.data.userId, tenantId: event.data.tenantId, orderId: event.data.orderId })),

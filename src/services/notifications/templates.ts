@@ -9,6 +9,7 @@ import { html, type SafeHtml } from '../../kit/index.ts'
 
 export type Registered = Static<typeof identityContract.events['user.registered']>
 export type Locked = Static<typeof identityContract.events['user.locked']>
+export type RecoveryCodeUsed = Static<typeof identityContract.events['user.recovery_code_used']>
 export type Confirmed = Static<typeof ordersContract.events['order.confirmed']>
 export type Cancelled = Static<typeof ordersContract.events['order.cancelled']>
 export type Refunded = Static<typeof paymentsContract.events['payment.refunded']>
@@ -89,6 +90,15 @@ export function refund(to: Recipient, payment: Refunded): Mail {
 ${so.map((t) => html`<p>${t}</p>`)}<p>It can take a few days to appear on your statement.</p>`)
 }
 
+/** Someone registered with this email again: the owner hears of it; the one registering did not. */
+export function accountExists(to: Recipient): Mail {
+  return mail('Someone tried to register your email at Mosaic', [
+    `Hello ${to.name},`, '', `Someone tried to create a new account with ${to.email}, which already has one: nothing was changed.`,
+    'If it was you, sign in with your existing password. If not, you need do nothing.',
+  ], html`<p>Hello ${to.name},</p><p>Someone tried to create a new account with <strong>${to.email}</strong>, which already has one: nothing was changed.</p>
+<p>If it was you, sign in with your existing password. If not, you need do nothing.</p>`)
+}
+
 export function security(to: Recipient, lock: Locked): Mail {
   const until = new Date(lock.until).toUTCString()
   return mail('Your Mosaic account was locked', [
@@ -96,4 +106,30 @@ export function security(to: Recipient, lock: Locked): Mail {
     'If this was not you, someone may be guessing your password: choose a new, unique one when you next sign in.',
   ], html`<p>Hello ${to.name},</p><p>After several failed sign-in attempts, your account <strong>${to.email}</strong> is locked until ${until}.</p>
 <p>If this was not you, someone may be guessing your password: choose a new, unique one when you next sign in.</p>`)
+}
+
+export function recoveryCodeUsed(to: Recipient, use: RecoveryCodeUsed): Mail {
+  return mail('A recovery code was used on your Mosaic account', [
+    `Hello ${to.name},`, '', `One of the recovery codes of ${to.email} was just used in place of a one-time code. ${use.remaining} unused codes remain.`,
+    'If this was not you, someone knows your password and has one of your codes: change your password and switch two-factor sign-in off and on again for new codes.',
+  ], html`<p>Hello ${to.name},</p><p>One of the recovery codes of <strong>${to.email}</strong> was just used in place of a one-time code. ${use.remaining} unused codes remain.</p>
+<p>If this was not you, someone knows your password and has one of your codes: change your password and switch two-factor sign-in off and on again for new codes.</p>`)
+}
+
+export function mfaDisabled(to: Recipient): Mail {
+  return mail('Two-factor sign-in was switched off on your Mosaic account', [
+    `Hello ${to.name},`, '', `Two-factor sign-in (one-time codes) was switched off for ${to.email}: a password alone now signs in.`,
+    'If this was not you, change your password at once and switch it on again.',
+  ], html`<p>Hello ${to.name},</p><p>Two-factor sign-in (one-time codes) was switched off for <strong>${to.email}</strong>: a password alone now signs in.</p>
+<p>If this was not you, change your password at once and switch it on again.</p>`)
+}
+
+/** The security notice for an identity event (these cannot be turned off). */
+export function securityNotice(eventType: string, to: Recipient, data: unknown): Mail {
+  switch (eventType) {
+    case 'user.registration_repeated': return accountExists(to)
+    case 'user.recovery_code_used': return recoveryCodeUsed(to, data as RecoveryCodeUsed)
+    case 'user.mfa_disabled': return mfaDisabled(to)
+    default: return security(to, data as Locked)
+  }
 }

@@ -1,6 +1,6 @@
 // The orders contract: orders placed through the checkout saga, read from a projection of their
 // event streams. Published events are what other services see of an order's life.
-import { Type, defineContract, defineErrors, Currency, Amount } from '../../kit/index.ts'
+import { Type, Limit, Cursor, Page, defineContract, defineErrors, Currency, Amount } from '../../kit/index.ts'
 
 export const ordersErrors = defineErrors({
   not_cancellable: { status: 409, title: 'The order can no longer be cancelled', retryable: false },
@@ -52,16 +52,14 @@ const PlaceOrder = Type.Object({
   userId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Staff only: place the order for this customer' })),
 }, { additionalProperties: false })
 
-const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20 })
-const Cursor = Type.String({ maxLength: 512, description: 'From `nextCursor` of the previous page' })
 const ListQuery = Type.Object({
-  limit: Limit,
+  limit: Limit(),
   cursor: Type.Optional(Cursor),
   status: Type.Optional(OrderStatus),
   userId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Staff only: one customer\'s orders' })),
 }, { additionalProperties: false })
-const UserListQuery = Type.Object({ limit: Limit, cursor: Type.Optional(Cursor), status: Type.Optional(OrderStatus) }, { additionalProperties: false })
-const Page = Type.Object({ items: Type.Array(Order), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+const UserListQuery = Type.Object({ limit: Limit(), cursor: Type.Optional(Cursor), status: Type.Optional(OrderStatus) }, { additionalProperties: false })
+const OrderPage = Page(Order)
 const IdParams = Type.Object({ id: Id })
 
 export const ordersContract = defineContract({
@@ -73,10 +71,10 @@ export const ordersContract = defineContract({
       summary: 'Place an order (needs an Idempotency-Key header); 202 PENDING and a Location, or with `Prefer: wait=N` (N ≤ 10) the final state',
       errors: ['idempotency_key_missing', 'idempotency_key_reused', 'idempotency_key_in_flight', 'unknown_product', 'validation_failed'],
     },
-    listOrders: { method: 'GET', path: '/api/orders', summary: 'Your orders, newest first (staff: every order of the tenant, by status and user)', query: ListQuery, response: Page },
+    listOrders: { method: 'GET', path: '/api/orders', summary: 'Your orders, newest first (staff: every order of the tenant, by status and user)', query: ListQuery, response: OrderPage },
     listUserOrders: {
       method: 'GET', path: '/api/orders/user/:userId', summary: 'A customer\'s orders (yourself, or anyone of your tenant for staff)',
-      params: Type.Object({ userId: Id }), query: UserListQuery, response: Page, errors: ['not_found'],
+      params: Type.Object({ userId: Id }), query: UserListQuery, response: OrderPage, errors: ['not_found'],
     },
     getOrder: { method: 'GET', path: '/api/orders/:id', summary: 'One order (yours, or any of your tenant for staff)', params: IdParams, response: Order, errors: ['not_found'] },
     cancelOrder: {

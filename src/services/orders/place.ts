@@ -3,6 +3,7 @@
 // catalog (exists, one currency), the caller against the policies, the key against its first use.
 import { randomUUID } from 'node:crypto'
 import { MosaicError, toMinor, requireIdentity, idempotencyKey, traceContext, type RouteContext, type Static, type FieldIssue, type Identity } from '../../kit/index.ts'
+import { identityContract } from '../identity/contract.ts'
 import { catalogContract } from '../catalog/contract.ts'
 import type { OrdersContract, ordersContract } from './contract.ts'
 import type { OrdersSettings } from './config.ts'
@@ -87,6 +88,10 @@ export async function placeOrder(body: PlaceBody, headers: Headers, ctx: Ctx, ru
   const key = idempotencyKey(headers)
   const wait = preferredWait(headers)
   const userId = customerOf(ctx, identity, body.userId)
+  // Staff name the customer: it must be a user of their own tenant (the caller is one by definition).
+  if (userId !== identity.userId && !(await ctx.client(identityContract).userExists({ tenantId: identity.tenantId, userId })).exists) {
+    throw invalid([{ path: '/userId', code: 'unknown_user', message: 'is no user of your tenant' }])
+  }
   const wanted = linesOf(body)
   const token = body.paymentMethod?.token ?? (ctx.config.ORDERS_DEFAULT_PAYMENT_TOKEN || undefined)
   if (!token) throw invalid([{ path: '/paymentMethod', code: 'required', message: 'is required' }])

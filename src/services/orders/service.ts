@@ -1,24 +1,15 @@
 // The orders service: orders placed through the checkout saga (catalog stock, payments), stored
 // as event streams, read from a projection of them.
-import { MosaicError, requireIdentity, defineService, type RouteContext, type ServiceDb } from '../../kit/index.ts'
+import { MosaicError, requireIdentity, defineService, type RouteContext } from '../../kit/index.ts'
 import { catalogContract } from '../catalog/contract.ts'
 import { paymentsContract } from '../payments/contract.ts'
 import { ordersContract, type OrdersContract } from './contract.ts'
 import { OrdersConfig, type OrdersSettings } from './config.ts'
 import { listOrders } from './views.ts'
-import { startSagaRunner, type SagaRunner } from './runner.ts'
+import { startSagaRunner } from './runner.ts'
 import { placeOrder, cancelOrder, visibleOrder } from './place.ts'
 
 type Ctx = RouteContext<OrdersContract, OrdersSettings>
-
-/** The runner of each started instance, by its database (tests may run several nodes in one process). */
-const runners = new WeakMap<ServiceDb<OrdersContract>, SagaRunner>()
-
-function runnerOf(ctx: Ctx): SagaRunner {
-  const runner = runners.get(ctx.db)
-  if (!runner) throw new MosaicError('unavailable', { detail: 'the orders service is not running' })
-  return runner
-}
 
 /** Whether the caller sees every order of the tenant (staff) or only their own. */
 const seesAll = (ctx: Ctx): boolean => {
@@ -37,22 +28,19 @@ export default defineService(ordersContract, {
 
   async start(ctx) {
     const c = ctx.config
-    runners.set(ctx.db, startSagaRunner({
+    return startSagaRunner({
       db: ctx.db,
       log: ctx.log,
       catalog: ctx.client(catalogContract),
       payments: ctx.client(paymentsContract),
       settings: { stepTimeoutMs: c.ORDERS_STEP_TIMEOUT_MS, retryBaseMs: c.ORDERS_RETRY_BASE_MS, retryMaxMs: c.ORDERS_RETRY_MAX_MS, leaseMs: Math.max(c.ORDERS_SAGA_LEASE_MS, c.ORDERS_STEP_TIMEOUT_MS + 1000) },
-    }, { concurrency: c.ORDERS_SAGA_CONCURRENCY, pollMs: c.ORDERS_SAGA_POLL_MS }))
+    }, { concurrency: c.ORDERS_SAGA_CONCURRENCY, pollMs: c.ORDERS_SAGA_POLL_MS })
   },
 
-  async stop(ctx) {
-    await runners.get(ctx.db)?.stop()
-    runners.delete(ctx.db)
-  },
+  stop: (ctx) => ctx.state.stop(),
 
   routes: {
-    placeOrder: ({ body, headers }, ctx) => placeOrder(body, headers, ctx, runnerOf(ctx)),
+    placeOrder: ({ body, headers }, ctx) => placeOrder(body, headers, ctx, ctx.state),
     async listOrders({ query }, ctx) {
       mayList(ctx)
       const identity = requireIdentity(ctx)
@@ -67,7 +55,7 @@ export default defineService(ordersContract, {
       return listOrders(ctx.db, { tenantId: identity.tenantId, userId: params.userId, status: query.status, limit: query.limit, cursor: query.cursor })
     },
     getOrder: ({ params }, ctx) => visibleOrder(ctx, params.id, 'orders:read'),
-    cancelOrder: ({ params, headers }, ctx) => cancelOrder(params.id, headers, ctx, runnerOf(ctx)),
+    cancelOrder: ({ params, headers }, ctx) => cancelOrder(params.id, headers, ctx, ctx.state),
   },
   actions: {},
 })

@@ -1,7 +1,7 @@
 // The payments and billing contract: payments (authorize → capture, void, refund) through a
 // provider, invoices, subscriptions with usage. The actions are for the checkout saga; each is
 // idempotent by its `key` (the saga derives it from the saga id and the step).
-import { Type, defineContract, defineErrors, Currency, Amount, type TSchema } from '../../kit/index.ts'
+import { Type, Limit, Cursor, Page, defineContract, defineErrors, Currency, Amount } from '../../kit/index.ts'
 
 export const paymentsErrors = defineErrors({
   payment_state: { status: 409, title: 'The payment is not in a state that allows this', retryable: false },
@@ -88,10 +88,9 @@ const Usage = Type.Object({ id: Id, subscriptionId: Id, quantity: Type.Integer()
 
 const IdParams = Type.Object({ id: Id })
 const ListQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  cursor: Type.Optional(Type.String({ maxLength: 512, description: 'From `nextCursor` of the previous page' })),
+  limit: Limit(),
+  cursor: Type.Optional(Cursor),
 }, { additionalProperties: false })
-const PageOf = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 
 const PaymentEvent = Type.Object({ paymentId: Id, orderId: Id, userId: Id, tenantId: Id, amount: Amount, currency: Currency })
 
@@ -99,14 +98,14 @@ export const paymentsContract = defineContract({
   name: 'payments',
   version: '1.0.0',
   routes: {
-    listPayments: { method: 'GET', path: '/api/payments', summary: 'Your payments; staff: every payment of the tenant. Newest first', query: ListQuery, response: PageOf(Payment) },
+    listPayments: { method: 'GET', path: '/api/payments', summary: 'Your payments; staff: every payment of the tenant. Newest first', query: ListQuery, response: Page(Payment) },
     getPayment: { method: 'GET', path: '/api/payments/:id', summary: 'A payment (yours, or any of the tenant for staff)', params: IdParams, response: Payment, errors: ['not_found'] },
     refundPayment: {
       method: 'POST', path: '/api/payments/:id/refund', summary: 'Give back captured money (staff): `amount`, or all that is left. Needs an Idempotency-Key header',
       params: IdParams, body: Type.Object({ amount: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e13 })) }, { additionalProperties: false }),
       response: Payment, errors: ['not_found', 'refund_exceeds_capture', 'payment_state', 'idempotency_key_missing', 'idempotency_key_reused', 'bad_request'],
     },
-    listInvoices: { method: 'GET', path: '/api/invoices', summary: 'Your invoices; staff: every invoice of the tenant. Newest first', query: ListQuery, response: PageOf(Invoice) },
+    listInvoices: { method: 'GET', path: '/api/invoices', summary: 'Your invoices; staff: every invoice of the tenant. Newest first', query: ListQuery, response: Page(Invoice) },
     getInvoice: {
       method: 'GET', path: '/api/invoices/:id', summary: 'An invoice, as JSON or (Accept: text/html, or ?format=html) as a printable page',
       params: IdParams, query: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('html')])) }, { additionalProperties: false }),

@@ -1,6 +1,6 @@
 // The payments and billing service: payments through a provider (actions for the checkout saga,
 // public reads and refunds), invoices for confirmed orders, subscriptions billed from usage.
-import { MosaicError, defineService, on, requireIdentity, idempotencyKey, newestFirst, type ServiceContext } from '../../kit/index.ts'
+import { MosaicError, defineService, on, requireIdentity, idempotencyKey, newestFirst } from '../../kit/index.ts'
 import { paymentsContract } from './contract.ts'
 import { ordersContract } from '../orders/contract.ts'
 import { createSimulatedProvider, type PaymentProvider, type LedgerDb } from './provider.ts'
@@ -29,26 +29,17 @@ export interface PaymentsOptions {
 export function createPaymentsService(options: PaymentsOptions = {}) {
   const providerFor = (db: LedgerDb): PaymentProvider =>
     typeof options.provider === 'function' ? options.provider(db) : options.provider ?? createSimulatedProvider(db)
-  // One definition may run in several nodes of a process (tests do): each running instance has its
-  // own stop signal and flights, found by its database handle, which every call context shares.
-  const running = new WeakMap<object, PaymentsRuntime & { stop: AbortController }>()
-  const runtime = (ctx: Pick<ServiceContext, 'db' | 'name'>): PaymentsRuntime => {
-    const rt = running.get(ctx.db)
-    if (!rt) throw new Error(`${ctx.name} is not running`)
-    return rt
-  }
 
   return defineService(paymentsContract, {
     migrations: new URL('./migrations/', import.meta.url),
 
-    async start(ctx) {
+    async start(ctx): Promise<PaymentsRuntime & { stop: AbortController }> {
       const stop = new AbortController()
-      running.set(ctx.db, { provider: providerFor(ctx.db), stopping: stop.signal, inFlight: new Map(), stop })
+      return { provider: providerFor(ctx.db), stopping: stop.signal, inFlight: new Map(), stop }
     },
     async stop(ctx) {
       // Provider calls still waiting (tok_timeout) end now rather than outlive the service.
-      running.get(ctx.db)?.stop.abort(new Error('the payments service is stopping'))
-      running.delete(ctx.db)
+      ctx.state.stop.abort(new Error('the payments service is stopping'))
     },
 
     subscriptions: [on(ordersContract, 'order.confirmed', (event, tx) => invoiceOrder(event, tx))],
@@ -70,7 +61,7 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
         const identity = mayAccess(ctx, 'payments:read', 'Payment', owned(row))
         if (!ctx.authorize(identity, 'payments:refund', { type: 'Payment', ...owned(row)! })) throw new MosaicError('forbidden', { detail: 'only staff refund payments' })
         const request = { key: `http:${identity.tenantId}:${identity.userId}:${key}`, paymentId: params.id, amount: body.amount, fingerprint: `amount=${body.amount ?? 'rest'}` }
-        return (await operate('refund', request, ctx, runtime(ctx)))!
+        return (await operate('refund', request, ctx, ctx.state))!
       },
 
       async listInvoices({ query }, ctx) {
@@ -122,10 +113,10 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
     },
 
     actions: {
-      authorizePayment: (input, ctx) => authorizePayment(input, ctx, runtime(ctx)),
-      capturePayment: async ({ key, orderId }, ctx) => (await operate('capture', { key, orderId }, ctx, runtime(ctx)))!,
-      voidPayment: ({ key, orderId }, ctx) => operate('void', { key, orderId }, ctx, runtime(ctx)),
-      refundPayment: async ({ key, orderId, amount }, ctx) => (await operate('refund', { key, orderId, amount, fingerprint: `amount=${amount ?? 'rest'}` }, ctx, runtime(ctx)))!,
+      authorizePayment: (input, ctx) => authorizePayment(input, ctx, ctx.state),
+      capturePayment: async ({ key, orderId }, ctx) => (await operate('capture', { key, orderId }, ctx, ctx.state))!,
+      voidPayment: ({ key, orderId }, ctx) => operate('void', { key, orderId }, ctx, ctx.state),
+      refundPayment: async ({ key, orderId, amount }, ctx) => (await operate('refund', { key, orderId, amount, fingerprint: `amount=${amount ?? 'rest'}` }, ctx, ctx.state))!,
     },
   })
 }
