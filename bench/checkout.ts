@@ -16,10 +16,10 @@ const run = promisify(execFile)
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 const clients = Number(process.env.BENCH_CLIENTS ?? 16)
 const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-const admin = { AUTH_ADMIN_EMAIL: 'bench@mosaic.test', AUTH_ADMIN_PASSWORD: 'bench-admin-password-long-enough' }
+export const admin = { AUTH_ADMIN_EMAIL: 'bench@mosaic.test', AUTH_ADMIN_PASSWORD: 'bench-admin-password-long-enough' }
 const PASSWORD = 'Bench-customer-pw-42!'
 
-interface Result { confirmed: number, other: number, errors: number, perSecond: number, p50: number, p99: number }
+export interface Result { confirmed: number, other: number, errors: number, perSecond: number, p50: number, p99: number }
 
 const percentile = (sorted: number[], p: number): number => sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
@@ -39,7 +39,8 @@ async function customer(base: string): Promise<string> {
   return (await json<{ accessToken: string }>(`${base}/api/users/login`, { method: 'POST', body: JSON.stringify({ email, password: PASSWORD }) })).body.accessToken
 }
 
-async function checkout(target: Child): Promise<Result> {
+/** Places orders against `target` for the warm-up and BENCH_DURATION; also used by bench/tracing.ts. */
+export async function checkout(target: Child): Promise<Result> {
   const base = target.url
   const login = await json<{ accessToken: string }>(`${base}/api/users/login`, { method: 'POST', body: JSON.stringify({ email: admin.AUTH_ADMIN_EMAIL, password: admin.AUTH_ADMIN_PASSWORD }) })
   const product = `bench-${randomUUID().slice(0, 8)}`
@@ -148,4 +149,5 @@ async function main(cleanup: Cleanup): Promise<void> {
   console.log(`confirmed orders/s on PostgreSQL ÷ single-row-update tps: ${(pg.perSecond / ceiling.tps * 100).toFixed(2)}% (a checkout is some twenty transactions across four services)`)
 }
 
-await runBench(main)
+// Run as a script (imported by bench/tracing.ts for `checkout`, it runs nothing).
+if (import.meta.main) await runBench(main)

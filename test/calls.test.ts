@@ -82,7 +82,7 @@ test('a service that is neither here nor configured by URL is unavailable, not a
 
 test('calls are measured by service, method and outcome', async () => {
   const metrics = await (await fetch(node.metricsUrl!)).text()
-  assert.match(metrics, /rpc_client_duration_seconds_count\{service="checkout",rpc_service="catalog",rpc_method="reserveStock",outcome="ok"\} 1/)
-  assert.match(metrics, /rpc_client_duration_seconds_count\{service="checkout",rpc_service="catalog",rpc_method="reserveStock",outcome="out_of_stock"\} 1/)
+  assert.match(metrics, /rpc_client_duration_seconds_count\{service="checkout",rpc_service="catalog",rpc_method="reserveStock",outcome="ok",rpc_system="mosaic"\} 1/)
+  assert.match(metrics, /rpc_client_duration_seconds_count\{service="checkout",rpc_service="catalog",rpc_method="reserveStock",outcome="out_of_stock",rpc_system="mosaic"\} 1/)
   assert.match(metrics, /rpc_method="slow",outcome="deadline_exceeded"/)
 })

@@ -15,7 +15,7 @@ import { envPrefix } from '../src/kit/config.ts'
 export const POSTGRES_ADMIN_URL = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 
-interface Cleanup { after(fn: () => Promise<void>): void }
+export interface Cleanup { after(fn: () => Promise<void>): void }
 
 const stacks = new WeakMap<Cleanup, (() => Promise<void>)[]>()
 

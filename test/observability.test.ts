@@ -69,7 +69,7 @@ test('spans are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set,
   const traces = posts.filter((p) => p.method === 'POST' && p.path === '/v1/traces')
   assert.ok(traces.length > 0, `the receiver got no spans: ${JSON.stringify(posts.map((p) => p.path))}`)
   const exported = traces.map((p) => p.body).join('\n')
-  for (const expected of ['mosaic-test', 'GET /api/products/:id', 'POST /api/products', 'catalog transaction']) {
+  for (const expected of ['mosaic-test', 'GET /api/products/:id', 'POST /api/products', 'catalog transaction', '"catalog"']) {
     assert.ok(exported.includes(expected), `no ${JSON.stringify(expected)} among the exported spans`)
   }
   assert.ok(posts.every((p) => !p.body.includes('mosaic-quiet')), 'a process without OTEL_EXPORTER_OTLP_ENDPOINT exported spans')
@@ -81,20 +81,22 @@ describe('in one process', () => {
   const delivered: CloudEvent[] = []
 
   before(async () => {
-    node = await startNode({ role: 'gateway', services: [identity, catalog], port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50', ...adminEnv } })
+    // Behind a proxy the deployment trusts: the caller's trace is continued (by default it is only linked).
+    node = await startNode({ role: 'gateway', services: [identity, catalog], port: 0, env: { DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50', TRACE_TRUST_INCOMING: 'true', ...adminEnv } })
     staff = bearer((await login(node.url)).accessToken)
     // A subscriber of our own, as another service would be (as in test/catalog/suite.ts).
     await spy(node, { id: 'observability-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created' }, (event) => delivered.push(event))
   })
   after(() => node?.stop())
 
-  test('a failed request answers with the caller\'s trace id', async () => {
+  test('a failed request answers with the caller\'s trace id, also in traceresponse', async () => {
     for (const [path, status, code] of [['/api/products/missing', 404, 'not_found'], ['/api/nowhere', 404, 'route_not_found'], ['/api/products?limit=0', 400, 'invalid_parameters']] as const) {
       const { traceId, header } = traceparent()
       const response = await fetch(new URL(path, node.url), { headers: { traceparent: header } })
       assert.equal(response.status, status, path)
       const problem = await response.json() as { code: string, traceId: string }
       assert.deepEqual({ code: problem.code, traceId: problem.traceId }, { code, traceId }, path)
+      assert.equal(response.headers.get('traceresponse')?.split('-')[1], traceId, path)
     }
   })
 
@@ -133,14 +135,18 @@ test('log lines of a request carry its trace id and the service name', { timeout
   const bus = { BUS: 'nats', NATS_NAMESPACE: natsNamespace(t) }
   const child = await spawnNode([cli, 'start'], { ...baseEnv, ...bus, DATA_DIR: await tempDataDir(t), CATALOG_SERVICE_URL: `http://127.0.0.1:${await closedPort()}`, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET })
   t.after(() => child.kill())
-  const { traceId, header } = traceparent()
+  const { traceId: callers, header } = traceparent()
   const response = await fetch(new URL('/api/products/anything', child.url), { headers: { traceparent: header } })
   assert.ok([502, 503].includes(response.status), `got ${response.status}`)
+  // The public edge starts a trace of its own (the caller's is only linked), and says which.
+  const traceId = response.headers.get('traceresponse')?.split('-')[1]
+  assert.ok(traceId && traceId !== callers)
   assert.equal((await response.json() as { traceId: string }).traceId, traceId)
 
   await child.waitFor(new RegExp(`"trace_id":"${traceId}"`))
   const line = logLines(child.output()).find((l) => l.trace_id === traceId)!
   assert.equal(line.service, 'gateway')
+  assert.match(String(line.span_id), /^[0-9a-f]{16}$/)
   assert.equal(line.level, 50)
   assert.equal(line.msg, 'request failed')
 })

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Contract } from '../kit/contract.ts'
 import { routePrefixes } from '../kit/contract.ts'
 import { MosaicError, fromProblem } from '../kit/errors.ts'
-import { traceHeaders, runInContext } from '../kit/telemetry/tracing.ts'
+import { traceHeaders } from '../kit/telemetry/tracing.ts'
 import { EDGE_HEADER, CALLER_HEADER, type Credentials } from '../kit/internal/credentials.ts'
 import { notSent, type Upstream } from '../kit/calls/upstream.ts'
 
@@ -18,9 +18,12 @@ const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'trans
 const unsentCodes = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT'])
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
 
+// The upstream continues the gateway's span, never a context the caller sent (see http-app.ts).
+const callerTrace = new Set(['traceparent', 'tracestate'])
+
 function forwarded(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
-  for (const name in headers) if (!hopByHop.has(name)) out[name] = headers[name]!
+  for (const name in headers) if (!hopByHop.has(name) && !callerTrace.has(name)) out[name] = headers[name]!
   return out
 }
 
@@ -39,7 +42,7 @@ export function proxyRoutes({ contract, upstream, credentials, requestTimeoutMs 
     const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
       const body = request.body as Readable | undefined
       const headers = forwarded(request.headers)
-      Object.assign(headers, runInContext(request.trace.context, traceHeaders))
+      Object.assign(headers, traceHeaders(request.trace.context))
       headers[EDGE_HEADER] = credentials.signEdge(request.caller)
       const res = await upstream.send(async ({ pool, info }, signal) => {
         // A streamed body can be sent once: after an attempt that read it (or destroyed it), another would send it empty.

@@ -43,7 +43,8 @@ export const RuntimeConfig = Type.Object({
   LOG_LEVEL: Type.String({ pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info', description: 'pino log level (`silent` mutes)' }),
   LOG_PRETTY: Type.Optional(Type.Boolean({ description: 'Logs are pretty on a terminal and JSON lines otherwise; `false` forces JSON lines on a terminal too' })),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Env.url('Export spans over OTLP/HTTP to this collector; unset: no spans are recorded (trace ids are still made)')),
-  OTEL_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1, description: 'Service name of exported spans (default: the service, or `mosaic` for the gateway)' })),
+  OTEL_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1, description: 'Service name of the process\'s own spans (default: the service, or `gateway`); spans of the services inside name their service' })),
+  TRACE_TRUST_INCOMING: Type.Boolean({ default: false, description: 'The gateway continues the trace of an incoming `traceparent` (a trusted proxy in front); false: it starts a new trace and links the caller\'s' }),
 })
 
 /** Where one service runs: its port when served alone, or the URL of an instance running elsewhere. */

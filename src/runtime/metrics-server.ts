@@ -4,6 +4,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { registry } from '../kit/telemetry/metrics.ts'
+import { untraced, runInContext } from '../kit/telemetry/tracing.ts'
 import { listenError } from './startup-error.ts'
 
 export interface MetricsServer {
@@ -17,7 +18,8 @@ export async function startMetricsServer(port: number, host: string): Promise<Me
       response.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n')
       return
     }
-    registry.metrics().then(
+    // Untraced: gauges that query a database would otherwise start a trace per scrape.
+    runInContext(untraced().context, () => registry.metrics()).then(
       (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
       (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(error as Error).message}\n`),
     )

@@ -21,7 +21,7 @@ import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
 import { openCache } from '../kit/cache/open.ts'
 import { identityContract } from '../services/identity/contract.ts'
-import { httpTransport, type Transport } from '../kit/internal/transport.ts'
+import { httpTransport, localTransport, type Transport } from '../kit/internal/transport.ts'
 import { openRegistry, drainFirst, instanceId } from '../kit/discovery/registry.ts'
 import { staticRegistry, checkServiceUrls } from '../kit/discovery/static.ts'
 import { createUpstream, upstreamHealth, type Upstream } from '../kit/calls/upstream.ts'
@@ -100,7 +100,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const env = options.env ?? process.env
   const config = loadConfig(RuntimeConfig, env)
   const name = options.role === 'gateway' ? 'gateway' : options.services[0]!.contract.name
-  const stopTracing = initTracing(options.role === 'gateway' ? 'mosaic' : name, env)
+  const stopTracing = initTracing(name, env)
   const root = createLogger(env)
   const log = root.child({ service: name })
 
@@ -179,7 +179,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     transport(service) {
       const instance = instances.get(service)
       // Copies in and out: services share no objects in one process, just as over HTTP.
-      if (instance) return { invoke: async (action, input, deadline) => structuredClone(await instance.invoke(action, structuredClone(input), deadline)) }
+      if (instance) return localTransport(instance)
       let transport = remotes.get(service)
       const upstream = transport ? undefined : upstreamOf(service)
       if (upstream && credentials) remotes.set(service, transport = httpTransport(upstream, credentials))
@@ -195,6 +195,8 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
 
     app = createHttpApp({
       name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY),
+      // A service's own server is reached through the gateway or other services, which send their context.
+      trustIncomingTrace: options.role === 'service' || config.TRACE_TRUST_INCOMING,
       connections: {
         headersTimeoutMs: config.HEADERS_TIMEOUT_MS, receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
         idleTimeoutMs: config.IDLE_TIMEOUT_MS, keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,

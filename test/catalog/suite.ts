@@ -814,12 +814,13 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const metrics = { status: response.status, headers: response.headers, text: await response.text() }
         assert.equal(metrics.status, 200)
         assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/)
-        const sent = /^messaging_client_sent_messages_total\{service="catalog",messaging_destination_name="product.created"\} (\d+)$/m.exec(metrics.text)
+        const sent = /^messaging_client_sent_messages_total\{service="catalog",messaging_destination_name="product.created",messaging_system="[a-z]+"\} (\d+)$/m.exec(metrics.text)
         assert.ok(sent, 'the product.created counter is exported')
         assert.ok(Number(sent[1]) >= 1)
-        assert.match(metrics.text, /^messaging_client_consumed_messages_total\{service="catalog",subscription="catalog-test\/product.created",outcome="ok"\} [1-9]\d*$/m)
+        assert.match(metrics.text, /^messaging_client_consumed_messages_total\{service="catalog",subscription="catalog-test\/product.created",outcome="ok",messaging_system="[a-z]+"\} [1-9]\d*$/m)
         assert.match(metrics.text, /^mosaic_outbox_backlog\{service="catalog"\} 0$/m)
-        assert.match(metrics.text, /^http_server_request_duration_seconds_count\{service="gateway",http_request_method="POST",http_route="\/api\/products",http_response_status_code="201"\} \d+$/m)
+        // Labelled with the service that answered, not the gateway it was mounted in.
+        assert.match(metrics.text, /^http_server_request_duration_seconds_count\{service="catalog",http_request_method="POST",http_route="\/api\/products",http_response_status_code="201"\} \d+$/m)
         assert.match(metrics.text, /http_route="\/api\/products\/:id"/, 'routes are labelled by pattern, not by raw path')
         assert.doesNotMatch(metrics.text, new RegExp(`http_route="[^"]*${product.id}`))
       })
@@ -828,7 +829,7 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const product = await create({ stock: 10 })
         const sentCount = async (type: string): Promise<number> => {
           const text = await (await fetch(node.metricsUrl!)).text()
-          const match = new RegExp(`^messaging_client_sent_messages_total\\{service="catalog",messaging_destination_name="${type.replace('.', '\\.')}"\\} (\\d+)$`, 'm').exec(text)
+          const match = new RegExp(`^messaging_client_sent_messages_total\\{service="catalog",messaging_destination_name="${type.replace('.', '\\.')}",messaging_system="[a-z]+"\\} (\\d+)$`, 'm').exec(text)
           return match ? Number(match[1]) : 0
         }
         const types = ['product.updated', 'product.deleted', 'inventory.reserved', 'inventory.released', 'inventory.low']

@@ -61,7 +61,7 @@ test('a producer and its consumer in different processes and databases: every ev
   const ready = await (await fetch(new URL('/health/ready', tally.url))).json() as { checks: Record<string, { status: string }[]> }
   assert.equal(ready.checks.events![0]!.status, 'pass')
   const metrics = await (await fetch(tally.metricsUrl)).text()
-  assert.match(metrics, /messaging_consumer_lag_messages\{subscription="tally\/pulse\.pulse\.beat"\} 0/)
+  assert.match(metrics, /messaging_consumer_lag_messages\{subscription="tally\/pulse\.pulse\.beat",messaging_system="nats"\} 0/)
   assert.match(metrics, /mosaic_dead_letters\{service="tally"\} 0/)
 })
 

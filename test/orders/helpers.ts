@@ -12,6 +12,7 @@ import orders from '../../src/services/orders/service.ts'
 import { testEnv, login } from '../auth.ts'
 import { call, type Reply } from '../helpers/http.ts'
 import { customer } from '../helpers/users.ts'
+import type { AnyService } from '../../src/kit/service.ts'
 
 export { PASSWORD } from '../helpers/users.ts'
 
@@ -120,7 +121,7 @@ export class Harness {
   stop(): Promise<void> { return this.node.stop() }
 }
 
-export async function startOrdersNode(env: Record<string, string> = {}, using: typeof services = services): Promise<Harness> {
+export async function startOrdersNode(env: Record<string, string> = {}, using: readonly AnyService[] = services): Promise<Harness> {
   const node = await startNode({
     role: 'gateway',
     services: using,

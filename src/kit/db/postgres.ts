@@ -1,6 +1,7 @@
 import postgres from 'postgres'
 import type { Database, Engine, Sql } from './database.ts'
 import { roleOf } from './database.ts'
+import { meterPool, type PoolMeter } from './pool-metrics.ts'
 
 type Client = postgres.Sql<{ bigint: bigint }>
 
@@ -26,6 +27,7 @@ export interface PostgresOptions {
 export function openPostgres(url: string, options: PostgresOptions = {}): Engine {
   const { poolSize = 10 } = options
   const clients: Client[] = []
+  const meters: PoolMeter[] = []
   const connect = (schema?: string): Client => {
     const client = postgres(url, {
       max: poolSize,
@@ -36,11 +38,20 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
     clients.push(client)
     return client
   }
-  const databaseOf = (schema: string, client: Client): Database => ({
-    schema,
-    ...sqlOf(client as never),
-    transaction: (fn) => client.begin((tx) => fn(sqlOf(tx as never))) as never,
-  })
+  const databaseOf = (schema: string, client: Client): Database => {
+    const meter = meterPool(`${new URL(url).pathname.slice(1)}.${schema}`, poolSize)
+    meters.push(meter)
+    const sql = sqlOf(client as never)
+    return {
+      schema,
+      query: (text, params) => meter.using(() => sql.query(text, params)),
+      exec: (script) => meter.using(() => sql.exec(script)),
+      transaction: (fn) => meter.using(() => {
+        const asked = performance.now()
+        return client.begin((tx) => { meter.acquired(asked); return fn(sqlOf(tx as never)) }) as never
+      }),
+    }
+  }
   const pools = new Map<string, Database>()
   return {
     kind: 'postgres',
@@ -50,6 +61,9 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
       return db
     },
     admin: databaseOf('public', connect()),
-    close: async () => { await Promise.all(clients.map((c) => c.end({ timeout: 5 }))) },
+    close: async () => {
+      for (const meter of meters) meter.close()
+      await Promise.all(clients.map((c) => c.end({ timeout: 5 })))
+    },
   }
 }

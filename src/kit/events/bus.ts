@@ -34,6 +34,10 @@ export interface BusStatus {
   readonly connected: boolean
   /** Events waiting for each local subscription (including those being retried). */
   readonly lag: Readonly<Record<string, number>>
+  /** Of those, deliveries that failed at least once and wait for another attempt. */
+  readonly retrying: Readonly<Record<string, number>>
+  /** Age in seconds of the oldest event waiting for each local subscription (embedded bus only: JetStream does not say). */
+  readonly oldestSeconds?: Readonly<Record<string, number>>
 }
 
 /**

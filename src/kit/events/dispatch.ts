@@ -4,7 +4,7 @@
 import type { Logger } from 'pino'
 import type { CloudEvent } from '../contract.ts'
 import { backoffMs } from '../backoff.ts'
-import { eventsHandled } from '../telemetry/metrics.ts'
+import { eventsHandled, processDuration } from '../telemetry/metrics.ts'
 import type { BusSubscription, RetryPolicy } from './bus.ts'
 
 export interface Delivery {
@@ -26,16 +26,28 @@ export interface Settle<D extends Delivery> {
 const describe = (error: unknown): string => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 
 export async function dispatch<D extends Delivery>(
-  subscription: BusSubscription, deliveries: readonly D[], retry: RetryPolicy, log: Logger, settle: Settle<D>,
+  subscription: BusSubscription, deliveries: readonly D[], retry: RetryPolicy, log: Logger, settle: Settle<D>, system = 'mosaic',
 ): Promise<void> {
   const labels = { service: subscription.consumer, subscription: subscription.id }
+  /** The subscription's handler, timed (a batch is one transaction: its duration is the handler's). */
+  const handle = async (events: readonly CloudEvent[]): Promise<number> => {
+    const started = performance.now()
+    let outcome = 'failed'
+    try {
+      const effects = await subscription.handle(events)
+      outcome = 'ok'
+      return effects
+    } finally {
+      processDuration.observe({ ...labels, messaging_system: system, outcome }, (performance.now() - started) / 1000)
+    }
+  }
   const handled = (batch: readonly D[], effects: number): void => {
-    if (effects > 0) eventsHandled.inc({ ...labels, outcome: 'ok' }, effects)
-    if (batch.length > effects) eventsHandled.inc({ ...labels, outcome: 'duplicate' }, batch.length - effects)
+    if (effects > 0) eventsHandled.inc({ ...labels, outcome: 'ok', messaging_system: system }, effects)
+    if (batch.length > effects) eventsHandled.inc({ ...labels, outcome: 'duplicate', messaging_system: system }, batch.length - effects)
   }
   if (deliveries.length > 1) {
     try {
-      handled(deliveries, await subscription.handle(deliveries.map((d) => d.event)))
+      handled(deliveries, await handle(deliveries.map((d) => d.event)))
       return await settle.done(deliveries)
     } catch {
       // One of them failed and nothing was committed: find which, one at a time.
@@ -44,7 +56,7 @@ export async function dispatch<D extends Delivery>(
   const done: D[] = []
   for (const d of deliveries) {
     try {
-      handled([d], await subscription.handle([d.event]))
+      handled([d], await handle([d.event]))
       done.push(d)
     } catch (error) {
       const attempts = d.attempts + 1
@@ -52,12 +64,12 @@ export async function dispatch<D extends Delivery>(
       if (attempts >= retry.maxAttempts) {
         await subscription.deadLetter(d.event, attempts, message)
         await settle.dead(d)
-        eventsHandled.inc({ ...labels, outcome: 'dead' })
+        eventsHandled.inc({ ...labels, outcome: 'dead', messaging_system: system })
         log.error({ subscription: subscription.id, event: d.event.id, attempts, err: error }, 'event dead-lettered')
       } else {
         const delay = backoffMs(attempts, retry)
         await settle.retry(d, attempts, delay, message)
-        eventsHandled.inc({ ...labels, outcome: 'failed' })
+        eventsHandled.inc({ ...labels, outcome: 'failed', messaging_system: system })
         log.warn({ subscription: subscription.id, event: d.event.id, attempts, retryInMs: Math.round(delay), err: error }, 'event handler failed; will retry')
       }
     }

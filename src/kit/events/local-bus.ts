@@ -101,11 +101,20 @@ export function createLocalBus(options: LocalBusOptions): Bus {
     },
     stop: async () => { await worker?.stop() },
     async status() {
-      const counts = await db.query<{ subscription: string, n: bigint }>(
-        'select subscription, count(*) as n from mosaic_bus.deliveries where subscription = any($1::text[]) group by subscription', [[...subscriptions.keys()]])
-      const lag: Record<string, number> = Object.fromEntries([...subscriptions.keys()].map((id) => [id, 0]))
-      for (const { subscription, n } of counts) lag[subscription] = Number(n)
-      return { connected: true, lag }
+      const counts = await db.query<{ subscription: string, n: bigint, retrying: bigint, oldest: number }>(`
+        select subscription, count(*) as n, count(*) filter (where attempts > 0) as retrying,
+          extract(epoch from now() - min((event->>'time')::timestamptz))::float8 as oldest
+        from mosaic_bus.deliveries where subscription = any($1::text[]) group by subscription`, [[...subscriptions.keys()]])
+      const zeros = (): Record<string, number> => Object.fromEntries([...subscriptions.keys()].map((id) => [id, 0]))
+      const lag = zeros()
+      const retrying = zeros()
+      const oldestSeconds = zeros()
+      for (const row of counts) {
+        lag[row.subscription] = Number(row.n)
+        retrying[row.subscription] = Number(row.retrying)
+        oldestSeconds[row.subscription] = Math.max(0, row.oldest)
+      }
+      return { connected: true, lag, retrying, oldestSeconds }
     },
   }
 }

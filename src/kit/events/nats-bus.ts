@@ -140,7 +140,7 @@ export function createNatsBus(options: NatsBusOptions): Bus {
         done: async (handled) => { for (const m of handled) m.msg.ack() },
         retry: async (m, _attempts, delayMs) => { m.msg.nak(Math.round(delayMs)) },
         dead: async (m) => { m.msg.term('dead-lettered') },
-      }).catch((error: unknown) => {
+      }, 'nats').catch((error: unknown) => {
         // Settling failed (the consumer's database is down): the broker redelivers after ack_wait.
         log.error({ err: error, subscription: subscription.id }, 'event delivery failed')
       })
@@ -204,11 +204,13 @@ export function createNatsBus(options: NatsBusOptions): Bus {
     },
     async status() {
       const lag: Record<string, number> = {}
+      const retrying: Record<string, number> = {}
       await Promise.all([...consumers.values()].map(async ({ subscription }) => {
         const info = await jsm.consumers.info(streamOf(namespace, subscription.source), durableOf(subscription))
         lag[subscription.id] = info.num_pending + info.num_ack_pending
+        retrying[subscription.id] = info.num_redelivered
       }))
-      return { connected, lag }
+      return { connected, lag, retrying }
     },
   }
 }

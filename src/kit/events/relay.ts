@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { CloudEvent } from '../contract.ts'
 import type { Engine } from '../db/database.ts'
 import { ident } from '../db/database.ts'
-import { eventsPublished } from '../telemetry/metrics.ts'
+import { eventsPublished, messagingSystem } from '../telemetry/metrics.ts'
 import type { Bus } from './bus.ts'
 import { startWorker, type Worker } from '../worker.ts'
 
@@ -43,7 +43,7 @@ export function startRelay(options: RelayOptions): Worker {
       return rows.map((r) => r.event)
     })
     for (const [type, batch] of Map.groupBy(events, (e) => e.type)) {
-      eventsPublished.inc({ service, messaging_destination_name: type }, batch.length)
+      eventsPublished.inc({ service, messaging_destination_name: type, messaging_system: messagingSystem(bus) }, batch.length)
     }
     return events.length
   }

@@ -17,8 +17,10 @@ import { loadConfig } from '../config.ts'
 import { MosaicError } from '../errors.ts'
 import { validator } from '../validation.ts'
 import { cloudEvent } from '../events/cloudevent.ts'
-import { withSpan, SpanKind, contextFrom } from '../telemetry/tracing.ts'
-import { callDuration, trackOutbox, trackDeadLetters } from '../telemetry/metrics.ts'
+import { withSpan, inService, SpanKind } from '../telemetry/tracing.ts'
+import { tracedSql } from '../telemetry/sql.ts'
+import { publishSpan, processSpans } from '../telemetry/messaging.ts'
+import { callDuration, trackOutbox, trackDeadLetters, messagingSystem } from '../telemetry/metrics.ts'
 import { withinDeadline, lazySignal } from './deadline.ts'
 import type { Transport } from './transport.ts'
 import type { Authorizer } from '../authz.ts'
@@ -83,23 +85,29 @@ function outsideTransaction(what: string): void {
   if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
 }
 
-function serviceDb(raw: Database, service: string, contract: Contract, published: () => void, cache: Cache): ServiceDb {
+function serviceDb(raw: Database, service: string, contract: Contract, system: string, published: () => void, cache: Cache): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
+  const db = tracedSql(raw, service, raw.schema)
   return {
-    query: (text, params) => { outsideTransaction(`${service}: db.query`); return raw.query(text, params) },
+    query: (text, params) => { outsideTransaction(`${service}: db.query`); return db.query(text, params) },
     exec: (script) => { outsideTransaction(`${service}: db.exec`); return raw.exec(script) },
-    transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, attributes }, async () => {
+    transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, service, attributes }, async () => {
       let publishes = 0
       const stale: string[] = []
-      const result = await raw.transaction((tx) => {
+      const result = await raw.transaction((rawTx) => {
+        const tx = tracedSql(rawTx, service, raw.schema)
         const serviceTx: ServiceTx = {
           ...tx,
           async publish(type, data, options = {}) {
             const schema = contract.events[type]
             if (!schema) throw new MosaicError('internal', { detail: `${service} does not declare event ${type}` })
             if (!validator(schema).check(data)) throw new MosaicError('internal', { detail: `event ${type} does not match its schema` })
-            const event = cloudEvent(service, type, data, options.subject)
-            await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [event.id, type, event])
+            // The event carries the context of its own publish span (see messaging.ts).
+            const event = await publishSpan(service, system, type, async () => {
+              const event = cloudEvent(service, type, data, options.subject)
+              await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [event.id, type, event])
+              return event
+            })
             publishes++
             return event as never
           },
@@ -120,7 +128,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
   for (const [action, spec] of Object.entries(contract.actions)) {
     const output = validator(spec.output, { code: 'bad_gateway' })
     const attributes = { 'rpc.system': 'mosaic', 'rpc.service': contract.name, 'rpc.method': action }
-    client[action] = (input, options = {}) => withSpan(`${contract.name}/${action}`, { kind: SpanKind.CLIENT, attributes }, async () => {
+    client[action] = (input, options = {}) => withSpan(`${contract.name}/${action}`, { kind: SpanKind.CLIENT, service: caller, attributes }, async () => {
       const started = performance.now()
       let outcome = 'ok'
       try {
@@ -131,7 +139,7 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
         outcome = error instanceof MosaicError ? error.code : 'error'
         throw error
       } finally {
-        callDuration.observe({ service: caller, rpc_service: contract.name, rpc_method: action, outcome }, (performance.now() - started) / 1000)
+        callDuration.observe({ service: caller, rpc_service: contract.name, rpc_method: action, outcome, rpc_system: 'mosaic' }, (performance.now() - started) / 1000)
       }
     })
   }
@@ -157,8 +165,9 @@ export async function startService(definition: AnyService, platform: Platform): 
   const raw = engine.forSchema(schema)
   const bus = platform.bus
   let relay: Worker | undefined // started once the service has
+  const system = messagingSystem(bus)
   const cache = platform.cache.forService(name)
-  const db = serviceDb(raw, name, contract, () => relay?.notify(), cache)
+  const db = serviceDb(raw, name, contract, system, () => relay?.notify(), cache)
 
   // Set once `start` returns; read at each call, so handlers registered before it (subscriptions) see it too.
   let state: unknown = undefined
@@ -181,7 +190,7 @@ export async function startService(definition: AnyService, platform: Platform): 
       ...route,
       // One transaction for the batch: the inbox rows first (those already there are repeats, and
       // skipped), then each new event's effect, in order.
-      handle: (events) => db.transaction(async (tx) => {
+      handle: (events) => processSpans({ service: name, system, subscription: route.id }, events, (each) => db.transaction(async (tx) => {
         const fresh = new Set((await tx.query<{ event_id: string }>(
           'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
           [route.id, events.map((e) => e.id)])).map((r) => r.event_id))
@@ -189,14 +198,10 @@ export async function startService(definition: AnyService, platform: Platform): 
         for (const event of events) {
           // delete: an event can come twice in one batch (a redelivery caught up with the first delivery).
           if (!fresh.delete(event.id)) continue
-          await withSpan(`${event.type} process`, {
-            kind: SpanKind.CONSUMER,
-            parent: contextFrom({ traceparent: event.traceparent, tracestate: event.tracestate }),
-            attributes: { 'messaging.system': bus!.kind === 'nats' ? 'nats' : 'mosaic', 'messaging.message.id': event.id, 'messaging.consumer.group.name': route.id },
-          }, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
+          await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
         }
         return effects
-      }),
+      })),
       deadLetter: async (event: CloudEvent, attempts: number, error: string) => {
         await raw.query('insert into mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)', [route.id, event, attempts, error])
       },
@@ -204,7 +209,8 @@ export async function startService(definition: AnyService, platform: Platform): 
   }
 
   const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
-  state = await implementation.start?.(context as never)
+  // The service's own loops (a saga runner, a mail sender) run as the service: their spans name it.
+  state = await inService(name, () => implementation.start?.(context as never))
   if (bus) relay = startRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 })
   log.debug('started')
 

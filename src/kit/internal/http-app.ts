@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
 import { validator } from '../validation.ts'
-import { startSpan, contextFrom, SpanKind } from '../telemetry/tracing.ts'
+import { startSpan, contextFrom, linkFrom, rootContext, untraced, traceHeaders, failed, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts'
 import { httpServerDuration } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
 import { trackAllowedMethods } from './allowed-methods.ts'
@@ -41,6 +41,11 @@ export interface HttpAppOptions {
   readonly headerLimit?: number
   /** Believe X-Forwarded-For from these proxies (TRUST_PROXY): Fastify's trustProxy. */
   readonly trustProxy?: boolean | string
+  /**
+   * Continue the trace of an incoming `traceparent` (a service behind the gateway, or TRACE_TRUST_INCOMING);
+   * otherwise a request starts a trace of its own that links the caller's (a public edge).
+   */
+  readonly trustIncomingTrace?: boolean
   /** How long a client may take and how many connections it may hold; Node's defaults without. */
   readonly connections?: ConnectionLimits
 }
@@ -52,6 +57,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     trace: { span: Span, context: Context, started: number }
+    /** The service whose route answered (for the `service` label behind the embedded gateway). */
+    handledBy?: string
     /** Who is calling: anonymous from `request.ip` until the gateway (or a verified edge credential) says otherwise. */
     caller: Caller
   }
@@ -114,11 +121,12 @@ function unsupportedType(request: FastifyRequest, reply: FastifyReply): MosaicEr
 }
 
 export function traceIdOf(request: FastifyRequest): string | undefined {
-  return request.trace?.span.spanContext().traceId
+  const ctx = request.trace?.span.spanContext()
+  return ctx && ctx.traceId !== '00000000000000000000000000000000' ? ctx.traceId : undefined
 }
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
-  const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false } = options
+  const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false, trustIncomingTrace = false } = options
   const { connections } = options
   const limits = connections ? serverOptions(connections) : undefined
   const app = Fastify({
@@ -157,12 +165,18 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    const { span, context } = startSpan(`${request.method} ${route}`, {
+    // Probes are not traced: they would bury the requests worth looking at.
+    const { span, context } = route.startsWith('/health/') ? untraced() : startSpan(`${request.method} ${route}`, {
       kind: SpanKind.SERVER,
-      parent: contextFrom(request.headers),
+      service: name,
+      parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
+      ...(trustIncomingTrace ? {} : { links: linkFrom(request.headers) }),
       attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
     })
     request.trace = { span, context, started: performance.now() }
+    // The caller can find its trace: W3C Trace Context Level 2's response header.
+    const { traceparent } = traceHeaders(context)
+    if (traceparent) reply.header('traceresponse', traceparent)
     request.caller = { clientIp: request.ip }
     // Requests that arrive on an open connection after draining began are turned away (health
     // checks still answer, so a load balancer sees /health/ready fail); those in flight finish.
@@ -183,17 +197,22 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    httpServerDuration.observe({ service: name, http_request_method: request.method, http_route: route, http_response_status_code: reply.statusCode },
+    httpServerDuration.observe({ service: request.handledBy ?? name, http_request_method: request.method, http_route: route, http_response_status_code: reply.statusCode },
       (performance.now() - request.trace.started) / 1000)
-    request.trace.span.setAttribute('http.response.status_code', reply.statusCode)
-    request.trace.span.end()
+    const { span } = request.trace
+    span.setAttribute('http.response.status_code', reply.statusCode)
+    if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: String(reply.statusCode) })
+    span.end()
     done()
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const mosaic = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request, reply) : asMosaicError(error)
     if (clientGone(request)) logAbort(request)
-    else if (mosaic.status >= 500) request.log.error({ err: error, trace_id: traceIdOf(request) }, 'request failed')
+    else if (mosaic.status >= 500) {
+      failed(request.trace.span, error)
+      request.log.error({ err: error, trace_id: traceIdOf(request), span_id: request.trace.span.spanContext().spanId }, 'request failed')
+    }
     if (mosaic.retryAfter !== undefined) reply.header('retry-after', String(mosaic.retryAfter))
     else if (mosaic.status === 503) reply.header('retry-after', '1')
     return reply.code(mosaic.status).type('application/problem+json').send(toProblem(mosaic, request.url, traceIdOf(request)))

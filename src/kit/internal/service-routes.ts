@@ -4,8 +4,8 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, RouteOptions as RouteOptionsOf } from 'fastify'
 import type { ServiceInstance } from './host.ts'
 import type { RouteInput } from '../service.ts'
-import { runInContext } from '../telemetry/tracing.ts'
-import { ACTIONS_PATH, TIMEOUT_HEADER } from './transport.ts'
+import { runInContext, currentService, withSpan, SpanKind } from '../telemetry/tracing.ts'
+import { ACTIONS_PATH, TIMEOUT_HEADER, actionSpan } from './transport.ts'
 import { EDGE_HEADER, CALLER_HEADER, type Credentials } from './credentials.ts'
 
 export interface RouteOptions {
@@ -21,7 +21,8 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
         method: spec.method,
         url: spec.path,
         schema: Object.fromEntries(Object.entries({ params: spec.params, querystring: spec.query, body: spec.stream ? undefined : spec.body }).filter(([, v]) => v)),
-        handler: (request, reply) => runInContext(request.trace.context, async () => {
+        handler: (request, reply) => runInContext(request.trace.context, () => asService(instance.name, `${spec.method} ${spec.path}`, async () => {
+          request.handledBy = instance.name
           const input = { params: request.params, query: request.query, body: request.body, headers: request.headers } as RouteInput<never>
           let status: number | undefined
           const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, {
@@ -35,7 +36,7 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
           if (code !== 204 && code !== 304) return reply.send(result)
           if (result instanceof Readable) result.destroy() // a body was opened but is not to be sent
           return reply.send()
-        }),
+        })),
       }
       if (!spec.stream) {
         app.route(route)
@@ -53,6 +54,15 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
       })
     }
   }
+}
+
+/**
+ * Runs a route's handler as `service`. On the service's own server the request's span is already
+ * the service's; behind the embedded gateway the gateway's span is, and the service gets a server
+ * span of its own inside it, as it would have behind a proxy.
+ */
+function asService<T>(service: string, name: string, fn: () => Promise<T>): Promise<T> {
+  return currentService() === service ? fn() : withSpan(name, { kind: SpanKind.SERVER, service }, fn)
 }
 
 /**
@@ -75,6 +85,8 @@ export function trustEdge(app: FastifyInstance, credentials: Credentials): void 
 export function actionsEndpoint(instance: ServiceInstance, maxTimeoutMs: number): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     app.post<{ Params: { action: string } }>(`${ACTIONS_PATH}/:action`, (request) => runInContext(request.trace.context, () => {
+      const { name, attributes } = actionSpan(instance.name, request.params.action)
+      request.trace.span.updateName(name).setAttributes(attributes)
       const asked = Number(request.headers[TIMEOUT_HEADER])
       const timeout = Number.isFinite(asked) && asked > 0 ? Math.min(asked, maxTimeoutMs) : maxTimeoutMs
       return instance.invoke(request.params.action, request.body, Date.now() + timeout)

@@ -2,7 +2,7 @@
 // shares it, told apart by the `service` label). Names follow OpenTelemetry's semantic
 // conventions as exported to Prometheus: dots become underscores, the unit is a suffix.
 import { Registry, Histogram, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
-import type { Bus } from '../events/bus.ts'
+import type { Bus, BusStatus } from '../events/bus.ts'
 
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry })
@@ -20,7 +20,7 @@ export const httpServerDuration = new Histogram({
 export const callDuration = new Histogram({
   name: 'rpc_client_duration_seconds',
   help: 'Duration of calls to other services, by outcome (ok or an error code)',
-  labelNames: ['service', 'rpc_service', 'rpc_method', 'outcome'],
+  labelNames: ['service', 'rpc_service', 'rpc_method', 'outcome', 'rpc_system'],
   buckets: seconds,
   registers: [registry],
 })
@@ -28,14 +28,14 @@ export const callDuration = new Histogram({
 export const eventsPublished = new Counter({
   name: 'messaging_client_sent_messages_total',
   help: 'Events moved from a service outbox onto the bus',
-  labelNames: ['service', 'messaging_destination_name'],
+  labelNames: ['service', 'messaging_destination_name', 'messaging_system'],
   registers: [registry],
 })
 
 export const eventsHandled = new Counter({
   name: 'messaging_client_consumed_messages_total',
   help: 'Event deliveries handled, by outcome: ok, duplicate (seen before, no effect), failed (will retry), dead (dead-lettered)',
-  labelNames: ['service', 'subscription', 'outcome'],
+  labelNames: ['service', 'subscription', 'outcome', 'messaging_system'],
   registers: [registry],
 })
 
@@ -66,16 +66,42 @@ export const busConnected = new Gauge({
   },
 })
 
-export const consumerLag = new Gauge({
-  name: 'messaging_consumer_lag_messages',
-  help: 'Events waiting for a subscription of this process (not yet handled, or being retried)',
-  labelNames: ['subscription'],
+/** The bus's status, asked once per scrape for the three gauges that show it. */
+let statusOfScrape: Promise<BusStatus | undefined> | undefined
+function busStatus(): Promise<BusStatus | undefined> {
+  if (!trackedBus?.running) return Promise.resolve(undefined)
+  statusOfScrape ??= trackedBus.status().catch(() => undefined)
+  setImmediate(() => { statusOfScrape = undefined })
+  return statusOfScrape
+}
+
+export const messagingSystem = (bus: Bus | undefined): string => bus?.kind === 'nats' ? 'nats' : 'mosaic'
+
+const busGauge = (name: string, help: string, pick: (s: BusStatus) => Readonly<Record<string, number>> | undefined): Gauge => new Gauge({
+  name,
+  help,
+  labelNames: ['subscription', 'messaging_system'],
   registers: [registry],
   async collect() {
-    if (!trackedBus?.running) return
-    const status = await trackedBus.status().catch(() => undefined)
-    for (const [subscription, lag] of Object.entries(status?.lag ?? {})) this.set({ subscription }, lag)
+    const status = await busStatus()
+    if (!status) return
+    for (const [subscription, value] of Object.entries(pick(status) ?? {})) this.set({ subscription, messaging_system: messagingSystem(trackedBus) }, value)
   },
+})
+
+export const consumerLag = busGauge('messaging_consumer_lag_messages',
+  'Events waiting for a subscription of this process (not yet handled, or being retried)', (s) => s.lag)
+export const consumerRetrying = busGauge('mosaic_consumer_retrying_messages',
+  'Of those, deliveries that failed at least once and wait for another attempt (NATS: redelivered)', (s) => s.retrying)
+export const oldestEventAge = busGauge('mosaic_consumer_oldest_event_age_seconds',
+  'Age of the oldest event waiting for a subscription of this process (embedded bus only)', (s) => s.oldestSeconds)
+
+export const processDuration = new Histogram({
+  name: 'messaging_process_duration_seconds',
+  help: 'Duration of handling one batch of deliveries in a subscription (one transaction), by outcome (ok, failed)',
+  labelNames: ['service', 'subscription', 'messaging_system', 'outcome'],
+  buckets: seconds,
+  registers: [registry],
 })
 
 const deadLetterSources = new Map<string, () => Promise<number>>()

@@ -1,32 +1,70 @@
-// OpenTelemetry spans for HTTP, calls, SQL transactions and events. Spans are made by the kit
-// itself at those few points rather than by auto-instrumentation, which for ESM needs loader
+// OpenTelemetry spans for HTTP, calls, SQL, transactions, events and saga steps. Spans are made by
+// the kit itself at those few points rather than by auto-instrumentation, which for ESM needs loader
 // hooks and patches every library in the process.
+//
+// Each service is its own `service.name`, in one process as in many: a tracer provider per service
+// (its resource), all sharing the process's one sampler and batch exporter. Which service a span
+// belongs to is carried in the context: the kit enters a service wherever its code starts running
+// (an action, a route, an event, its own loops), and spans made there inherit it.
 //
 // With OTEL_EXPORTER_OTLP_ENDPOINT unset, the sampler records nothing: spans are non-recording
 // shells that still carry real trace ids (for logs, problem documents and `traceparent`), so
 // tracing costs an id and a context switch per span and nothing is exported.
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Span, type Attributes, type Context } from '@opentelemetry/api'
-import { NodeTracerProvider, BatchSpanProcessor, ParentBasedSampler, AlwaysOnSampler, AlwaysOffSampler } from '@opentelemetry/sdk-trace-node'
+import {
+  context, propagation, trace, createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode,
+  type Span, type Attributes, type Context, type Link, type Tracer, type SpanContext,
+} from '@opentelemetry/api'
+import {
+  NodeTracerProvider, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, AlwaysOnSampler, AlwaysOffSampler,
+  type SpanProcessor, type Sampler,
+} from '@opentelemetry/sdk-trace-node'
+import { suppressTracing } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { createRequire } from 'node:module'
 
-export { SpanKind }
+export { SpanKind, SpanStatusCode, type Span, type Context }
 
-let provider: NodeTracerProvider | undefined
+interface Tracing {
+  readonly provider: NodeTracerProvider
+  /** The process's own name (`gateway`, or the service served alone): its spans are the main provider's (OTEL_SERVICE_NAME renames it). */
+  readonly processName: string
+  readonly sampler: Sampler
+  readonly processors: SpanProcessor[]
+  /** One provider per service, made on its first span; only when exporting (else one shared no-op). */
+  readonly services: Map<string, Tracer>
+}
 
-/** Sets up the process's tracer provider once; later calls are no-ops. Returns a flush-and-stop function. */
-export function initTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): () => Promise<void> {
-  if (!provider) {
-    const exporting = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) && env.OTEL_SDK_DISABLED !== 'true'
-    provider = new NodeTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? serviceName }),
-      sampler: new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
-      spanProcessors: exporting ? [new BatchSpanProcessor(new (otlpExporter())())] : [],
-    })
+let tracing: Tracing | undefined
+
+/** Nodes of this process using tracing (tests run several): the last one to stop ends it. */
+let users = 0
+
+/** Sets up the process's tracing (once for all its nodes). Returns a function that flushes it, and ends it after the last node. */
+export function initTracing(processName: string, env: NodeJS.ProcessEnv = process.env): () => Promise<void> {
+  if (!tracing) {
+    const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`)
+    const exporting = Boolean(endpoint) && env.OTEL_SDK_DISABLED !== 'true'
+    const sampler = new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() })
+    // The URL from `env` (which may not be process.env); the exporter reads its other settings itself.
+    const processors = exporting ? [new BatchSpanProcessor(new (otlpExporter())({ url: endpoint || undefined }))] : []
+    const provider = new NodeTracerProvider({ resource: resource(env.OTEL_SERVICE_NAME ?? processName), sampler, spanProcessors: processors })
     provider.register()
+    tracing = { provider, processName, sampler, processors, services: new Map() }
   }
-  const p = provider
-  return async () => { await p.forceFlush(); await p.shutdown() }
+  users++
+  const { provider } = tracing
+  let stopped = false
+  return async () => {
+    if (stopped) return
+    stopped = true
+    await provider.forceFlush()
+    if (--users > 0) return
+    await provider.shutdown()
+    trace.disable()
+    context.disable()
+    propagation.disable()
+    tracing = undefined
+  }
 }
 
 /** The OTLP exporter (and the protobuf code it brings) is loaded only by a process that exports. */
@@ -35,23 +73,64 @@ function otlpExporter(): typeof import('@opentelemetry/exporter-trace-otlp-http'
   return load('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter
 }
 
-const tracer = trace.getTracer('mosaic')
+const resource = (name: string) => resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic', 'process.pid': process.pid })
+
+/** Sends the spans ended so far (tests, before reading a receiver). */
+export async function flushTracing(): Promise<void> {
+  await tracing?.provider.forceFlush()
+}
+
+const SERVICE = createContextKey('mosaic service')
+
+function tracerOf(service: string | undefined): Tracer {
+  if (!service || !tracing || tracing.processors.length === 0 || service === tracing.processName) return trace.getTracer('mosaic')
+  let tracer = tracing.services.get(service)
+  if (!tracer) {
+    // Providers share the processors: the exporter batches spans of every service together, and
+    // OTLP groups them by resource. Shutting the main provider down ends the shared processors.
+    const provider = new BasicTracerProvider({ resource: resource(service), sampler: tracing.sampler, spanProcessors: tracing.processors })
+    tracing.services.set(service, tracer = provider.getTracer('mosaic'))
+  }
+  return tracer
+}
+
+/** Runs `fn` as the code of `service`: spans made inside name it as their service. */
+export function inService<T>(service: string, fn: () => T): T {
+  return context.with(context.active().setValue(SERVICE, service), fn)
+}
+
+export function currentService(): string | undefined {
+  return context.active().getValue(SERVICE) as string | undefined
+}
 
 export interface SpanOptions {
   readonly kind?: SpanKind
   readonly attributes?: Attributes
   /** Parent context, e.g. extracted from an incoming `traceparent`; defaults to the active one. */
   readonly parent?: Context
+  readonly links?: Link[]
+  /** The service the span belongs to; defaults to the one the active context is in. */
+  readonly service?: string
+}
+
+function begin(name: string, options: SpanOptions): { span: Span, context: Context } {
+  const base = options.parent ?? context.active()
+  const service = options.service ?? (base.getValue(SERVICE) as string | undefined)
+  const parent = service ? base.setValue(SERVICE, service) : base
+  const span = tracerOf(service).startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links }, parent)
+  return { span, context: trace.setSpan(parent, span) }
 }
 
 /** Runs `fn` inside a new active span; an exception marks the span as failed and is rethrown. */
 export function withSpan<T>(name: string, options: SpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes }, options.parent ?? context.active(), async (span) => {
+  const { span, context: ctx } = begin(name, options)
+  return context.with(ctx, async () => {
     try {
       return await fn(span)
     } catch (error) {
-      span.recordException(error as Error)
-      span.setStatus({ code: SpanStatusCode.ERROR })
+      // A server's refusal (4xx) is the caller's failure, not the server's (OpenTelemetry's rule).
+      const status = (error as { status?: unknown })?.status
+      if (options.kind !== SpanKind.SERVER || typeof status !== 'number' || status >= 500) failed(span, error)
       throw error
     } finally {
       span.end()
@@ -59,27 +138,54 @@ export function withSpan<T>(name: string, options: SpanOptions, fn: (span: Span)
   })
 }
 
+export function failed(span: Span, error: unknown): void {
+  span.recordException(error as Error)
+  span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message })
+}
+
 /** Starts a span that the caller ends (for HTTP requests, whose end is an event, not a return). */
 export function startSpan(name: string, options: SpanOptions): { span: Span, context: Context } {
-  const parent = options.parent ?? context.active()
-  const span = tracer.startSpan(name, { kind: options.kind, attributes: options.attributes }, parent)
-  return { span, context: trace.setSpan(parent, span) }
+  return begin(name, options)
+}
+
+const valid = (ctx: SpanContext | undefined): ctx is SpanContext => ctx !== undefined && trace.isSpanContextValid(ctx)
+
+/** Whether a span (recording or not) is active: work that belongs to a trace. */
+export function inSpan(): boolean {
+  return valid(trace.getActiveSpan()?.spanContext())
 }
 
 export function currentTraceId(): string | undefined {
   const ctx = trace.getActiveSpan()?.spanContext()
-  return ctx && ctx.traceId !== '00000000000000000000000000000000' ? ctx.traceId : undefined
+  return valid(ctx) ? ctx.traceId : undefined
 }
 
-/** The W3C `traceparent` (and `tracestate`) of the active span, for an outgoing request or event. */
-export function traceHeaders(): Record<string, string> {
+/** The W3C `traceparent` (and `tracestate`) of the active span, or of `ctx`, for an outgoing request or event. */
+export function traceHeaders(ctx: Context = context.active()): Record<string, string> {
   const carrier: Record<string, string> = {}
-  propagation.inject(context.active(), carrier)
+  propagation.inject(ctx, carrier)
   return carrier
 }
 
 export function contextFrom(headers: Record<string, string | string[] | undefined>): Context {
   return propagation.extract(context.active(), headers)
+}
+
+/** A link to the span context in `headers` (`traceparent`), if it holds a valid one. */
+export function linkFrom(headers: Record<string, string | string[] | undefined>): Link[] {
+  const linked = trace.getSpanContext(propagation.extract(context.active(), headers))
+  return valid(linked) ? [{ context: linked }] : []
+}
+
+/** A span that is not recorded nor propagated, for requests not worth a trace (health, metrics): nothing inside is traced. */
+export function untraced(): { span: Span, context: Context } {
+  const span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+  return { span, context: suppressTracing(trace.setSpan(context.active(), span)) }
+}
+
+/** A context with no span: what a span started in it is the root of a new trace. */
+export function rootContext(): Context {
+  return trace.deleteSpan(context.active())
 }
 
 export function runInContext<T>(ctx: Context, fn: () => T): T {

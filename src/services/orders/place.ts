@@ -2,7 +2,7 @@
 // Everything that can be checked is checked before anything is written: the lines against the
 // catalog (exists, one currency), the caller against the policies, the key against its first use.
 import { randomUUID } from 'node:crypto'
-import { MosaicError, toMinor, requireIdentity, idempotencyKey, type RouteContext, type Static, type FieldIssue, type Identity } from '../../kit/index.ts'
+import { MosaicError, toMinor, requireIdentity, idempotencyKey, traceContext, type RouteContext, type Static, type FieldIssue, type Identity } from '../../kit/index.ts'
 import { identityContract } from '../identity/contract.ts'
 import { catalogContract } from '../catalog/contract.ts'
 import type { OrdersContract, ordersContract } from './contract.ts'
@@ -12,6 +12,7 @@ import { runCommand } from './commands.ts'
 import { findOrder, orderNotFound, type Order } from './views.ts'
 import { claim, fingerprint, forget, record, type Scope } from './idempotency.ts'
 import type { SagaRunner } from './runner.ts'
+import { sagasStarted } from './metrics.ts'
 
 type Ctx = RouteContext<OrdersContract, OrdersSettings>
 type PlaceBody = Static<typeof ordersContract.routes.placeOrder.body>
@@ -113,8 +114,8 @@ export async function placeOrder(body: PlaceBody, headers: Headers, ctx: Ctx, ru
     const { items, currency } = await price(ctx, wanted)
     // The order, its saga and the answer for its key commit together, or none of them does.
     await runCommand(ctx.db, orderId, { type: 'place', orderId, userId, tenantId: identity.tenantId, items, currency }, async (tx) => {
-      await tx.query(`insert into sagas (order_id, phase, payment_token, deadline_at) values ($1, 'forward', $2, now() + $3::int * interval '1 millisecond')`,
-        [orderId, token, ctx.config.ORDERS_SAGA_TIMEOUT_MS])
+      await tx.query(`insert into sagas (order_id, phase, payment_token, deadline_at, trace_context) values ($1, 'forward', $2, now() + $3::int * interval '1 millisecond', $4)`,
+        [orderId, token, ctx.config.ORDERS_SAGA_TIMEOUT_MS, traceContext()])
       placed = (await findOrder(tx, orderId))!
       await record(tx, scope, orderId, { status: 202, body: placed, location: locationOf(orderId) }, wait === undefined ? undefined : wait * 1000 + placingMs(ctx))
     })
@@ -124,6 +125,7 @@ export async function placeOrder(body: PlaceBody, headers: Headers, ctx: Ctx, ru
     throw error
   }
   if (!placed) throw new MosaicError('internal', { detail: `order ${orderId} was not placed` })
+  sagasStarted.inc()
   runner.kick()
   ctx.setHeader('location', locationOf(orderId))
   if (wait === undefined) return placed

@@ -5,9 +5,10 @@
 // start every saga left unfinished.
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { startWorker } from '../../kit/index.ts'
+import { startWorker, traced } from '../../kit/index.ts'
 import { runSaga, type SagaDeps, type SagaRow } from './saga.ts'
 import { sweepExpired } from './idempotency.ts'
+import { trackSagas } from './metrics.ts'
 
 export interface RunnerOptions {
   readonly concurrency: number
@@ -46,18 +47,21 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
     const claimed = await deps.db.query<SagaRow>(`update sagas set lease_owner = $1, lease_until = now() + $2::int * interval '1 millisecond'
       where order_id in (select order_id from sagas where phase <> 'done' and due_at <= now() and (lease_until is null or lease_until < now())
         and order_id <> all($4::text[]) order by due_at limit $3 for update skip locked)
-      returning order_id, phase, reached, reason, detail, payment_token, attempts, deadline_at`, [owner, deps.settings.leaseMs, limit, [...local]])
+      returning order_id, phase, reached, reason, detail, payment_token, attempts, deadline_at, trace_context`, [owner, deps.settings.leaseMs, limit, [...local]])
     for (const saga of claimed) local.add(saga.order_id)
     return claimed.map((saga) => ({ saga, owner }))
   }
 
+  const untrack = trackSagas(deps.db)
   const worker = startWorker({
     name: 'checkout saga runner',
     log: deps.log,
     pollMs: options.pollMs,
     concurrency: options.concurrency,
     claim,
-    run: ({ saga, owner }) => runSaga(sagaDeps, saga, owner)
+    // In the trace of the request that placed the order, wherever and whenever it resumes.
+    run: ({ saga, owner }) => traced('checkout saga', { from: saga.trace_context, attributes: { 'order.id': saga.order_id, 'saga.phase': saga.phase, 'saga.attempts': saga.attempts } },
+      () => runSaga(sagaDeps, saga, owner))
       .catch((error: unknown) => deps.log.error({ err: error, orderId: saga.order_id }, 'checkout saga failed; it resumes when its lease runs out'))
       .finally(() => local.delete(saga.order_id)),
   })
@@ -71,6 +75,9 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
         done.once(orderId, finish)
       })
     },
-    stop: worker.stop,
+    async stop() {
+      await worker.stop()
+      untrack()
+    },
   }
 }

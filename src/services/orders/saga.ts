@@ -5,7 +5,7 @@
 // Every permanent answer the other services can give is turned into a fact or a reason to
 // compensate here; anything else is unexpected, logged as an error and retried at the longest delay.
 import type { Logger } from 'pino'
-import { MosaicError, isRetryable, toAmount, backoffMs, type Client } from '../../kit/index.ts'
+import { MosaicError, isRetryable, toAmount, backoffMs, traced, type Client, type TraceContext } from '../../kit/index.ts'
 import type { CatalogContract } from '../catalog/contract.ts'
 import type { PaymentsContract } from '../payments/contract.ts'
 import { load } from './event-store.ts'
@@ -13,6 +13,7 @@ import { orderReducer } from './views.ts'
 import { runCommand, type Db } from './commands.ts'
 import { plan, pastPivot, FORWARD, type Step } from './saga-plan.ts'
 import type { Command, OrderState, Reason } from './order.ts'
+import { sagaStepDuration, sagasFinished } from './metrics.ts'
 
 export interface SagaSettings {
   readonly stepTimeoutMs: number
@@ -40,6 +41,8 @@ export interface SagaRow {
   payment_token: string
   attempts: number
   deadline_at: Date
+  /** The placing request's trace (saga.ts continues it; see runner.ts). */
+  trace_context: TraceContext | null
 }
 
 class LeaseLost extends Error {}
@@ -150,7 +153,8 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
   for (;;) {
     const next = plan(order, view(saga), Date.now())
     if (next.kind === 'finish') {
-      await db.query(`update sagas set phase = 'done', lease_owner = null, lease_until = null, updated_at = now() where order_id = $1 and lease_owner = $2`, [orderId, owner])
+      const rows = await db.query(`update sagas set phase = 'done', lease_owner = null, lease_until = null, updated_at = now() where order_id = $1 and lease_owner = $2 and phase <> 'done' returning order_id`, [orderId, owner])
+      if (rows.length > 0) sagasFinished.inc({ outcome: saga.phase === 'compensate' ? 'compensated' : 'confirmed' })
       deps.settled(orderId)
       return
     }
@@ -167,28 +171,36 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
     // Noted before the call: if we crash during it, compensation knows the call may have acted.
     if (!await renew(deps, saga, owner, rank)) return
     saga.reached = Math.max(saga.reached, rank)
+    const started = performance.now()
+    let stepOutcome = 'retry'
     try {
-      let outcome: Outcome
-      if (step === 'confirm') outcome = { record: { type: 'confirm' } }
-      else if (step === 'cancel') outcome = { record: { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail } }
-      else {
-        // Before the pivot a call may not outlive the saga's deadline; after it there is none.
-        const left = pastPivot(order, view(saga)) || saga.phase === 'compensate' ? Infinity : saga.deadline_at.getTime() - Date.now()
-        outcome = await perform(step, order, saga, deps, Math.max(1, Math.min(settings.stepTimeoutMs, left)))
-      }
-      if ('compensate' in outcome) {
-        await db.query(`update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now() where order_id = $1 and lease_owner = $2`,
-          [orderId, owner, outcome.compensate, outcome.detail])
-        log.info({ orderId, step, reason: outcome.compensate }, 'checkout compensating')
-        Object.assign(saga, { phase: 'compensate', reason: outcome.compensate, detail: outcome.detail, attempts: 0 })
-        continue
-      }
-      order = await runCommand(db, orderId, outcome.record, async (tx) => {
-        // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
-        // record next to the one that took over; the new holder repeats the call (same key) anyway.
-        const held = await tx.query('update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id', [orderId, owner])
-        if (held.length === 0) throw new LeaseLost()
+      // One span per attempt at a step: the call, and the fact it recorded (and the events that published).
+      const compensating = await traced(`checkout ${step}`, { attributes: { 'order.id': orderId, 'saga.step': step, 'saga.phase': saga.phase } }, async () => {
+        let outcome: Outcome
+        if (step === 'confirm') outcome = { record: { type: 'confirm' } }
+        else if (step === 'cancel') outcome = { record: { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail } }
+        else {
+          // Before the pivot a call may not outlive the saga's deadline; after it there is none.
+          const left = pastPivot(order, view(saga)) || saga.phase === 'compensate' ? Infinity : saga.deadline_at.getTime() - Date.now()
+          outcome = await perform(step, order, saga, deps, Math.max(1, Math.min(settings.stepTimeoutMs, left)))
+        }
+        if ('compensate' in outcome) {
+          await db.query(`update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now() where order_id = $1 and lease_owner = $2`,
+            [orderId, owner, outcome.compensate, outcome.detail])
+          log.info({ orderId, step, reason: outcome.compensate }, 'checkout compensating')
+          Object.assign(saga, { phase: 'compensate', reason: outcome.compensate, detail: outcome.detail, attempts: 0 })
+          return true
+        }
+        order = await runCommand(db, orderId, outcome.record, async (tx) => {
+          // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
+          // record next to the one that took over; the new holder repeats the call (same key) anyway.
+          const held = await tx.query('update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id', [orderId, owner])
+          if (held.length === 0) throw new LeaseLost()
+        })
+        return false
       })
+      stepOutcome = compensating ? 'compensate' : 'ok'
+      if (compensating) continue
       saga.attempts = 0
     } catch (error) {
       if (error instanceof LeaseLost) return
@@ -207,6 +219,8 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
       await db.query(`update sagas set attempts = $3, last_error = $4, due_at = $5, lease_owner = null, lease_until = null, updated_at = now()
         where order_id = $1 and lease_owner = $2`, [orderId, owner, saga.attempts, String((error as Error)?.message ?? error).slice(0, 500), new Date(bounded)])
       return
+    } finally {
+      sagaStepDuration.observe({ step, outcome: stepOutcome }, (performance.now() - started) / 1000)
     }
   }
 }
