@@ -19,32 +19,55 @@ const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.
 export const admin = { AUTH_ADMIN_EMAIL: 'bench@mosaic.test', AUTH_ADMIN_PASSWORD: 'bench-admin-password-long-enough' }
 const PASSWORD = 'Bench-customer-pw-42!'
 
-export interface Result { confirmed: number, other: number, errors: number, perSecond: number, p50: number, p99: number }
+export interface Result {
+  confirmed: number
+  other: number
+  errors: number
+  perSecond: number
+  p50: number
+  p99: number
+}
 
-const percentile = (sorted: number[], p: number): number => sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+const percentile = (sorted: number[], p: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
-async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number, body: T }> {
+async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number; body: T }> {
   const headers = new Headers(init.headers)
   if (init.token) headers.set('authorization', `Bearer ${init.token}`)
   if (init.body) headers.set('content-type', 'application/json')
   const response = await fetch(url, { ...init, headers })
-  return { status: response.status, body: await response.json() as T }
+  return { status: response.status, body: (await response.json()) as T }
 }
 
 /** Signs up a customer and returns their access token. */
 async function customer(base: string): Promise<string> {
   const email = `bench-${randomUUID().slice(0, 8)}@mosaic.test`
-  const created = await json(`${base}/api/users`, { method: 'POST', body: JSON.stringify({ email, password: PASSWORD, name: 'Bench' }) })
+  const created = await json(`${base}/api/users`, {
+    method: 'POST',
+    body: JSON.stringify({ email, password: PASSWORD, name: 'Bench' }),
+  })
   if (created.status !== 201) throw new Error(`sign-up: ${created.status} ${JSON.stringify(created.body)}`)
-  return (await json<{ accessToken: string }>(`${base}/api/users/login`, { method: 'POST', body: JSON.stringify({ email, password: PASSWORD }) })).body.accessToken
+  return (
+    await json<{ accessToken: string }>(`${base}/api/users/login`, {
+      method: 'POST',
+      body: JSON.stringify({ email, password: PASSWORD }),
+    })
+  ).body.accessToken
 }
 
 /** Places orders against `target` for the warm-up and BENCH_DURATION; also used by bench/tracing.ts. */
 export async function checkout(target: Child): Promise<Result> {
   const base = target.url
-  const login = await json<{ accessToken: string }>(`${base}/api/users/login`, { method: 'POST', body: JSON.stringify({ email: admin.AUTH_ADMIN_EMAIL, password: admin.AUTH_ADMIN_PASSWORD }) })
+  const login = await json<{ accessToken: string }>(`${base}/api/users/login`, {
+    method: 'POST',
+    body: JSON.stringify({ email: admin.AUTH_ADMIN_EMAIL, password: admin.AUTH_ADMIN_PASSWORD }),
+  })
   const product = `bench-${randomUUID().slice(0, 8)}`
-  const created = await json(`${base}/api/products`, { method: 'POST', token: login.body.accessToken, body: JSON.stringify({ id: product, name: 'Bench widget', price: '9.99', currency: 'EUR', stock: 1_000_000_000 }) })
+  const created = await json(`${base}/api/products`, {
+    method: 'POST',
+    token: login.body.accessToken,
+    body: JSON.stringify({ id: product, name: 'Bench widget', price: '9.99', currency: 'EUR', stock: 1_000_000_000 }),
+  })
   if (created.status !== 201) throw new Error(`product: ${created.status} ${JSON.stringify(created.body)}`)
   const tokens = await Promise.all(Array.from({ length: Math.min(clients, 4) }, () => customer(base)))
 
@@ -54,8 +77,10 @@ export async function checkout(target: Child): Promise<Result> {
   const order = async (token: string): Promise<void> => {
     const started = performance.now()
     try {
-      let reply = await json<{ id: string, status: string }>(`${base}/api/orders`, {
-        method: 'POST', token, headers: { 'idempotency-key': randomUUID(), prefer: 'wait=10' },
+      let reply = await json<{ id: string; status: string }>(`${base}/api/orders`, {
+        method: 'POST',
+        token,
+        headers: { 'idempotency-key': randomUUID(), prefer: 'wait=10' },
         body: JSON.stringify({ productId: product, quantity: 1, paymentMethod: { token: 'tok_visa' } }),
       })
       while (reply.body.status === 'PENDING') reply = await json(`${base}/api/orders/${reply.body.id}`, { token })
@@ -80,7 +105,14 @@ export async function checkout(target: Child): Promise<Result> {
   await Promise.all(Array.from({ length: clients }, (_, i) => loop(i, end)))
   const elapsed = (performance.now() - started) / 1000
   const sorted = [...latencies].sort((a, b) => a - b)
-  return { confirmed: latencies.length, other, errors, perSecond: latencies.length / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) }
+  return {
+    confirmed: latencies.length,
+    other,
+    errors,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+  }
 }
 
 /** A fresh database on the local server; dropped on cleanup. */
@@ -98,37 +130,68 @@ async function freshDatabase(cleanup: Cleanup): Promise<string> {
 }
 
 /** The server's single-row-update ceiling: pgbench simple-update, or a postgres.js loop without pgbench. */
-async function writeCeiling(url: string): Promise<{ tps: number, how: string }> {
-  const found = await run('which', ['pgbench']).then(() => true, () => false)
+async function writeCeiling(url: string): Promise<{ tps: number; how: string }> {
+  const found = await run('which', ['pgbench']).then(
+    () => true,
+    () => false,
+  )
   if (found) {
     await run('pgbench', ['-i', '-s', '1', '-q', url])
-    const { stdout } = await run('pgbench', ['-b', 'simple-update', '-c', String(clients), '-j', '2', '-T', String(duration), url])
+    const { stdout } = await run('pgbench', [
+      '-b',
+      'simple-update',
+      '-c',
+      String(clients),
+      '-j',
+      '2',
+      '-T',
+      String(duration),
+      url,
+    ])
     const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1])
     return { tps, how: `pgbench -b simple-update, ${clients} clients, ${duration} s` }
   }
   const sql = postgres(url, { max: clients, onnotice: () => {} })
-  await sql.unsafe('create table ceiling (id int primary key, n bigint not null); insert into ceiling select g, 0 from generate_series(1, 1000) g').simple()
+  await sql
+    .unsafe(
+      'create table ceiling (id int primary key, n bigint not null); insert into ceiling select g, 0 from generate_series(1, 1000) g',
+    )
+    .simple()
   let updates = 0
   const end = performance.now() + duration * 1000
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (performance.now() < end) {
-      await sql`update ceiling set n = n + 1 where id = ${1 + Math.floor(Math.random() * 1000)}`
-      updates++
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        await sql`update ceiling set n = n + 1 where id = ${1 + Math.floor(Math.random() * 1000)}`
+        updates++
+      }
+    }),
+  )
   await sql.end({ timeout: 5 })
-  return { tps: updates / duration, how: `no pgbench: postgres.js single-row updates, ${clients} connections, ${duration} s` }
+  return {
+    tps: updates / duration,
+    how: `no pgbench: postgres.js single-row updates, ${clients} connections, ${duration} s`,
+  }
 }
 
 async function main(cleanup: Cleanup): Promise<void> {
   const cpu = cpus()
   console.log(`machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, node ${process.version}`)
-  console.log(`load: ${clients} clients placing orders (1 line, tok_visa) through the gateway, each waiting for the final state; 2 s warm-up + ${duration} s\n`)
+  console.log(
+    `load: ${clients} clients placing orders (1 line, tok_visa) through the gateway, each waiting for the final state; 2 s warm-up + ${duration} s\n`,
+  )
   const env = { ...admin, CATALOG_SEED_DEMO: 'false', ORDERS_SAGA_POLL_MS: '200', DATABASE_POOL_SIZE: '10' }
 
   const rows = [['target', 'confirmed/s', 'p50 ms', 'p99 ms', 'confirmed', 'not confirmed/errors']]
   const add = (label: string, r: Result): void => {
-    rows.push([label, r.perSecond.toFixed(1), r.p50.toFixed(0), r.p99.toFixed(0), String(r.confirmed), `${r.other}/${r.errors}`])
+    rows.push([
+      label,
+      r.perSecond.toFixed(1),
+      r.p50.toFixed(0),
+      r.p99.toFixed(0),
+      String(r.confirmed),
+      `${r.other}/${r.errors}`,
+    ])
     console.log(`  ${label}: ${r.perSecond.toFixed(1)} confirmed orders/s`)
   }
 
@@ -146,7 +209,9 @@ async function main(cleanup: Cleanup): Promise<void> {
   rows.push([`PostgreSQL write ceiling (tps)`, ceiling.tps.toFixed(0), '', '', '', ''])
   printTable(rows)
   console.log(`\nceiling: ${ceiling.how}`)
-  console.log(`confirmed orders/s on PostgreSQL ÷ single-row-update tps: ${(pg.perSecond / ceiling.tps * 100).toFixed(2)}% (a checkout is some twenty transactions across four services)`)
+  console.log(
+    `confirmed orders/s on PostgreSQL ÷ single-row-update tps: ${((pg.perSecond / ceiling.tps) * 100).toFixed(2)}% (a checkout is some twenty transactions across four services)`,
+  )
 }
 
 // Run as a script (imported by bench/tracing.ts for `checkout`, it runs nothing).

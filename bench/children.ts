@@ -47,9 +47,16 @@ export async function freePort(): Promise<number> {
  * Spawns `mosaic <args>` (or another `script`, a peer) with a fresh DATA_DIR, pinned to core 0, and
  * resolves once /health/ready answers 200.
  */
-export async function spawnReady(name: string, args: string[], portVar: string, cleanup: Cleanup, env: Record<string, string> = {}, script = 'bin/mosaic.js'): Promise<Child> {
+export async function spawnReady(
+  name: string,
+  args: string[],
+  portVar: string,
+  cleanup: Cleanup,
+  env: Record<string, string> = {},
+  script = 'bin/mosaic.js',
+): Promise<Child> {
   const port = await freePort()
-  const dataDir = env.DATA_DIR ?? await mkdtemp(join(tmpdir(), `mosaic-bench-${name}-`))
+  const dataDir = env.DATA_DIR ?? (await mkdtemp(join(tmpdir(), `mosaic-bench-${name}-`)))
   if (!env.DATA_DIR) cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
   const started = performance.now()
   const [command, ...prefix] = [...pinPrefix, nodeBin]
@@ -57,12 +64,22 @@ export async function spawnReady(name: string, args: string[], portVar: string, 
     cwd: root,
     // A process serving one service alone needs the secret callers are signed with.
     // Load comes from one address: the default rate limit (1000 a minute) would measure the 429s.
-    env: { ...process.env, MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret', RATE_LIMIT_MAX: '1000000000', ...env, [portVar]: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret',
+      RATE_LIMIT_MAX: '1000000000',
+      ...env,
+      [portVar]: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   // Keep the tail of the child's output to explain a failure; drain the pipes so it never blocks.
   let output = ''
-  const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-4000) }
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-4000)
+  }
   child.stdout.on('data', keep)
   child.stderr.on('data', keep)
   const exited = once(child, 'exit')
@@ -71,9 +88,13 @@ export async function spawnReady(name: string, args: string[], portVar: string, 
 
   const url = `http://127.0.0.1:${port}`
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited before it was ready:\n${output}`)
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${name} exited before it was ready:\n${output}`)
     if (performance.now() - started > 30_000) throw new Error(`${name} was not ready after 30 s:\n${output}`)
-    const status = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status, () => 0)
+    const status = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1_000) }).then(
+      (r) => r.status,
+      () => 0,
+    )
     if (status === 200) return { name, url, pid: child.pid!, readyMs: performance.now() - started, stop }
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
@@ -86,14 +107,20 @@ async function stopChild(name: string, child: ChildProcess, exited: Promise<unkn
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
     await exited
     clearTimeout(timer)
-    if (child.exitCode !== 0) console.error(`note: ${name} exited with ${child.exitCode ?? child.signalCode} on SIGTERM`)
+    if (child.exitCode !== 0)
+      console.error(`note: ${name} exited with ${child.exitCode ?? child.signalCode} on SIGTERM`)
   }
 }
 
 /** Prints rows as an aligned table, the first column left-aligned. */
 export function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
-  console.log('\n' + rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n'))
+  console.log(
+    '\n' +
+      rows
+        .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '))
+        .join('\n'),
+  )
 }
 
 /** Runs a benchmark; children and temp dirs go away however it ends: success, error, or Ctrl-C. */
@@ -101,9 +128,12 @@ export async function runBench(main: (cleanup: Cleanup) => Promise<void>): Promi
   if (pinned) execFileSync('taskset', ['-cp', String(cpus().length - 1), String(process.pid)], { stdio: 'ignore' })
   const cleanup: Cleanup = []
   const cleanUp = async (): Promise<void> => {
-    for (const step of cleanup.splice(0).reverse()) await step().catch((error: unknown) => console.error('cleanup:', error))
+    for (const step of cleanup.splice(0).reverse())
+      await step().catch((error: unknown) => console.error('cleanup:', error))
   }
-  process.once('SIGINT', () => { void cleanUp().then(() => process.exit(130)) })
+  process.once('SIGINT', () => {
+    void cleanUp().then(() => process.exit(130))
+  })
   try {
     await main(cleanup)
   } catch (error) {

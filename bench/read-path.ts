@@ -15,7 +15,12 @@ const warmup = 1
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const product = '/api/products/prod-mouse'
 
-interface Run { req: number, p50: number, p99: number, bad: number }
+interface Run {
+  req: number
+  p50: number
+  p99: number
+  bad: number
+}
 
 async function load(url: string, headers: Record<string, string> = {}): Promise<Run> {
   await autocannon({ url, connections, duration: warmup, headers })
@@ -30,17 +35,22 @@ async function expectOk(url: string, headers: Record<string, string> = {}): Prom
 
 async function bearer(url: string): Promise<Record<string, string>> {
   const body = { email: `bench-${Date.now()}@mosaic.test`, password: 'a long bench passphrase 12345', name: 'Bench' }
-  const post = (path: string, json: object): Promise<Response> => fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) })
+  const post = (path: string, json: object): Promise<Response> =>
+    fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) })
   if ((await post('/api/users', body)).status !== 201) throw new Error('could not register')
   const login = await post('/api/users/login', { email: body.email, password: body.password })
-  return { authorization: `Bearer ${(await login.json() as { accessToken: string }).accessToken}` }
+  return { authorization: `Bearer ${((await login.json()) as { accessToken: string }).accessToken}` }
 }
 
 async function main(cleanup: Cleanup): Promise<void> {
   const cpu = cpus()
   console.log(`machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, node ${process.version}`)
-  console.log(`load: autocannon, ${connections} connections, ${warmup} s warm-up + ${duration} s per figure, best of ${rounds} rounds; servers on core 0, load on core ${cpu.length - 1}`)
-  console.log(`load average (1 min) before: ${loadavg()[0]!.toFixed(1)} (a busy machine makes every figure lower; the ratios hold better)\n`)
+  console.log(
+    `load: autocannon, ${connections} connections, ${warmup} s warm-up + ${duration} s per figure, best of ${rounds} rounds; servers on core 0, load on core ${cpu.length - 1}`,
+  )
+  console.log(
+    `load average (1 min) before: ${loadavg()[0]!.toFixed(1)} (a busy machine makes every figure lower; the ratios hold better)\n`,
+  )
 
   // Every server is started first and idles while another is measured; rounds alternate between
   // them so that a neighbour's load on a shared machine hits all alike, and each keeps its best.
@@ -49,7 +59,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   const uncached = await spawnReady('mosaic (cache off)', ['start'], 'PORT', cleanup, { CACHE_MAX_ENTRIES: '0' })
   const cached = await spawnReady('mosaic', ['start'], 'PORT', cleanup)
   const token = await bearer(uncached.url)
-  const scenarios: Record<string, { url: string, headers?: Record<string, string> }> = {
+  const scenarios: Record<string, { url: string; headers?: Record<string, string> }> = {
     fastify: { url: fastify.url + product },
     moleculer: { url: moleculer.url + product },
     uncached: { url: uncached.url + product },
@@ -68,14 +78,34 @@ async function main(cleanup: Cleanup): Promise<void> {
   console.log(`load average (1 min) after: ${loadavg()[0]!.toFixed(1)}`)
 
   const ratio = (a: Run, b: Run): string => `${(a.req / b.req).toFixed(2)}x`
-  const row = (label: string, r: Run, peer: string, vs: string, target: string): string[] =>
-    [label, String(Math.round(r.req)), String(r.p50), String(r.p99), String(r.bad), peer, vs, target]
+  const row = (label: string, r: Run, peer: string, vs: string, target: string): string[] => [
+    label,
+    String(Math.round(r.req)),
+    String(r.p50),
+    String(r.p99),
+    String(r.bad),
+    peer,
+    vs,
+    target,
+  ]
   printTable([
     ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'bad', 'peer', 'vs peer', 'target'],
     row('peer: Fastify + PGlite, same read', best.fastify!, '', '', ''),
     row('peer: Moleculer + moleculer-web, constant', best.moleculer!, '', '', ''),
-    row('mosaic start, GET product, cache off', best.uncached!, 'Fastify+PGlite', ratio(best.uncached!, best.fastify!), '≥ 1.0x'),
-    row('mosaic start, GET product, cached', best.cached!, 'Moleculer', ratio(best.cached!, best.moleculer!), '≥ 1.0x, p99 ≤ 5 ms'),
+    row(
+      'mosaic start, GET product, cache off',
+      best.uncached!,
+      'Fastify+PGlite',
+      ratio(best.uncached!, best.fastify!),
+      '≥ 1.0x',
+    ),
+    row(
+      'mosaic start, GET product, cached',
+      best.cached!,
+      'Moleculer',
+      ratio(best.cached!, best.moleculer!),
+      '≥ 1.0x, p99 ≤ 5 ms',
+    ),
     row('mosaic start, GET /api/users/me (bearer)', best.me!, 'public read', ratio(best.me!, best.uncached!), '≥ 0.8x'),
   ])
 }

@@ -13,11 +13,26 @@ const node = process.execPath
 const inFlight = Number(process.env.IN_FLIGHT ?? 50)
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 
-interface Result { perSecond: number, p50: number, p99: number, errors: number }
+interface Result {
+  perSecond: number
+  p50: number
+  p99: number
+  errors: number
+}
 
 /** Runs `script mode` pinned to `cpu`; resolves with the process once it prints READY (serve) or its JSON line (call). */
-function run(script: string, mode: 'serve' | 'call', cpu: string, env: Record<string, string>, cleanup: Cleanup): Promise<string> {
-  const child = spawn('taskset', ['-c', cpu, node, script, mode], { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', IN_FLIGHT: String(inFlight), BENCH_DURATION: String(duration), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+function run(
+  script: string,
+  mode: 'serve' | 'call',
+  cpu: string,
+  env: Record<string, string>,
+  cleanup: Cleanup,
+): Promise<string> {
+  const child = spawn('taskset', ['-c', cpu, node, script, mode], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'warn', IN_FLIGHT: String(inFlight), BENCH_DURATION: String(duration), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   cleanup.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit')
@@ -32,7 +47,9 @@ function run(script: string, mode: 'serve' | 'call', cpu: string, env: Record<st
       const line = output.split('\n').find((l) => l.startsWith('READY') || l.startsWith('{"perSecond"'))
       if (line) resolve(line)
     })
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+    })
     child.once('exit', (code) => reject(new Error(`${script} ${mode} exited with ${code}:\n${output.slice(-2000)}`)))
   })
 }
@@ -42,18 +59,31 @@ async function main(cleanup: Cleanup): Promise<void> {
   const secret = { MOSAIC_INTERNAL_SECRET: randomBytes(24).toString('hex') }
   const port = await freePort()
   await run('bench/calls/mosaic-echo.ts', 'serve', '0', { ...secret, ECHO_SERVICE_PORT: String(port) }, cleanup)
-  const mosaic = JSON.parse(await run('bench/calls/mosaic-echo.ts', 'call', '1', { ...secret, ECHO_SERVICE_URL: `http://127.0.0.1:${port}` }, cleanup)) as Result
+  const mosaic = JSON.parse(
+    await run(
+      'bench/calls/mosaic-echo.ts',
+      'call',
+      '1',
+      { ...secret, ECHO_SERVICE_URL: `http://127.0.0.1:${port}` },
+      cleanup,
+    ),
+  ) as Result
 
   const namespace = { MOLECULER_NAMESPACE: `bench-${randomBytes(4).toString('hex')}` }
   await run('bench/peers/moleculer-echo.ts', 'serve', '0', namespace, cleanup)
   const moleculer = JSON.parse(await run('bench/peers/moleculer-echo.ts', 'call', '1', namespace, cleanup)) as Result
 
   const rows = [['system', 'calls/s', 'p50 ms', 'p99 ms', 'errors']]
-  for (const [label, r] of [['moleculer 0.15 over NATS', moleculer], ['mosaic over HTTP (undici)', mosaic]] as const) {
+  for (const [label, r] of [
+    ['moleculer 0.15 over NATS', moleculer],
+    ['mosaic over HTTP (undici)', mosaic],
+  ] as const) {
     rows.push([label, String(Math.round(r.perSecond)), r.p50.toFixed(2), r.p99.toFixed(2), String(r.errors)])
   }
   printTable(rows)
-  console.log(`\nmosaic/moleculer: ${(mosaic.perSecond / moleculer.perSecond).toFixed(2)}× calls/s, p99 ${(mosaic.p99 / moleculer.p99).toFixed(2)}× (aim: ≥ 1× calls/s, p99 ≤ 0.33×)`)
+  console.log(
+    `\nmosaic/moleculer: ${(mosaic.perSecond / moleculer.perSecond).toFixed(2)}× calls/s, p99 ${(mosaic.p99 / moleculer.p99).toFixed(2)}× (aim: ≥ 1× calls/s, p99 ≤ 0.33×)`,
+  )
 }
 
 await runBench(main)

@@ -32,10 +32,28 @@ async function main(cleanup: Cleanup): Promise<void> {
   await settle()
   const idleRss = await rssMiB(again.pid)
   // Reads of every kind a shopper makes: products (cached), pages, searches, and misses.
-  const paths = ['/api/products/prod-mouse', '/api/products?limit=5', '/api/products/search?q=wireless', '/api/products/prod-missing', '/api/products?sort=-price&limit=3']
+  const paths = [
+    '/api/products/prod-mouse',
+    '/api/products?limit=5',
+    '/api/products/search?q=wireless',
+    '/api/products/prod-missing',
+    '/api/products?sort=-price&limit=3',
+  ]
   let peak = idleRss
-  const sampler = setInterval(() => { void rssMiB(again.pid).then((rss) => { peak = Math.max(peak, rss) }, () => {}) }, 500)
-  const result = await autocannon({ url: again.url, connections: 16, duration: loadSeconds, requests: paths.map((path) => ({ method: 'GET', path })) })
+  const sampler = setInterval(() => {
+    void rssMiB(again.pid).then(
+      (rss) => {
+        peak = Math.max(peak, rss)
+      },
+      () => {},
+    )
+  }, 500)
+  const result = await autocannon({
+    url: again.url,
+    connections: 16,
+    duration: loadSeconds,
+    requests: paths.map((path) => ({ method: 'GET', path })),
+  })
   clearInterval(sampler)
   const loadedRss = await rssMiB(again.pid)
   await again.stop()
@@ -49,7 +67,9 @@ async function main(cleanup: Cleanup): Promise<void> {
     ['RSS idle, restart (MiB)', mb(idleRss), '', '≤ 300'],
     [`RSS after ${loadSeconds} s of reads, now / peak (MiB)`, `${mb(loadedRss)} / ${mb(peak)}`, '', '≤ 400'],
   ])
-  console.log(`\nload: ${Math.round(result.requests.average)} req/s over ${paths.length} read paths, ${result.errors + result.timeouts} errors`)
+  console.log(
+    `\nload: ${Math.round(result.requests.average)} req/s over ${paths.length} read paths, ${result.errors + result.timeouts} errors`,
+  )
 }
 
 await runBench(main)

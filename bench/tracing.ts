@@ -19,13 +19,21 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const path = '/api/products/prod-mouse'
 
 /** Pins `pid` (all its threads) to `core`, when taskset is there. */
-const pin = (pid: number, core: number): Promise<boolean> => run('taskset', ['-a', '-cp', String(core), String(pid)]).then(() => true, () => false)
+const pin = (pid: number, core: number): Promise<boolean> =>
+  run('taskset', ['-a', '-cp', String(core), String(pid)]).then(
+    () => true,
+    () => false,
+  )
 
 /** A stand-in collector: accepts OTLP/HTTP exports and counts their bytes. */
-async function receiver(cleanup: Cleanup): Promise<{ url: string, bytes: () => number }> {
+async function receiver(cleanup: Cleanup): Promise<{ url: string; bytes: () => number }> {
   let bytes = 0
   const server = createServer((request, response) => {
-    request.on('data', (chunk: Buffer) => { bytes += chunk.length }).on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
+    request
+      .on('data', (chunk: Buffer) => {
+        bytes += chunk.length
+      })
+      .on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -44,14 +52,22 @@ async function main(cleanup: Cleanup): Promise<void> {
   const cpu = cpus()
   console.log(`machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, node ${process.version}`)
   const pinned = await pin(process.pid, 1)
-  console.log(`${pinned ? 'system under test on core 0, load and receiver on core 1' : 'taskset unavailable: not pinned'}; ${duration} s per measurement\n`)
+  console.log(
+    `${pinned ? 'system under test on core 0, load and receiver on core 1' : 'taskset unavailable: not pinned'}; ${duration} s per measurement\n`,
+  )
   const collector = await receiver(cleanup)
   const env = { ...admin, ORDERS_SAGA_POLL_MS: '200' }
 
   const rows = [['measurement', 'tracing off', 'tracing on', 'on ÷ off']]
-  for (const [label, measure] of [['reads/s (GET /api/products/:id)', reads], ['confirmed checkouts/s', async (t: Child) => (await checkout(t)).perSecond]] as const) {
+  for (const [label, measure] of [
+    ['reads/s (GET /api/products/:id)', reads],
+    ['confirmed checkouts/s', async (t: Child) => (await checkout(t)).perSecond],
+  ] as const) {
     const results: number[] = []
-    for (const [name, extra] of [['off', {}], ['on', { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url }]] as const) {
+    for (const [name, extra] of [
+      ['off', {}],
+      ['on', { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url }],
+    ] as const) {
       // One system at a time, fresh, so the two never share the core.
       const target = await spawnReady(`tracing-${name}`, ['start'], 'PORT', cleanup, { ...env, ...extra })
       if (pinned) await pin(target.pid, 0)
@@ -59,10 +75,17 @@ async function main(cleanup: Cleanup): Promise<void> {
       await target.stop()
       console.log(`  ${label}, tracing ${name}: ${results.at(-1)!.toFixed(1)}`)
     }
-    rows.push([label, results[0]!.toFixed(1), results[1]!.toFixed(1), `${(results[1]! / results[0]! * 100).toFixed(1)}%`])
+    rows.push([
+      label,
+      results[0]!.toFixed(1),
+      results[1]!.toFixed(1),
+      `${((results[1]! / results[0]!) * 100).toFixed(1)}%`,
+    ])
   }
   printTable(rows)
-  console.log(`\nexported ${(collector.bytes() / 1e6).toFixed(1)} MB of spans (OTLP/HTTP JSON); aim: tracing on ≥ 85 % of off`)
+  console.log(
+    `\nexported ${(collector.bytes() / 1e6).toFixed(1)} MB of spans (OTLP/HTTP JSON); aim: tracing on ≥ 85 % of off`,
+  )
 }
 
 await runBench(main)

@@ -25,17 +25,34 @@ export function configAreas(): ConfigArea[] {
   return [
     { title: 'Every process', source: 'src/runtime/config.ts', schemas: [RuntimeConfig] },
     { title: 'Gateway', source: 'src/gateway/gateway.ts', schemas: [GatewayConfig] },
-    { title: 'Discovery', source: 'src/kit/discovery/registry.ts', schemas: [Type.Omit(DiscoveryConfig, ['BUS', 'NATS_URL', 'NATS_NAMESPACE'])] },
-    { title: 'Calls between services (CALLS_<X> for every upstream, <NAME>_CALLS_<X> for one)', source: 'src/kit/calls/policy.ts', schemas: [CallsConfig] },
+    {
+      title: 'Discovery',
+      source: 'src/kit/discovery/registry.ts',
+      schemas: [Type.Omit(DiscoveryConfig, ['BUS', 'NATS_URL', 'NATS_NAMESPACE'])],
+    },
+    {
+      title: 'Calls between services (CALLS_<X> for every upstream, <NAME>_CALLS_<X> for one)',
+      source: 'src/kit/calls/policy.ts',
+      schemas: [CallsConfig],
+    },
     ...topology.map(({ definition, port }) => {
       const name = definition.contract.name
       const own = definition.implementation.config
-      return { title: `Service: ${name}`, source: `src/services/${name}/`, schemas: [ServiceAddress(name, port), ...(own ? [own] : [])] }
+      return {
+        title: `Service: ${name}`,
+        source: `src/services/${name}/`,
+        schemas: [ServiceAddress(name, port), ...(own ? [own] : [])],
+      }
     }),
   ]
 }
 
-interface Variable { readonly default?: unknown, readonly description?: string, readonly type?: string, readonly [key: string]: unknown }
+interface Variable {
+  readonly default?: unknown
+  readonly description?: string
+  readonly type?: string
+  readonly [key: string]: unknown
+}
 
 const code = (value: unknown): string => `\`${String(value)}\``
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
@@ -46,16 +63,18 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 function defaultOf(variable: Variable): string {
   if (variable.default === undefined) return '—'
   if (variable.default === '') return '(empty)'
-  if (typeof variable.default === 'string' && variable.default.startsWith(root)) return code(relative(root, variable.default))
+  if (typeof variable.default === 'string' && variable.default.startsWith(root))
+    return code(relative(root, variable.default))
   return code(variable.default)
 }
 
 /** What the schema accepts, in words: the type and its bounds. */
 function accepted(v: Variable): string {
   switch (v.type) {
-    case 'boolean': return '`true` or `false`'
+    case 'boolean':
+      return '`true` or `false`'
     case 'integer': {
-      const { minimum: min, maximum: max } = v as { minimum?: number, maximum?: number }
+      const { minimum: min, maximum: max } = v as { minimum?: number; maximum?: number }
       if (min !== undefined && max !== undefined) return `integer ${min}–${max}`
       if (min !== undefined) return `integer ≥ ${min}`
       return max === undefined ? 'integer' : `integer ≤ ${max}`
@@ -65,12 +84,13 @@ function accepted(v: Variable): string {
       if (typeof v.pattern === 'string') return `text matching ${code(v.pattern)}`
       return typeof v.minLength === 'number' && v.minLength > 1 ? `text of ${v.minLength}+ characters` : 'text'
     }
-    default: return String(v.type ?? 'any')
+    default:
+      return String(v.type ?? 'any')
   }
 }
 
 export function renderConfigReference(areas: readonly ConfigArea[] = configAreas()): string {
-  const seen = new Map<string, { area: string, default: unknown }>()
+  const seen = new Map<string, { area: string; default: unknown }>()
   const sections = areas.map((area) => {
     const rows: string[] = []
     const shared: string[] = []
@@ -79,18 +99,29 @@ export function renderConfigReference(areas: readonly ConfigArea[] = configAreas
         const earlier = seen.get(name)
         if (earlier) {
           // One variable, one meaning: a second declaration must agree on the default.
-          if (earlier.default !== variable.default) throw new Error(`${name} has default ${String(variable.default)} in ${area.title} but ${String(earlier.default)} in ${earlier.area}`)
+          if (earlier.default !== variable.default)
+            throw new Error(
+              `${name} has default ${String(variable.default)} in ${area.title} but ${String(earlier.default)} in ${earlier.area}`,
+            )
           shared.push(`${code(name)} (${earlier.area})`)
           continue
         }
-        if (!variable.description) throw new Error(`${name} (${area.title}, ${area.source}) has no description: every variable is documented`)
+        if (!variable.description)
+          throw new Error(`${name} (${area.title}, ${area.source}) has no description: every variable is documented`)
         seen.set(name, { area: area.title, default: variable.default })
-        rows.push(`| ${code(name)} | ${cell(defaultOf(variable))} | ${cell(accepted(variable))} | ${cell(variable.description)} |`)
+        rows.push(
+          `| ${code(name)} | ${cell(defaultOf(variable))} | ${cell(accepted(variable))} | ${cell(variable.description)} |`,
+        )
       }
     }
     return [
-      `## ${area.title}`, '', `Declared in ${code(area.source)}.${shared.length ? ` Also reads ${shared.join(', ')}.` : ''}`, '',
-      ...(rows.length ? ['| variable | default | accepted | description |', '| --- | --- | --- | --- |', ...rows] : ['No variables of its own.']),
+      `## ${area.title}`,
+      '',
+      `Declared in ${code(area.source)}.${shared.length ? ` Also reads ${shared.join(', ')}.` : ''}`,
+      '',
+      ...(rows.length
+        ? ['| variable | default | accepted | description |', '| --- | --- | --- | --- |', ...rows]
+        : ['No variables of its own.']),
       '',
     ].join('\n')
   })
@@ -105,7 +136,7 @@ export function renderConfigReference(areas: readonly ConfigArea[] = configAreas
     '',
     'Each process reads the variables of the parts it runs: `mosaic start` those of every process, the gateway and every',
     'service it starts; `mosaic serve <service>` those of every process and of that service. Outside these tables,',
-    '`mosaic users create-admin` reads the new administrator\'s password from `MOSAIC_ADMIN_PASSWORD` (or standard',
+    "`mosaic users create-admin` reads the new administrator's password from `MOSAIC_ADMIN_PASSWORD` (or standard",
     'input), and the tests read `POSTGRES_ADMIN_URL` (see [Tests](testing.md)).',
     '',
     ...sections,

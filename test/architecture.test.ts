@@ -17,7 +17,9 @@ async function sourceFiles(dir: string): Promise<string[]> {
 
 async function importsOf(file: string): Promise<string[]> {
   const text = await readFile(file, 'utf8')
-  return [...text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"](\.[^'"]+)['"]/gm)].map((m) => resolve(dirname(file), m[1]!))
+  return [...text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"](\.[^'"]+)['"]/gm)].map((m) =>
+    resolve(dirname(file), m[1]!),
+  )
 }
 
 const area = (path: string): string[] => relative(root, path).split(sep)
@@ -28,9 +30,12 @@ test('a service imports other services only through their contract, and never th
     const [, own] = area(file)
     for (const target of await importsOf(file)) {
       const [top, service, ...rest] = area(target)
-      if (top === 'services' && service !== own && rest.join('/') !== 'contract.ts') violations.push(`${relative(root, file)} → ${relative(root, target)}`)
-      if (top === 'runtime' || top === 'gateway' || top === 'cli') violations.push(`${relative(root, file)} → ${relative(root, target)}`)
-      if (top === 'kit' && [service, ...rest].join('/') !== 'index.ts') violations.push(`${relative(root, file)} → ${relative(root, target)} (import the kit from kit/index.ts)`)
+      if (top === 'services' && service !== own && rest.join('/') !== 'contract.ts')
+        violations.push(`${relative(root, file)} → ${relative(root, target)}`)
+      if (top === 'runtime' || top === 'gateway' || top === 'cli')
+        violations.push(`${relative(root, file)} → ${relative(root, target)}`)
+      if (top === 'kit' && [service, ...rest].join('/') !== 'index.ts')
+        violations.push(`${relative(root, file)} → ${relative(root, target)} (import the kit from kit/index.ts)`)
     }
   }
   assert.deepEqual(violations, [])
@@ -44,8 +49,10 @@ test('the gateway and the runtime reach a service only through its contract; top
         const [top, , ...rest] = area(target)
         const path = rest.join('/')
         const definition = relative(root, file) === join('runtime', 'topology.ts') && path === 'service.ts'
-        if (top === 'services' && path !== 'contract.ts' && !definition) violations.push(`${relative(root, file)} → ${relative(root, target)}`)
-        if (layer === 'gateway' && (top === 'runtime' || top === 'cli')) violations.push(`${relative(root, file)} → ${relative(root, target)}`)
+        if (top === 'services' && path !== 'contract.ts' && !definition)
+          violations.push(`${relative(root, file)} → ${relative(root, target)}`)
+        if (layer === 'gateway' && (top === 'runtime' || top === 'cli'))
+          violations.push(`${relative(root, file)} → ${relative(root, target)}`)
       }
     }
   }
@@ -75,14 +82,25 @@ test('policies/routes/ lists every route of every contract, and nothing that is 
   const contracts: Contract[] = topology.map((s) => s.definition.contract)
   assert.deepEqual(unlistedRoutes(contracts, routes), [], 'routes no table lists (the gateway would refuse to start)')
   const real = new Set(contracts.flatMap((c) => Object.values(c.routes).map((r) => `${r.method} ${r.path}`)))
-  assert.deepEqual(Object.keys(routes).filter((route) => !real.has(route)), [], 'entries for routes no contract has (stale, or a typo)')
+  assert.deepEqual(
+    Object.keys(routes).filter((route) => !real.has(route)),
+    [],
+    'entries for routes no contract has (stale, or a typo)',
+  )
 })
 
 test('every role the route table names is a role of policies/roles.json', async () => {
-  const roles = Object.keys(JSON.parse(await readFile(resolve(root, '..', 'policies', 'roles.json'), 'utf8')) as Record<string, string[]>)
-  const named = Object.entries(readRouteTables([defaultRouteTable])).flatMap(([route, access]) => [...access.roles ?? [], ...access.others ?? []].map((role) => ({ route, role })))
+  const roles = Object.keys(
+    JSON.parse(await readFile(resolve(root, '..', 'policies', 'roles.json'), 'utf8')) as Record<string, string[]>,
+  )
+  const named = Object.entries(readRouteTables([defaultRouteTable])).flatMap(([route, access]) =>
+    [...(access.roles ?? []), ...(access.others ?? [])].map((role) => ({ route, role })),
+  )
   assert.ok(named.length > 0)
-  assert.deepEqual(named.filter(({ role }) => !roles.includes(role)), [])
+  assert.deepEqual(
+    named.filter(({ role }) => !roles.includes(role)),
+    [],
+  )
 })
 
 test('the route table check can fail: it sees an unlisted route', () => {

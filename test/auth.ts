@@ -15,20 +15,33 @@ export const adminEnv = { AUTH_ADMIN_EMAIL: ADMIN_EMAIL, AUTH_ADMIN_PASSWORD: AD
  */
 export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
-    HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', CATALOG_SEED_DEMO: 'false', EVENT_POLL_MS: '50',
-    AUTH_REGISTER_LIMIT: '1000000', ...adminEnv, ...extra,
+    HOST: '127.0.0.1',
+    DATA_DIR: ':memory:',
+    LOG_LEVEL: 'silent',
+    CATALOG_SEED_DEMO: 'false',
+    EVENT_POLL_MS: '50',
+    AUTH_REGISTER_LIMIT: '1000000',
+    ...adminEnv,
+    ...extra,
   }
 }
 
 /** MOSAIC_INTERNAL_SECRET for tests that run the gateway and services in separate processes. */
 export const INTERNAL_SECRET = 'test-internal-secret-0123456789-abcdefghij'
 
-export interface Tokens { accessToken: string, refreshToken: string, tokenType: 'Bearer', expiresIn: number }
+export interface Tokens {
+  accessToken: string
+  refreshToken: string
+  tokenType: 'Bearer'
+  expiresIn: number
+}
 
 /** Signs in over HTTP (POST /api/users/login) and returns the bearer tokens. */
 export async function login(baseUrl: string, email = ADMIN_EMAIL, password = ADMIN_PASSWORD): Promise<Tokens> {
   const response = await fetch(new URL('/api/users/login', baseUrl), {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
   })
   const text = await response.text()
   assert.equal(response.status, 200, `login as ${email}: ${text}`)

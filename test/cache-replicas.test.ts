@@ -14,18 +14,26 @@ import { createCredentials, EDGE_HEADER } from '../src/kit/internal/credentials.
 const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const credentials = createCredentials(INTERNAL_SECRET)
 
-interface Product { name: string, stock: number }
+interface Product {
+  name: string
+  stock: number
+}
 
 const read = async (node: Child): Promise<Product> => {
   const response = await fetch(new URL('/api/products/prod-mouse', node.url))
   assert.equal(response.status, 200)
-  return await response.json() as Product
+  return (await response.json()) as Product
 }
 
 async function rename(node: Child, name: string): Promise<void> {
-  const staff = await credentials.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'staff-1', tenantId: 'default', roles: ['staff'] } })
+  const staff = await credentials.signEdge({
+    clientIp: '127.0.0.1',
+    identity: { userId: 'staff-1', tenantId: 'default', roles: ['staff'] },
+  })
   const response = await fetch(new URL('/api/products/prod-mouse', node.url), {
-    method: 'PATCH', headers: { 'content-type': 'application/json', [EDGE_HEADER]: staff }, body: JSON.stringify({ name }),
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json', [EDGE_HEADER]: staff },
+    body: JSON.stringify({ name }),
   })
   assert.equal(response.status, 200, await response.text())
 }
@@ -34,7 +42,10 @@ async function rename(node: Child, name: string): Promise<void> {
 async function servesFromNowOn(node: Child, name: string, withinMs: number): Promise<number> {
   const started = performance.now()
   while ((await read(node)).name !== name) {
-    assert.ok(performance.now() - started < withinMs, `${node.url} still serves an older name than ${name} after ${withinMs} ms`)
+    assert.ok(
+      performance.now() - started < withinMs,
+      `${node.url} still serves an older name than ${name} after ${withinMs} ms`,
+    )
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   const took = performance.now() - started
@@ -43,7 +54,9 @@ async function servesFromNowOn(node: Child, name: string, withinMs: number): Pro
 }
 
 const cacheHits = async (node: Child): Promise<number> =>
-  Number(/^mosaic_cache_hits_total\{service="catalog"\} (\d+)$/m.exec(await (await fetch(node.metricsUrl)).text())?.[1] ?? 0)
+  Number(
+    /^mosaic_cache_hits_total\{service="catalog"\} (\d+)$/m.exec(await (await fetch(node.metricsUrl)).text())?.[1] ?? 0,
+  )
 
 test('a write through one replica is not served stale by the other once the invalidation arrives, with Redis up, down and back', async (t) => {
   const redis = await privateRedis()
@@ -58,8 +71,13 @@ test('a write through one replica is not served stale by the other once the inva
   const url = new URL(adminUrl)
   url.pathname = `/${database}`
   const env = {
-    CATALOG_SERVICE_PORT: '0', DATABASE_URL: url.toString(), REDIS_URL: redis.url, CACHE_TTL_MS: '3600000',
-    MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, LOG_LEVEL: 'info', LOG_PRETTY: 'false',
+    CATALOG_SERVICE_PORT: '0',
+    DATABASE_URL: url.toString(),
+    REDIS_URL: redis.url,
+    CACHE_TTL_MS: '3600000',
+    MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+    LOG_LEVEL: 'info',
+    LOG_PRETTY: 'false',
   }
   const a = await spawnNode([cli, 'serve', 'catalog'], { ...env, CATALOG_SEED_DEMO: 'true' })
   t.after(() => a.kill('SIGTERM'))

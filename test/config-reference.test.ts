@@ -12,7 +12,8 @@ test('docs/configuration.md is what the schemas render (run `npm run docs:config
 
 test('the reference lists every area, each variable once, with its default', () => {
   const doc = renderConfigReference()
-  for (const heading of ['## Every process', '## Gateway', '## Service: identity', '## Service: files']) assert.ok(doc.includes(`\n${heading}\n`), heading)
+  for (const heading of ['## Every process', '## Gateway', '## Service: identity', '## Service: files'])
+    assert.ok(doc.includes(`\n${heading}\n`), heading)
   assert.match(doc, /\| `PORT` \| `8080` \| integer 0–65535 \| /)
   assert.match(doc, /\| `CATALOG_SERVICE_PORT` \| `3002` \| /)
   assert.match(doc, /\| `GATEWAY_ROUTES` \| `policies\/routes` \| /)
@@ -23,10 +24,20 @@ test('the reference lists every area, each variable once, with its default', () 
 
 test('a variable without a description, or declared twice with different defaults, is refused', () => {
   const area = (title: string, schema: ReturnType<typeof Type.Object>) => ({ title, source: 'x', schemas: [schema] })
-  assert.throws(() => renderConfigReference([area('A', Type.Object({ UNDESCRIBED: Type.Integer({ default: 1 }) }))]), /UNDESCRIBED \(A, x\) has no description/)
-  assert.throws(() => renderConfigReference([
-    area('A', Type.Object({ TWICE: Type.Integer({ default: 1, description: 'd' }) })),
-    area('B', Type.Object({ TWICE: Type.Integer({ default: 2, description: 'd' }) })),
-  ]), /TWICE has default 2 in B but 1 in A/)
-  assert.match(renderConfigReference([area('A', Type.Object({ PIPE: Type.String({ default: 'a|b', description: 'x | y' }) }))]), /\| `PIPE` \| `a\\\|b` \| text \| x \\\| y \|/)
+  assert.throws(
+    () => renderConfigReference([area('A', Type.Object({ UNDESCRIBED: Type.Integer({ default: 1 }) }))]),
+    /UNDESCRIBED \(A, x\) has no description/,
+  )
+  assert.throws(
+    () =>
+      renderConfigReference([
+        area('A', Type.Object({ TWICE: Type.Integer({ default: 1, description: 'd' }) })),
+        area('B', Type.Object({ TWICE: Type.Integer({ default: 2, description: 'd' }) })),
+      ]),
+    /TWICE has default 2 in B but 1 in A/,
+  )
+  assert.match(
+    renderConfigReference([area('A', Type.Object({ PIPE: Type.String({ default: 'a|b', description: 'x | y' }) }))]),
+    /\| `PIPE` \| `a\\\|b` \| text \| x \\\| y \|/,
+  )
 })

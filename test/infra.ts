@@ -15,7 +15,9 @@ import { envPrefix } from '../src/kit/config.ts'
 export const POSTGRES_ADMIN_URL = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 
-export interface Cleanup { after(fn: () => Promise<void>): void }
+export interface Cleanup {
+  after(fn: () => Promise<void>): void
+}
 
 const stacks = new WeakMap<Cleanup, (() => Promise<void>)[]>()
 
@@ -28,12 +30,14 @@ export function defer(t: Cleanup, fn: () => Promise<unknown>): void {
   let stack = stacks.get(t)
   if (!stack) {
     const fns: (() => Promise<void>)[] = []
-    stacks.set(t, stack = fns)
+    stacks.set(t, (stack = fns))
     t.after(async () => {
       for (const cleanup of fns.reverse()) await cleanup()
     })
   }
-  stack.push(async () => { await fn() })
+  stack.push(async () => {
+    await fn()
+  })
 }
 
 /** A fresh database on the local PostgreSQL server, dropped when `t` ends. */
@@ -58,7 +62,8 @@ export function natsNamespace(t: Cleanup, url = NATS_URL): string {
     if (!nc) return
     const jsm = await jetstreamManager(nc)
     for await (const name of jsm.streams.names()) {
-      if (name.startsWith(`${envPrefix(namespace)}_`) || name === `KV_${namespace}_instances`) await jsm.streams.delete(name)
+      if (name.startsWith(`${envPrefix(namespace)}_`) || name === `KV_${namespace}_instances`)
+        await jsm.streams.delete(name)
     }
     await nc.close()
   })
@@ -87,10 +92,14 @@ export async function privateNats(t: Cleanup): Promise<PrivateNats> {
   const url = `nats://127.0.0.1:${port}`
   let server: ReturnType<typeof spawn> | undefined
   const start = async (): Promise<void> => {
-    server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: ['ignore', 'ignore', 'pipe'] })
+    server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     let log = ''
-    server.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString() })
-    for (const until = Date.now() + 10_000; !/Server is ready/.test(log);) {
+    server.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk.toString()
+    })
+    for (const until = Date.now() + 10_000; !/Server is ready/.test(log); ) {
       if (Date.now() > until || server.exitCode !== null) throw new Error(`nats-server did not start:\n${log}`)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }

@@ -11,7 +11,7 @@ import { topology } from '../src/runtime/topology.ts'
 const slowNode = join(import.meta.dirname, 'fixtures', 'slow-node.ts')
 const baseEnv = { PORT: '0', LOG_PRETTY: 'false', LOG_LEVEL: 'info', CATALOG_SEED_DEMO: 'false' }
 
-type Answer = { status: number, type: string | undefined } | { error: string }
+type Answer = { status: number; type: string | undefined } | { error: string }
 
 /** A GET on a connection of its own (fetch could reuse one), answered or not. */
 function probe(url: string): Promise<Answer> {
@@ -25,7 +25,10 @@ function probe(url: string): Promise<Answer> {
 }
 
 /** The slow-node fixture with a request to `path` in flight (its handler has logged that it started). */
-async function withRequestInFlight(t: TestContext, path: string): Promise<{ child: Child, inFlight: Promise<Response> }> {
+async function withRequestInFlight(
+  t: TestContext,
+  path: string,
+): Promise<{ child: Child; inFlight: Promise<Response> }> {
   const child = await spawnNode([slowNode], { ...baseEnv, DATA_DIR: await tempDataDir(t) })
   t.after(() => child.kill())
   const inFlight = fetch(new URL(path, child.url))
@@ -34,7 +37,9 @@ async function withRequestInFlight(t: TestContext, path: string): Promise<{ chil
   return { child, inFlight }
 }
 
-test('a bad configuration value stops the process with one line naming the variable', { concurrency: true }, async (t) => {
+test('a bad configuration value stops the process with one line naming the variable', {
+  concurrency: true,
+}, async (t) => {
   const cases: [args: string[], variable: string, value: string][] = [
     [['start'], 'PORT', 'abc'],
     [['start'], 'CALL_TIMEOUT_MS', '1.5'],
@@ -45,14 +50,22 @@ test('a bad configuration value stops the process with one line naming the varia
     [['start'], 'AUTH_ACCESS_TOKEN_TTL', '5'], // ... of the service that starts first
     [['serve', 'catalog'], 'CATALOG_SERVICE_PORT', 'abc'],
   ]
-  await Promise.all(cases.map(([args, variable, value]) => t.test(`${args.join(' ')} with ${variable}=${value}`, async () => {
-    const { code, stdout, stderr } = await runNode([cli, ...args], { ...baseEnv, DATA_DIR: ':memory:', [variable]: value })
-    assert.equal(code, 1)
-    assert.equal(stderr.split('\n').length, 2, `one line:\n${stderr}`)
-    assert.ok(stderr.startsWith(`mosaic: invalid configuration: ${variable} `), stderr)
-    assert.ok(stderr.endsWith(` (got ${JSON.stringify(value)})\n`), stderr)
-    assert.equal(stdout, '', 'nothing started, so nothing logged')
-  })))
+  await Promise.all(
+    cases.map(([args, variable, value]) =>
+      t.test(`${args.join(' ')} with ${variable}=${value}`, async () => {
+        const { code, stdout, stderr } = await runNode([cli, ...args], {
+          ...baseEnv,
+          DATA_DIR: ':memory:',
+          [variable]: value,
+        })
+        assert.equal(code, 1)
+        assert.equal(stderr.split('\n').length, 2, `one line:\n${stderr}`)
+        assert.ok(stderr.startsWith(`mosaic: invalid configuration: ${variable} `), stderr)
+        assert.ok(stderr.endsWith(` (got ${JSON.stringify(value)})\n`), stderr)
+        assert.equal(stdout, '', 'nothing started, so nothing logged')
+      }),
+    ),
+  )
 })
 
 test('an unknown command or service is a usage error; help is not', { concurrency: true }, async (t) => {
@@ -67,7 +80,12 @@ test('an unknown command or service is a usage error; help is not', { concurrenc
     t.test('unknown service', async () => {
       const { code, stderr } = await runNode([cli, 'serve', 'nosuch'], {})
       assert.equal(code, 1)
-      assert.ok(stderr.startsWith(`mosaic: serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}, or gateway\n`), stderr)
+      assert.ok(
+        stderr.startsWith(
+          `mosaic: serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}, or gateway\n`,
+        ),
+        stderr,
+      )
       assert.match(stderr, usage)
     }),
     t.test('help', async () => {
@@ -82,7 +100,9 @@ test('an unknown command or service is a usage error; help is not', { concurrenc
 
 // The two signal tests each run a process of their own, side by side.
 describe('signals', { concurrency: true }, () => {
-  test('SIGTERM: readiness off, no new connections, the request in flight completes, exit 0', { timeout: 20_000 }, async (t) => {
+  test('SIGTERM: readiness off, no new connections, the request in flight completes, exit 0', {
+    timeout: 20_000,
+  }, async (t) => {
     // fetch keeps its connection alive: the shutdown must not wait for the client to let go of it.
     const { child, inFlight } = await withRequestInFlight(t, '/api/sleep?ms=1000')
     const exited = child.kill('SIGTERM')
@@ -100,7 +120,12 @@ describe('signals', { concurrency: true }, () => {
     const answered = Date.now()
     assert.equal(await exited, 0)
     assert.ok(Date.now() - answered < 5000, `exited ${Date.now() - answered} ms after the last answer`)
-    assert.deepEqual(logLines(child.output()).map((l) => l.msg).slice(-2), ['shutting down', 'stopped'])
+    assert.deepEqual(
+      logLines(child.output())
+        .map((l) => l.msg)
+        .slice(-2),
+      ['shutting down', 'stopped'],
+    )
   })
 
   test('a second signal during a slow shutdown exits at once', async (t) => {

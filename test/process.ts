@@ -27,7 +27,9 @@ export const cli = join(import.meta.dirname, '..', 'src', 'cli', 'mosaic.ts')
 export async function spawnNode(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<Child> {
   const child = spawn(node, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  const onData = (chunk: Buffer): void => { output += chunk.toString() }
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString()
+  }
   child.stdout!.on('data', onData)
   child.stderr!.on('data', onData)
 
@@ -35,11 +37,20 @@ export async function spawnNode(args: string[], env: Record<string, string>, tim
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const match = pattern.exec(output)
-        if (match) { done(); resolve(match) }
+        if (match) {
+          done()
+          resolve(match)
+        }
         return Boolean(match)
       }
-      const onExit = (code: number | null, signal: string | null): void => { done(); reject(new Error(`exited with ${code ?? signal} before printing ${pattern}:\n${output}`)) }
-      const timer = setTimeout(() => { done(); reject(new Error(`no ${pattern} within ${ms} ms:\n${output}`)) }, ms)
+      const onExit = (code: number | null, signal: string | null): void => {
+        done()
+        reject(new Error(`exited with ${code ?? signal} before printing ${pattern}:\n${output}`))
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`no ${pattern} within ${ms} ms:\n${output}`))
+      }, ms)
       const done = (): void => {
         clearTimeout(timer)
         child.stdout!.off('data', check)
@@ -73,7 +84,7 @@ export async function spawnNode(args: string[], env: Record<string, string>, tim
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode!
       const exited = once(child, 'exit')
       child.kill(signal)
-      const [code, sig] = await exited as [number | null, string | null]
+      const [code, sig] = (await exited) as [number | null, string | null]
       return code ?? sig!
     },
   }
@@ -87,28 +98,42 @@ export interface Finished {
 
 /** Runs `args` with Node to completion (a command, or a process that should refuse to start). */
 export async function runNode(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<Finished> {
-  const child = spawn(node, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
+  const child = spawn(node, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: timeoutMs,
+  })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const [code] = await once(child, 'close') as [number | null]
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const [code] = (await once(child, 'close')) as [number | null]
   return { code, stdout, stderr }
 }
 
 /** The JSON log lines in a process's output, parsed; anything else is skipped. */
 export function logLines(output: string): Record<string, unknown>[] {
-  return output.split('\n').filter((line) => line.startsWith('{')).flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Record<string, unknown>]
-    } catch {
-      return []
-    }
-  })
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>]
+      } catch {
+        return []
+      }
+    })
 }
 
 /** A fresh directory for a process's data, removed when the test `t` ends. */
-export async function tempDataDir(t: { after(fn: () => Promise<void>): void }, prefix = 'mosaic-test-'): Promise<string> {
+export async function tempDataDir(
+  t: { after(fn: () => Promise<void>): void },
+  prefix = 'mosaic-test-',
+): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir

@@ -37,22 +37,45 @@ let adminToken: string
 /** A gateway with identity in-process and the catalog proxied to `service`. */
 function startGateway(env: NodeJS.ProcessEnv = {}): Promise<MosaicNode> {
   return startNode({
-    role: 'gateway', services: [identity, catalog], port: 0,
-    env: { CATALOG_SERVICE_URL: service.url, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', ...adminEnv, ...env },
+    role: 'gateway',
+    services: [identity, catalog],
+    port: 0,
+    env: {
+      CATALOG_SERVICE_URL: service.url,
+      MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+      HOST: '127.0.0.1',
+      DATA_DIR: ':memory:',
+      LOG_LEVEL: 'silent',
+      ...adminEnv,
+      ...env,
+    },
   })
 }
 
 const postProduct = (base: string, body: object, headers: Record<string, string> = {}): Promise<Response> =>
-  fetch(new URL('/api/products', base), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+  fetch(new URL('/api/products', base), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  })
 
-const stockOf = async (id: string): Promise<number> => (await (await fetch(new URL(`/api/products/${id}`, service.url))).json() as { stock: number }).stock
+const stockOf = async (id: string): Promise<number> =>
+  ((await (await fetch(new URL(`/api/products/${id}`, service.url))).json()) as { stock: number }).stock
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'mosaic-split-'))
   // Catalog's events have subscribers elsewhere in the system (analytics): alone on its own PGlite,
   // it needs the distributed bus to keep them (test/events/processes.test.ts shows the refusal).
   const bus = { BUS: 'nats', NATS_NAMESPACE: natsNamespace({ after: (fn) => after(fn) }) }
-  service = await spawnNode([cli, 'serve', 'catalog'], { CATALOG_SERVICE_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, ...bus })
+  service = await spawnNode([cli, 'serve', 'catalog'], {
+    CATALOG_SERVICE_PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    LOG_PRETTY: 'false',
+    CATALOG_SEED_DEMO: 'false',
+    MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+    ...bus,
+  })
   gateway = await startGateway()
   adminToken = (await login(gateway.url)).accessToken
 })
@@ -66,14 +89,25 @@ after(async () => {
 test('the gateway runs no catalog of its own: it proxies to the catalog process, with the staff caller signed in the credential', async () => {
   assert.equal(gateway.services.has('catalog'), false)
   assert.equal(gateway.services.has('identity'), true, 'identity runs in the gateway process')
-  const created = await postProduct(gateway.url, { id: 'split-1', name: 'Remote widget', price: 29.99, stock: 5 }, bearer(adminToken))
+  const created = await postProduct(
+    gateway.url,
+    { id: 'split-1', name: 'Remote widget', price: 29.99, stock: 5 },
+    bearer(adminToken),
+  )
   assert.equal(created.status, 201, await created.text())
-  const direct = await (await fetch(new URL('/api/products/split-1', service.url))).json() as { price: number, name: string }
+  const direct = (await (await fetch(new URL('/api/products/split-1', service.url))).json()) as {
+    price: number
+    name: string
+  }
   assert.equal(direct.name, 'Remote widget')
   assert.equal(direct.price, 29.99)
   const viaGateway = await fetch(new URL('/api/products/split-1', gateway.url))
   assert.equal(viaGateway.status, 200)
-  assert.equal(viaGateway.headers.get('x-content-type-options'), 'nosniff', 'the gateway adds its headers to proxied answers')
+  assert.equal(
+    viaGateway.headers.get('x-content-type-options'),
+    'nosniff',
+    'the gateway adds its headers to proxied answers',
+  )
   // The same write straight to the catalog process, with no credential: nobody is calling.
   const anonymous = await postProduct(service.url, { id: 'split-anonymous', name: 'Direct', price: 1 })
   await problemOf(anonymous, 401, 'unauthenticated')
@@ -82,21 +116,50 @@ test('the gateway runs no catalog of its own: it proxies to the catalog process,
 test('errors from the remote service arrive as its problem documents', async () => {
   const missing = await fetch(new URL('/api/products/nope', gateway.url))
   await problemOf(missing, 404, 'not_found')
-  const bad = await fetch(new URL('/api/products', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(adminToken) }, body: '{"name":' })
+  const bad = await fetch(new URL('/api/products', gateway.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...bearer(adminToken) },
+    body: '{"name":',
+  })
   await problemOf(bad, 400, 'malformed_json')
 })
 
 test('actions are called over HTTP with validation, error codes and deadlines intact', async () => {
   const transport = httpTransport(upstreamAt('catalog', [service.url], silent), credentials)
   try {
-    const reserved = await transport.invoke('reserveStock', { orderId: 'split-order', items: [{ productId: 'split-1', quantity: 2 }] }, Date.now() + 2000, 'orders')
-    assert.deepEqual(reserved, { orderId: 'split-order', status: 'reserved', items: [{ productId: 'split-1', quantity: 2 }] })
-    await assert.rejects(transport.invoke('reserveStock', { orderId: 'split-order-2', items: [{ productId: 'split-1', quantity: 99 }] }, Date.now() + 2000, 'orders'),
-      (e: unknown) => e instanceof MosaicError && e.code === 'out_of_stock' && e.status === 409 && !e.retryable)
-    await assert.rejects(transport.invoke('reserveStock', { orderId: 'x', items: [] }, Date.now() + 2000, 'orders'),
-      (e: unknown) => e instanceof MosaicError && e.code === 'validation_failed' && e.issues.some((i) => i.path === '/items'))
-    await assert.rejects(transport.invoke('dropTables', {}, Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'not_found')
-    await assert.rejects(transport.invoke('commitStock', { orderId: 'split-order' }, Date.now() - 1, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'deadline_exceeded')
+    const reserved = await transport.invoke(
+      'reserveStock',
+      { orderId: 'split-order', items: [{ productId: 'split-1', quantity: 2 }] },
+      Date.now() + 2000,
+      'orders',
+    )
+    assert.deepEqual(reserved, {
+      orderId: 'split-order',
+      status: 'reserved',
+      items: [{ productId: 'split-1', quantity: 2 }],
+    })
+    await assert.rejects(
+      transport.invoke(
+        'reserveStock',
+        { orderId: 'split-order-2', items: [{ productId: 'split-1', quantity: 99 }] },
+        Date.now() + 2000,
+        'orders',
+      ),
+      (e: unknown) => e instanceof MosaicError && e.code === 'out_of_stock' && e.status === 409 && !e.retryable,
+    )
+    await assert.rejects(
+      transport.invoke('reserveStock', { orderId: 'x', items: [] }, Date.now() + 2000, 'orders'),
+      (e: unknown) =>
+        e instanceof MosaicError && e.code === 'validation_failed' && e.issues.some((i) => i.path === '/items'),
+    )
+    await assert.rejects(
+      transport.invoke('dropTables', {}, Date.now() + 2000, 'orders'),
+      (e: unknown) => e instanceof MosaicError && e.code === 'not_found',
+    )
+    await assert.rejects(
+      transport.invoke('commitStock', { orderId: 'split-order' }, Date.now() - 1, 'orders'),
+      (e: unknown) => e instanceof MosaicError && e.code === 'deadline_exceeded',
+    )
     assert.ok(catalogContract.actions.reserveStock.idempotent)
   } finally {
     await transport.close?.()
@@ -105,17 +168,42 @@ test('actions are called over HTTP with validation, error codes and deadlines in
 
 test('the actions endpoint admits only services that sign with the shared secret', async () => {
   const before = await stockOf('split-1')
-  const input = JSON.stringify({ orderId: `split-forged-${randomUUID()}`, items: [{ productId: 'split-1', quantity: 1 }] })
+  const input = JSON.stringify({
+    orderId: `split-forged-${randomUUID()}`,
+    items: [{ productId: 'split-1', quantity: 1 }],
+  })
   const attempt = (headers: Record<string, string>, path = '/_mosaic/actions/reserveStock'): Promise<Response> =>
-    fetch(new URL(path, service.url), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: input })
+    fetch(new URL(path, service.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: input,
+    })
   const refusals: [string, Response][] = [
     ['no credential', await attempt({})],
     ['no credential, the path spelled differently', await attempt({}, '/%5Fmosaic/actions/reserveStock')],
     ['a garbage credential', await attempt({ [CALLER_HEADER]: 'not.a.token' })],
-    ['a service credential signed with another secret', await attempt({ [CALLER_HEADER]: impostor.callerToken('orders') })],
+    [
+      'a service credential signed with another secret',
+      await attempt({ [CALLER_HEADER]: impostor.callerToken('orders') }),
+    ],
     // What the gateway signs for a user is not a service's credential, even signed with the right secret.
-    ['an edge credential', await attempt({ [CALLER_HEADER]: credentials.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'u', tenantId: 'default', roles: ['admin'] } }) })],
-    ['identity headers instead of a credential', await attempt({ 'x-user-id': 'u', 'x-permissions': 'admin', [EDGE_HEADER]: credentials.signEdge({ clientIp: '127.0.0.1' }) })],
+    [
+      'an edge credential',
+      await attempt({
+        [CALLER_HEADER]: credentials.signEdge({
+          clientIp: '127.0.0.1',
+          identity: { userId: 'u', tenantId: 'default', roles: ['admin'] },
+        }),
+      }),
+    ],
+    [
+      'identity headers instead of a credential',
+      await attempt({
+        'x-user-id': 'u',
+        'x-permissions': 'admin',
+        [EDGE_HEADER]: credentials.signEdge({ clientIp: '127.0.0.1' }),
+      }),
+    ],
   ]
   for (const [what, response] of refusals) {
     await problemOf(response, 401, 'unauthenticated', what)
@@ -123,24 +211,44 @@ test('the actions endpoint admits only services that sign with the shared secret
   // The typed transport, holding the wrong secret, is refused the same way.
   const wrong = httpTransport(upstreamAt('catalog', [service.url], silent), impostor)
   try {
-    await assert.rejects(wrong.invoke('reserveStock', JSON.parse(input), Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unauthenticated' && e.status === 401)
+    await assert.rejects(
+      wrong.invoke('reserveStock', JSON.parse(input), Date.now() + 2000, 'orders'),
+      (e: unknown) => e instanceof MosaicError && e.code === 'unauthenticated' && e.status === 401,
+    )
   } finally {
     await wrong.close?.()
   }
   assert.equal(await stockOf('split-1'), before, 'no refused call reserved anything')
   // The gateway does not expose the actions endpoint at all.
-  const throughGateway = await fetch(new URL('/_mosaic/actions/reserveStock', gateway.url), { method: 'POST', headers: { 'content-type': 'application/json', [CALLER_HEADER]: credentials.callerToken('orders') }, body: input })
+  const throughGateway = await fetch(new URL('/_mosaic/actions/reserveStock', gateway.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [CALLER_HEADER]: credentials.callerToken('orders') },
+    body: input,
+  })
   assert.equal(throughGateway.status, 404)
 })
 
 test('identity headers a client sends make it nobody: the gateway drops them, the catalog process ignores them', async () => {
-  const forgedEdge = impostor.signEdge({ clientIp: '127.0.0.1', identity: { userId: 'root', tenantId: 'default', roles: ['admin'] } })
-  const forged = { 'x-user-id': 'root', 'x-tenant-id': 'default', 'x-permissions': 'admin,staff', [EDGE_HEADER]: forgedEdge, [CALLER_HEADER]: impostor.callerToken('gateway') }
+  const forgedEdge = impostor.signEdge({
+    clientIp: '127.0.0.1',
+    identity: { userId: 'root', tenantId: 'default', roles: ['admin'] },
+  })
+  const forged = {
+    'x-user-id': 'root',
+    'x-tenant-id': 'default',
+    'x-permissions': 'admin,staff',
+    [EDGE_HEADER]: forgedEdge,
+    [CALLER_HEADER]: impostor.callerToken('gateway'),
+  }
 
   // Through the gateway: anonymous stays anonymous, a customer stays a customer.
   const anonymous = await postProduct(gateway.url, { id: 'split-forged-1', name: 'Forged', price: 1 }, forged)
   await problemOf(anonymous, 401, 'unauthenticated')
-  const asCustomer = await postProduct(gateway.url, { id: 'split-forged-2', name: 'Forged', price: 1 }, { ...forged, ...bearer((await customer(gateway.url)).token) })
+  const asCustomer = await postProduct(
+    gateway.url,
+    { id: 'split-forged-2', name: 'Forged', price: 1 },
+    { ...forged, ...bearer((await customer(gateway.url)).token) },
+  )
   await problemOf(asCustomer, 403, 'forbidden')
   // A public read with a forged credential is proxied with the gateway's own in its place.
   assert.equal((await fetch(new URL('/api/products/split-1', gateway.url), { headers: forged })).status, 200)
@@ -162,7 +270,8 @@ test('identity headers a client sends make it nobody: the gateway drops them, th
 test('the catalog process checks the policies itself: a customer let through by a loose route table is refused there', async (t) => {
   // A gateway whose route table (wrongly) lets any signed-in user write products.
   const table = { routes: readRouteTables([defaultRouteTable]) }
-  for (const route of ['POST /api/products', 'PATCH /api/products/:id', 'DELETE /api/products/:id']) table.routes[route] = { auth: 'required' }
+  for (const route of ['POST /api/products', 'PATCH /api/products/:id', 'DELETE /api/products/:id'])
+    table.routes[route] = { auth: 'required' }
   const file = join(dataDir, 'loose-routes.json')
   await writeFile(file, JSON.stringify(table))
   const loose = await startGateway({ GATEWAY_ROUTES: file })
@@ -174,34 +283,55 @@ test('the catalog process checks the policies itself: a customer let through by 
   assert.match(problem.detail ?? '', /only staff/, 'refused by the catalog service, not by the route table')
   assert.equal((await fetch(new URL('/api/products/split-loose', service.url))).status, 404)
   for (const method of ['PATCH', 'DELETE']) {
-    const response = method === 'PATCH'
-      ? await fetch(new URL('/api/products/split-1', loose.url), { method, headers: { 'content-type': 'application/json', ...bearer(token) }, body: '{"price":0.01}' })
-      : await fetch(new URL('/api/products/split-1', loose.url), { method, headers: bearer(token) })
+    const response =
+      method === 'PATCH'
+        ? await fetch(new URL('/api/products/split-1', loose.url), {
+            method,
+            headers: { 'content-type': 'application/json', ...bearer(token) },
+            body: '{"price":0.01}',
+          })
+        : await fetch(new URL('/api/products/split-1', loose.url), { method, headers: bearer(token) })
     assert.equal(response.status, 403, method)
   }
-  assert.equal((await (await fetch(new URL('/api/products/split-1', service.url))).json() as { price: number }).price, 29.99)
+  assert.equal(
+    ((await (await fetch(new URL('/api/products/split-1', service.url))).json()) as { price: number }).price,
+    29.99,
+  )
 })
 
-test('separate processes refuse to start without MOSAIC_INTERNAL_SECRET, and never print it', { concurrency: true }, async (t) => {
+test('separate processes refuse to start without MOSAIC_INTERNAL_SECRET, and never print it', {
+  concurrency: true,
+}, async (t) => {
   const env = { LOG_PRETTY: 'false', LOG_LEVEL: 'info', DATA_DIR: ':memory:', PORT: '0', CATALOG_SERVICE_PORT: '0' }
   const cases: [what: string, args: string[], extra: Record<string, string>][] = [
     ['serve catalog without it', ['serve', 'catalog'], { MOSAIC_INTERNAL_SECRET: '' }],
     ['serve catalog with one too short', ['serve', 'catalog'], { MOSAIC_INTERNAL_SECRET: 'hunter2-is-too-short' }],
-    ['start with a service proxied, without it', ['start'], { MOSAIC_INTERNAL_SECRET: '', CATALOG_SERVICE_URL: 'http://127.0.0.1:9' }],
+    [
+      'start with a service proxied, without it',
+      ['start'],
+      { MOSAIC_INTERNAL_SECRET: '', CATALOG_SERVICE_URL: 'http://127.0.0.1:9' },
+    ],
   ]
-  await Promise.all(cases.map(([what, args, extra]) => t.test(what, async () => {
-    const { code, stdout, stderr } = await runNode([cli, ...args], { ...env, ...extra })
-    assert.equal(code, 1)
-    assert.equal(stderr.split('\n').length, 2, `one line:\n${stderr}`)
-    assert.ok(stderr.startsWith('mosaic: invalid configuration: MOSAIC_INTERNAL_SECRET '), stderr)
-    assert.ok(!stderr.includes('hunter2'), 'the secret is not echoed')
-    assert.equal(stdout, '', 'nothing started, so nothing logged')
-  })))
+  await Promise.all(
+    cases.map(([what, args, extra]) =>
+      t.test(what, async () => {
+        const { code, stdout, stderr } = await runNode([cli, ...args], { ...env, ...extra })
+        assert.equal(code, 1)
+        assert.equal(stderr.split('\n').length, 2, `one line:\n${stderr}`)
+        assert.ok(stderr.startsWith('mosaic: invalid configuration: MOSAIC_INTERNAL_SECRET '), stderr)
+        assert.ok(!stderr.includes('hunter2'), 'the secret is not echoed')
+        assert.equal(stdout, '', 'nothing started, so nothing logged')
+      }),
+    ),
+  )
 })
 
 test('when the catalog process is gone, callers get retryable errors, not hangs', async () => {
   const transport = httpTransport(upstreamAt('catalog', ['http://127.0.0.1:9'], silent), credentials)
-  await assert.rejects(transport.invoke('commitStock', { orderId: 'x' }, Date.now() + 2000, 'orders'), (e: unknown) => e instanceof MosaicError && e.code === 'unavailable' && e.retryable)
+  await assert.rejects(
+    transport.invoke('commitStock', { orderId: 'x' }, Date.now() + 2000, 'orders'),
+    (e: unknown) => e instanceof MosaicError && e.code === 'unavailable' && e.retryable,
+  )
   await transport.close?.()
 
   assert.equal(await service.kill('SIGTERM'), 0, 'the service stops gracefully')

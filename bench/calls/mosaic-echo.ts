@@ -6,11 +6,17 @@ import { callLoop } from './load.ts'
 
 const Payload = Type.Object({ n: Type.Integer(), text: Type.String() })
 const echoContract = defineContract({
-  name: 'echo', version: '0', routes: {}, events: {},
+  name: 'echo',
+  version: '0',
+  routes: {},
+  events: {},
   actions: { echo: { summary: 'Answer with the input', input: Payload, output: Payload, idempotent: true } },
 })
 const echo = defineService(echoContract, { routes: {}, actions: { echo: async (input) => input } })
-const caller = defineService(defineContract({ name: 'caller', version: '0', routes: {}, actions: {}, events: {} }), { routes: {}, actions: {} })
+const caller = defineService(defineContract({ name: 'caller', version: '0', routes: {}, actions: {}, events: {} }), {
+  routes: {},
+  actions: {},
+})
 
 const env = { ...process.env, DATA_DIR: ':memory:' }
 if (process.argv[2] === 'serve') {
@@ -20,6 +26,10 @@ if (process.argv[2] === 'serve') {
 } else {
   const node = await startNode({ role: 'gateway', services: [echo, caller], port: 0, env })
   const client = node.services.get('caller')!.context.client(echoContract)
-  await callLoop((n) => client.echo({ n, text: 'hello' }), Number(process.env.IN_FLIGHT ?? 50), Number(process.env.BENCH_DURATION ?? 10))
+  await callLoop(
+    (n) => client.echo({ n, text: 'hello' }),
+    Number(process.env.IN_FLIGHT ?? 50),
+    Number(process.env.BENCH_DURATION ?? 10),
+  )
   await node.stop()
 }

@@ -5,8 +5,16 @@ import { ServiceBroker } from 'moleculer'
 import ApiGateway from 'moleculer-web'
 
 const product = {
-  id: 'prod-mouse', name: 'Wireless Mouse', description: 'Ergonomic wireless mouse with a silent click', price: '29.99', currency: 'USD',
-  category: 'peripherals', stock: 120, imageFileId: null, createdAt: '2026-11-29T00:00:00.000Z', updatedAt: '2026-11-29T00:00:00.000Z',
+  id: 'prod-mouse',
+  name: 'Wireless Mouse',
+  description: 'Ergonomic wireless mouse with a silent click',
+  price: '29.99',
+  currency: 'USD',
+  category: 'peripherals',
+  stock: 120,
+  imageFileId: null,
+  createdAt: '2026-11-29T00:00:00.000Z',
+  updatedAt: '2026-11-29T00:00:00.000Z',
 }
 
 const broker = new ServiceBroker({ logger: false })
@@ -19,8 +27,12 @@ broker.createService({
     ip: '127.0.0.1',
     logRequest: null,
     logResponse: null,
-    routes: [{ path: '/', aliases: { 'GET /api/products/:id': 'products.get', 'GET /health/ready': 'products.ready' } }],
+    routes: [
+      { path: '/', aliases: { 'GET /api/products/:id': 'products.get', 'GET /health/ready': 'products.ready' } },
+    ],
   },
 })
 await broker.start()
-process.once('SIGTERM', () => { void broker.stop().then(() => process.exit(0)) })
+process.once('SIGTERM', () => {
+  void broker.stop().then(() => process.exit(0))
+})

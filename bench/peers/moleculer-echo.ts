@@ -18,6 +18,10 @@ if (process.argv[2] === 'serve') {
 } else {
   await broker.start()
   await broker.waitForServices('echo')
-  await callLoop((n) => broker.call('echo.echo', { n, text: 'hello' }), Number(process.env.IN_FLIGHT ?? 50), Number(process.env.BENCH_DURATION ?? 10))
+  await callLoop(
+    (n) => broker.call('echo.echo', { n, text: 'hello' }),
+    Number(process.env.IN_FLIGHT ?? 50),
+    Number(process.env.BENCH_DURATION ?? 10),
+  )
   await broker.stop()
 }

@@ -13,20 +13,33 @@ const js = jetstream(nc)
 
 if (mode === 'publish') {
   const batch = Number(batchText)
-  const body = (n: number): string => JSON.stringify({
-    specversion: '1.0', id: `${process.pid}-${n}`, source: '/mosaic/pulse', type: 'pulse.beat', time: new Date().toISOString(),
-    datacontenttype: 'application/json', subject: `peer-${n % 16}`, data: { n, run: 'peer' },
-  })
+  const body = (n: number): string =>
+    JSON.stringify({
+      specversion: '1.0',
+      id: `${process.pid}-${n}`,
+      source: '/mosaic/pulse',
+      type: 'pulse.beat',
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      subject: `peer-${n % 16}`,
+      data: { n, run: 'peer' },
+    })
   console.log(`START ${Date.now()}`)
   for (let from = 0; from < count; from += batch) {
     const acks = []
-    for (let n = from; n < Math.min(count, from + batch); n++) acks.push(js.publish(name!, body(n), { msgID: `${process.pid}-${n}` }))
+    for (let n = from; n < Math.min(count, from + batch); n++)
+      acks.push(js.publish(name!, body(n), { msgID: `${process.pid}-${n}` }))
     await Promise.all(acks)
   }
   console.log(`END ${Date.now()}`)
 } else {
   const jsm = await jetstreamManager(nc)
-  await jsm.consumers.add(stream!, { durable_name: name!, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 800 })
+  await jsm.consumers.add(stream!, {
+    durable_name: name!,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 800,
+  })
   const messages = await (await js.consumers.get(stream!, name!)).consume({ max_messages: 400 })
   console.log('READY')
   let seen = 0

@@ -7,6 +7,11 @@ import { openPglite } from '../../src/kit/db/pglite.ts'
 
 const engine = await openPglite(join(process.env.DATA_DIR!, 'embedded'))
 await engine.admin.query('select 1')
-const server = createServer((_request, response) => { response.writeHead(200, { 'content-type': 'application/health+json' }).end('{"status":"pass"}') })
+const server = createServer((_request, response) => {
+  response.writeHead(200, { 'content-type': 'application/health+json' }).end('{"status":"pass"}')
+})
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1')
-process.once('SIGTERM', () => { server.close(); void engine.close().then(() => process.exit(0)) })
+process.once('SIGTERM', () => {
+  server.close()
+  void engine.close().then(() => process.exit(0))
+})

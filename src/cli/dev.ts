@@ -5,15 +5,19 @@ import { fileURLToPath } from 'node:url'
 import { startServices, stopServices, servicesStatus, statusTable, parseReplicas } from './services.ts'
 import { ServicesError } from './errors.ts'
 
-
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
-export async function servicesCommand(command: string, names: string[], options: { replicas?: string[], json?: boolean, foreground?: boolean }): Promise<void> {
+export async function servicesCommand(
+  command: string,
+  names: string[],
+  options: { replicas?: string[]; json?: boolean; foreground?: boolean },
+): Promise<void> {
   const env = process.env
   switch (command) {
     case 'start': {
       const started = await startServices(names, parseReplicas(options.replicas), env)
-      for (const p of started) console.log(`${`${p.name}-${p.replica}`.padEnd(18)} pid ${String(p.pid).padEnd(8)} ${p.url}   log ${p.log}`)
+      for (const p of started)
+        console.log(`${`${p.name}-${p.replica}`.padEnd(18)} pid ${String(p.pid).padEnd(8)} ${p.url}   log ${p.log}`)
       if (started.length === 0) console.log('everything asked for is already running')
       if (!options.foreground) return
       // In the foreground (what `mosaic dev --distributed` runs): a signal stops what was started.
@@ -23,7 +27,9 @@ export async function servicesCommand(command: string, names: string[], options:
     }
     case 'stop': {
       const stopped = await stopServices(names, env)
-      console.log(stopped.length ? `stopped ${stopped.map((p) => `${p.name}-${p.replica}`).join(', ')}` : 'nothing was running')
+      console.log(
+        stopped.length ? `stopped ${stopped.map((p) => `${p.name}-${p.replica}`).join(', ')}` : 'nothing was running',
+      )
       return
     }
     case 'status': {
@@ -43,10 +49,14 @@ export async function servicesCommand(command: string, names: string[], options:
  */
 export async function devCommand(distributed: boolean): Promise<void> {
   const command = distributed ? ['services', 'start', '--foreground'] : ['start']
-  const child = spawn(process.execPath, ['--watch-path=src', '--watch-path=policies', '--watch-preserve-output', 'src/cli/mosaic.ts', ...command], { cwd: root, stdio: 'inherit' })
+  const child = spawn(
+    process.execPath,
+    ['--watch-path=src', '--watch-path=policies', '--watch-preserve-output', 'src/cli/mosaic.ts', ...command],
+    { cwd: root, stdio: 'inherit' },
+  )
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
   process.on('SIGINT', forward('SIGINT'))
   process.on('SIGTERM', forward('SIGTERM'))
-  const [code] = await once(child, 'exit') as [number | null]
+  const [code] = (await once(child, 'exit')) as [number | null]
   process.exitCode = code ?? 0
 }

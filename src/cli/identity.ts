@@ -25,7 +25,9 @@ async function withIdentity<T>(work: (ctx: IdentityContext) => Promise<T>): Prom
       // No bus: events written now (user.registered) wait in the outbox for the running system's relay.
       log,
       env: process.env,
-      transport: (service) => { throw new MosaicError('unavailable', { detail: `${service} is not reachable from the command line` }) },
+      transport: (service) => {
+        throw new MosaicError('unavailable', { detail: `${service} is not reachable from the command line` })
+      },
       callTimeoutMs: 5000,
       authorizer: loadPolicies(),
       // Identity caches nothing; were it to, its invalidations would have to reach the running system.

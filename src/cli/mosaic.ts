@@ -11,7 +11,7 @@ import { text } from 'node:stream/consumers'
 import { MosaicError } from '../kit/errors.ts'
 
 /** Each command's synopsis and what it does: the overview (`mosaic --help`) and `mosaic <command> --help`. */
-const commands: Record<string, { synopsis: string, help: string }> = {
+const commands: Record<string, { synopsis: string; help: string }> = {
   start: {
     synopsis: 'start',
     help: `Run the whole system in one process: gateway on PORT (8080) and every service
@@ -36,7 +36,10 @@ stop [names…]: stop them gracefully (all, or those named)`,
     help: `Run the system (embedded, or a process per service) and restart it when a source
 file changes`,
   },
-  events: { synopsis: 'events replay <service> [--id N ...]', help: "Send a service's dead-lettered events back for delivery" },
+  events: {
+    synopsis: 'events replay <service> [--id N ...]',
+    help: "Send a service's dead-lettered events back for delivery",
+  },
   projections: {
     synopsis: 'projections rebuild <service>',
     help: "Drop a service's read model and rebuild it from its events (orders)",
@@ -51,14 +54,14 @@ or standard input`,
     help: `Make a new access-token signing key active (the old one stays published
 until the tokens it signed have expired)`,
   },
-  help: { synopsis: 'help [command]', help: 'Show this text, or one command\'s' },
+  help: { synopsis: 'help [command]', help: "Show this text, or one command's" },
 }
 
 const embeddedNote = `With embedded PGlite the data directory is held by one process at a time: stop 'mosaic start'
 before events, projections, users and keys (on PostgreSQL they run beside it).`
 
 /** `  synopsis   help`, the help aligned in a column (on the next line when the synopsis is long). */
-function overviewLine({ synopsis, help }: { synopsis: string, help: string }): string {
+function overviewLine({ synopsis, help }: { synopsis: string; help: string }): string {
   const indent = ' '.repeat(28)
   const text = help.replaceAll('\n', `\n${indent}`)
   return synopsis.length < 25 ? `  ${synopsis.padEnd(26)}${text}` : `  ${synopsis}\n${indent}${text}`
@@ -80,7 +83,10 @@ async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArguments(argv)
   const [command, ...rest] = positionals
   if (values.version) {
-    console.log((JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version)
+    console.log(
+      (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+        .version,
+    )
     return
   }
   const about = command === 'help' ? rest[0] : command
@@ -100,16 +106,29 @@ async function main(argv: string[]): Promise<void> {
     case 'serve': {
       // The gateway alone: every service is in another process, found through discovery.
       if (rest[0] === 'gateway') {
-        exitOnSignals(await startNode({ role: 'gateway', services: topology.map((s) => s.definition), allRemote: true }))
+        exitOnSignals(
+          await startNode({ role: 'gateway', services: topology.map((s) => s.definition), allRemote: true }),
+        )
         return
       }
       const entry = rest[0] ? findService(rest[0]) : undefined
-      if (!entry) throw new UsageError(`serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}, or gateway`)
+      if (!entry)
+        throw new UsageError(
+          `serve: name one of ${topology.map((s) => s.definition.contract.name).join(', ')}, or gateway`,
+        )
       const name = entry.definition.contract.name
       const variable = `${envPrefix(name)}_SERVICE_PORT`
       const { ServiceAddress } = await import('../runtime/config.ts')
       const port = loadConfig(ServiceAddress(name, entry.port))[variable] as number
-      exitOnSignals(await startNode({ role: 'service', services: [entry.definition], system: topology.map((s) => s.definition), port, portVariable: variable }))
+      exitOnSignals(
+        await startNode({
+          role: 'service',
+          services: [entry.definition],
+          system: topology.map((s) => s.definition),
+          port,
+          portVariable: variable,
+        }),
+      )
       return
     }
     case 'services': {
@@ -117,7 +136,10 @@ async function main(argv: string[]): Promise<void> {
         const { servicesCommand } = await import('./dev.ts')
         return await servicesCommand(rest[0], rest.slice(1), values)
       }
-      for (const s of topology) console.log(`${s.definition.contract.name.padEnd(16)} ${s.definition.contract.version.padEnd(8)} port ${s.port}`)
+      for (const s of topology)
+        console.log(
+          `${s.definition.contract.name.padEnd(16)} ${s.definition.contract.version.padEnd(8)} port ${s.port}`,
+        )
       return
     }
     case 'dev': {
@@ -125,7 +147,8 @@ async function main(argv: string[]): Promise<void> {
       return await devCommand(values.distributed ?? false)
     }
     case 'events': {
-      if (rest[0] !== 'replay' || !rest[1] || !findService(rest[1])) throw new UsageError('events replay <service> [--id N ...]')
+      if (rest[0] !== 'replay' || !rest[1] || !findService(rest[1]))
+        throw new UsageError('events replay <service> [--id N ...]')
       const { replayCommand } = await import('./events.ts')
       const replayed = await replayCommand(rest[1], values.id?.map(Number))
       console.log(`${replayed} dead-lettered event(s) of ${rest[1]} sent back for delivery`)
@@ -133,17 +156,28 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'projections': {
       const { rebuildProjection, projections } = await import('./projections.ts')
-      if (rest[0] !== 'rebuild' || !rest[1] || !projections[rest[1]]) throw new UsageError(`projections rebuild <${Object.keys(projections).join('|')}>`)
+      if (rest[0] !== 'rebuild' || !rest[1] || !projections[rest[1]])
+        throw new UsageError(`projections rebuild <${Object.keys(projections).join('|')}>`)
       console.log(`${await rebuildProjection(rest[1])} ${rest[1]} rebuilt from their events`)
       return
     }
     case 'users': {
-      if (rest[0] !== 'create-admin' || !values.email) throw new UsageError('users create-admin --email E [--name N] [--tenant T]')
-      const password = process.env.MOSAIC_ADMIN_PASSWORD || (process.stdin.isTTY ? '' : (await text(process.stdin)).trim())
-      if (!password) throw new UsageError('users create-admin: give the password in MOSAIC_ADMIN_PASSWORD or on standard input')
+      if (rest[0] !== 'create-admin' || !values.email)
+        throw new UsageError('users create-admin --email E [--name N] [--tenant T]')
+      const password =
+        process.env.MOSAIC_ADMIN_PASSWORD || (process.stdin.isTTY ? '' : (await text(process.stdin)).trim())
+      if (!password)
+        throw new UsageError('users create-admin: give the password in MOSAIC_ADMIN_PASSWORD or on standard input')
       const { createAdminCommand } = await import('./identity.ts')
-      const created = await createAdminCommand({ email: values.email, password, ...(values.name ? { name: values.name } : {}), ...(values.tenant ? { tenant: values.tenant } : {}) })
-      console.log(created ? `administrator ${values.email} created` : `${values.email} is already registered; nothing changed`)
+      const created = await createAdminCommand({
+        email: values.email,
+        password,
+        ...(values.name ? { name: values.name } : {}),
+        ...(values.tenant ? { tenant: values.tenant } : {}),
+      })
+      console.log(
+        created ? `administrator ${values.email} created` : `${values.email} is already registered; nothing changed`,
+      )
       return
     }
     case 'keys': {
@@ -160,11 +194,19 @@ async function main(argv: string[]): Promise<void> {
 function parseArguments(args: string[]) {
   try {
     return parseArgs({
-      args, allowPositionals: true,
+      args,
+      allowPositionals: true,
       options: {
-        id: { type: 'string', multiple: true }, email: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' },
-        help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
-        replicas: { type: 'string', multiple: true }, json: { type: 'boolean' }, distributed: { type: 'boolean' }, foreground: { type: 'boolean' },
+        id: { type: 'string', multiple: true },
+        email: { type: 'string' },
+        name: { type: 'string' },
+        tenant: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+        replicas: { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        distributed: { type: 'boolean' },
+        foreground: { type: 'boolean' },
       },
     })
   } catch (error) {
@@ -174,7 +216,14 @@ function parseArguments(args: string[]) {
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   // Configuration and usage mistakes are one line, not a stack trace.
-  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof UsageError || error instanceof MosaicError || error instanceof StartupError || error instanceof ServicesError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof MigrationError ||
+    error instanceof UsageError ||
+    error instanceof MosaicError ||
+    error instanceof StartupError ||
+    error instanceof ServicesError
+  ) {
     console.error(`mosaic: ${error.message}`)
     if (error instanceof UsageError) console.error(usage)
   } else {

@@ -24,7 +24,6 @@ export interface Running {
   readonly log: string
 }
 
-
 const runDir = (env: NodeJS.ProcessEnv): string => resolve(env.DATA_DIR || '.mosaic', 'services')
 const alive = (pid: number): boolean => {
   try {
@@ -49,7 +48,8 @@ export async function recorded(env: NodeJS.ProcessEnv): Promise<Running[]> {
 }
 
 function checkNames(names: readonly string[]): void {
-  for (const name of names) if (!everything.includes(name)) throw new ServicesError(`no service ${name}: name some of ${everything.join(', ')}`)
+  for (const name of names)
+    if (!everything.includes(name)) throw new ServicesError(`no service ${name}: name some of ${everything.join(', ')}`)
 }
 
 /** `--replicas catalog=2,orders=2` (or repeated: `--replicas catalog=2 --replicas orders=2`) → { catalog: 2, orders: 2 }. */
@@ -71,9 +71,15 @@ async function distributedEnv(env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv
   if (!secret) {
     const file = join(dir, 'internal-secret')
     secret = await readFile(file, 'utf8').catch(() => undefined)
-    if (!secret) await writeFile(file, secret = randomBytes(32).toString('hex'), { mode: 0o600 })
+    if (!secret) await writeFile(file, (secret = randomBytes(32).toString('hex')), { mode: 0o600 })
   }
-  return { ...env, BUS: env.BUS || 'nats', DISCOVERY: env.DISCOVERY || 'nats', MOSAIC_INTERNAL_SECRET: secret, LOG_PRETTY: 'false' }
+  return {
+    ...env,
+    BUS: env.BUS || 'nats',
+    DISCOVERY: env.DISCOVERY || 'nats',
+    MOSAIC_INTERNAL_SECRET: secret,
+    LOG_PRETTY: 'false',
+  }
 }
 
 /** Starts a process and resolves once its /health/ready answers 200; rejects with the reason and its log's tail. */
@@ -82,25 +88,41 @@ async function launch(name: string, replica: number, env: NodeJS.ProcessEnv): Pr
   const log = join(dir, `${name}-${replica}.log`)
   const out = await open(log, 'a')
   const from = (await out.stat()).size // the log is kept across runs: read only this run's lines
-  const own: NodeJS.ProcessEnv = name === 'gateway'
-    ? { DATA_DIR: join(dir, 'gateway') }
-    : { [`${envPrefix(name)}_SERVICE_PORT`]: '0', DATA_DIR: join(dir, name) }
-  const child = spawn(process.execPath, [entry, 'serve', name], { env: { ...env, ...own }, stdio: ['ignore', out.fd, out.fd], detached: true })
+  const own: NodeJS.ProcessEnv =
+    name === 'gateway'
+      ? { DATA_DIR: join(dir, 'gateway') }
+      : { [`${envPrefix(name)}_SERVICE_PORT`]: '0', DATA_DIR: join(dir, name) }
+  const child = spawn(process.execPath, [entry, 'serve', name], {
+    env: { ...env, ...own },
+    stdio: ['ignore', out.fd, out.fd],
+    detached: true,
+  })
   child.unref()
   await out.close()
   const started = Date.now()
-  const tail = async (): Promise<string> => (await readFile(log)).subarray(from).toString().trim().split('\n').slice(-5).join('\n')
+  const tail = async (): Promise<string> =>
+    (await readFile(log)).subarray(from).toString().trim().split('\n').slice(-5).join('\n')
   for (;;) {
     await sleep(100)
-    if (child.exitCode !== null || child.signalCode !== null) throw new ServicesError(`${name}-${replica} exited with ${child.exitCode ?? child.signalCode} while starting:\n${await tail()}`)
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new ServicesError(
+        `${name}-${replica} exited with ${child.exitCode ?? child.signalCode} while starting:\n${await tail()}`,
+      )
     if (Date.now() - started > READY_TIMEOUT_MS) {
       child.kill('SIGKILL')
       throw new ServicesError(`${name}-${replica} was not ready after ${READY_TIMEOUT_MS / 1000} s:\n${await tail()}`)
     }
-    const line = (await readFile(log)).subarray(from).toString().split('\n').find((l) => l.includes('"msg":"mosaic ready"'))
+    const line = (await readFile(log))
+      .subarray(from)
+      .toString()
+      .split('\n')
+      .find((l) => l.includes('"msg":"mosaic ready"'))
     const url = line ? (JSON.parse(line) as { url?: string }).url : undefined
     if (!url) continue
-    const status = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(1_000) }).then((r) => r.status, () => 0)
+    const status = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(1_000) }).then(
+      (r) => r.status,
+      () => 0,
+    )
     if (status !== 200) continue
     const running: Running = { name, replica, pid: child.pid!, url, log }
     await writeFile(join(dir, `${name}-${replica}.pid`), JSON.stringify(running))
@@ -112,12 +134,21 @@ async function launch(name: string, replica: number, env: NodeJS.ProcessEnv): Pr
  * Starts `names` (all, gateway last, when none are named) with their replicas, unless already
  * running. Resolves once every process is ready; if one fails, stops all it started and says why.
  */
-export async function startServices(names: readonly string[], replicas: Record<string, number>, env: NodeJS.ProcessEnv): Promise<Running[]> {
+export async function startServices(
+  names: readonly string[],
+  replicas: Record<string, number>,
+  env: NodeJS.ProcessEnv,
+): Promise<Running[]> {
   checkNames(names)
-  const wanted = names.length > 0 ? [...names].sort((a, b) => Number(a === 'gateway') - Number(b === 'gateway')) : [...everything.slice(1), 'gateway']
+  const wanted =
+    names.length > 0
+      ? [...names].sort((a, b) => Number(a === 'gateway') - Number(b === 'gateway'))
+      : [...everything.slice(1), 'gateway']
   for (const [name, count] of Object.entries(replicas)) {
     if (count > 1 && name !== 'gateway' && !env.DATABASE_URL && !env[`${envPrefix(name)}_DATABASE_URL`]) {
-      throw new ServicesError(`${count} replicas of ${name} must share a PostgreSQL database: set DATABASE_URL (or ${envPrefix(name)}_DATABASE_URL)`)
+      throw new ServicesError(
+        `${count} replicas of ${name} must share a PostgreSQL database: set DATABASE_URL (or ${envPrefix(name)}_DATABASE_URL)`,
+      )
     }
   }
   await mkdir(runDir(env), { recursive: true })
@@ -130,9 +161,11 @@ export async function startServices(names: readonly string[], replicas: Record<s
       // the number, pid file and log of one still running.
       const taken = new Set(already.filter((r) => r.name === name).map((r) => r.replica))
       const count = replicas[name] ?? 1
-      const missing = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !taken.has(n)).slice(0, Math.max(0, count - taken.size))
+      const missing = Array.from({ length: count }, (_, i) => i + 1)
+        .filter((n) => !taken.has(n))
+        .slice(0, Math.max(0, count - taken.size))
       // Replicas of one service start together; services one after another (the gateway last).
-      started.push(...await Promise.all(missing.map((n) => launch(name, n, processEnv))))
+      started.push(...(await Promise.all(missing.map((n) => launch(name, n, processEnv)))))
     }
     return started
   } catch (error) {
@@ -172,24 +205,55 @@ export interface Status extends Running {
 }
 
 export async function servicesStatus(env: NodeJS.ProcessEnv): Promise<Status[]> {
-  return Promise.all((await recorded(env)).map(async (r) => {
-    const ready = await fetch(new URL('/health/ready', r.url), { signal: AbortSignal.timeout(2_000) })
-      .then((res) => res.json() as Promise<{ status: string, output?: string, checks?: Record<string, { instances?: { url: string, breaker: string }[] }[]> }>, () => undefined)
-    const breakers: Record<string, string> = {}
-    for (const [check, results] of Object.entries(ready?.checks ?? {})) {
-      for (const i of results[0]?.instances ?? []) breakers[`${check.replace(/^calls:/, '')} ${i.url}`] = i.breaker
-    }
-    return { ...r, health: ready ? `${ready.status}${ready.output ? ` (${ready.output})` : ''}` : 'unreachable', draining: ready?.output === 'draining', breakers }
-  }))
+  return Promise.all(
+    (await recorded(env)).map(async (r) => {
+      const ready = await fetch(new URL('/health/ready', r.url), { signal: AbortSignal.timeout(2_000) }).then(
+        (res) =>
+          res.json() as Promise<{
+            status: string
+            output?: string
+            checks?: Record<string, { instances?: { url: string; breaker: string }[] }[]>
+          }>,
+        () => undefined,
+      )
+      const breakers: Record<string, string> = {}
+      for (const [check, results] of Object.entries(ready?.checks ?? {})) {
+        for (const i of results[0]?.instances ?? []) breakers[`${check.replace(/^calls:/, '')} ${i.url}`] = i.breaker
+      }
+      return {
+        ...r,
+        health: ready ? `${ready.status}${ready.output ? ` (${ready.output})` : ''}` : 'unreachable',
+        draining: ready?.output === 'draining',
+        breakers,
+      }
+    }),
+  )
 }
 
 export function statusTable(statuses: readonly Status[]): string {
   if (statuses.length === 0) return 'no Mosaic processes are running (start them with `mosaic services start`)'
   const rows = [['service', 'instance', 'pid', 'address', 'health', 'draining', 'breakers not closed']]
   for (const s of statuses) {
-    const open = Object.entries(s.breakers).filter(([, state]) => state !== 'closed').map(([at, state]) => `${at} ${state}`)
-    rows.push([s.name, `${s.name}-${s.replica}`, String(s.pid), s.url, s.health, s.draining ? 'yes' : 'no', open.join(', ') || '-'])
+    const open = Object.entries(s.breakers)
+      .filter(([, state]) => state !== 'closed')
+      .map(([at, state]) => `${at} ${state}`)
+    rows.push([
+      s.name,
+      `${s.name}-${s.replica}`,
+      String(s.pid),
+      s.url,
+      s.health,
+      s.draining ? 'yes' : 'no',
+      open.join(', ') || '-',
+    ])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }

@@ -15,13 +15,19 @@ defineErrors({
 })
 
 /** Headers that carry identity inward; whatever a client sends in them is discarded. */
-export const IDENTITY_HEADERS = ['x-user-id', 'x-tenant-id', 'x-permissions', 'x-mosaic-edge', 'x-mosaic-caller'] as const
+export const IDENTITY_HEADERS = [
+  'x-user-id',
+  'x-tenant-id',
+  'x-permissions',
+  'x-mosaic-edge',
+  'x-mosaic-caller',
+] as const
 
 export interface AuthenticateOptions {
   readonly table: RouteTable
   readonly tokens: TokenVerifier
   readonly authorizer: Authorizer
-  readonly resolveSession: (secret: string) => Promise<{ identity: Identity, csrfHash: string } | null>
+  readonly resolveSession: (secret: string) => Promise<{ identity: Identity; csrfHash: string } | null>
   readonly cookieName: string
   /** Origins besides the gateway's own that may send cookie-authenticated unsafe requests (CORS_ORIGINS). */
   readonly trustedOrigins: readonly string[]
@@ -47,17 +53,25 @@ export function createAuthenticator(options: AuthenticateOptions) {
 
     const identity = await verifyCaller(request, options).catch((error: unknown) => {
       // Every 401 carries a challenge (RFC 9110 §15.5.2); a refused token says so (RFC 6750 §3.1).
-      if (error instanceof MosaicError && error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"')
+      if (error instanceof MosaicError && error.status === 401)
+        reply.header('www-authenticate', 'Bearer error="invalid_token"')
       throw error
     })
     if (!identity) {
       // `optional`: credentials that were sent are checked above; sending none is anonymous.
       if (access.auth === 'optional') return
       reply.header('www-authenticate', 'Bearer')
-      throw new MosaicError('unauthenticated', { detail: 'sign in: send Authorization: Bearer <access token>, or the session cookie' })
+      throw new MosaicError('unauthenticated', {
+        detail: 'sign in: send Authorization: Bearer <access token>, or the session cookie',
+      })
     }
-    if (access.roles && !options.authorizer.effectiveRoles(identity.roles).some((role) => access.roles!.includes(role))) {
-      throw new MosaicError('forbidden', { detail: `${request.method} ${path} needs the role ${access.roles.join(' or ')}` })
+    if (
+      access.roles &&
+      !options.authorizer.effectiveRoles(identity.roles).some((role) => access.roles!.includes(role))
+    ) {
+      throw new MosaicError('forbidden', {
+        detail: `${request.method} ${path} needs the role ${access.roles.join(' or ')}`,
+      })
     }
     request.caller = { identity, clientIp: request.ip }
     request.headers['x-user-id'] = identity.userId
@@ -70,7 +84,8 @@ async function verifyCaller(request: FastifyRequest, options: AuthenticateOption
   const authorization = request.headers.authorization
   if (authorization !== undefined) {
     const [scheme, token] = authorization.split(' ')
-    if (scheme?.toLowerCase() !== 'bearer' || !token) throw new MosaicError('unauthenticated', { detail: 'Authorization must be "Bearer <access token>"' })
+    if (scheme?.toLowerCase() !== 'bearer' || !token)
+      throw new MosaicError('unauthenticated', { detail: 'Authorization must be "Bearer <access token>"' })
     return options.tokens.verify(token)
   }
   const secret = request.headers.cookie ? parseCookie(request.headers.cookie)[options.cookieName] : undefined
@@ -88,13 +103,16 @@ async function verifyCaller(request: FastifyRequest, options: AuthenticateOption
  */
 function checkCrossSite(request: FastifyRequest, csrfHash: string, trustedOrigins: readonly string[]): void {
   const site = request.headers['sec-fetch-site']
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new MosaicError('csrf_failed', { detail: `Sec-Fetch-Site: ${site} is not allowed` })
+  if (site !== undefined && site !== 'same-origin' && site !== 'none')
+    throw new MosaicError('csrf_failed', { detail: `Sec-Fetch-Site: ${site} is not allowed` })
   const origin = request.headers.origin
   if (origin !== undefined && origin !== `${request.protocol}://${request.host}` && !trustedOrigins.includes(origin)) {
     throw new MosaicError('csrf_failed', { detail: `Origin ${origin} is not allowed` })
   }
   const token = request.headers['x-csrf-token']
-  const given = createHash('sha256').update(typeof token === 'string' ? token : '').digest()
+  const given = createHash('sha256')
+    .update(typeof token === 'string' ? token : '')
+    .digest()
   const expected = Buffer.from(csrfHash, 'base64url')
   if (typeof token !== 'string' || given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new MosaicError('csrf_failed', { detail: 'X-CSRF-Token is missing or wrong' })

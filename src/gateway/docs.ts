@@ -21,6 +21,9 @@ export function registerDocs(app: FastifyInstance): void {
   app.get<{ Params: { file: string } }>('/docs/:file', async (request, reply) => {
     const type = files[request.params.file]
     if (!type) return reply.callNotFound()
-    return reply.type(type).header('cache-control', 'public, max-age=86400').send(await readFile(join(assets, request.params.file)))
+    return reply
+      .type(type)
+      .header('cache-control', 'public, max-age=86400')
+      .send(await readFile(join(assets, request.params.file)))
   })
 }

@@ -28,10 +28,23 @@ import { registerLanding } from './landing.ts'
 
 export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
-  AUTH_JWKS_CACHE_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'How long the gateway trusts fetched signing keys' }),
-  GATEWAY_ROUTES: Type.String({ default: defaultRouteTable, description: 'Route table files or folders, comma-separated' }),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Rate limits shared by every gateway process' })),
-  RATE_LIMIT_MAX: Env.positive(1000, 'Requests per window to /api routes by one caller (the user, else the client address) unless the route table sets its own'),
+  AUTH_JWKS_CACHE_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 60,
+    description: 'How long the gateway trusts fetched signing keys',
+  }),
+  GATEWAY_ROUTES: Type.String({
+    default: defaultRouteTable,
+    description: 'Route table files or folders, comma-separated',
+  }),
+  REDIS_URL: Type.Optional(
+    Type.String({ pattern: '^rediss?://', description: 'Rate limits shared by every gateway process' }),
+  ),
+  RATE_LIMIT_MAX: Env.positive(
+    1000,
+    'Requests per window to /api routes by one caller (the user, else the client address) unless the route table sets its own',
+  ),
   RATE_LIMIT_WINDOW_SECONDS: Env.positive(60, 'The window of RATE_LIMIT_MAX, seconds'),
 })
 
@@ -44,7 +57,11 @@ export interface GatewaySettings {
 export function gatewaySettings(contracts: readonly Contract[], env: NodeJS.ProcessEnv, host: string): GatewaySettings {
   const config = loadConfig(GatewayConfig, env)
   if (!config.AUTH_COOKIE_SECURE && !isLoopback(host)) {
-    throw new ConfigError('AUTH_COOKIE_SECURE', 'may be false only while HOST is a loopback address (plain http://localhost)', 'false')
+    throw new ConfigError(
+      'AUTH_COOKIE_SECURE',
+      'may be false only while HOST is a loopback address (plain http://localhost)',
+      'false',
+    )
   }
   return { config, table: loadRouteTable(contracts, splitList(config.GATEWAY_ROUTES)) }
 }
@@ -52,7 +69,7 @@ export function gatewaySettings(contracts: readonly Contract[], env: NodeJS.Proc
 export interface GatewayOptions {
   readonly settings: GatewaySettings
   readonly local: readonly ServiceInstance[]
-  readonly remote: readonly { contract: Contract, upstream: Upstream }[]
+  readonly remote: readonly { contract: Contract; upstream: Upstream }[]
   /** How the gateway asks the identity service about keys and sessions (in-process or remote). */
   readonly identity: Client<typeof identityContract>
   /** The policies' role hierarchy, which the route table's roles are checked against. */
@@ -74,7 +91,8 @@ declare module 'fastify' {
 
 const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 
-const isLoopback = (host: string): boolean => host === 'localhost' || (isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
+const isLoopback = (host: string): boolean =>
+  host === 'localhost' || (isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
 
 export async function mountGateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const { config, table } = options.settings
@@ -89,7 +107,13 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   })
   // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
   // The methods are named: the plugin's default allows only GET, HEAD and POST in preflights.
-  if (options.corsOrigins.length > 0) await app.register(cors, { origin: [...options.corsOrigins], credentials: true, maxAge: 600, methods: CORS_METHODS })
+  if (options.corsOrigins.length > 0)
+    await app.register(cors, {
+      origin: [...options.corsOrigins],
+      credentials: true,
+      maxAge: 600,
+      methods: CORS_METHODS,
+    })
   app.addHook('onRequest', (request, reply, done) => {
     if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store')
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
@@ -97,19 +121,30 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   })
 
   const tokens = createTokenVerifier({
-    issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, skewSeconds: config.AUTH_CLOCK_SKEW_SECONDS,
-    cacheSeconds: config.AUTH_JWKS_CACHE_SECONDS, fetchKeys: () => options.identity.jwks({}),
+    issuer: config.AUTH_ISSUER,
+    audience: config.AUTH_AUDIENCE,
+    skewSeconds: config.AUTH_CLOCK_SKEW_SECONDS,
+    cacheSeconds: config.AUTH_JWKS_CACHE_SECONDS,
+    fetchKeys: () => options.identity.jwks({}),
   })
-  app.addHook('onRequest', createAuthenticator({
-    authorizer: options.authorizer,
-    table,
-    tokens,
-    resolveSession: async (secret) => (await options.identity.resolveSession({ secret })).session,
-    cookieName: sessionCookieName(config.AUTH_COOKIE_SECURE),
-    trustedOrigins: options.corsOrigins,
-  }))
+  app.addHook(
+    'onRequest',
+    createAuthenticator({
+      authorizer: options.authorizer,
+      table,
+      tokens,
+      resolveSession: async (secret) => (await options.identity.resolveSession({ secret })).session,
+      cookieName: sessionCookieName(config.AUTH_COOKIE_SECURE),
+      trustedOrigins: options.corsOrigins,
+    }),
+  )
   // Before any route is added: the rate limiter hooks each route as it is registered.
-  await registerRateLimits(app, { redisUrl: config.REDIS_URL, max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS, log: app.log as never })
+  await registerRateLimits(app, {
+    redisUrl: config.REDIS_URL,
+    max: config.RATE_LIMIT_MAX,
+    windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
+    log: app.log as never,
+  })
   registerBodyLimits(app)
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     reply.header('cache-control', `public, max-age=${config.AUTH_JWKS_CACHE_SECONDS}`)
@@ -127,11 +162,17 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
 
   // Built on the first request for it, not at start.
   let document: ReturnType<typeof openApiDocument> | undefined
-  app.get('/openapi.json', async () => (document ??= openApiDocument(contracts, options.version, (route) => table.entries[route])))
+  app.get(
+    '/openapi.json',
+    async () => (document ??= openApiDocument(contracts, options.version, (route) => table.entries[route])),
+  )
   registerLanding(app, options.version)
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {
-      reply.header('content-security-policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
+      reply.header(
+        'content-security-policy',
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+      )
     })
     registerDocs(docs)
   })

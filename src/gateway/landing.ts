@@ -12,7 +12,8 @@ const links = [
   { rel: 'live', href: '/health/live', title: 'Liveness' },
 ]
 
-const style = 'body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}'
+const style =
+  'body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}'
 // The page's own policy: nothing may load or run but its one inline style, named by its hash.
 const policy = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(style).digest('base64')}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`
 
@@ -35,7 +36,8 @@ export function registerLanding(app: FastifyInstance, version: string): void {
   app.get('/', async (request, reply) => {
     reply.header('vary', 'accept')
     const accept = request.headers.accept ?? ''
-    if (/application\/(.+\+)?json/.test(accept) && !accept.includes('text/html')) return { name: 'mosaic', version, links }
+    if (/application\/(.+\+)?json/.test(accept) && !accept.includes('text/html'))
+      return { name: 'mosaic', version, links }
     return reply.type('text/html; charset=utf-8').header('content-security-policy', policy).send(body)
   })
 }

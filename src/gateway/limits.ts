@@ -46,10 +46,11 @@ export async function registerRateLimits(app: FastifyInstance, options: RateLimi
       return request.routeMatch?.access.rateLimit ? `${request.routeMatch.route}|${client}` : client
     },
     // The plugin has set Retry-After and the RateLimit-* headers; the error handler answers with problem+json.
-    errorResponseBuilder: (request, context) => new MosaicError('too_many_requests', {
-      detail: `at most ${context.max} requests per ${limitOf(request).windowSeconds} s; retry in ${context.after}`,
-      retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)),
-    }),
+    errorResponseBuilder: (request, context) =>
+      new MosaicError('too_many_requests', {
+        detail: `at most ${context.max} requests per ${limitOf(request).windowSeconds} s; retry in ${context.after}`,
+        retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)),
+      }),
   })
 }
 
@@ -62,15 +63,18 @@ export function registerBodyLimits(app: FastifyInstance): void {
   app.addHook('preParsing', async (request, _reply, payload) => {
     const limit = request.routeMatch?.access.bodyLimit
     if (limit === undefined) return payload
-    const tooLarge = () => new MosaicError('payload_too_large', { detail: `the body of this request may be at most ${limit} bytes` })
+    const tooLarge = () =>
+      new MosaicError('payload_too_large', { detail: `the body of this request may be at most ${limit} bytes` })
     if (Number(request.headers['content-length']) > limit) throw tooLarge()
     let seen = 0
-    return payload.pipe(new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        seen += chunk.length
-        if (seen > limit) callback(tooLarge())
-        else callback(null, chunk)
-      },
-    }))
+    return payload.pipe(
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          seen += chunk.length
+          if (seen > limit) callback(tooLarge())
+          else callback(null, chunk)
+        },
+      }),
+    )
   })
 }

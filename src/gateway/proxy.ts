@@ -14,7 +14,18 @@ import { EDGE_HEADER, CALLER_HEADER, type Credentials } from '../kit/internal/cr
 import { notSent, type Upstream } from '../kit/calls/upstream.ts'
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, not to the message.
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', EDGE_HEADER, CALLER_HEADER])
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  EDGE_HEADER,
+  CALLER_HEADER,
+])
 const unsentCodes = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT'])
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -44,21 +55,38 @@ export function proxyRoutes({ contract, upstream, credentials, requestTimeoutMs 
       const headers = forwarded(request.headers)
       Object.assign(headers, traceHeaders(request.trace.context))
       headers[EDGE_HEADER] = credentials.signEdge(request.caller)
-      const res = await upstream.send(async ({ pool, info }, signal) => {
-        // A streamed body can be sent once: after an attempt that read it (or destroyed it), another would send it empty.
-        if (body && (body.destroyed || body.readableDidRead)) throw new MosaicError('bad_gateway', { detail: `${contract.name}: the request's body went with an attempt that failed; send the request again` })
-        try {
-          const answer = await pool.request({ method: request.method as 'GET', path: request.url, headers, body: body ?? null, signal })
-          // A 5xx counts against the instance (its breaker) and may be retried: read, and rethrown as the error it reports.
-          if (answer.statusCode >= 500) throw fromProblem(await answer.body.json().catch(() => undefined), answer.statusCode)
-          return answer
-        } catch (error) {
-          if (error instanceof MosaicError) throw error
-          if (signal.aborted) throw new MosaicError('deadline_exceeded', { detail: `${contract.name} did not answer in time` })
-          const failure = new MosaicError('bad_gateway', { detail: `${contract.name} at ${info.url}: ${(error as Error).message}`, cause: error })
-          throw unsentCodes.has((error as { code?: string }).code ?? '') ? notSent(failure) : failure
-        }
-      }, { deadline: Date.now() + requestTimeoutMs, idempotent: safeMethods.has(request.method) && body === undefined })
+      const res = await upstream.send(
+        async ({ pool, info }, signal) => {
+          // A streamed body can be sent once: after an attempt that read it (or destroyed it), another would send it empty.
+          if (body && (body.destroyed || body.readableDidRead))
+            throw new MosaicError('bad_gateway', {
+              detail: `${contract.name}: the request's body went with an attempt that failed; send the request again`,
+            })
+          try {
+            const answer = await pool.request({
+              method: request.method as 'GET',
+              path: request.url,
+              headers,
+              body: body ?? null,
+              signal,
+            })
+            // A 5xx counts against the instance (its breaker) and may be retried: read, and rethrown as the error it reports.
+            if (answer.statusCode >= 500)
+              throw fromProblem(await answer.body.json().catch(() => undefined), answer.statusCode)
+            return answer
+          } catch (error) {
+            if (error instanceof MosaicError) throw error
+            if (signal.aborted)
+              throw new MosaicError('deadline_exceeded', { detail: `${contract.name} did not answer in time` })
+            const failure = new MosaicError('bad_gateway', {
+              detail: `${contract.name} at ${info.url}: ${(error as Error).message}`,
+              cause: error,
+            })
+            throw unsentCodes.has((error as { code?: string }).code ?? '') ? notSent(failure) : failure
+          }
+        },
+        { deadline: Date.now() + requestTimeoutMs, idempotent: safeMethods.has(request.method) && body === undefined },
+      )
       reply.code(res.statusCode)
       for (const name in res.headers) if (!hopByHop.has(name)) reply.header(name, res.headers[name])
       return reply.send(res.body)

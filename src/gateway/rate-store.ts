@@ -15,17 +15,29 @@ type Counted = Parameters<Store['incr']>[1]
 
 export interface SharedStore {
   /** The store class to hand to @fastify/rate-limit (it constructs it with its options). */
-  readonly Store: new (options: FastifyRateLimitOptions) => Store
+  readonly Store: new (
+    options: FastifyRateLimitOptions,
+  ) => Store
   close(): Promise<void>
 }
 
 export function sharedStore(redisUrl: string | undefined, log: Logger): SharedStore {
   const local: Store = new LocalStore(false, false, 50_000)
-  if (!redisUrl) return { Store: class { constructor() { return local } } as never, close: async () => {} }
+  if (!redisUrl)
+    return {
+      Store: class {
+        constructor() {
+          return local
+        }
+      } as never,
+      close: async () => {},
+    }
 
   const redis = new Redis(redisUrl, {
     // Fail a command at once while disconnected, and within 250 ms when Redis hangs, rather than queue it.
-    enableOfflineQueue: false, commandTimeout: 250, maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    commandTimeout: 250,
+    maxRetriesPerRequest: 0,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   })
   let usingRedis = true
@@ -48,13 +60,27 @@ export function sharedStore(redisUrl: string | undefined, log: Logger): SharedSt
         fellBack(new Error(`Redis connection is ${redis.status}`))
         return local.incr(key, callback, timeWindow, max)
       }
-      shared.incr(key, (error, result) => {
-        if (!error) return callback(null, result)
-        fellBack(error)
-        local.incr(key, callback, timeWindow, max)
-      }, timeWindow, max)
+      shared.incr(
+        key,
+        (error, result) => {
+          if (!error) return callback(null, result)
+          fellBack(error)
+          local.incr(key, callback, timeWindow, max)
+        },
+        timeWindow,
+        max,
+      )
     },
     child: () => store,
   }
-  return { Store: class { constructor() { return store } } as never, close: async () => { redis.disconnect() } }
+  return {
+    Store: class {
+      constructor() {
+        return store
+      }
+    } as never,
+    close: async () => {
+      redis.disconnect()
+    },
+  }
 }

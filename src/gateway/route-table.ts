@@ -10,20 +10,31 @@ import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
 import { validator } from '../kit/validation.ts'
 
-const Entry = Type.Object({
-  auth: Type.Union([Type.Literal('public'), Type.Literal('optional'), Type.Literal('required')]),
-  roles: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
-  owned: Type.Optional(Type.Boolean()),
-  others: Type.Optional(Type.Array(Type.String())),
-  /** At most `max` requests per client (signed-in user, else address) per window, per route. */
-  rateLimit: Type.Optional(Type.Object({
-    max: Type.Integer({ minimum: 1 }),
-    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
-  }, { additionalProperties: false })),
-  /** A request body limit (bytes) for this route, below the process-wide BODY_LIMIT. */
-  bodyLimit: Type.Optional(Type.Integer({ minimum: 1 })),
-}, { additionalProperties: false })
-const File = Type.Object({ $comment: Type.Optional(Type.String()), routes: Type.Record(Type.String({ pattern: '^(GET|POST|PUT|PATCH|DELETE) /api/' }), Entry) })
+const Entry = Type.Object(
+  {
+    auth: Type.Union([Type.Literal('public'), Type.Literal('optional'), Type.Literal('required')]),
+    roles: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+    owned: Type.Optional(Type.Boolean()),
+    others: Type.Optional(Type.Array(Type.String())),
+    /** At most `max` requests per client (signed-in user, else address) per window, per route. */
+    rateLimit: Type.Optional(
+      Type.Object(
+        {
+          max: Type.Integer({ minimum: 1 }),
+          windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** A request body limit (bytes) for this route, below the process-wide BODY_LIMIT. */
+    bodyLimit: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+)
+const File = Type.Object({
+  $comment: Type.Optional(Type.String()),
+  routes: Type.Record(Type.String({ pattern: '^(GET|POST|PUT|PATCH|DELETE) /api/' }), Entry),
+})
 
 export type RouteAccess = Static<typeof Entry>
 
@@ -44,7 +55,10 @@ export const defaultRouteTable = fileURLToPath(new URL('../../policies/routes', 
 /** A folder stands for the .json files in it, in name order. */
 function tableFiles(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path]
-  return readdirSync(path).filter((f) => f.endsWith('.json')).sort().map((f) => join(path, f))
+  return readdirSync(path)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => join(path, f))
 }
 
 /** Reads the tables (GATEWAY_ROUTES: the repo's own folder, plus any files a deployment adds). */
@@ -61,11 +75,17 @@ export function readRouteTables(paths: readonly string[]): Record<string, RouteA
 }
 
 /** The routes of these contracts that no table lists: each would be reachable by nobody. */
-export function unlistedRoutes(contracts: readonly Contract[], routes: Readonly<Record<string, RouteAccess>>): string[] {
+export function unlistedRoutes(
+  contracts: readonly Contract[],
+  routes: Readonly<Record<string, RouteAccess>>,
+): string[] {
   return contracts.flatMap((c) => Object.values(c.routes).map((r) => `${r.method} ${r.path}`)).filter((r) => !routes[r])
 }
 
-export function loadRouteTable(contracts: readonly Contract[], files: readonly string[] = [defaultRouteTable]): RouteTable {
+export function loadRouteTable(
+  contracts: readonly Contract[],
+  files: readonly string[] = [defaultRouteTable],
+): RouteTable {
   const routes = readRouteTables(files)
   const unlisted = unlistedRoutes(contracts, routes)
   if (unlisted.length > 0) throw new Error(`route table (${files.join(', ')}) does not list ${unlisted.join(', ')}`)

@@ -26,26 +26,38 @@ const TYPE = 'at+jwt'
 const MIN_REFRESH_MS = 1000
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  let cached: { set: JSONWebKeySet, local: ReturnType<typeof createLocalJWKSet>, at: number } | undefined
+  let cached: { set: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet>; at: number } | undefined
   let inflight: Promise<NonNullable<typeof cached>> | undefined
 
-  const refresh = (): Promise<NonNullable<typeof cached>> => (inflight ??= (async () => {
-    const wait = cached ? cached.at + MIN_REFRESH_MS - Date.now() : 0
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-    const set = await options.fetchKeys()
-    return (cached = { set, local: createLocalJWKSet(set), at: Date.now() })
-  })().finally(() => { inflight = undefined }))
+  const refresh = (): Promise<NonNullable<typeof cached>> =>
+    (inflight ??= (async () => {
+      const wait = cached ? cached.at + MIN_REFRESH_MS - Date.now() : 0
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      const set = await options.fetchKeys()
+      return (cached = { set, local: createLocalJWKSet(set), at: Date.now() })
+    })().finally(() => {
+      inflight = undefined
+    }))
 
   const current = async (): Promise<NonNullable<typeof cached>> =>
     cached && Date.now() - cached.at < options.cacheSeconds * 1000 ? cached : refresh()
 
   const check = async (token: string, keys: NonNullable<typeof cached>): Promise<Identity> => {
     const { payload } = await jwtVerify(token, keys.local, {
-      algorithms: ALGORITHMS, issuer: options.issuer, audience: options.audience, typ: TYPE,
-      clockTolerance: options.skewSeconds, requiredClaims: ['exp', 'iat', 'sub'],
+      algorithms: ALGORITHMS,
+      issuer: options.issuer,
+      audience: options.audience,
+      typ: TYPE,
+      clockTolerance: options.skewSeconds,
+      requiredClaims: ['exp', 'iat', 'sub'],
     })
     const { sub, tenant, roles, sid } = payload
-    if (typeof tenant !== 'string' || !Array.isArray(roles) || !roles.every((r) => typeof r === 'string') || (sid !== undefined && typeof sid !== 'string')) {
+    if (
+      typeof tenant !== 'string' ||
+      !Array.isArray(roles) ||
+      !roles.every((r) => typeof r === 'string') ||
+      (sid !== undefined && typeof sid !== 'string')
+    ) {
       throw new errors.JWTClaimValidationFailed('claims tenant, roles or sid are malformed', payload)
     }
     return { userId: sub!, tenantId: tenant, roles, ...(sid ? { sessionId: sid } : {}) }
@@ -61,7 +73,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           return await check(token, await refresh())
         }
       } catch (error) {
-        if (error instanceof errors.JOSEError) throw new MosaicError('unauthenticated', { detail: `access token rejected: ${error.message}` })
+        if (error instanceof errors.JOSEError)
+          throw new MosaicError('unauthenticated', { detail: `access token rejected: ${error.message}` })
         throw error // the keys could not be fetched: not the caller's fault
       }
     },

@@ -8,10 +8,12 @@ import { loadPolicies, validatePolicies, type Principal, type Resource } from '.
 
 const policies = new URL('../../policies/', import.meta.url)
 const temporary: string[] = []
-after(() => { for (const path of temporary) rmSync(path, { recursive: true, force: true }) })
+after(() => {
+  for (const path of temporary) rmSync(path, { recursive: true, force: true })
+})
 
 /** A copy of the repo's policies with `files` added or replaced, in a fresh temporary folder. */
-function policyDir(files: Record<string, string>): { dir: URL, path: string } {
+function policyDir(files: Record<string, string>): { dir: URL; path: string } {
   const path = mkdtempSync(join(tmpdir(), 'mosaic-authz-'))
   temporary.push(path)
   cpSync(policies, path, { recursive: true })
@@ -95,7 +97,10 @@ test('a request the schema does not allow is a programming error, anonymous or n
     assert.throws(() => authorize(principal, 'orders:reed', order), /unknown action "orders:reed"/)
     assert.throws(() => authorize(principal, 'orders:read', { ...order, type: 'Ordr' }), /does not apply to Ordr/)
   }
-  assert.throws(() => authorize(customer, 'orders:read', { type: 'Order', id: 'o1', tenantId: 't1' }), /attribute `owner`/)
+  assert.throws(
+    () => authorize(customer, 'orders:read', { type: 'Order', id: 'o1', tenantId: 't1' }),
+    /attribute `owner`/,
+  )
   assert.throws(() => authorize(customer, 'users:read', user('cus'), { ip: '10.0.0.1' }), /attribute `ip`/)
 })
 
@@ -104,17 +109,23 @@ test('policies are loaded once per folder', () => {
 })
 
 test('a policy file that does not parse is named, with its line', () => {
-  const { dir, path } = policyDir({ 'broken.cedar': '@id("broken")\npermit (principal, action, resource) when { resource. };\n' })
-  assert.throws(() => loadPolicies(dir), (e: unknown) => {
-    assert.ok(e instanceof Error)
-    assert.ok(e.message.includes(`${join(path, 'broken.cedar')}:2:`), e.message)
-    return true
+  const { dir, path } = policyDir({
+    'broken.cedar': '@id("broken")\npermit (principal, action, resource) when { resource. };\n',
   })
+  assert.throws(
+    () => loadPolicies(dir),
+    (e: unknown) => {
+      assert.ok(e instanceof Error)
+      assert.ok(e.message.includes(`${join(path, 'broken.cedar')}:2:`), e.message)
+      return true
+    },
+  )
 })
 
 test('validation reports an undeclared attribute by file, line and policy, and loading refuses it', () => {
   const { dir, path } = policyDir({
-    'extra.cedar': '// Refers to an attribute orders do not have.\n@id("extra.total")\npermit (principal, action == Mosaic::Action::"orders:read", resource)\nwhen { resource.total > 100 };\n',
+    'extra.cedar':
+      '// Refers to an attribute orders do not have.\n@id("extra.total")\npermit (principal, action == Mosaic::Action::"orders:read", resource)\nwhen { resource.total > 100 };\n',
   })
   const problems = validatePolicies(dir)
   assert.equal(problems.length, 1, problems.join('\n'))
@@ -124,7 +135,9 @@ test('validation reports an undeclared attribute by file, line and policy, and l
 })
 
 test('the tenant boundary holds even when a permit forgets it', () => {
-  const { dir } = policyDir({ 'careless.cedar': '@id("careless")\npermit (principal, action == Mosaic::Action::"orders:read", resource);\n' })
+  const { dir } = policyDir({
+    'careless.cedar': '@id("careless")\npermit (principal, action == Mosaic::Action::"orders:read", resource);\n',
+  })
   const { authorize } = loadPolicies(dir)
   assert.equal(authorize(otherCustomer, 'orders:read', order), true)
   assert.equal(authorize(foreignStaff, 'orders:read', order), false)
@@ -132,9 +145,11 @@ test('the tenant boundary holds even when a permit forgets it', () => {
 
 test('policies need a unique @id and known roles; roles.json may only name its own roles, without cycles', () => {
   const { dir } = policyDir({
-    'a.cedar': '@id("same")\npermit (principal, action, resource) when { false };\npermit (principal, action, resource) when { false };\n',
+    'a.cedar':
+      '@id("same")\npermit (principal, action, resource) when { false };\npermit (principal, action, resource) when { false };\n',
     'b.cedar': '@id("same")\npermit (principal, action, resource) when { false };\n',
-    'c.cedar': '\n@id("typo")\npermit (principal in Mosaic::Role::"admn", action == Mosaic::Action::"users:list", resource);\n',
+    'c.cedar':
+      '\n@id("typo")\npermit (principal in Mosaic::Role::"admn", action == Mosaic::Action::"users:list", resource);\n',
     'roles.json': '{ "customer": ["admin"], "staff": ["customer"], "admin": ["staff", "owner"] }',
   })
   const problems = validatePolicies(dir).join('\n')

@@ -6,7 +6,11 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs'
 
-export interface Principal { readonly userId: string, readonly tenantId: string, readonly roles: readonly string[] }
+export interface Principal {
+  readonly userId: string
+  readonly tenantId: string
+  readonly roles: readonly string[]
+}
 
 export interface Resource {
   /** Cedar entity type without the namespace: 'User', 'Product', 'Order', 'Tenant'. */
@@ -20,7 +24,12 @@ export interface Resource {
 
 export interface Authorizer {
   /** True when the policies permit `principal` to do `action` on `resource`; anonymous (undefined) principals are never permitted. */
-  authorize(principal: Principal | undefined, action: string, resource: Resource, context?: Record<string, unknown>): boolean
+  authorize(
+    principal: Principal | undefined,
+    action: string,
+    resource: Resource,
+    context?: Record<string, unknown>,
+  ): boolean
   /** The roles and every role they include (roles.json): what the gateway's route table is checked against. */
   effectiveRoles(roles: readonly string[]): string[]
 }
@@ -30,7 +39,11 @@ const SCHEMA_FILE = 'mosaic.cedarschema'
 const ROLES_FILE = 'roles.json'
 const DEFAULT_DIR = new URL('../../policies/', import.meta.url)
 
-interface PolicySource { readonly path: string, readonly text: string, readonly offset: number }
+interface PolicySource {
+  readonly path: string
+  readonly text: string
+  readonly offset: number
+}
 
 interface Loaded {
   readonly schemaPath: string
@@ -72,19 +85,29 @@ function createAuthorizer(dir: URL): Authorizer {
 
   // Parsed once into the wasm module's own cache; each decision then only sends the entities.
   const id = `mosaic:${dir.href}`
-  for (const answer of [cedar.preparseSchema(id, loaded.schema), cedar.preparsePolicySet(id, { staticPolicies: loaded.policies })]) {
+  for (const answer of [
+    cedar.preparseSchema(id, loaded.schema),
+    cedar.preparsePolicySet(id, { staticPolicies: loaded.policies }),
+  ]) {
     if (answer.type === 'failure') throw new Error(`cannot prepare ${fileURLToPath(dir)}: ${messages(answer.errors)}`)
   }
   const actions = actionsOf(loaded.schema)
   const roleEntities = [...loaded.roles].map(([role, parents]) => entity('Role', role, {}, parents))
 
   // No `this`: the platform hands services this function on its own.
-  const authorize = (principal: Principal | undefined, action: string, resource: Resource, context: Record<string, unknown> = {}): boolean => {
+  const authorize = (
+    principal: Principal | undefined,
+    action: string,
+    resource: Resource,
+    context: Record<string, unknown> = {},
+  ): boolean => {
     // Checked before the anonymous shortcut so that a misspelt action fails for every caller alike.
     const resourceTypes = actions.get(action)
     if (!resourceTypes) throw new Error(`unknown action "${action}": not declared in ${SCHEMA_FILE}`)
     if (!resourceTypes.includes(resource.type)) {
-      throw new Error(`action "${action}" does not apply to ${resource.type} resources, only to ${resourceTypes.join(', ')}`)
+      throw new Error(
+        `action "${action}" does not apply to ${resource.type} resources, only to ${resourceTypes.join(', ')}`,
+      )
     }
     if (!principal) return false
 
@@ -103,7 +126,9 @@ function createAuthorizer(dir: URL): Authorizer {
     // Cedar skips a policy whose evaluation fails, and a skipped forbid lets the request through.
     const failed = answer.response.diagnostics.errors
     if (failed.length > 0) {
-      throw new Error(`cannot authorize ${request}: ${failed.map((f) => `policy ${f.policyId}: ${f.error.message}`).join('; ')}`)
+      throw new Error(
+        `cannot authorize ${request}: ${failed.map((f) => `policy ${f.policyId}: ${f.error.message}`).join('; ')}`,
+      )
     }
     return answer.response.decision === 'allow'
   }
@@ -121,14 +146,25 @@ function createAuthorizer(dir: URL): Authorizer {
 }
 
 /** The principal (parents: its known roles), the resource and the tenants they name. */
-function requestEntities(principal: Principal, resource: Resource, roles: ReadonlyMap<string, readonly string[]>): cedar.EntityJson[] {
+function requestEntities(
+  principal: Principal,
+  resource: Resource,
+  roles: ReadonlyMap<string, readonly string[]>,
+): cedar.EntityJson[] {
   const entities = new Map<string, cedar.EntityJson>()
   const add = (e: cedar.EntityJson & { uid: cedar.TypeAndId }) => {
     const key = `${e.uid.type}::${e.uid.id}`
     if (!entities.has(key)) entities.set(key, e)
   }
   // Roles a token carries but roles.json does not know grant nothing.
-  add(entity('User', principal.userId, { tenant: ref('Tenant', principal.tenantId) }, principal.roles.filter((r) => roles.has(r))))
+  add(
+    entity(
+      'User',
+      principal.userId,
+      { tenant: ref('Tenant', principal.tenantId) },
+      principal.roles.filter((r) => roles.has(r)),
+    ),
+  )
   const attrs: Record<string, cedar.CedarValueJson> = {}
   if (resource.tenantId !== undefined) attrs.tenant = ref('Tenant', resource.tenantId)
   if (resource.ownerId !== undefined) attrs.owner = ref('User', resource.ownerId)
@@ -138,7 +174,12 @@ function requestEntities(principal: Principal, resource: Resource, roles: Readon
   return [...entities.values()]
 }
 
-function entity(type: string, id: string, attrs: Record<string, cedar.CedarValueJson> = {}, roles: readonly string[] = []) {
+function entity(
+  type: string,
+  id: string,
+  attrs: Record<string, cedar.CedarValueJson> = {},
+  roles: readonly string[] = [],
+) {
   return { uid: uid(type, id), attrs, parents: roles.map((role) => uid('Role', role)) }
 }
 
@@ -155,9 +196,12 @@ function actionsOf(schema: string): Map<string, string[]> {
   const answer = cedar.schemaToJson(schema)
   if (answer.type === 'failure') throw new Error(`${SCHEMA_FILE}: ${messages(answer.errors)}`)
   const actions = answer.json[NAMESPACE]?.actions ?? {}
-  return new Map(Object.entries(actions).map(([name, action]) => [
-    name, (action.appliesTo?.resourceTypes ?? []).map((type) => type.replace(`${NAMESPACE}::`, '')),
-  ]))
+  return new Map(
+    Object.entries(actions).map(([name, action]) => [
+      name,
+      (action.appliesTo?.resourceTypes ?? []).map((type) => type.replace(`${NAMESPACE}::`, '')),
+    ]),
+  )
 }
 
 function load(dir: URL): Loaded {
@@ -170,14 +214,20 @@ function load(dir: URL): Loaded {
 
   const policies: Record<string, string> = {}
   const sources = new Map<string, PolicySource>()
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.cedar')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.cedar'))
+    .sort()) {
     readPolicyFile(fileURLToPath(new URL(name, dir)), roles, policies, sources, errors)
   }
   return { schemaPath, schema, schemaParsed: parsed.type === 'success', roles, policies, sources, errors }
 }
 
 function readPolicyFile(
-  path: string, roles: ReadonlyMap<string, unknown>, policies: Record<string, string>, sources: Map<string, PolicySource>, errors: string[],
+  path: string,
+  roles: ReadonlyMap<string, unknown>,
+  policies: Record<string, string>,
+  sources: Map<string, PolicySource>,
+  errors: string[],
 ): void {
   const text = readFileSync(path, 'utf8')
   const parts = cedar.policySetTextToParts(text)
@@ -185,7 +235,8 @@ function readPolicyFile(
     errors.push(...parts.errors.map((e) => describe(e, path, text)))
     return
   }
-  if (parts.policy_templates.length > 0) errors.push(`${path}: templates (policies with ?principal or ?resource) are not supported`)
+  if (parts.policy_templates.length > 0)
+    errors.push(`${path}: templates (policies with ?principal or ?resource) are not supported`)
   let cursor = 0
   for (const policy of parts.policies) {
     // The parts are slices of the file: finding each one again gives its line for error messages.
@@ -213,7 +264,7 @@ function rolesIn(value: unknown, found: string[] = []): string[] {
   if (Array.isArray(value)) {
     for (const item of value) rolesIn(item, found)
   } else if (typeof value === 'object' && value !== null) {
-    const { type, id } = value as { type?: unknown, id?: unknown }
+    const { type, id } = value as { type?: unknown; id?: unknown }
     if (type === `${NAMESPACE}::Role` && typeof id === 'string') found.push(id)
     else for (const item of Object.values(value)) rolesIn(item, found)
   }
@@ -237,14 +288,21 @@ function readRoles(path: string, errors: string[]): Map<string, readonly string[
   }
   for (const [role, included] of Object.entries(raw as Record<string, string[]>)) roles.set(role, included)
   for (const [role, included] of roles) {
-    for (const other of included) if (!roles.has(other)) errors.push(`${path}: role "${role}" includes "${other}", which is not a role`)
+    for (const other of included)
+      if (!roles.has(other)) errors.push(`${path}: role "${role}" includes "${other}", which is not a role`)
   }
   // A cycle would make every role on it equal to the others: one slip and customers are admins.
-  for (const role of roles.keys()) if (reaches(roles, role, role)) errors.push(`${path}: role "${role}" includes itself`)
+  for (const role of roles.keys())
+    if (reaches(roles, role, role)) errors.push(`${path}: role "${role}" includes itself`)
   return roles
 }
 
-function reaches(roles: ReadonlyMap<string, readonly string[]>, from: string, target: string, seen = new Set<string>()): boolean {
+function reaches(
+  roles: ReadonlyMap<string, readonly string[]>,
+  from: string,
+  target: string,
+  seen = new Set<string>(),
+): boolean {
   for (const next of roles.get(from) ?? []) {
     if (next === target) return true
     if (!seen.has(next)) {
@@ -255,9 +313,13 @@ function reaches(roles: ReadonlyMap<string, readonly string[]>, from: string, ta
   return false
 }
 
-function validation(loaded: Loaded): { errors: string[], warnings: string[] } {
+function validation(loaded: Loaded): { errors: string[]; warnings: string[] } {
   if (!loaded.schemaParsed) return { errors: [], warnings: [] }
-  const answer = cedar.validate({ schema: loaded.schema, policies: { staticPolicies: loaded.policies }, validationSettings: { mode: 'strict' } })
+  const answer = cedar.validate({
+    schema: loaded.schema,
+    policies: { staticPolicies: loaded.policies },
+    validationSettings: { mode: 'strict' },
+  })
   const inSchema = (e: cedar.DetailedError) => describe(e, loaded.schemaPath, loaded.schema)
   if (answer.type === 'failure') return { errors: answer.errors.map(inSchema), warnings: answer.warnings.map(inSchema) }
   const inPolicy = ({ policyId, error }: cedar.ValidationError) => {

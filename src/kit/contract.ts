@@ -52,7 +52,8 @@ export interface Contract {
 }
 
 export function defineContract<const C extends Contract>(contract: C): C {
-  if (!/^[a-z][a-z0-9-]*$/.test(contract.name)) throw new Error(`service name ${contract.name} must be lower-case kebab`)
+  if (!/^[a-z][a-z0-9-]*$/.test(contract.name))
+    throw new Error(`service name ${contract.name} must be lower-case kebab`)
   for (const [key, route] of Object.entries(contract.routes)) {
     if (!route.path.startsWith('/api/')) throw new Error(`${contract.name}.${key}: public routes live under /api/`)
   }
@@ -67,7 +68,11 @@ type Declared<T, Then, Else> = T extends readonly string[] ? Then : Else
 
 export type RouteBody<R extends RouteSpec> = Declared<R['stream'], Readable, StaticOr<R['body'], undefined>>
 /** What a handler returns: the response schema's type; raw bytes too for a route that `produces` something else. */
-export type RouteResponse<R extends RouteSpec> = Declared<R['produces'], Static<R['response']> | string | Buffer | Readable, Static<R['response']>>
+export type RouteResponse<R extends RouteSpec> = Declared<
+  R['produces'],
+  Static<R['response']> | string | Buffer | Readable,
+  Static<R['response']>
+>
 export type ActionInput<A extends ActionSpec> = Static<A['input']>
 export type ActionOutput<A extends ActionSpec> = Static<A['output']>
 export type EventData<C extends Contract, K extends keyof C['events']> = Static<C['events'][K]>

@@ -44,8 +44,16 @@ export const codes = defineErrors({
   validation_failed: { status: 422, title: 'Validation failed', retryable: false },
   too_many_requests: { status: 429, title: 'Too many requests', retryable: true },
   idempotency_key_missing: { status: 400, title: 'An Idempotency-Key header is required', retryable: false },
-  idempotency_key_reused: { status: 422, title: 'This Idempotency-Key was used for a different request', retryable: false },
-  idempotency_key_in_flight: { status: 409, title: 'A request with this Idempotency-Key is still being processed', retryable: true },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'This Idempotency-Key was used for a different request',
+    retryable: false,
+  },
+  idempotency_key_in_flight: {
+    status: 409,
+    title: 'A request with this Idempotency-Key is still being processed',
+    retryable: true,
+  },
   headers_too_large: { status: 431, title: 'Request header fields too large', retryable: false },
   request_timeout: { status: 408, title: 'The request took too long to arrive', retryable: true },
   internal: { status: 500, title: 'Internal error', retryable: false },

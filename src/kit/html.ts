@@ -11,8 +11,12 @@ export function escapeHtml(value: unknown): string {
 /** Markup that is already safe: the output of `html`, never a raw string from outside. */
 export class SafeHtml {
   readonly value: string
-  constructor(value: string) { this.value = value }
-  toString(): string { return this.value }
+  constructor(value: string) {
+    this.value = value
+  }
+  toString(): string {
+    return this.value
+  }
 }
 
 type Part = SafeHtml | string | number | bigint | readonly Part[] | null | undefined

@@ -10,10 +10,15 @@ export const IDEMPOTENCY_KEY_MAX = 200
 /** The key from the headers: required, one value of 1–200 visible ASCII characters (quotes allowed around it). */
 export function idempotencyKey(headers: Readonly<Record<string, string | string[] | undefined>>): string {
   const value = headers['idempotency-key']
-  if (value === undefined || value === '') throw new MosaicError('idempotency_key_missing', { detail: 'send an Idempotency-Key header: this request must not take effect twice' })
+  if (value === undefined || value === '')
+    throw new MosaicError('idempotency_key_missing', {
+      detail: 'send an Idempotency-Key header: this request must not take effect twice',
+    })
   const key = typeof value === 'string' ? value.replace(/^"(.*)"$/, '$1') : ''
   if (!new RegExp(`^[\\x21-\\x7e]{1,${IDEMPOTENCY_KEY_MAX}}$`).test(key)) {
-    throw new MosaicError('bad_request', { detail: `Idempotency-Key must be one value of 1 to ${IDEMPOTENCY_KEY_MAX} visible ASCII characters` })
+    throw new MosaicError('bad_request', {
+      detail: `Idempotency-Key must be one value of 1 to ${IDEMPOTENCY_KEY_MAX} visible ASCII characters`,
+    })
   }
   return key
 }

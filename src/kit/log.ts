@@ -15,7 +15,9 @@ export function createLogger(env: NodeJS.ProcessEnv = process.env): Logger {
     base: undefined,
     mixin() {
       const span = trace.getActiveSpan()?.spanContext()
-      return span && span.traceId !== '00000000000000000000000000000000' ? { trace_id: span.traceId, span_id: span.spanId } : {}
+      return span && span.traceId !== '00000000000000000000000000000000'
+        ? { trace_id: span.traceId, span_id: span.spanId }
+        : {}
     },
     transport: pretty ? { target: 'pino-pretty', options: { ignore: 'pid,hostname' } } : undefined,
   })

@@ -16,7 +16,11 @@ test('decimal amounts become exact minor units', () => {
 
 test('amounts that cannot be represented exactly are rejected, not rounded', () => {
   for (const bad of [29.999, '1.001', 'abc', '1e5', 1e21, '', '12.', NaN, Infinity]) {
-    assert.throws(() => toMinor(bad as number, 'USD'), (e: unknown) => e instanceof MosaicError && e.code === 'validation_failed', String(bad))
+    assert.throws(
+      () => toMinor(bad as number, 'USD'),
+      (e: unknown) => e instanceof MosaicError && e.code === 'validation_failed',
+      String(bad),
+    )
   }
   assert.throws(() => toMinor(1.5, 'JPY'), MosaicError)
   assert.throws(() => minorDigits('XXXX'), MosaicError)

@@ -13,7 +13,9 @@ export function minorDigits(currency: string): number {
   let digits = digitsCache.get(currency)
   if (digits === undefined) {
     if (!knownCurrencies.has(currency)) {
-      throw new MosaicError('validation_failed', { issues: [{ path: '/currency', code: 'currency', message: `${currency} is not an ISO 4217 currency code` }] })
+      throw new MosaicError('validation_failed', {
+        issues: [{ path: '/currency', code: 'currency', message: `${currency} is not an ISO 4217 currency code` }],
+      })
     }
     digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
     digitsCache.set(currency, digits)
@@ -35,7 +37,13 @@ export function toMinor(amount: number | string, currency: string, path = '/pric
   const fraction = match?.[3] ?? ''
   if (!match || fraction.replace(/0+$/, '').length > digits) {
     throw new MosaicError('validation_failed', {
-      issues: [{ path, code: 'money', message: `must be a decimal amount with at most ${digits} decimal places in ${currency}` }],
+      issues: [
+        {
+          path,
+          code: 'money',
+          message: `must be a decimal amount with at most ${digits} decimal places in ${currency}`,
+        },
+      ],
     })
   }
   const minor = BigInt(match[2] + fraction.padEnd(digits, '0').slice(0, digits))
@@ -59,4 +67,8 @@ export function toAmount(minor: bigint, currency: string): number {
 export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' })
 
 /** The schema of an amount in contracts: a decimal JSON number, exact to the currency's minor unit. */
-export const Amount = Type.Number({ minimum: 0, maximum: 1e13, description: 'Decimal amount, exact to the currency\'s minor unit' })
+export const Amount = Type.Number({
+  minimum: 0,
+  maximum: 1e13,
+  description: "Decimal amount, exact to the currency's minor unit",
+})

@@ -6,8 +6,17 @@
 import type { TObject, TProperties, Static } from 'typebox'
 import type { Logger } from 'pino'
 import type {
-  Contract, RouteSpec, ActionSpec, CloudEvent, EventData,
-  RouteParams, RouteQuery, RouteBody, RouteResponse, ActionInput, ActionOutput,
+  Contract,
+  RouteSpec,
+  ActionSpec,
+  CloudEvent,
+  EventData,
+  RouteParams,
+  RouteQuery,
+  RouteBody,
+  RouteResponse,
+  ActionInput,
+  ActionOutput,
 } from './contract.ts'
 import type { Sql } from './db/database.ts'
 import type { Authorizer } from './authz.ts'
@@ -21,7 +30,11 @@ export interface PublishOptions {
 
 /** A transaction of the service's own database that can also publish events (into its outbox). */
 export interface ServiceTx<C extends Contract = Contract> extends Sql {
-  publish<K extends keyof C['events'] & string>(type: K, data: EventData<C, K>, options?: PublishOptions): Promise<CloudEvent<EventData<C, K>>>
+  publish<K extends keyof C['events'] & string>(
+    type: K,
+    data: EventData<C, K>,
+    options?: PublishOptions,
+  ): Promise<CloudEvent<EventData<C, K>>>
   /** Cache tags this change makes stale: dropped from `ctx.cache` once the transaction commits, in every process. */
   invalidate(...tags: string[]): void
 }
@@ -37,7 +50,10 @@ export interface CallOptions {
 
 /** A typed client for another service's actions: `await ctx.client(catalog).reserveStock(input)`. */
 export type Client<D extends Contract> = {
-  readonly [K in keyof D['actions']]: (input: ActionInput<D['actions'][K]>, options?: CallOptions) => Promise<ActionOutput<D['actions'][K]>>
+  readonly [K in keyof D['actions']]: (
+    input: ActionInput<D['actions'][K]>,
+    options?: CallOptions,
+  ) => Promise<ActionOutput<D['actions'][K]>>
 }
 
 export interface ServiceContext<C extends Contract = Contract, Cfg = unknown, S = unknown> {
@@ -56,14 +72,17 @@ export interface ServiceContext<C extends Contract = Contract, Cfg = unknown, S 
 }
 
 /** The context of one request, action call or event: the service context plus a deadline. */
-export interface CallContext<C extends Contract = Contract, Cfg = unknown, S = unknown> extends ServiceContext<C, Cfg, S> {
+export interface CallContext<C extends Contract = Contract, Cfg = unknown, S = unknown>
+  extends ServiceContext<C, Cfg, S> {
   /** Epoch milliseconds by which the work must be done; calls made from here inherit it. */
   readonly deadline: number
   readonly signal: AbortSignal
 }
 
 /** A public request: the call context plus who is calling (verified by the gateway). */
-export interface RouteContext<C extends Contract = Contract, Cfg = unknown, S = unknown> extends CallContext<C, Cfg, S>, Caller {
+export interface RouteContext<C extends Contract = Contract, Cfg = unknown, S = unknown>
+  extends CallContext<C, Cfg, S>,
+    Caller {
   setHeader(name: string, value: string): void
   /**
    * The answer's status when it is not the route's declared one: 206 for a range, 304 when the
@@ -80,11 +99,15 @@ export interface RouteInput<R extends RouteSpec> {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
 }
 
-export type RouteHandler<R extends RouteSpec, C extends Contract, Cfg, S = unknown> =
-  (input: RouteInput<R>, ctx: RouteContext<C, Cfg, S>) => Promise<RouteResponse<R>>
+export type RouteHandler<R extends RouteSpec, C extends Contract, Cfg, S = unknown> = (
+  input: RouteInput<R>,
+  ctx: RouteContext<C, Cfg, S>,
+) => Promise<RouteResponse<R>>
 
-export type ActionHandler<A extends ActionSpec, C extends Contract, Cfg, S = unknown> =
-  (input: ActionInput<A>, ctx: CallContext<C, Cfg, S>) => Promise<ActionOutput<A>>
+export type ActionHandler<A extends ActionSpec, C extends Contract, Cfg, S = unknown> = (
+  input: ActionInput<A>,
+  ctx: CallContext<C, Cfg, S>,
+) => Promise<ActionOutput<A>>
 
 export interface Subscription {
   /** Stable name of this consumer within the service; the inbox and dead letters are keyed by it. */
@@ -101,7 +124,12 @@ export function on<P extends Contract, K extends keyof P['events'] & string>(
   handler: (event: CloudEvent<EventData<P, K>>, tx: ServiceTx, ctx: CallContext) => Promise<void>,
   options: { name?: string } = {},
 ): Subscription {
-  return { name: options.name ?? `${producer.name}.${type}`, source: producer.name, type, handler: handler as Subscription['handler'] }
+  return {
+    name: options.name ?? `${producer.name}.${type}`,
+    source: producer.name,
+    type,
+    handler: handler as Subscription['handler'],
+  }
 }
 
 export interface ServiceImplementation<C extends Contract, Cfg extends TProperties, S = undefined> {

@@ -15,6 +15,14 @@ export function traceContext(): TraceContext {
  * Runs `fn` in a span of the active service; with `from`, a child of that stored context (the
  * trace continues), else of the active span. A throw marks the span failed.
  */
-export function traced<T>(name: string, options: { from?: TraceContext | null, attributes?: Record<string, string | number | boolean> }, fn: (span: Span) => Promise<T>): Promise<T> {
-  return withSpan(name, { attributes: options.attributes, ...(options.from ? { parent: contextFrom(options.from) } : {}) }, fn)
+export function traced<T>(
+  name: string,
+  options: { from?: TraceContext | null; attributes?: Record<string, string | number | boolean> },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  return withSpan(
+    name,
+    { attributes: options.attributes, ...(options.from ? { parent: contextFrom(options.from) } : {}) },
+    fn,
+  )
 }

@@ -33,17 +33,21 @@ export function issuesOf(schema: TSchema, value: unknown): FieldIssue[] {
     if (!issues.has(key)) issues.set(key, { path: path || '/', code, message })
   }
   for (const e of compiled(schema).Errors(value)) {
-    const params = e.params as { additionalProperties?: string[], requiredProperties?: string[] }
-    if (e.keyword === 'boolean') continue // `additionalProperties: false` also reports each extra key as a `false` schema
-    else if (params.additionalProperties) for (const k of params.additionalProperties) add(`${e.instancePath}/${k}`, 'unknown_property', 'is not allowed')
-    else if (params.requiredProperties) for (const k of params.requiredProperties) add(`${e.instancePath}/${k}`, 'required', 'is required')
+    const params = e.params as { additionalProperties?: string[]; requiredProperties?: string[] }
+    if (e.keyword === 'boolean')
+      continue // `additionalProperties: false` also reports each extra key as a `false` schema
+    else if (params.additionalProperties)
+      for (const k of params.additionalProperties) add(`${e.instancePath}/${k}`, 'unknown_property', 'is not allowed')
+    else if (params.requiredProperties)
+      for (const k of params.requiredProperties) add(`${e.instancePath}/${k}`, 'required', 'is required')
     else add(e.instancePath, e.keyword, e.message)
   }
   // A value that matches no branch of a union gets one issue saying what each branch wanted.
   const all = [...issues.values()]
   return all.flatMap((issue) => {
     const branches = all.filter((other) => other.path === issue.path && other !== issue)
-    if (issue.code === 'anyOf') return [{ ...issue, message: branches.map((b) => b.message).join(', or ') || issue.message }]
+    if (issue.code === 'anyOf')
+      return [{ ...issue, message: branches.map((b) => b.message).join(', or ') || issue.message }]
     return all.some((other) => other.path === issue.path && other.code === 'anyOf') ? [] : [issue]
   })
 }
@@ -60,7 +64,8 @@ function convertStrings(schema: TSchema, data: unknown): unknown {
   for (const [key, value] of Object.entries(out)) {
     const type = properties[key]?.type
     if (typeof value !== 'string') continue
-    if ((type === 'integer' || type === 'number') && value.trim() !== '' && Number.isFinite(Number(value))) out[key] = Number(value)
+    if ((type === 'integer' || type === 'number') && value.trim() !== '' && Number.isFinite(Number(value)))
+      out[key] = Number(value)
     else if (type === 'boolean' && (value === 'true' || value === 'false')) out[key] = value === 'true'
   }
   return out
@@ -74,13 +79,19 @@ function convertStrings(schema: TSchema, data: unknown): unknown {
  */
 function nulIssues(value: unknown, path = '', issues: FieldIssue[] = []): FieldIssue[] {
   if (typeof value === 'string') {
-    if (value.includes('\u0000')) issues.push({ path: path || '/', code: 'nul_character', message: 'must not contain the NUL character (U+0000)' })
+    if (value.includes('\u0000'))
+      issues.push({ path: path || '/', code: 'nul_character', message: 'must not contain the NUL character (U+0000)' })
   } else if (Array.isArray(value)) {
     value.forEach((item, i) => nulIssues(item, `${path}/${i}`, issues))
   } else if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value)) {
     for (const [key, item] of Object.entries(value)) {
       const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`
-      if (key.includes('\u0000')) issues.push({ path: at, code: 'nul_character', message: 'the name must not contain the NUL character (U+0000)' })
+      if (key.includes('\u0000'))
+        issues.push({
+          path: at,
+          code: 'nul_character',
+          message: 'the name must not contain the NUL character (U+0000)',
+        })
       nulIssues(item, at, issues)
     }
   }

@@ -6,8 +6,15 @@ import { startWorker } from './worker.ts'
 
 /** A logger whose lines the test reads. */
 function capturedLog() {
-  const lines: { level: number, msg: string, worker?: string }[] = []
-  const log = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line) as never) } })
+  const lines: { level: number; msg: string; worker?: string }[] = []
+  const log = pino(
+    { level: 'debug' },
+    {
+      write: (line: string) => {
+        lines.push(JSON.parse(line) as never)
+      },
+    },
+  )
   return { log, lines }
 }
 
@@ -16,13 +23,23 @@ function queue<J>() {
   const due: J[] = []
   const ran: J[] = []
   let claims = 0
-  const waiting: { n: number, resolve: (job: J) => void }[] = []
+  const waiting: { n: number; resolve: (job: J) => void }[] = []
   return {
-    due, ran,
-    get claims() { return claims },
-    claim: async (limit: number): Promise<J[]> => { claims++; return due.splice(0, limit) },
+    due,
+    ran,
+    get claims() {
+      return claims
+    },
+    claim: async (limit: number): Promise<J[]> => {
+      claims++
+      return due.splice(0, limit)
+    },
     /** Resolves with the `n`th job run (1-based) once it has started. */
-    run: (n: number): Promise<J> => new Promise((resolve) => { if (ran.length >= n) resolve(ran[n - 1]!); else waiting.push({ n, resolve }) }),
+    run: (n: number): Promise<J> =>
+      new Promise((resolve) => {
+        if (ran.length >= n) resolve(ran[n - 1]!)
+        else waiting.push({ n, resolve })
+      }),
     record(job: J) {
       ran.push(job)
       for (const w of waiting.filter((w) => w.n === ran.length)) w.resolve(job)
@@ -60,11 +77,18 @@ test('the first cycle runs at start: work left by the last run is found unannoun
 test('with nothing due and nobody notifying, the worker looks again every poll', async () => {
   const { log } = capturedLog()
   let third!: () => void
-  const polled = new Promise<void>((resolve) => { third = resolve })
+  const polled = new Promise<void>((resolve) => {
+    third = resolve
+  })
   let claims = 0
   const worker = startWorker({
-    name: 'test', log, pollMs: 20,
-    claim: async () => { if (++claims === 3) third(); return [] },
+    name: 'test',
+    log,
+    pollMs: 20,
+    claim: async () => {
+      if (++claims === 3) third()
+      return []
+    },
     run: async () => assert.fail('nothing was due'),
   })
   try {
@@ -79,10 +103,20 @@ test('stop waits for the jobs in flight and claims nothing more', async () => {
   const { log } = capturedLog()
   const order: string[] = []
   let release!: () => void
-  const held = new Promise<void>((resolve) => { release = resolve })
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
   const worker = startWorker({
-    name: 'test', log, pollMs: 60_000, concurrency: 2, claim: q.claim,
-    run: async (job) => { q.record(job); await held; order.push(`${job} done`) },
+    name: 'test',
+    log,
+    pollMs: 60_000,
+    concurrency: 2,
+    claim: q.claim,
+    run: async (job) => {
+      q.record(job)
+      await held
+      order.push(`${job} done`)
+    },
   })
   q.due.push('a', 'b')
   worker.notify()
@@ -107,19 +141,33 @@ test('a failing cycle is logged and the worker carries on; so is a failing job',
   const q = queue<string>()
   let failClaim = true
   const worker = startWorker({
-    name: 'flaky', log, pollMs: 20,
+    name: 'flaky',
+    log,
+    pollMs: 20,
     claim: async (limit) => {
-      if (failClaim) { failClaim = false; throw new Error('database unreachable') }
+      if (failClaim) {
+        failClaim = false
+        throw new Error('database unreachable')
+      }
       return q.claim(limit)
     },
-    run: async (job) => { q.record(job); if (job === 'bad') throw new Error('cannot render') },
+    run: async (job) => {
+      q.record(job)
+      if (job === 'bad') throw new Error('cannot render')
+    },
   })
   try {
     q.due.push('bad', 'good')
     assert.equal(await q.run(1), 'bad', 'claimed at the next poll after the failed cycle')
     assert.equal(await q.run(2), 'good', 'the failed job did not stop the worker')
     const errors = lines.filter((l) => l.level === 50)
-    assert.deepEqual(errors.map((l) => [l.worker, l.msg]), [['flaky', 'flaky: cycle failed'], ['flaky', 'flaky: a job failed']])
+    assert.deepEqual(
+      errors.map((l) => [l.worker, l.msg]),
+      [
+        ['flaky', 'flaky: cycle failed'],
+        ['flaky', 'flaky: a job failed'],
+      ],
+    )
   } finally {
     await worker.stop()
   }
@@ -131,10 +179,16 @@ test('concurrency bounds the jobs at once, and a full claim looks again without 
   let running = 0
   let most = 0
   let finish!: () => void
-  const allDone = new Promise<void>((resolve) => { finish = resolve })
+  const allDone = new Promise<void>((resolve) => {
+    finish = resolve
+  })
   q.due.push(...Array.from({ length: 10 }, (_, i) => i))
   const worker = startWorker({
-    name: 'test', log, pollMs: 60_000, concurrency: 3, claim: q.claim,
+    name: 'test',
+    log,
+    pollMs: 60_000,
+    concurrency: 3,
+    claim: q.claim,
     run: async (job) => {
       most = Math.max(most, ++running)
       await turn()
@@ -146,7 +200,10 @@ test('concurrency bounds the jobs at once, and a full claim looks again without 
   try {
     await allDone // with a minute's poll: every batch after the first came from looking again at once
     assert.equal(most, 3)
-    assert.deepEqual([...q.ran].sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => i))
+    assert.deepEqual(
+      [...q.ran].sort((a, b) => a - b),
+      Array.from({ length: 10 }, (_, i) => i),
+    )
   } finally {
     await worker.stop()
   }
@@ -156,11 +213,18 @@ test('a cycle worker (a bus relaying batches) runs again at once while it says m
   const { log } = capturedLog()
   let batches = 3
   let done!: () => void
-  const drained = new Promise<void>((resolve) => { done = resolve })
+  const drained = new Promise<void>((resolve) => {
+    done = resolve
+  })
   const worker = startWorker({
-    name: 'relay', log, pollMs: 60_000,
+    name: 'relay',
+    log,
+    pollMs: 60_000,
     cycle: async () => {
-      if (batches === 0) { done(); return false }
+      if (batches === 0) {
+        done()
+        return false
+      }
       batches--
       return true
     },

@@ -54,24 +54,35 @@ export function startWorker<J>(options: WorkerOptions<J>): Worker {
     wake?.()
   }
 
-  const cycle = 'cycle' in options ? options.cycle : async (): Promise<boolean> => {
-    const free = (options.concurrency ?? 1) - inFlight.size
-    if (free <= 0) return false // a job ending wakes the loop
-    const jobs = await options.claim(free)
-    for (const job of jobs) {
-      const done: Promise<void> = options.run(job)
-        .catch((error: unknown) => log.error({ err: error, worker: name }, `${name}: a job failed`))
-        .finally(() => { inFlight.delete(done); notify() })
-      inFlight.add(done)
-    }
-    return jobs.length === free
-  }
+  const cycle =
+    'cycle' in options
+      ? options.cycle
+      : async (): Promise<boolean> => {
+          const free = (options.concurrency ?? 1) - inFlight.size
+          if (free <= 0) return false // a job ending wakes the loop
+          const jobs = await options.claim(free)
+          for (const job of jobs) {
+            const done: Promise<void> = options
+              .run(job)
+              .catch((error: unknown) => log.error({ err: error, worker: name }, `${name}: a job failed`))
+              .finally(() => {
+                inFlight.delete(done)
+                notify()
+              })
+            inFlight.add(done)
+          }
+          return jobs.length === free
+        }
 
   // Unref'd: the server keeps the process alive, not this timer (a node that fails to start must be able to exit).
-  const sleep = (): Promise<void> => new Promise((resolve) => {
-    const timer = setTimeout(resolve, pollMs).unref()
-    wake = () => { clearTimeout(timer); resolve() }
-  })
+  const sleep = (): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, pollMs).unref()
+      wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
 
   const loop = (async () => {
     while (running) {
@@ -91,7 +102,9 @@ export function startWorker<J>(options: WorkerOptions<J>): Worker {
 
   return {
     notify,
-    get running() { return running },
+    get running() {
+      return running
+    },
     async stop() {
       running = false
       wake?.()

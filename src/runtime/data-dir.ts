@@ -19,7 +19,9 @@ async function makeDirectory(dir: string): Promise<void> {
     if (code === 'EEXIST' && (await stat(dir)).isDirectory()) return
     if (code !== 'ENOENT' || dirname(dir) === dir) throw error
     await makeDirectory(dirname(dir))
-    await mkdir(dir).catch((again: NodeJS.ErrnoException) => { if (again.code !== 'EEXIST') throw again })
+    await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again
+    })
   }
 }
 
@@ -29,7 +31,10 @@ export async function createDataDir(dir: string): Promise<void> {
     await makeDirectory(dir)
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException
-    throw new StartupError(`cannot create the data directory ${dir} (${code ?? message}): set DATA_DIR to a directory this user may write, or ":memory:"`, { cause: error })
+    throw new StartupError(
+      `cannot create the data directory ${dir} (${code ?? message}): set DATA_DIR to a directory this user may write, or ":memory:"`,
+      { cause: error },
+    )
   }
 }
 
@@ -37,7 +42,11 @@ export interface DataDirLock {
   release(): Promise<void>
 }
 
-interface Holder { pid: number, host: string, command: string }
+interface Holder {
+  pid: number
+  host: string
+  command: string
+}
 
 const alive = (pid: number): boolean => {
   try {
@@ -83,7 +92,9 @@ async function takeLock(path: string, draft: string, mine: Holder, dir: string):
     const holder = await readHolder(path)
     // Another host's pid means nothing here (a shared volume): such a lock is never taken over.
     if (holder && (holder.host !== mine.host || alive(holder.pid))) {
-      throw new StartupError(`the data directory ${dir} is in use by \`${holder.command}\` (pid ${holder.pid}${holder.host === mine.host ? '' : ` on ${holder.host}`}): stop it first, or use another DATA_DIR`)
+      throw new StartupError(
+        `the data directory ${dir} is in use by \`${holder.command}\` (pid ${holder.pid}${holder.host === mine.host ? '' : ` on ${holder.host}`}): stop it first, or use another DATA_DIR`,
+      )
     }
     // Stale (or not a lock of ours): removed, and tried again. Two processes that both found the
     // same stale lock could each remove it, the second removing the first's new lock; that needs a

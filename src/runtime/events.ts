@@ -27,8 +27,14 @@ export function createBus({ config, engine, log, routes, name }: BusOptions): Bu
   const retry = { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 }
   if (config.BUS === 'nats') {
     return createNatsBus({
-      url: config.NATS_URL, namespace: config.NATS_NAMESPACE, log, name, retry,
-      maxAgeSeconds: config.NATS_STREAM_MAX_AGE_SECONDS, duplicateWindowSeconds: config.NATS_DUPLICATE_WINDOW_SECONDS, ackWaitSeconds: config.NATS_ACK_WAIT_SECONDS,
+      url: config.NATS_URL,
+      namespace: config.NATS_NAMESPACE,
+      log,
+      name,
+      retry,
+      maxAgeSeconds: config.NATS_STREAM_MAX_AGE_SECONDS,
+      duplicateWindowSeconds: config.NATS_DUPLICATE_WINDOW_SECONDS,
+      ackWaitSeconds: config.NATS_ACK_WAIT_SECONDS,
     })
   }
   return createLocalBus({ engine, log, routes, retry, pollMs: config.EVENT_POLL_MS })
@@ -41,17 +47,30 @@ export function createBus({ config, engine, log, routes, name }: BusOptions): Bu
  * own). NATS carries events between any databases and processes. `routes` are those between
  * services of the system: a subscription to a service the system does not run is no path.
  */
-export function checkEventPaths(config: Config, routes: readonly Route[], local: ReadonlySet<string>, ownDatabase: ReadonlySet<string>): void {
+export function checkEventPaths(
+  config: Config,
+  routes: readonly Route[],
+  local: ReadonlySet<string>,
+  ownDatabase: ReadonlySet<string>,
+): void {
   if (config.BUS === 'nats') return
   for (const route of routes) {
     if (!local.has(route.source) && !local.has(route.consumer)) continue // another process's concern
     const lost = `${route.consumer} would never receive ${route.source}'s ${route.type}`
     const own = [route.source, route.consumer].find((s) => ownDatabase.has(s))
     if (own) {
-      throw new ConfigError('BUS', `is embedded, which queues events in the one database every service shares, but ${envPrefix(own)}_DATABASE_URL gives ${own} its own, so ${lost}: set BUS=nats and NATS_URL`, undefined)
+      throw new ConfigError(
+        'BUS',
+        `is embedded, which queues events in the one database every service shares, but ${envPrefix(own)}_DATABASE_URL gives ${own} its own, so ${lost}: set BUS=nats and NATS_URL`,
+        undefined,
+      )
     }
     if (local.has(route.source) !== local.has(route.consumer) && !config.DATABASE_URL) {
-      throw new ConfigError('BUS', `is embedded, and ${route.source} and ${route.consumer} run in different processes, each on its own PGlite, so ${lost}: set DATABASE_URL to one PostgreSQL database shared by every process, or BUS=nats and NATS_URL`, undefined)
+      throw new ConfigError(
+        'BUS',
+        `is embedded, and ${route.source} and ${route.consumer} run in different processes, each on its own PGlite, so ${lost}: set DATABASE_URL to one PostgreSQL database shared by every process, or BUS=nats and NATS_URL`,
+        undefined,
+      )
     }
   }
 }

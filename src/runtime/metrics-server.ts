@@ -21,7 +21,8 @@ export async function startMetricsServer(port: number, host: string): Promise<Me
     // Untraced: gauges that query a database would otherwise start a trace per scrape.
     runInContext(untraced().context, () => registry.metrics()).then(
       (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(error as Error).message}\n`),
+      (error: unknown) =>
+        response.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(error as Error).message}\n`),
     )
   })
   await new Promise<void>((resolve, reject) => {
@@ -31,9 +32,10 @@ export async function startMetricsServer(port: number, host: string): Promise<Me
   const address = server.address() as AddressInfo
   return {
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/metrics`,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
   }
 }

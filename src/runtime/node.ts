@@ -15,7 +15,14 @@ import { initTracing } from '../kit/telemetry/tracing.ts'
 import { openPglite } from '../kit/db/pglite.ts'
 import { openPostgres } from '../kit/db/postgres.ts'
 import type { Bus } from '../kit/events/bus.ts'
-import { startService, makeClient, routesOf, schemaOf, type Platform, type ServiceInstance } from '../kit/internal/host.ts'
+import {
+  startService,
+  makeClient,
+  routesOf,
+  schemaOf,
+  type Platform,
+  type ServiceInstance,
+} from '../kit/internal/host.ts'
 import { replayDeadLetters } from '../kit/events/replay.ts'
 import { createCredentials } from '../kit/internal/credentials.ts'
 import { loadPolicies } from '../kit/authz.ts'
@@ -72,7 +79,9 @@ export interface MosaicNode {
   stop(): Promise<void>
 }
 
-const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string
+}
 
 /** `<NAME>_DATABASE_URL`: a service's own PostgreSQL database, if it has one. */
 export function ownDatabaseUrl(service: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -87,13 +96,23 @@ export async function openServiceEngine(service: string, env: NodeJS.ProcessEnv 
 
 /** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
 export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
-  if (config.DATABASE_URL) return reachable(openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }), config.DATABASE_URL)
+  if (config.DATABASE_URL)
+    return reachable(openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }), config.DATABASE_URL)
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
   await createDataDir(dir)
   const lock = await lockDataDir(dir)
-  const engine = await openPglite(dir).catch(async (error: unknown) => { await lock.release(); throw error })
-  return { ...engine, close: async () => { await engine.close(); await lock.release() } }
+  const engine = await openPglite(dir).catch(async (error: unknown) => {
+    await lock.release()
+    throw error
+  })
+  return {
+    ...engine,
+    close: async () => {
+      await engine.close()
+      await lock.release()
+    },
+  }
 }
 
 export async function startNode(options: NodeOptions): Promise<MosaicNode> {
@@ -106,21 +125,44 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
 
   // Every <NAME>_SERVICE_URL and <NAME>_DATABASE_URL in the environment is checked now, not when first used.
   checkServiceUrls(env)
-  loadConfig(Type.Object(Object.fromEntries(Object.keys(env).filter((k) => k.endsWith('_DATABASE_URL') && k !== 'DATABASE_URL')
-    .map((k) => [k, Type.String({ pattern: '^postgres(ql)?://' })]))), env)
+  loadConfig(
+    Type.Object(
+      Object.fromEntries(
+        Object.keys(env)
+          .filter((k) => k.endsWith('_DATABASE_URL') && k !== 'DATABASE_URL')
+          .map((k) => [k, Type.String({ pattern: '^postgres(ql)?://' })]),
+      ),
+    ),
+    env,
+  )
   const registry = await openRegistry(env)
   const staticUrls = staticRegistry(env)
-  const remote = options.role === 'gateway' ? options.services.filter((s) => options.allRemote || staticUrls.knows(s.contract.name)) : []
+  const remote =
+    options.role === 'gateway'
+      ? options.services.filter((s) => options.allRemote || staticUrls.knows(s.contract.name))
+      : []
   const local = options.services.filter((s) => !remote.includes(s))
 
   // Processes that talk over HTTP prove who is calling with credentials signed by a shared secret.
   const split = options.role === 'service' || remote.length > 0
-  if (split && !config.MOSAIC_INTERNAL_SECRET) throw new ConfigError('MOSAIC_INTERNAL_SECRET', 'is required when services run in separate processes (32+ characters)', undefined)
+  if (split && !config.MOSAIC_INTERNAL_SECRET)
+    throw new ConfigError(
+      'MOSAIC_INTERNAL_SECRET',
+      'is required when services run in separate processes (32+ characters)',
+      undefined,
+    )
   const credentials = config.MOSAIC_INTERNAL_SECRET ? createCredentials(config.MOSAIC_INTERNAL_SECRET) : undefined
   // Every service's own variables too, before any service starts: a mistake in one must not
   // leave another's migrations, keys or first admin behind in a process that then refuses to run.
   for (const definition of local) loadConfig(definition.implementation.config ?? Type.Object({}), env)
-  const gateway = options.role === 'gateway' ? gatewaySettings(options.services.map((s) => s.contract as Contract), env, config.HOST) : undefined
+  const gateway =
+    options.role === 'gateway'
+      ? gatewaySettings(
+          options.services.map((s) => s.contract as Contract),
+          env,
+          config.HOST,
+        )
+      : undefined
 
   const system = options.system ?? options.services
   const names = new Set(system.map((s) => s.contract.name as string))
@@ -134,22 +176,35 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   // A service process whose service has a database of its own needs no other: no PGlite beside it
   // (seconds of start and hundreds of megabytes each, and replicas would share its directory).
   const sole = options.role === 'service' ? ownUrl(name) : undefined
-  const engine = sole ? openPostgres(sole, { poolSize: config.DATABASE_POOL_SIZE }) : await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
+  const engine = sole
+    ? openPostgres(sole, { poolSize: config.DATABASE_POOL_SIZE })
+    : await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
   // A database of its own for each service given one; services sharing a URL share its pool.
   const engines = new Map<string, Engine>()
   for (const s of local) {
     const url = ownUrl(s.contract.name)
-    if (url && url !== sole && !engines.has(url)) engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
+    if (url && url !== sole && !engines.has(url))
+      engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
   }
   const engineOf = (service: string): Engine => engines.get(ownUrl(service) ?? '') ?? engine
   const bus = createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })
   trackBus(bus)
-  const cache = await openCache({ ttlMs: config.CACHE_TTL_MS, maxEntries: config.CACHE_MAX_ENTRIES, maxBytes: config.CACHE_MAX_BYTES, redisUrl: config.REDIS_URL }, log)
+  const cache = await openCache(
+    {
+      ttlMs: config.CACHE_TTL_MS,
+      maxEntries: config.CACHE_MAX_ENTRIES,
+      maxBytes: config.CACHE_MAX_BYTES,
+      redisUrl: config.REDIS_URL,
+    },
+    log,
+  )
   const instances = new Map<string, ServiceInstance>()
   const readiness: Readiness = {
     state: 'starting',
     checks: {
-      database: async () => { await Promise.all([engine, ...engines.values()].map((e) => e.admin.query('select 1'))) },
+      database: async () => {
+        await Promise.all([engine, ...engines.values()].map((e) => e.admin.query('select 1')))
+      },
       events: async () => {
         if (!bus.running) throw new Error('event bus is not running')
         if (!(await bus.status()).connected) throw new Error(`event bus (${bus.kind}) is not connected`)
@@ -161,7 +216,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     if (!registry.knows(service)) return undefined
     let upstream = upstreams.get(service)
     if (!upstream) {
-      upstreams.set(service, upstream = createUpstream(service, registry, callPolicy(service, env), log))
+      upstreams.set(service, (upstream = createUpstream(service, registry, callPolicy(service, env), log)))
       readiness.checks[`calls:${service}`] = async () => upstreamHealth(upstream!)
     }
     return upstream
@@ -182,8 +237,11 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       if (instance) return localTransport(instance)
       let transport = remotes.get(service)
       const upstream = transport ? undefined : upstreamOf(service)
-      if (upstream && credentials) remotes.set(service, transport = httpTransport(upstream, credentials))
-      if (!transport) throw new MosaicError('unavailable', { detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set` })
+      if (upstream && credentials) remotes.set(service, (transport = httpTransport(upstream, credentials)))
+      if (!transport)
+        throw new MosaicError('unavailable', {
+          detail: `${service} is not running in this process and ${envPrefix(service)}_SERVICE_URL is not set`,
+        })
       return transport
     },
   }
@@ -194,12 +252,19 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
 
     app = createHttpApp({
-      name, log, readiness, bodyLimit: config.BODY_LIMIT, headerLimit: config.HEADER_LIMIT, trustProxy: trustProxy(config.TRUST_PROXY),
+      name,
+      log,
+      readiness,
+      bodyLimit: config.BODY_LIMIT,
+      headerLimit: config.HEADER_LIMIT,
+      trustProxy: trustProxy(config.TRUST_PROXY),
       // A service's own server is reached through the gateway or other services, which send their context.
       trustIncomingTrace: options.role === 'service' || config.TRACE_TRUST_INCOMING,
       connections: {
-        headersTimeoutMs: config.HEADERS_TIMEOUT_MS, receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
-        idleTimeoutMs: config.IDLE_TIMEOUT_MS, keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+        headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+        receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
+        idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+        keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
         // A service alone is reached only by the gateway and other services: a few addresses, many connections.
         maxPerClient: options.role === 'gateway' ? config.MAX_CONNECTIONS_PER_CLIENT : 0,
       },
@@ -210,7 +275,12 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
         local: [...instances.values()],
         remote: remote.map((s) => {
           const upstream = upstreamOf(s.contract.name)
-          if (!upstream) throw new ConfigError(`${envPrefix(s.contract.name)}_SERVICE_URL`, 'is required for a service the gateway proxies, unless DISCOVERY=nats finds it', undefined)
+          if (!upstream)
+            throw new ConfigError(
+              `${envPrefix(s.contract.name)}_SERVICE_URL`,
+              'is required for a service the gateway proxies, unless DISCOVERY=nats finds it',
+              undefined,
+            )
           return { contract: s.contract as Contract, upstream }
         }),
         identity: makeClient(identityContract, platform, 'gateway'),
@@ -227,33 +297,66 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       await app.register(actionsEndpoint(instance, config.REQUEST_TIMEOUT_MS))
     }
     const port = options.port ?? config.PORT
-    const address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => { throw listenError(error, options.portVariable ?? 'PORT', port, config.HOST) })
+    const address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => {
+      throw listenError(error, options.portVariable ?? 'PORT', port, config.HOST)
+    })
     const metrics = await openMetrics(config.METRICS_PORT, port, config.HOST)
     readiness.state = 'ready'
-    if (options.role === 'service') await registry.join({ service: name, id: instanceId(), url: address, version, startedAt: new Date().toISOString() })
-    log.info({ url: address, metrics: metrics?.url, services: [...instances.keys()], remote: remote.map((s) => s.contract.name), database: engine.kind }, 'mosaic ready')
+    if (options.role === 'service')
+      await registry.join({
+        service: name,
+        id: instanceId(),
+        url: address,
+        version,
+        startedAt: new Date().toISOString(),
+      })
+    log.info(
+      {
+        url: address,
+        metrics: metrics?.url,
+        services: [...instances.keys()],
+        remote: remote.map((s) => s.contract.name),
+        database: engine.kind,
+      },
+      'mosaic ready',
+    )
 
     let stopping: Promise<void> | undefined
-    const stop = (): Promise<void> => (stopping ??= (async () => {
-      const timer = setTimeout(() => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'), config.SHUTDOWN_TIMEOUT_MS).unref()
-      // Callers stop choosing this instance before it stops taking requests (discovery/registry.ts).
-      await drainFirst(registry, env)
-      readiness.state = 'draining'
-      await app!.close()
-      await metrics?.close()
-      for (const instance of instances.values()) await instance.stop()
-      await bus.stop()
-      await Promise.all([...upstreams.values()].map((u) => u.close()))
-      await registry.close()
-      await cache.close()
-      await Promise.all([engine, ...engines.values()].map((e) => e.close()))
-      await stopTracing()
-      clearTimeout(timer)
-      log.info('stopped')
-    })())
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        const timer = setTimeout(
+          () => log.error('shutdown is taking longer than SHUTDOWN_TIMEOUT_MS'),
+          config.SHUTDOWN_TIMEOUT_MS,
+        ).unref()
+        // Callers stop choosing this instance before it stops taking requests (discovery/registry.ts).
+        await drainFirst(registry, env)
+        readiness.state = 'draining'
+        await app!.close()
+        await metrics?.close()
+        for (const instance of instances.values()) await instance.stop()
+        await bus.stop()
+        await Promise.all([...upstreams.values()].map((u) => u.close()))
+        await registry.close()
+        await cache.close()
+        await Promise.all([engine, ...engines.values()].map((e) => e.close()))
+        await stopTracing()
+        clearTimeout(timer)
+        log.info('stopped')
+      })())
     const replay = (service: string, ids?: readonly number[]): Promise<number> =>
       replayDeadLetters(engineOf(service), schemaOf(service), bus, routes, ids)
-    return { url: address, ...(metrics ? { metricsUrl: metrics.url } : {}), app, engine, engineOf, bus, services: instances, log, replay, stop }
+    return {
+      url: address,
+      ...(metrics ? { metricsUrl: metrics.url } : {}),
+      app,
+      engine,
+      engineOf,
+      bus,
+      services: instances,
+      log,
+      replay,
+      stop,
+    }
   } catch (error) {
     await app?.close().catch(() => {})
     await registry.close().catch(() => {})
@@ -267,7 +370,11 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
 }
 
 /** METRICS_PORT: "off", a port, or by default 9464 (any free port when the public one is also chosen so). */
-function openMetrics(setting: string | undefined, publicPort: number, host: string): Promise<MetricsServer | undefined> | undefined {
+function openMetrics(
+  setting: string | undefined,
+  publicPort: number,
+  host: string,
+): Promise<MetricsServer | undefined> | undefined {
   if (setting === 'off') return undefined
   const port = setting === undefined ? (publicPort === 0 ? 0 : 9464) : Number(setting)
   if (port > 65535) throw new ConfigError('METRICS_PORT', 'must be a port (0 to 65535) or "off"', setting)
@@ -290,12 +397,14 @@ export function exitOnSignals(node: MosaicNode): void {
     }
     received = true
     node.log.info({ signal }, 'shutting down')
-    node.stop().then(() => process.exit(0), (error: unknown) => {
-      node.log.error({ err: error }, 'shutdown failed')
-      process.exit(1)
-    })
+    node.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        node.log.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
 }
-

@@ -16,9 +16,18 @@ export class StartupError extends Error {
 /** The listen failure of a server on `port`, set by `variable`, said in one line. */
 export function listenError(error: unknown, variable: string, port: number, host: string): unknown {
   const code = (error as { code?: string }).code
-  if (code === 'EADDRINUSE') return new StartupError(`port ${port} on ${host} is already in use (${variable}): stop the process using it, or set ${variable} to a free port`, { cause: error })
-  if (code === 'EACCES') return new StartupError(`port ${port} on ${host} needs privileges this process lacks (${variable}): use a port above 1023`, { cause: error })
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new StartupError(`cannot listen on ${host}: no such local address (HOST)`, { cause: error })
+  if (code === 'EADDRINUSE')
+    return new StartupError(
+      `port ${port} on ${host} is already in use (${variable}): stop the process using it, or set ${variable} to a free port`,
+      { cause: error },
+    )
+  if (code === 'EACCES')
+    return new StartupError(
+      `port ${port} on ${host} needs privileges this process lacks (${variable}): use a port above 1023`,
+      { cause: error },
+    )
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+    return new StartupError(`cannot listen on ${host}: no such local address (HOST)`, { cause: error })
   return error
 }
 
@@ -29,6 +38,9 @@ export async function reachable(engine: Engine, url: string): Promise<Engine> {
     return engine
   } catch (error) {
     await engine.close().catch(() => {})
-    throw new StartupError(`cannot use the database at DATABASE_URL ${withoutPassword(url)} (${(error as Error).message}): start PostgreSQL there, or correct DATABASE_URL`, { cause: error })
+    throw new StartupError(
+      `cannot use the database at DATABASE_URL ${withoutPassword(url)} (${(error as Error).message}): start PostgreSQL there, or correct DATABASE_URL`,
+      { cause: error },
+    )
   }
 }

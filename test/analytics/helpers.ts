@@ -23,10 +23,21 @@ export async function startAnalyticsNode(env: NodeJS.ProcessEnv = {}): Promise<T
 }
 
 /** A CloudEvent as its producer would have written it, with the id and time given (or fresh ones). */
-export function envelope(source: string, type: string, data: unknown, fields: { id?: string, time?: string, subject?: string } = {}): CloudEvent {
+export function envelope(
+  source: string,
+  type: string,
+  data: unknown,
+  fields: { id?: string; time?: string; subject?: string } = {},
+): CloudEvent {
   return {
-    specversion: '1.0', id: fields.id ?? randomUUID(), source: `/mosaic/${source}`, type, time: fields.time ?? new Date().toISOString(),
-    datacontenttype: 'application/json', ...(fields.subject ? { subject: fields.subject } : {}), data,
+    specversion: '1.0',
+    id: fields.id ?? randomUUID(),
+    source: `/mosaic/${source}`,
+    type,
+    time: fields.time ?? new Date().toISOString(),
+    datacontenttype: 'application/json',
+    ...(fields.subject ? { subject: fields.subject } : {}),
+    data,
   }
 }
 
@@ -39,7 +50,11 @@ export async function deliver(node: TestNode, events: readonly CloudEvent[]): Pr
   await admin.transaction(async (tx) => {
     for (const event of events) {
       const source = event.source.split('/').pop()!
-      await node.node.bus.redeliver({ id: `analytics/${source}.${event.type}`, consumer: 'analytics', source, type: event.type }, [event], tx)
+      await node.node.bus.redeliver(
+        { id: `analytics/${source}.${event.type}`, consumer: 'analytics', source, type: event.type },
+        [event],
+        tx,
+      )
     }
   })
   await drained(node.node, [], 20_000)

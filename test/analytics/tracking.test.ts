@@ -16,9 +16,15 @@ before(async () => {
 after(() => node?.stop())
 
 const VISITOR = 'visitor-0123456789'
-const track = (json: unknown, headers: Record<string, string> = { 'x-visitor-id': VISITOR }, token?: string): Promise<Reply> =>
-  call(node, 'POST', '/api/analytics/events', { json, headers, ...(token ? { token } : {}) })
-const count = async (): Promise<number> => Number((await analyticsDb(node).query<{ n: bigint }>("select count(*) as n from events where source = 'client'"))[0]!.n)
+const track = (
+  json: unknown,
+  headers: Record<string, string> = { 'x-visitor-id': VISITOR },
+  token?: string,
+): Promise<Reply> => call(node, 'POST', '/api/analytics/events', { json, headers, ...(token ? { token } : {}) })
+const count = async (): Promise<number> =>
+  Number(
+    (await analyticsDb(node).query<{ n: bigint }>("select count(*) as n from events where source = 'client'"))[0]!.n,
+  )
 
 test('an anonymous visitor (X-Visitor-Id) is recorded with the visitor id in the default tenant', async () => {
   const reply = await track({ name: 'product_viewed', properties: { productId: 'prod-1', list: { position: 3 } } })
@@ -36,9 +42,16 @@ test('an anonymous visitor (X-Visitor-Id) is recorded with the visitor id in the
 test('the visitor id may come in the body instead; a signed-in caller needs none and is recorded as themselves', async () => {
   assert.equal((await track({ name: 'page_viewed', visitorId: VISITOR }, {})).status, 202)
   const past = new Date(Date.now() - 3_600_000).toISOString()
-  const reply = await track({ name: 'product_viewed', properties: { productId: 'prod-2' }, timestamp: past }, {}, customer.tokens.accessToken)
+  const reply = await track(
+    { name: 'product_viewed', properties: { productId: 'prod-2' }, timestamp: past },
+    {},
+    customer.tokens.accessToken,
+  )
   assert.equal(reply.status, 202, reply.text)
-  const [row] = await analyticsDb(node).query<Record<string, unknown>>('select user_id, tenant_id, time from events where id = $1', [(reply.body as { id: string }).id])
+  const [row] = await analyticsDb(node).query<Record<string, unknown>>(
+    'select user_id, tenant_id, time from events where id = $1',
+    [(reply.body as { id: string }).id],
+  )
   assert.equal(row!.user_id, customer.user.id)
   assert.equal(row!.tenant_id, customer.user.tenantId)
   assert.equal((row!.time as Date).toISOString(), past, 'the client’s time is the event’s time')
@@ -46,7 +59,11 @@ test('the visitor id may come in the body instead; a signed-in caller needs none
 
 test('credentials that are sent are checked: a bad token is a 401, not an anonymous event', async () => {
   const before = await count()
-  assertProblem(await track({ name: 'page_viewed' }, { 'x-visitor-id': VISITOR, authorization: 'Bearer not-a-token' }), 401, 'unauthenticated')
+  assertProblem(
+    await track({ name: 'page_viewed' }, { 'x-visitor-id': VISITOR, authorization: 'Bearer not-a-token' }),
+    401,
+    'unauthenticated',
+  )
   assert.equal(await count(), before)
 })
 
@@ -72,7 +89,11 @@ test('bad input is a 422 naming the field, and nothing is recorded', async () =>
     [{ name: 'page_viewed', timestamp: old }, { 'x-visitor-id': VISITOR }, '/timestamp'],
     [{ name: 'page_viewed', timestamp: 'yesterday' }, { 'x-visitor-id': VISITOR }, '/timestamp'],
     [{ name: 'product_viewed', properties: {} }, { 'x-visitor-id': VISITOR }, '/properties/productId'],
-    [{ name: 'product_viewed', properties: { productId: '../etc' } }, { 'x-visitor-id': VISITOR }, '/properties/productId'],
+    [
+      { name: 'product_viewed', properties: { productId: '../etc' } },
+      { 'x-visitor-id': VISITOR },
+      '/properties/productId',
+    ],
     [{ name: 'page_viewed', extra: 1 }, { 'x-visitor-id': VISITOR }, '/extra'],
   ]
   for (const [json, headers, path] of cases) assertFieldError(await track(json, headers), path)
@@ -86,12 +107,21 @@ test('a body over the route’s limit (8 KiB) is a 413, whether its length is de
   assertProblem(declared, 413, 'payload_too_large')
 
   // No Content-Length: counted as the chunks arrive.
-  const chunked = await new Promise<{ status: number, type: string, body: string }>((resolve, reject) => {
-    const req = request(`${node.url}/api/analytics/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-visitor-id': VISITOR, 'transfer-encoding': 'chunked' } }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }))
-    })
+  const chunked = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+    const req = request(
+      `${node.url}/api/analytics/events`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-visitor-id': VISITOR, 'transfer-encoding': 'chunked' },
+      },
+      (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => {
+          body += c.toString()
+        })
+        res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }))
+      },
+    )
     req.on('error', reject)
     const text = JSON.stringify(big)
     for (let i = 0; i < text.length; i += 1000) req.write(text.slice(i, i + 1000))
@@ -107,6 +137,8 @@ test('a body over the route’s limit (8 KiB) is a 413, whether its length is de
 })
 
 test('a route without a body limit of its own keeps the process-wide one', async () => {
-  const reply = await call(node, 'POST', '/api/users/login', { json: { email: 'someone@example.test', password: 'x'.repeat(20_000) } })
+  const reply = await call(node, 'POST', '/api/users/login', {
+    json: { email: 'someone@example.test', password: 'x'.repeat(20_000) },
+  })
   assert.notEqual(reply.status, 413, reply.text)
 })

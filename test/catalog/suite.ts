@@ -19,7 +19,7 @@ import { register } from '../helpers/users.ts'
 import { eventually } from '../helpers/wait.ts'
 
 /** Starts a node with these variables on top of the engine's own; `stop` also removes its data. */
-export type StartCatalog = (env: NodeJS.ProcessEnv) => Promise<{ node: MosaicNode, stop: () => Promise<void> }>
+export type StartCatalog = (env: NodeJS.ProcessEnv) => Promise<{ node: MosaicNode; stop: () => Promise<void> }>
 
 export const BODY_LIMIT = 2048
 export const ALLOWED_ORIGIN = 'http://allowed.test'
@@ -62,20 +62,30 @@ interface Problem {
   code: string
   traceId?: string
   detail?: string
-  errors?: { path: string, code: string, message: string }[]
+  errors?: { path: string; code: string; message: string }[]
 }
 
-interface User { id: string, email: string, roles: string[] }
+interface User {
+  id: string
+  email: string
+  roles: string[]
+}
 
 /** Methods that change nothing: sent without a token unless a test says otherwise. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-interface Reservation { orderId: string, status: 'reserved' | 'released' | 'committed', items: { productId: string, quantity: number }[] }
+interface Reservation {
+  orderId: string
+  status: 'reserved' | 'released' | 'committed'
+  items: { productId: string; quantity: number }[]
+}
 
 /** A short unique tag: test data never collides, whatever ran before. */
 const tag = (): string => randomUUID().replace(/-/g, '').slice(0, 12)
 /** Letters only, so it survives full-text parsing and stemming as one word. */
-const word = (): string => 'zq' + [...randomUUID().replace(/-/g, '').slice(0, 10)].map((c) => String.fromCharCode(97 + (parseInt(c, 16) % 26))).join('')
+const word = (): string =>
+  'zq' +
+  [...randomUUID().replace(/-/g, '').slice(0, 10)].map((c) => String.fromCharCode(97 + (parseInt(c, 16) % 26))).join('')
 
 export function catalogSuite(label: string, start: StartCatalog): void {
   describe(`catalog through the gateway (${label})`, () => {
@@ -86,21 +96,31 @@ export function catalogSuite(label: string, start: StartCatalog): void {
     const seen = new Map<string, CloudEvent>()
 
     before(async () => {
-      ({ node, stop } = await start(baseEnv()))
+      ;({ node, stop } = await start(baseEnv()))
       staffToken = (await login(node.url)).accessToken
       // A subscriber of our own, as another service would be: proves events are delivered, not just written.
-      await spy(node, { id: 'catalog-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created' }, (event) => seen.set(event.id, event))
+      await spy(
+        node,
+        { id: 'catalog-test/product.created', consumer: 'catalog', source: 'catalog', type: 'product.created' },
+        (event) => seen.set(event.id, event),
+      )
     })
     after(() => stop?.())
 
     /** `token`: whose bearer token to send; null sends none. By default writes go as staff and reads anonymously. */
-    async function call<T = unknown>(method: string, path: string, options: Omit<CallOptions, 'token'> & { token?: string | null } = {}): Promise<Reply<T>> {
+    async function call<T = unknown>(
+      method: string,
+      path: string,
+      options: Omit<CallOptions, 'token'> & { token?: string | null } = {},
+    ): Promise<Reply<T>> {
       const { token = SAFE_METHODS.has(method) ? null : staffToken, ...rest } = options
       return httpCall<T>(node, method, path, { ...rest, ...(token !== null ? { token } : {}) })
     }
 
     async function create(fields: Record<string, unknown> = {}): Promise<Product> {
-      const reply = await call<Product>('POST', '/api/products', { json: { name: `Product ${tag()}`, price: 10, stock: 0, ...fields } })
+      const reply = await call<Product>('POST', '/api/products', {
+        json: { name: `Product ${tag()}`, price: 10, stock: 0, ...fields },
+      })
       assert.equal(reply.status, 201, reply.text)
       return reply.body
     }
@@ -129,7 +149,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
     function assertFailsAt(reply: Reply, path: string): void {
       const problem = assertProblem(reply, 422, 'validation_failed')
-      assert.ok(problem.errors?.some((e) => e.path === path), `expected an error at ${path}, got ${JSON.stringify(problem.errors)}`)
+      assert.ok(
+        problem.errors?.some((e) => e.path === path),
+        `expected an error at ${path}, got ${JSON.stringify(problem.errors)}`,
+      )
     }
 
     async function listAll(query: string, limit: number): Promise<Product[]> {
@@ -137,8 +160,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       let cursor: string | null = null
       for (let pages = 0; ; pages++) {
         assert.ok(pages < 100, 'pagination does not end')
-        const reply: Reply<{ items: Product[], nextCursor: string | null }> =
-          await call('GET', `/api/products?${query}&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+        const reply: Reply<{ items: Product[]; nextCursor: string | null }> = await call(
+          'GET',
+          `/api/products?${query}&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        )
         assert.equal(reply.status, 200, reply.text)
         assert.ok(reply.body.items.length <= limit)
         items.push(...reply.body.items)
@@ -164,25 +189,41 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('the body from the issue is accepted and read back exactly', async () => {
         const id = `prod-${tag()}`
         const body = `{"id":"${id}","name":"Widget","price":29.99,"stock":100}`
-        const response = await fetch(`${node.url}/api/products`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(staffToken) }, body })
+        const response = await fetch(`${node.url}/api/products`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...bearer(staffToken) },
+          body,
+        })
         assert.equal(response.status, 201)
         assert.equal(response.headers.get('location'), `/api/products/${id}`)
-        const created = await response.json() as Product
+        const created = (await response.json()) as Product
         assert.equal(created.price, 29.99)
 
         const reply = await get(id)
         assert.equal(reply.status, 200)
         assert.match(reply.text, /"price":29\.99[,}]/, 'price is the JSON number 29.99, not 29.989999...')
         assert.deepEqual(
-          { id: reply.body.id, name: reply.body.name, price: reply.body.price, stock: reply.body.stock, currency: reply.body.currency, description: reply.body.description, category: reply.body.category },
-          { id, name: 'Widget', price: 29.99, stock: 100, currency: 'USD', description: '', category: null })
+          {
+            id: reply.body.id,
+            name: reply.body.name,
+            price: reply.body.price,
+            stock: reply.body.stock,
+            currency: reply.body.currency,
+            description: reply.body.description,
+            category: reply.body.category,
+          },
+          { id, name: 'Widget', price: 29.99, stock: 100, currency: 'USD', description: '', category: null },
+        )
         assert.ok(!Number.isNaN(Date.parse(reply.body.createdAt)))
         assert.equal(reply.body.createdAt, created.createdAt)
       })
 
       test('the literal id prod-123 works', async () => {
         // The issue's exact body, once per database: the file's database is fresh, so the id is free.
-        const reply = await call<Product>('POST', '/api/products', { body: '{"id":"prod-123","name":"Widget","price":29.99,"stock":100}', headers: { 'content-type': 'application/json' } })
+        const reply = await call<Product>('POST', '/api/products', {
+          body: '{"id":"prod-123","name":"Widget","price":29.99,"stock":100}',
+          headers: { 'content-type': 'application/json' },
+        })
         assert.equal(reply.status, 201, reply.text)
         assert.equal((await get('prod-123')).body.price, 29.99)
       })
@@ -215,7 +256,13 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       })
 
       test('PATCH changes only the fields given', async () => {
-        const product = await create({ name: 'Before', description: 'Old words', price: 5, category: 'patching', stock: 3 })
+        const product = await create({
+          name: 'Before',
+          description: 'Old words',
+          price: 5,
+          category: 'patching',
+          stock: 3,
+        })
         const reply = await call<Product>('PATCH', `/api/products/${product.id}`, { json: { price: '7.25', stock: 9 } })
         assert.equal(reply.status, 200, reply.text)
         assert.equal(reply.body.price, 7.25)
@@ -226,12 +273,16 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         assert.equal(reply.body.createdAt, product.createdAt)
         assert.ok(Date.parse(reply.body.updatedAt) >= Date.parse(product.updatedAt))
 
-        const cleared = await call<Product>('PATCH', `/api/products/${product.id}`, { json: { category: null, name: 'After' } })
+        const cleared = await call<Product>('PATCH', `/api/products/${product.id}`, {
+          json: { category: null, name: 'After' },
+        })
         assert.equal(cleared.status, 200, cleared.text)
         assert.equal(cleared.body.category, null)
         assert.deepEqual(await get(product.id).then((r) => r.body), cleared.body)
 
-        const moved = await call<Product>('PATCH', `/api/products/${product.id}`, { json: { currency: 'EUR', price: 8 } })
+        const moved = await call<Product>('PATCH', `/api/products/${product.id}`, {
+          json: { currency: 'EUR', price: 8 },
+        })
         assert.equal(moved.status, 200, moved.text)
         assert.equal(moved.body.currency, 'EUR')
         assert.equal(moved.body.price, 8)
@@ -251,7 +302,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('PATCH: too many decimals for the new currency, an empty body, an unknown id', async () => {
         const product = await create({ price: 12.5 })
-        assertFailsAt(await call('PATCH', `/api/products/${product.id}`, { json: { currency: 'JPY', price: 12.5 } }), '/price')
+        assertFailsAt(
+          await call('PATCH', `/api/products/${product.id}`, { json: { currency: 'JPY', price: 12.5 } }),
+          '/price',
+        )
         assert.equal((await get(product.id)).body.currency, 'USD')
         assertProblem(await call('PATCH', `/api/products/${product.id}`, { json: {} }), 422, 'validation_failed')
         assertFailsAt(await call('PATCH', `/api/products/${product.id}`, { json: { stock: -4 } }), '/stock')
@@ -280,7 +334,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const problem = assertProblem(await get(`missing-${tag()}`), 404, 'not_found')
         assert.match(problem.detail ?? '', /missing-/)
         const bad = assertProblem(await call('GET', '/api/products/has%20space'), 400, 'invalid_parameters')
-        assert.ok(bad.errors?.some((e) => e.path === '/id'), JSON.stringify(bad.errors))
+        assert.ok(
+          bad.errors?.some((e) => e.path === '/id'),
+          JSON.stringify(bad.errors),
+        )
       })
     })
 
@@ -288,8 +345,12 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       const PASSWORD = 'a long and uncommon passphrase 7'
 
       /** Registers a customer (POST /api/users) and signs them in. */
-      async function customer(): Promise<{ user: User, token: string }> {
-        const registered = await register(node, { email: `user-${tag()}@mosaic.test`, password: PASSWORD, name: 'Test user' })
+      async function customer(): Promise<{ user: User; token: string }> {
+        const registered = await register(node, {
+          email: `user-${tag()}@mosaic.test`,
+          password: PASSWORD,
+          name: 'Test user',
+        })
         assert.deepEqual(registered.roles, ['customer'])
         return { user: registered, token: (await login(node.url, registered.email, PASSWORD)).accessToken }
       }
@@ -311,7 +372,8 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         for (const reply of attempts) {
           assertProblem(reply, status, code)
           // The challenge is the gateway's: the service's own refusal (below the gateway) sends none.
-          if (status === 401) assert.match(reply.headers.get('www-authenticate') ?? '', /^Bearer\b/, 'a 401 says how to authenticate')
+          if (status === 401)
+            assert.match(reply.headers.get('www-authenticate') ?? '', /^Bearer\b/, 'a 401 says how to authenticate')
         }
         assertProblem(await get(id), 404, 'not_found')
         assert.deepEqual((await get(existing.id)).body, existing)
@@ -324,7 +386,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         assert.equal(list.status, 200, list.text)
         const found = await call<{ items: Product[] }>('GET', `/api/products/search?q=${w}`, { token: null })
         assert.equal(found.status, 200, found.text)
-        assert.deepEqual(found.body.items.map((p) => p.id), [product.id])
+        assert.deepEqual(
+          found.body.items.map((p) => p.id),
+          [product.id],
+        )
         const one = await call<Product>('GET', `/api/products/${product.id}`, { token: null })
         assert.equal(one.status, 200, one.text)
         assert.equal(one.headers.get('www-authenticate'), null)
@@ -348,15 +413,24 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('an admin makes a customer staff; signed in again, they may create, change and delete', async () => {
         const { user, token: customerToken } = await customer()
-        const promoted = await call<User>('PATCH', `/api/users/${user.id}/roles`, { json: { roles: ['staff'] }, token: staffToken })
+        const promoted = await call<User>('PATCH', `/api/users/${user.id}/roles`, {
+          json: { roles: ['staff'] },
+          token: staffToken,
+        })
         assert.equal(promoted.status, 200, promoted.text)
         assert.deepEqual(promoted.body.roles, ['staff'])
         // The token issued before the change still carries the roles it was issued with.
-        const stale = await call('POST', '/api/products', { json: { name: 'Too early', price: 1 }, token: customerToken })
+        const stale = await call('POST', '/api/products', {
+          json: { name: 'Too early', price: 1 },
+          token: customerToken,
+        })
         assert.ok([401, 403].includes(stale.status), stale.text)
 
         const token = (await login(node.url, user.email, PASSWORD)).accessToken
-        const created = await call<Product>('POST', '/api/products', { json: { name: 'By staff', price: 2.5, stock: 1 }, token })
+        const created = await call<Product>('POST', '/api/products', {
+          json: { name: 'By staff', price: 2.5, stock: 1 },
+          token,
+        })
         assert.equal(created.status, 201, created.text)
         const changed = await call<Product>('PATCH', `/api/products/${created.body.id}`, { json: { stock: 4 }, token })
         assert.equal(changed.status, 200, changed.text)
@@ -368,12 +442,24 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('the catalog asks the policies itself, whoever reaches its handlers', async () => {
         // Below the gateway: the service's own check (policies/catalog.cedar), not the route table's.
         const instance = node.services.get('catalog')!
-        const createAs = (who?: Identity): Promise<unknown> => instance.handle('createProduct',
-          { params: {}, query: {}, headers: {}, body: { id: `direct-${tag()}`, name: 'Direct', price: 1 } } as RouteInput<never>,
-          Date.now() + 5000, { clientIp: '127.0.0.1', ...(who ? { identity: who } : {}), setHeader: () => {} })
+        const createAs = (who?: Identity): Promise<unknown> =>
+          instance.handle(
+            'createProduct',
+            {
+              params: {},
+              query: {},
+              headers: {},
+              body: { id: `direct-${tag()}`, name: 'Direct', price: 1 },
+            } as RouteInput<never>,
+            Date.now() + 5000,
+            { clientIp: '127.0.0.1', ...(who ? { identity: who } : {}), setHeader: () => {} },
+          )
         await assert.rejects(createAs(), isMosaic('unauthenticated', 401))
-        await assert.rejects(createAs({ userId: 'u1', tenantId: 'default', roles: ['customer'] }), isMosaic('forbidden', 403))
-        const made = await createAs({ userId: 'u2', tenantId: 'default', roles: ['staff'] }) as Product
+        await assert.rejects(
+          createAs({ userId: 'u1', tenantId: 'default', roles: ['customer'] }),
+          isMosaic('forbidden', 403),
+        )
+        const made = (await createAs({ userId: 'u2', tenantId: 'default', roles: ['staff'] })) as Product
         assert.equal((await get(made.id)).status, 200)
       })
     })
@@ -389,12 +475,38 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('cursor pagination walks every page with nothing repeated or missed, in every sort', async () => {
         const category = `cat-${tag()}`
-        const names = ['Apricot', 'Banana', 'Cherry', 'Damson', 'Elderberry', 'Fig', 'Grape', 'Honeydew', 'Kiwi', 'Lemon', 'Mango']
+        const names = [
+          'Apricot',
+          'Banana',
+          'Cherry',
+          'Damson',
+          'Elderberry',
+          'Fig',
+          'Grape',
+          'Honeydew',
+          'Kiwi',
+          'Lemon',
+          'Mango',
+        ]
         const made: Product[] = []
         // Repeated names and prices, so the tie-breaker (the id) decides between pages.
         for (const [i, name] of names.entries()) {
-          made.push(await create({ id: `${category}-${String(i).padStart(2, '0')}`, name, price: [3, 1.5, 3, 20, 0.99][i % 5], category }))
-          made.push(await create({ id: `${category}-${String(i + 50).padStart(2, '0')}`, name, price: [3, 1.5, 3, 20, 0.99][(i + 2) % 5], category }))
+          made.push(
+            await create({
+              id: `${category}-${String(i).padStart(2, '0')}`,
+              name,
+              price: [3, 1.5, 3, 20, 0.99][i % 5],
+              category,
+            }),
+          )
+          made.push(
+            await create({
+              id: `${category}-${String(i + 50).padStart(2, '0')}`,
+              name,
+              price: [3, 1.5, 3, 20, 0.99][(i + 2) % 5],
+              category,
+            }),
+          )
         }
         await create({ name: 'Elsewhere', category: `other-${tag()}` })
         const expected = made.map((p) => p.id).sort()
@@ -411,7 +523,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
               assert.ok(desc ? a >= b : a <= b, `${sort}/${limit}: ${a} then ${b}`)
               if (a === b && !sort.includes('created')) {
                 // Equal keys are ordered by id, in the direction of the sort.
-                assert.ok(desc ? items[i - 1]!.id > items[i]!.id : items[i - 1]!.id < items[i]!.id, `${sort}: ties by id`)
+                assert.ok(
+                  desc ? items[i - 1]!.id > items[i]!.id : items[i - 1]!.id < items[i]!.id,
+                  `${sort}: ties by id`,
+                )
               }
             }
           }
@@ -420,8 +535,16 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('the default sort is by name, limit 20', async () => {
         const category = `cat-${tag()}`
-        for (let i = 0; i < 22; i++) await create({ id: `${category}-${String(i).padStart(2, '0')}`, name: `Item ${String.fromCharCode(90 - i)}`, category })
-        const reply = await call<{ items: Product[], nextCursor: string | null }>('GET', `/api/products?category=${category}`)
+        for (let i = 0; i < 22; i++)
+          await create({
+            id: `${category}-${String(i).padStart(2, '0')}`,
+            name: `Item ${String.fromCharCode(90 - i)}`,
+            category,
+          })
+        const reply = await call<{ items: Product[]; nextCursor: string | null }>(
+          'GET',
+          `/api/products?category=${category}`,
+        )
         assert.equal(reply.status, 200)
         assert.equal(reply.body.items.length, 20)
         assert.notEqual(reply.body.nextCursor, null)
@@ -441,10 +564,23 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       })
 
       test('a cursor that is not one the list returned is a 400', async () => {
-        for (const cursor of ['garbage!!', Buffer.from('{"a":1}').toString('base64url'), Buffer.from('["x"]').toString('base64url'), Buffer.from('[1,2,3]').toString('base64url'), Buffer.from('["not-a-number","id"]').toString('base64url')]) {
+        for (const cursor of [
+          'garbage!!',
+          Buffer.from('{"a":1}').toString('base64url'),
+          Buffer.from('["x"]').toString('base64url'),
+          Buffer.from('[1,2,3]').toString('base64url'),
+          Buffer.from('["not-a-number","id"]').toString('base64url'),
+        ]) {
           const sort = cursor.endsWith(Buffer.from('["not-a-number","id"]').toString('base64url')) ? '&sort=price' : ''
-          const problem = assertProblem(await call('GET', `/api/products?cursor=${encodeURIComponent(cursor)}${sort}`), 400, 'invalid_parameters')
-          assert.ok(problem.errors?.some((e) => e.path === '/cursor'), JSON.stringify(problem))
+          const problem = assertProblem(
+            await call('GET', `/api/products?cursor=${encodeURIComponent(cursor)}${sort}`),
+            400,
+            'invalid_parameters',
+          )
+          assert.ok(
+            problem.errors?.some((e) => e.path === '/cursor'),
+            JSON.stringify(problem),
+          )
         }
         // A cursor minted for one sort, replayed with another.
         const timeCursor = Buffer.from('["not-a-time","id"]').toString('base64url')
@@ -454,7 +590,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('limit must be 1..100; unknown sorts and parameters are refused', async () => {
         for (const limit of ['0', '101', 'abc', '-1', '']) {
           const problem = assertProblem(await call('GET', `/api/products?limit=${limit}`), 400, 'invalid_parameters')
-          assert.ok(problem.errors?.some((e) => e.path === '/limit'), `${limit}: ${JSON.stringify(problem.errors)}`)
+          assert.ok(
+            problem.errors?.some((e) => e.path === '/limit'),
+            `${limit}: ${JSON.stringify(problem.errors)}`,
+          )
         }
         for (const limit of ['1', '100']) assert.equal((await call('GET', `/api/products?limit=${limit}`)).status, 200)
         assertProblem(await call('GET', '/api/products?sort=stock'), 400, 'invalid_parameters')
@@ -465,16 +604,29 @@ export function catalogSuite(label: string, start: StartCatalog): void {
     describe('search', () => {
       test('finds by name and by description, best match first', async () => {
         const w = word()
-        const inDescription = await create({ id: `a-${tag()}`, name: 'Plain thing', description: `Goes well with a ${w} on a sunny day` })
+        const inDescription = await create({
+          id: `a-${tag()}`,
+          name: 'Plain thing',
+          description: `Goes well with a ${w} on a sunny day`,
+        })
         const inName = await create({ id: `b-${tag()}`, name: `Deluxe ${w}`, description: 'Nothing to see here' })
         await create({ name: 'Unrelated', description: 'Nothing either' })
-        const reply = await call<{ items: (Product & { rank: number })[], nextCursor: string | null }>('GET', `/api/products/search?q=${w}`)
+        const reply = await call<{ items: (Product & { rank: number })[]; nextCursor: string | null }>(
+          'GET',
+          `/api/products/search?q=${w}`,
+        )
         assert.equal(reply.status, 200, reply.text)
-        assert.deepEqual(reply.body.items.map((p) => p.id), [inName.id, inDescription.id])
+        assert.deepEqual(
+          reply.body.items.map((p) => p.id),
+          [inName.id, inDescription.id],
+        )
         assert.ok(reply.body.items[0]!.rank > reply.body.items[1]!.rank)
         assert.equal(reply.body.nextCursor, null)
         // Words are stemmed: the plural finds the singular.
-        const stemmed = await call<{ items: Product[] }>('GET', `/api/products/search?q=${encodeURIComponent('sunny days')}`)
+        const stemmed = await call<{ items: Product[] }>(
+          'GET',
+          `/api/products/search?q=${encodeURIComponent('sunny days')}`,
+        )
         assert.ok(stemmed.body.items.some((p) => p.id === inDescription.id))
       })
 
@@ -482,13 +634,18 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const w = word()
         const ids: string[] = []
         for (let i = 0; i < 7; i++) {
-          ids.push((await create({ name: i % 2 ? `${w} model ${i}` : `Model ${i}`, description: `${w} `.repeat(1 + (i % 3)) })).id)
+          ids.push(
+            (await create({ name: i % 2 ? `${w} model ${i}` : `Model ${i}`, description: `${w} `.repeat(1 + (i % 3)) }))
+              .id,
+          )
         }
         const got: string[] = []
         let cursor: string | null = null
         do {
-          const reply: Reply<{ items: (Product & { rank: number })[], nextCursor: string | null }> =
-            await call('GET', `/api/products/search?q=${w}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+          const reply: Reply<{ items: (Product & { rank: number })[]; nextCursor: string | null }> = await call(
+            'GET',
+            `/api/products/search?q=${w}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+          )
           assert.equal(reply.status, 200, reply.text)
           got.push(...reply.body.items.map((p) => p.id))
           cursor = reply.body.nextCursor
@@ -499,9 +656,15 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('a query is required, and nothing matching is an empty page', async () => {
         const missing = assertProblem(await call('GET', '/api/products/search'), 400, 'invalid_parameters')
-        assert.ok(missing.errors?.some((e) => e.path === '/q'), JSON.stringify(missing.errors))
+        assert.ok(
+          missing.errors?.some((e) => e.path === '/q'),
+          JSON.stringify(missing.errors),
+        )
         assertProblem(await call('GET', '/api/products/search?q='), 400, 'invalid_parameters')
-        const none = await call<{ items: Product[], nextCursor: string | null }>('GET', `/api/products/search?q=${word()}`)
+        const none = await call<{ items: Product[]; nextCursor: string | null }>(
+          'GET',
+          `/api/products/search?q=${word()}`,
+        )
         assert.equal(none.status, 200)
         assert.deepEqual(none.body, { items: [], nextCursor: null })
         // Search syntax from users is data, never an error.
@@ -519,11 +682,23 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const id = `bad-${tag()}`
         const before = await countAll()
         for (const body of [`{"id":"${id}","name":`, `{"id":"${id}",}`, 'nul']) {
-          const problem = assertProblem(await call('POST', '/api/products', { body, headers: { 'content-type': 'application/json' } }), 400, 'malformed_json')
+          const problem = assertProblem(
+            await call('POST', '/api/products', { body, headers: { 'content-type': 'application/json' } }),
+            400,
+            'malformed_json',
+          )
           assert.equal(typeof problem.detail, 'string')
         }
-        assertProblem(await call('POST', '/api/products', { body: '', headers: { 'content-type': 'application/json' } }), 400, 'malformed_json')
-        assertProblem(await call('PATCH', `/api/products/${id}`, { body: '{', headers: { 'content-type': 'application/json' } }), 400, 'malformed_json')
+        assertProblem(
+          await call('POST', '/api/products', { body: '', headers: { 'content-type': 'application/json' } }),
+          400,
+          'malformed_json',
+        )
+        assertProblem(
+          await call('PATCH', `/api/products/${id}`, { body: '{', headers: { 'content-type': 'application/json' } }),
+          400,
+          'malformed_json',
+        )
         assertProblem(await get(id), 404, 'not_found')
         assert.equal(await countAll(), before)
       })
@@ -551,14 +726,17 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         ]
         for (const [fields, path] of cases) {
           const id = `bad-${tag()}`
-          const reply = await call('POST', '/api/products', { json: { id, name: 'Valid name', price: 10, stock: 1, ...fields } })
+          const reply = await call('POST', '/api/products', {
+            json: { id, name: 'Valid name', price: 10, stock: 1, ...fields },
+          })
           assertFailsAt(reply, path)
           assertProblem(await get(id), 404, 'not_found')
         }
         const noName = await call('POST', '/api/products', { json: { price: 1 } })
         assertFailsAt(noName, '/name')
         assert.equal((noName.body as Problem).errors!.find((e) => e.path === '/name')!.code, 'required')
-        const extra = (await call('POST', '/api/products', { json: { name: 'n', price: 1, colour: 'red' } })).body as Problem
+        const extra = (await call('POST', '/api/products', { json: { name: 'n', price: 1, colour: 'red' } }))
+          .body as Problem
         assert.equal(extra.errors!.find((e) => e.path === '/colour')!.code, 'unknown_property')
         for (const body of [[], 'a string', 42, null]) {
           assertProblem(await call('POST', '/api/products', { json: body }), 422, 'validation_failed')
@@ -569,19 +747,28 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('a body that is not JSON is a 415', async () => {
         const id = `bad-${tag()}`
         for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-          const body = type === 'text/plain' ? JSON.stringify({ id, name: 'Plain', price: 1 }) : `id=${id}&name=x&price=1`
-          assertProblem(await call('POST', '/api/products', { body, headers: { 'content-type': type } }), 415, 'unsupported_media_type')
+          const body =
+            type === 'text/plain' ? JSON.stringify({ id, name: 'Plain', price: 1 }) : `id=${id}&name=x&price=1`
+          assertProblem(
+            await call('POST', '/api/products', { body, headers: { 'content-type': type } }),
+            415,
+            'unsupported_media_type',
+          )
         }
         assertProblem(await get(id), 404, 'not_found')
       })
 
       test('a body over BODY_LIMIT is a 413', async () => {
         const id = `big-${tag()}`
-        const reply = await call('POST', '/api/products', { json: { id, name: 'Big', price: 1, description: 'x'.repeat(BODY_LIMIT) } })
+        const reply = await call('POST', '/api/products', {
+          json: { id, name: 'Big', price: 1, description: 'x'.repeat(BODY_LIMIT) },
+        })
         assertProblem(reply, 413, 'payload_too_large')
         assertProblem(await get(id), 404, 'not_found')
         // Just under the limit is fine.
-        const fits = await call('POST', '/api/products', { json: { id, name: 'Fits', price: 1, description: 'x'.repeat(BODY_LIMIT - 200) } })
+        const fits = await call('POST', '/api/products', {
+          json: { id, name: 'Fits', price: 1, description: 'x'.repeat(BODY_LIMIT - 200) },
+        })
         assert.equal(fits.status, 201, fits.text)
       })
 
@@ -612,15 +799,26 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const hitsBefore = await counter('mosaic_cache_hits_total')
         const missesBefore = await counter('mosaic_cache_misses_total')
         for (let i = 0; i < 3; i++) assert.equal((await get(product.id)).body.name, `Lamp ${word}`)
-        const page = async (): Promise<string[]> => (await call<{ items: Product[] }>('GET', `/api/products?category=${word}`)).body.items.map((p) => `${p.name}/${p.stock}`)
-        const found = async (): Promise<string[]> => (await call<{ items: Product[] }>('GET', `/api/products/search?q=${word}`)).body.items.map((p) => p.name)
+        const page = async (): Promise<string[]> =>
+          (await call<{ items: Product[] }>('GET', `/api/products?category=${word}`)).body.items.map(
+            (p) => `${p.name}/${p.stock}`,
+          )
+        const found = async (): Promise<string[]> =>
+          (await call<{ items: Product[] }>('GET', `/api/products/search?q=${word}`)).body.items.map((p) => p.name)
         assert.deepEqual(await page(), [`Lamp ${word}/4`])
         assert.deepEqual(await page(), [`Lamp ${word}/4`])
         assert.deepEqual(await found(), [`Lamp ${word}`])
-        assert.equal(await counter('mosaic_cache_misses_total') - missesBefore, 3, 'one load each: product, page, search')
-        assert.ok(await counter('mosaic_cache_hits_total') - hitsBefore >= 3)
+        assert.equal(
+          (await counter('mosaic_cache_misses_total')) - missesBefore,
+          3,
+          'one load each: product, page, search',
+        )
+        assert.ok((await counter('mosaic_cache_hits_total')) - hitsBefore >= 3)
 
-        assert.equal((await call('PATCH', `/api/products/${product.id}`, { json: { name: `Desk ${word}` } })).status, 200)
+        assert.equal(
+          (await call('PATCH', `/api/products/${product.id}`, { json: { name: `Desk ${word}` } })).status,
+          200,
+        )
         assert.equal((await get(product.id)).body.name, `Desk ${word}`)
         assert.deepEqual(await found(), [`Desk ${word}`])
         await invoke('reserveStock', { orderId: `order-${tag()}`, items: [{ productId: product.id, quantity: 3 }] })
@@ -640,12 +838,25 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const scarce = await create({ id: `b-${tag()}`, stock: 1 })
         const orderId = `order-${tag()}`
         await assert.rejects(
-          invoke('reserveStock', { orderId, items: [{ productId: plenty.id, quantity: 4 }, { productId: scarce.id, quantity: 2 }] }),
-          isMosaic('out_of_stock', 409))
+          invoke('reserveStock', {
+            orderId,
+            items: [
+              { productId: plenty.id, quantity: 4 },
+              { productId: scarce.id, quantity: 2 },
+            ],
+          }),
+          isMosaic('out_of_stock', 409),
+        )
         assert.equal(await stockOf(plenty.id), 10)
         assert.equal(await stockOf(scarce.id), 1)
         // The failed attempt left no reservation behind: the same order id can try again.
-        const retry = await invoke('reserveStock', { orderId, items: [{ productId: plenty.id, quantity: 4 }, { productId: scarce.id, quantity: 1 }] })
+        const retry = await invoke('reserveStock', {
+          orderId,
+          items: [
+            { productId: plenty.id, quantity: 4 },
+            { productId: scarce.id, quantity: 1 },
+          ],
+        })
         assert.equal(retry.status, 'reserved')
         assert.equal(await stockOf(plenty.id), 6)
         assert.equal(await stockOf(scarce.id), 0)
@@ -654,8 +865,15 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('an unknown product fails the whole reservation', async () => {
         const product = await create({ stock: 5 })
         await assert.rejects(
-          invoke('reserveStock', { orderId: `order-${tag()}`, items: [{ productId: product.id, quantity: 1 }, { productId: `ghost-${tag()}`, quantity: 1 }] }),
-          isMosaic('not_found', 404))
+          invoke('reserveStock', {
+            orderId: `order-${tag()}`,
+            items: [
+              { productId: product.id, quantity: 1 },
+              { productId: `ghost-${tag()}`, quantity: 1 },
+            ],
+          }),
+          isMosaic('not_found', 404),
+        )
         assert.equal(await stockOf(product.id), 5)
       })
 
@@ -671,7 +889,13 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         // Lines for one product are merged.
         const merged = await create({ stock: 10 })
         const mergedOrder = `order-${tag()}`
-        const reservation = await invoke('reserveStock', { orderId: mergedOrder, items: [{ productId: merged.id, quantity: 2 }, { productId: merged.id, quantity: 3 }] })
+        const reservation = await invoke('reserveStock', {
+          orderId: mergedOrder,
+          items: [
+            { productId: merged.id, quantity: 2 },
+            { productId: merged.id, quantity: 3 },
+          ],
+        })
         assert.deepEqual(reservation.items, [{ productId: merged.id, quantity: 5 }])
         assert.equal(await stockOf(merged.id), 5)
       })
@@ -770,8 +994,11 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('50 concurrent reservations against 10 in stock: exactly 10 succeed, never below zero', async () => {
         const product = await create({ stock: 10 })
-        const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) =>
-          invoke('reserveStock', { orderId: `order-${tag()}-${i}`, items: [{ productId: product.id, quantity: 1 }] })))
+        const results = await Promise.allSettled(
+          Array.from({ length: 50 }, (_, i) =>
+            invoke('reserveStock', { orderId: `order-${tag()}-${i}`, items: [{ productId: product.id, quantity: 1 }] }),
+          ),
+        )
         const ok = results.filter((r) => r.status === 'fulfilled')
         const failed = results.filter((r) => r.status === 'rejected')
         for (const f of failed) isMosaic('out_of_stock', 409)(f.reason)
@@ -783,9 +1010,13 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       test('concurrent repeats of one order id take the stock once', async () => {
         const product = await create({ stock: 10 })
         const orderId = `order-${tag()}`
-        const results = await Promise.all(Array.from({ length: 20 }, () =>
-          invoke('reserveStock', { orderId, items: [{ productId: product.id, quantity: 3 }] })))
-        for (const r of results) assert.deepEqual(r, { orderId, status: 'reserved', items: [{ productId: product.id, quantity: 3 }] })
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () =>
+            invoke('reserveStock', { orderId, items: [{ productId: product.id, quantity: 3 }] }),
+          ),
+        )
+        for (const r of results)
+          assert.deepEqual(r, { orderId, status: 'reserved', items: [{ productId: product.id, quantity: 3 }] })
         assert.equal(await stockOf(product.id), 7)
       })
     })
@@ -806,7 +1037,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         assert.deepEqual(delivered!.data, product)
 
         const backlog = (): Promise<number> =>
-          node.engine.forSchema('catalog').query<{ n: bigint }>('select count(*) as n from mosaic_outbox').then((rows) => Number(rows[0]!.n))
+          node.engine
+            .forSchema('catalog')
+            .query<{ n: bigint }>('select count(*) as n from mosaic_outbox')
+            .then((rows) => Number(rows[0]!.n))
         await eventually('the outbox to drain', async () => (await backlog()) === 0)
 
         assertProblem(await call('GET', '/metrics'), 404, 'route_not_found') // not on the public port
@@ -814,14 +1048,27 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const metrics = { status: response.status, headers: response.headers, text: await response.text() }
         assert.equal(metrics.status, 200)
         assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/)
-        const sent = /^messaging_client_sent_messages_total\{service="catalog",messaging_destination_name="product.created",messaging_system="[a-z]+"\} (\d+)$/m.exec(metrics.text)
+        const sent =
+          /^messaging_client_sent_messages_total\{service="catalog",messaging_destination_name="product.created",messaging_system="[a-z]+"\} (\d+)$/m.exec(
+            metrics.text,
+          )
         assert.ok(sent, 'the product.created counter is exported')
         assert.ok(Number(sent[1]) >= 1)
-        assert.match(metrics.text, /^messaging_client_consumed_messages_total\{service="catalog",subscription="catalog-test\/product.created",outcome="ok",messaging_system="[a-z]+"\} [1-9]\d*$/m)
+        assert.match(
+          metrics.text,
+          /^messaging_client_consumed_messages_total\{service="catalog",subscription="catalog-test\/product.created",outcome="ok",messaging_system="[a-z]+"\} [1-9]\d*$/m,
+        )
         assert.match(metrics.text, /^mosaic_outbox_backlog\{service="catalog"\} 0$/m)
         // Labelled with the service that answered, not the gateway it was mounted in.
-        assert.match(metrics.text, /^http_server_request_duration_seconds_count\{service="catalog",http_request_method="POST",http_route="\/api\/products",http_response_status_code="201"\} \d+$/m)
-        assert.match(metrics.text, /http_route="\/api\/products\/:id"/, 'routes are labelled by pattern, not by raw path')
+        assert.match(
+          metrics.text,
+          /^http_server_request_duration_seconds_count\{service="catalog",http_request_method="POST",http_route="\/api\/products",http_response_status_code="201"\} \d+$/m,
+        )
+        assert.match(
+          metrics.text,
+          /http_route="\/api\/products\/:id"/,
+          'routes are labelled by pattern, not by raw path',
+        )
         assert.doesNotMatch(metrics.text, new RegExp(`http_route="[^"]*${product.id}`))
       })
 
@@ -829,10 +1076,19 @@ export function catalogSuite(label: string, start: StartCatalog): void {
         const product = await create({ stock: 10 })
         const sentCount = async (type: string): Promise<number> => {
           const text = await (await fetch(node.metricsUrl!)).text()
-          const match = new RegExp(`^messaging_client_sent_messages_total\\{service="catalog",messaging_destination_name="${type.replace('.', '\\.')}",messaging_system="[a-z]+"\\} (\\d+)$`, 'm').exec(text)
+          const match = new RegExp(
+            `^messaging_client_sent_messages_total\\{service="catalog",messaging_destination_name="${type.replace('.', '\\.')}",messaging_system="[a-z]+"\\} (\\d+)$`,
+            'm',
+          ).exec(text)
           return match ? Number(match[1]) : 0
         }
-        const types = ['product.updated', 'product.deleted', 'inventory.reserved', 'inventory.released', 'inventory.low']
+        const types = [
+          'product.updated',
+          'product.deleted',
+          'inventory.reserved',
+          'inventory.released',
+          'inventory.low',
+        ]
         const before = Object.fromEntries(await Promise.all(types.map(async (t) => [t, await sentCount(t)] as const)))
         const orderId = `order-${tag()}`
         await invoke('reserveStock', { orderId, items: [{ productId: product.id, quantity: 6 }] }) // 10 → 4: below the threshold of 5
@@ -846,7 +1102,7 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('health endpoints answer application/health+json with status pass', async () => {
         for (const path of ['/health/live', '/health/ready']) {
-          const reply = await call<{ status: string, checks?: Record<string, { status: string }[]> }>('GET', path)
+          const reply = await call<{ status: string; checks?: Record<string, { status: string }[]> }>('GET', path)
           assert.equal(reply.status, 200, path)
           assert.match(reply.headers.get('content-type') ?? '', /^application\/health\+json/)
           assert.equal(reply.body.status, 'pass')
@@ -857,7 +1113,10 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       })
 
       test('/openapi.json describes the catalog routes', async () => {
-        const reply = await call<{ openapi: string, paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>('GET', '/openapi.json')
+        const reply = await call<{
+          openapi: string
+          paths: Record<string, Record<string, { responses: Record<string, unknown> }>>
+        }>('GET', '/openapi.json')
         assert.equal(reply.status, 200)
         assert.equal(reply.body.openapi, '3.1.0')
         assert.ok(reply.body.paths['/api/products/{id}'], Object.keys(reply.body.paths).join(', '))
@@ -871,7 +1130,11 @@ export function catalogSuite(label: string, start: StartCatalog): void {
 
       test('API responses carry security headers and are not cached', async () => {
         const product = await create()
-        for (const reply of [await get(product.id), await call('GET', '/api/products'), await get(`missing-${tag()}`)]) {
+        for (const reply of [
+          await get(product.id),
+          await call('GET', '/api/products'),
+          await get(`missing-${tag()}`),
+        ]) {
           assert.equal(reply.headers.get('x-content-type-options'), 'nosniff')
           assert.equal(reply.headers.get('cache-control'), 'no-store')
           assert.ok(reply.headers.get('content-security-policy'))
@@ -880,15 +1143,24 @@ export function catalogSuite(label: string, start: StartCatalog): void {
       })
 
       test('CORS: an allowed origin gets the preflight headers, another origin does not', async () => {
-        const preflight = (origin: string): Promise<Response> => fetch(`${node.url}/api/products`, {
-          method: 'OPTIONS',
-          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
-        })
+        const preflight = (origin: string): Promise<Response> =>
+          fetch(`${node.url}/api/products`, {
+            method: 'OPTIONS',
+            headers: {
+              origin,
+              'access-control-request-method': 'POST',
+              'access-control-request-headers': 'content-type, authorization',
+            },
+          })
         const allowed = await preflight(ALLOWED_ORIGIN)
         assert.ok(allowed.status >= 200 && allowed.status < 300, String(allowed.status))
         assert.equal(allowed.headers.get('access-control-allow-origin'), ALLOWED_ORIGIN)
         assert.match(allowed.headers.get('access-control-allow-methods') ?? '', /POST/)
-        assert.match(allowed.headers.get('access-control-allow-headers') ?? '', /authorization/i, 'a bearer token may be sent')
+        assert.match(
+          allowed.headers.get('access-control-allow-headers') ?? '',
+          /authorization/i,
+          'a bearer token may be sent',
+        )
         const other = await preflight('http://evil.test')
         assert.equal(other.headers.get('access-control-allow-origin'), null)
         const simple = await fetch(`${node.url}/api/products?limit=1`, { headers: { origin: ALLOWED_ORIGIN } })

@@ -16,7 +16,18 @@ import { natsNamespace } from '../infra.ts'
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 const bucket = `mosaic_test_${randomUUID().slice(0, 8)}`
-const env = { DISCOVERY: 'nats', BUS: 'nats', NATS_NAMESPACE: natsNamespace({ after: (fn) => after(fn) }), NATS_URL, DISCOVERY_BUCKET: bucket, DRAIN_GRACE_MS: '1500', RATE_LIMIT_MAX: '1000000', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, LOG_LEVEL: 'info', LOG_PRETTY: 'false' }
+const env = {
+  DISCOVERY: 'nats',
+  BUS: 'nats',
+  NATS_NAMESPACE: natsNamespace({ after: (fn) => after(fn) }),
+  NATS_URL,
+  DISCOVERY_BUCKET: bucket,
+  DRAIN_GRACE_MS: '1500',
+  RATE_LIMIT_MAX: '1000000',
+  MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+  LOG_LEVEL: 'info',
+  LOG_PRETTY: 'false',
+}
 const children: Child[] = []
 const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-discovery-'))
 after(async () => {
@@ -29,14 +40,24 @@ after(async () => {
 
 let replicaCount = 0
 async function replica(): Promise<Child> {
-  const child = await spawnNode([cli, 'serve', 'catalog'], { ...env, CATALOG_SERVICE_PORT: '0', DATA_DIR: join(dataDir, `catalog-${replicaCount++}`) }, 120_000)
+  const child = await spawnNode(
+    [cli, 'serve', 'catalog'],
+    { ...env, CATALOG_SERVICE_PORT: '0', DATA_DIR: join(dataDir, `catalog-${replicaCount++}`) },
+    120_000,
+  )
   children.push(child)
   return child
 }
 
-interface Instance { url: string, draining: boolean, breaker: string }
+interface Instance {
+  url: string
+  draining: boolean
+  breaker: string
+}
 async function catalogInstances(gateway: Child): Promise<Instance[]> {
-  const ready = await (await fetch(new URL('/health/ready', gateway.url))).json() as { checks: Record<string, { instances?: Instance[] }[]> }
+  const ready = (await (await fetch(new URL('/health/ready', gateway.url))).json()) as {
+    checks: Record<string, { instances?: Instance[] }[]>
+  }
   return ready.checks['calls:catalog']?.[0]?.instances ?? []
 }
 async function until(what: string, condition: () => Promise<boolean>, ms = 10_000): Promise<void> {
@@ -48,14 +69,23 @@ async function until(what: string, condition: () => Promise<boolean>, ms = 10_00
 }
 async function served(metricsUrl: string): Promise<number> {
   const text = await (await fetch(metricsUrl)).text()
-  return text.split('\n').filter((l) => l.startsWith('http_server_request_duration_seconds_count{') && l.includes('http_route="/api/products/:id"'))
+  return text
+    .split('\n')
+    .filter(
+      (l) =>
+        l.startsWith('http_server_request_duration_seconds_count{') && l.includes('http_route="/api/products/:id"'),
+    )
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)
 }
 
 test('replicas found through NATS KV: a draining one gets no new requests, and a rolling restart under load loses none', async () => {
-  const gateway = await spawnNode([cli, 'serve', 'gateway'], { ...env, PORT: '0', DATA_DIR: join(dataDir, 'gateway') }, 120_000)
+  const gateway = await spawnNode(
+    [cli, 'serve', 'gateway'],
+    { ...env, PORT: '0', DATA_DIR: join(dataDir, 'gateway') },
+    120_000,
+  )
   children.push(gateway)
-  let [a, b] = await spawnNodes([replica(), replica()]) as [Child, Child]
+  let [a, b] = (await spawnNodes([replica(), replica()])) as [Child, Child]
   const live = async (n: number) => (await catalogInstances(gateway)).filter((i) => !i.draining).length === n
   await until('the gateway sees both replicas', () => live(2))
 
@@ -74,7 +104,9 @@ test('replicas found through NATS KV: a draining one gets no new requests, and a
 
     // Draining: once the gateway has heard it, the replica (still serving its grace period) gets nothing new.
     const aExit = a.kill('SIGTERM')
-    await until('the gateway sees the replica draining', async () => (await catalogInstances(gateway)).some((i) => i.url === a.url && i.draining))
+    await until('the gateway sees the replica draining', async () =>
+      (await catalogInstances(gateway)).some((i) => i.url === a.url && i.draining),
+    )
     const atDrain = await served(a.metricsUrl)
     await sleep(500)
     assert.equal(await served(a.metricsUrl), atDrain, 'no request reached the draining replica')
@@ -94,7 +126,11 @@ test('replicas found through NATS KV: a draining one gets no new requests, and a
   }
 
   const total = [...statuses.values()].reduce((x, y) => x + y, 0)
-  assert.deepEqual([...statuses.keys()], [200], `every request answered 200: ${JSON.stringify(Object.fromEntries(statuses))}`)
+  assert.deepEqual(
+    [...statuses.keys()],
+    [200],
+    `every request answered 200: ${JSON.stringify(Object.fromEntries(statuses))}`,
+  )
   assert.ok(total > 100, `load ran: ${total} requests`)
-  assert.ok(await served(a.metricsUrl) > 0 && await served(b.metricsUrl) > 0, 'the new replicas took requests')
+  assert.ok((await served(a.metricsUrl)) > 0 && (await served(b.metricsUrl)) > 0, 'the new replicas took requests')
 })

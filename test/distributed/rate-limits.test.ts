@@ -14,9 +14,15 @@ import { cli, spawnNode, spawnNodes, logLines, closedPort, type Child } from '..
 const redisPort = await closedPort()
 let redis: ChildProcess | undefined
 async function startRedis(): Promise<void> {
-  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  redis = spawn(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   let output = ''
-  redis.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  redis.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
   while (!/Ready to accept connections/.test(output)) await sleep(20)
 }
 async function stopRedis(): Promise<void> {
@@ -34,12 +40,24 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true })
 })
 
-const get = (gateway: Child, client: string) => fetch(new URL('/api/products/prod-mouse', gateway.url), { headers: { 'x-forwarded-for': client } })
+const get = (gateway: Child, client: string) =>
+  fetch(new URL('/api/products/prod-mouse', gateway.url), { headers: { 'x-forwarded-for': client } })
 
 test('two gateways share one allowance in Redis; Redis stopped and started under load fails no request', async () => {
   await startRedis()
-  const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, RATE_LIMIT_MAX: '50', TRUST_PROXY: 'true', PORT: '0', LOG_LEVEL: 'info', LOG_PRETTY: 'false' }
-  gateways.push(...await spawnNodes(['a', 'b'].map((name) => spawnNode([cli, 'start'], { ...env, DATA_DIR: join(dataDir, name) }, 120_000))))
+  const env = {
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    RATE_LIMIT_MAX: '50',
+    TRUST_PROXY: 'true',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    LOG_PRETTY: 'false',
+  }
+  gateways.push(
+    ...(await spawnNodes(
+      ['a', 'b'].map((name) => spawnNode([cli, 'start'], { ...env, DATA_DIR: join(dataDir, name) }, 120_000)),
+    )),
+  )
   const [a, b] = gateways as [Child, Child]
 
   // One client, fifty requests split over both gateways: the allowance is spent, wherever it was asked.
@@ -81,12 +99,20 @@ test('two gateways share one allowance in Redis; Redis stopped and started under
     running = false
     await Promise.all(clients)
   }
-  assert.deepEqual([...statuses.keys()], [200], `every request answered 200: ${JSON.stringify(Object.fromEntries(statuses))}`)
+  assert.deepEqual(
+    [...statuses.keys()],
+    [200],
+    `every request answered 200: ${JSON.stringify(Object.fromEntries(statuses))}`,
+  )
 
   for (const gateway of [a, b]) {
     const lines = logLines(gateway.output())
     // (The read cache, which shares REDIS_URL, says so too, in its own words: cache: Redis is …)
-    assert.equal(lines.filter((l) => /^Redis is unreachable/.test(String(l.msg))).length, 1, 'the fall-back is logged once')
+    assert.equal(
+      lines.filter((l) => /^Redis is unreachable/.test(String(l.msg))).length,
+      1,
+      'the fall-back is logged once',
+    )
     assert.equal(lines.filter((l) => /^Redis is back/.test(String(l.msg))).length, 1)
   }
   // Shared again: a new client's allowance spans both gateways.

@@ -42,14 +42,27 @@ export function form(bytes: Buffer, filename: string, type = 'application/octet-
 }
 
 /** `visibility` goes in the query (`?visibility=public`); left out, the service's default (private) applies. */
-export async function upload(url: string, token: string, bytes: Buffer, filename = 'picture.png', type = 'image/png', visibility?: string): Promise<Response> {
+export async function upload(
+  url: string,
+  token: string,
+  bytes: Buffer,
+  filename = 'picture.png',
+  type = 'image/png',
+  visibility?: string,
+): Promise<Response> {
   const target = new URL('/api/files', url)
   if (visibility !== undefined) target.searchParams.set('visibility', visibility)
   return fetch(target, { method: 'POST', headers: bearer(token), body: form(bytes, filename, type) })
 }
 
-export async function uploaded(url: string, token: string, bytes: Buffer, filename?: string, visibility?: 'public' | 'private'): Promise<FileMeta> {
+export async function uploaded(
+  url: string,
+  token: string,
+  bytes: Buffer,
+  filename?: string,
+  visibility?: 'public' | 'private',
+): Promise<FileMeta> {
   const response = await upload(url, token, bytes, filename, undefined, visibility)
   assert.equal(response.status, 201, await response.clone().text())
-  return await response.json() as FileMeta
+  return (await response.json()) as FileMeta
 }

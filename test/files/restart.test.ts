@@ -11,8 +11,20 @@ import { admin, png, uploaded, eventually, bearer } from './helpers.ts'
 
 test('pending thumbnails are made after a restart', async (t) => {
   const dataDir = await tempDataDir(t, 'mosaic-files-restart-')
-  const env = { HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', EVENT_POLL_MS: '50', FILES_PROCESS_POLL_MS: '100', ...adminEnv }
-  const first = await startNode({ role: 'gateway', services: [identity, files], port: 0, env: { ...env, FILES_PROCESSING: 'false' } })
+  const env = {
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    EVENT_POLL_MS: '50',
+    FILES_PROCESS_POLL_MS: '100',
+    ...adminEnv,
+  }
+  const first = await startNode({
+    role: 'gateway',
+    services: [identity, files],
+    port: 0,
+    env: { ...env, FILES_PROCESSING: 'false' },
+  })
   let id: string
   try {
     const meta = await uploaded(first.url, await admin(first.url), await png(300, 300))
@@ -24,10 +36,14 @@ test('pending thumbnails are made after a restart', async (t) => {
   const second = await startNode({ role: 'gateway', services: [identity, files], port: 0, env })
   try {
     const token = await admin(second.url)
-    const thumbnail = await eventually('the thumbnail after the restart', async () => {
-      const response = await fetch(new URL(`/api/files/${id}/thumbnail`, second.url), { headers: bearer(token) })
-      return response.status === 200 ? response : undefined
-    }, 15_000)
+    const thumbnail = await eventually(
+      'the thumbnail after the restart',
+      async () => {
+        const response = await fetch(new URL(`/api/files/${id}/thumbnail`, second.url), { headers: bearer(token) })
+        return response.status === 200 ? response : undefined
+      },
+      15_000,
+    )
     assert.equal(thumbnail.headers.get('content-type'), 'image/webp')
     const original = await fetch(new URL(`/api/files/${id}`, second.url), { headers: bearer(token) })
     assert.equal(original.status, 200, 'the bytes are under DATA_DIR/files and survive too')

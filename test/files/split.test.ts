@@ -18,10 +18,26 @@ let gateway: MosaicNode
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'mosaic-files-split-'))
-  service = await spawnNode([cli, 'serve', 'files'], { FILES_SERVICE_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false', FILE_MAX_BYTES: '100000', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET })
+  service = await spawnNode([cli, 'serve', 'files'], {
+    FILES_SERVICE_PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    LOG_PRETTY: 'false',
+    FILE_MAX_BYTES: '100000',
+    MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+  })
   gateway = await startNode({
-    role: 'gateway', services: [identity, files], port: 0,
-    env: { FILES_SERVICE_URL: service.url, MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET, HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', ...adminEnv },
+    role: 'gateway',
+    services: [identity, files],
+    port: 0,
+    env: {
+      FILES_SERVICE_URL: service.url,
+      MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+      HOST: '127.0.0.1',
+      DATA_DIR: ':memory:',
+      LOG_LEVEL: 'silent',
+      ...adminEnv,
+    },
   })
 })
 
@@ -40,15 +56,34 @@ test('upload, download, range and 304 through the proxy; the refusals too', asyn
   assert.equal(download.status, 200)
   assert.equal(download.headers.get('content-type'), 'image/png')
   assert.deepEqual(Buffer.from(await download.arrayBuffer()), bytes)
-  const part = await fetch(new URL(`/api/files/${meta.id}`, gateway.url), { headers: { ...bearer(token), range: 'bytes=-16' } })
+  const part = await fetch(new URL(`/api/files/${meta.id}`, gateway.url), {
+    headers: { ...bearer(token), range: 'bytes=-16' },
+  })
   assert.equal(part.status, 206)
   assert.deepEqual(Buffer.from(await part.arrayBuffer()), bytes.subarray(bytes.length - 16))
-  assert.equal((await fetch(new URL(`/api/files/${meta.id}`, gateway.url), { headers: { ...bearer(token), 'if-none-match': `"${meta.sha256}"` } })).status, 304)
-  await problemOf(await upload(gateway.url, token, Buffer.from('#!/bin/sh\necho hi\n'), 'x.png'), 415, 'file_type_not_allowed')
-  const big = await upload(gateway.url, token, Buffer.concat([bytes, Buffer.alloc(100_000)])).catch((error: unknown) => error as Error)
+  assert.equal(
+    (
+      await fetch(new URL(`/api/files/${meta.id}`, gateway.url), {
+        headers: { ...bearer(token), 'if-none-match': `"${meta.sha256}"` },
+      })
+    ).status,
+    304,
+  )
+  await problemOf(
+    await upload(gateway.url, token, Buffer.from('#!/bin/sh\necho hi\n'), 'x.png'),
+    415,
+    'file_type_not_allowed',
+  )
+  const big = await upload(gateway.url, token, Buffer.concat([bytes, Buffer.alloc(100_000)])).catch(
+    (error: unknown) => error as Error,
+  )
   assert.ok(big instanceof Response, String(big))
   await problemOf(big, 413, 'payload_too_large')
-  await problemOf(await fetch(new URL('/api/files', gateway.url), { method: 'POST', body: new FormData() }), 401, 'unauthenticated')
+  await problemOf(
+    await fetch(new URL('/api/files', gateway.url), { method: 'POST', body: new FormData() }),
+    401,
+    'unauthenticated',
+  )
 })
 
 test('a public file is served to anonymous callers through the proxy; a private one is a 404', async () => {

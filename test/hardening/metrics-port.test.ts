@@ -13,7 +13,9 @@ import { testEnv, INTERNAL_SECRET } from '../auth.ts'
 test('the gateway and a service alone serve /metrics on METRICS_PORT only', async (t) => {
   for (const role of ['gateway', 'service'] as const) {
     const node = await startNode({
-      role, services: role === 'gateway' ? [identity, catalog] : [catalog], port: 0,
+      role,
+      services: role === 'gateway' ? [identity, catalog] : [catalog],
+      port: 0,
       env: testEnv({ METRICS_PORT: '0', MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET }),
     })
     t.after(() => node.stop())
@@ -27,13 +29,25 @@ test('the gateway and a service alone serve /metrics on METRICS_PORT only', asyn
     const metrics = await fetch(node.metricsUrl)
     assert.equal(metrics.status, 200)
     assert.match(metrics.headers.get('content-type')!, /^text\/plain/)
-    assert.match(await metrics.text(), /^http_server_request_duration_seconds_count\{service="(gateway|catalog)",http_request_method="GET",http_route="\/health\/live"/m)
-    assert.equal((await fetch(new URL('/api/products', node.metricsUrl))).status, 404, 'the metrics port serves nothing else')
+    assert.match(
+      await metrics.text(),
+      /^http_server_request_duration_seconds_count\{service="(gateway|catalog)",http_request_method="GET",http_route="\/health\/live"/m,
+    )
+    assert.equal(
+      (await fetch(new URL('/api/products', node.metricsUrl))).status,
+      404,
+      'the metrics port serves nothing else',
+    )
   }
 })
 
 test('METRICS_PORT=off serves no metrics; a taken METRICS_PORT stops the start with a StartupError naming it', async (t) => {
-  const off = await startNode({ role: 'gateway', services: [identity, catalog], port: 0, env: testEnv({ METRICS_PORT: 'off' }) })
+  const off = await startNode({
+    role: 'gateway',
+    services: [identity, catalog],
+    port: 0,
+    env: testEnv({ METRICS_PORT: 'off' }),
+  })
   t.after(() => off.stop())
   assert.equal(off.metricsUrl, undefined)
 
@@ -41,6 +55,15 @@ test('METRICS_PORT=off serves no metrics; a taken METRICS_PORT stops the start w
   await once(taken, 'listening')
   t.after(() => taken.close())
   const port = (taken.address() as AddressInfo).port
-  await assert.rejects(startNode({ role: 'gateway', services: [identity, catalog], port: 0, env: testEnv({ METRICS_PORT: String(port) }) }),
-    (error: unknown) => error instanceof StartupError && error.message.startsWith(`port ${port} on 127.0.0.1 is already in use (METRICS_PORT)`))
+  await assert.rejects(
+    startNode({
+      role: 'gateway',
+      services: [identity, catalog],
+      port: 0,
+      env: testEnv({ METRICS_PORT: String(port) }),
+    }),
+    (error: unknown) =>
+      error instanceof StartupError &&
+      error.message.startsWith(`port ${port} on 127.0.0.1 is already in use (METRICS_PORT)`),
+  )
 })

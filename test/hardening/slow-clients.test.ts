@@ -20,8 +20,14 @@ let port: number
 
 before(async () => {
   node = await startNode({
-    role: 'gateway', services: topology.map((s) => s.definition), port: 0,
-    env: testEnv({ RECEIVE_TIMEOUT_MS: String(RECEIVE_MS), HEADERS_TIMEOUT_MS: String(HEADERS_MS), MAX_CONNECTIONS_PER_CLIENT: String(CAP) }),
+    role: 'gateway',
+    services: topology.map((s) => s.definition),
+    port: 0,
+    env: testEnv({
+      RECEIVE_TIMEOUT_MS: String(RECEIVE_MS),
+      HEADERS_TIMEOUT_MS: String(HEADERS_MS),
+      MAX_CONNECTIONS_PER_CLIENT: String(CAP),
+    }),
   })
   port = Number(new URL(node.url).port)
 })
@@ -41,21 +47,27 @@ async function stall(data: string, localAddress = '127.0.0.1'): Promise<Socket> 
 async function closedAfter(socket: Socket): Promise<number> {
   const started = performance.now()
   let answer = ''
-  socket.on('data', (chunk: Buffer) => { answer += chunk.toString() })
+  socket.on('data', (chunk: Buffer) => {
+    answer += chunk.toString()
+  })
   await once(socket, 'close')
   assert.match(answer, /^HTTP\/1\.1 408 /, 'told why, before the close')
   return performance.now() - started
 }
 
-const stalledLogin = 'POST /api/users/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"em'
+const stalledLogin =
+  'POST /api/users/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"em'
 
 /** GET /health/live from `localAddress`; resolves with the status or the error code. */
 function live(localAddress: string): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/health/live', localAddress, agent: false, timeout: 5000 }, (res) => {
-      res.resume()
-      resolve(res.statusCode!)
-    })
+    const req = request(
+      { host: '127.0.0.1', port, path: '/health/live', localAddress, agent: false, timeout: 5000 },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      },
+    )
     req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message))
     req.end()
   })
@@ -75,7 +87,8 @@ test('one address gets at most MAX_CONNECTIONS_PER_CLIENT; others are still answ
   const sockets = await Promise.all(Array.from({ length: CAP * 3 }, () => stall(stalledLogin, '127.0.0.2')))
   // The kernel completes the handshakes; the server closes the excess as it accepts them.
   const open = (): Socket[] => sockets.filter((s) => !s.destroyed)
-  for (const deadline = Date.now() + 5000; open().length > CAP && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 50))
+  for (const deadline = Date.now() + 5000; open().length > CAP && Date.now() < deadline; )
+    await new Promise((resolve) => setTimeout(resolve, 50))
   await new Promise((resolve) => setTimeout(resolve, 100))
   assert.equal(open().length, CAP, `${open().length} of ${sockets.length} left open`)
   assert.equal(await live('127.0.0.2'), 'ECONNRESET', 'this address is at its cap')
@@ -84,5 +97,8 @@ test('one address gets at most MAX_CONNECTIONS_PER_CLIENT; others are still answ
   // The stalled ones end by the receive timeout, and the address may connect again (once the server
   // has seen its side of those connections close too, a moment after the client has).
   await Promise.all(open().map((s) => once(s, 'close')))
-  assert.equal(await eventually('127.0.0.2 answered again', async () => (await live('127.0.0.2')) === 200 || undefined, 3000), true)
+  assert.equal(
+    await eventually('127.0.0.2 answered again', async () => (await live('127.0.0.2')) === 200 || undefined, 3000),
+    true,
+  )
 })

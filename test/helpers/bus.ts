@@ -9,8 +9,13 @@ import { drained } from './drained.ts'
 export function spy(node: MosaicNode, route: Route, onEvent: (event: CloudEvent) => void): Promise<void> {
   return node.bus.subscribe({
     ...route,
-    handle: async (events) => { events.forEach(onEvent); return events.length },
-    deadLetter: async (event) => { throw new Error(`spy ${route.id} never fails, yet ${event.id} was dead-lettered`) },
+    handle: async (events) => {
+      events.forEach(onEvent)
+      return events.length
+    },
+    deadLetter: async (event) => {
+      throw new Error(`spy ${route.id} never fails, yet ${event.id} was dead-lettered`)
+    },
   })
 }
 

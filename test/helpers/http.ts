@@ -30,9 +30,14 @@ export const COOKIE_NAME = '__Host-mosaic-session'
 
 /** A node's base URL, or anything holding one (a started node, a test harness). */
 export type Base = string | { readonly url: string }
-const urlOf = (base: Base): string => typeof base === 'string' ? base : base.url
+const urlOf = (base: Base): string => (typeof base === 'string' ? base : base.url)
 
-export async function call<T = unknown>(base: Base, method: string, path: string, options: CallOptions = {}): Promise<Reply<T>> {
+export async function call<T = unknown>(
+  base: Base,
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...options.headers }
   let body = options.body
   if (options.json !== undefined) {
@@ -60,7 +65,7 @@ export interface Problem {
   instance?: string
   traceId?: string
   retryable?: boolean
-  errors?: { path: string, code: string, message: string }[]
+  errors?: { path: string; code: string; message: string }[]
 }
 
 /** A refusal: the status, a problem+json content type, and the code, all three. */
@@ -79,13 +84,20 @@ export function assertProblem(reply: Reply | Omit<Reply, 'ms'>, status: number, 
 export async function problemOf(response: Response, status: number, code: string, message = ''): Promise<Problem> {
   const text = await response.text()
   let body: unknown
-  try { body = JSON.parse(text) } catch { body = undefined }
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = undefined
+  }
   return assertProblem({ status: response.status, headers: response.headers, body, text }, status, code, message)
 }
 
 /** A 422 (or `status`) whose field errors name `path`. */
 export function assertFieldError(reply: Reply, path: string, code = 'validation_failed', status = 422): Problem {
   const problem = assertProblem(reply, status, code)
-  assert.ok(problem.errors?.some((e) => e.path === path), `expected an error at ${path}, got ${JSON.stringify(problem.errors)}`)
+  assert.ok(
+    problem.errors?.some((e) => e.path === path),
+    `expected an error at ${path}, got ${JSON.stringify(problem.errors)}`,
+  )
   return problem
 }

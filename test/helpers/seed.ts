@@ -8,7 +8,7 @@ import type { TestContext } from 'node:test'
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0
   return () => {
-    a = (a + 0x6D2B79F5) >>> 0
+    a = (a + 0x6d2b79f5) >>> 0
     let t = a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -20,7 +20,8 @@ export function mulberry32(seed: number): () => number {
 export function seededRandom(t: TestContext): () => number {
   const given = process.env.TEST_SEED
   const seed = given === undefined || given === '' ? randomInt(2 ** 32 - 1) : Number(given)
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new Error(`TEST_SEED must be an integer from 0 to 2^32-1, got ${given}`)
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new Error(`TEST_SEED must be an integer from 0 to 2^32-1, got ${given}`)
   // Reported beside the test's result (✔ or ✖), so a failure says how to replay it.
   t.diagnostic(`TEST_SEED=${seed}`)
   return mulberry32(seed)

@@ -20,20 +20,33 @@ export interface User {
   createdAt: string
 }
 
-export interface Registration { email?: string, password?: string, name?: string, tenant?: string }
+export interface Registration {
+  email?: string
+  password?: string
+  name?: string
+  tenant?: string
+}
 
 /** Registers an account (201 asserted) and returns it with its password. */
 export async function register(base: Base, fields: Registration = {}): Promise<User & { password: string }> {
   const password = fields.password ?? PASSWORD
   const reply = await call<User>(base, 'POST', '/api/users', {
-    json: { email: fields.email ?? uniqueEmail(), password, name: fields.name ?? 'Test User', ...(fields.tenant ? { tenant: fields.tenant } : {}) },
+    json: {
+      email: fields.email ?? uniqueEmail(),
+      password,
+      name: fields.name ?? 'Test User',
+      ...(fields.tenant ? { tenant: fields.tenant } : {}),
+    },
   })
   assert.equal(reply.status, 201, reply.text)
   return { ...reply.body, password }
 }
 
 /** A new customer, registered and signed in: their access token, id and account. */
-export async function customer(base: Base, fields: Registration = {}): Promise<{ token: string, userId: string, user: User, tokens: Tokens }> {
+export async function customer(
+  base: Base,
+  fields: Registration = {},
+): Promise<{ token: string; userId: string; user: User; tokens: Tokens }> {
   const user = await register(base, fields)
   const tokens = await login(typeof base === 'string' ? base : base.url, user.email, user.password)
   return { token: tokens.accessToken, userId: user.id, user, tokens }

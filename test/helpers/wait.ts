@@ -7,7 +7,11 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
  * Polls `check` until it gives a value (anything but undefined, null or false: `true`, a row, a
  * count of 0) and returns that value; fails naming `what` after `timeoutMs`.
  */
-export async function eventually<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000): Promise<Exclude<T, undefined | null | false>> {
+export async function eventually<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 5000,
+): Promise<Exclude<T, undefined | null | false>> {
   const until = Date.now() + timeoutMs
   for (;;) {
     const value = await check()

@@ -6,8 +6,20 @@ import assert from 'node:assert/strict'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { spy } from '../helpers/bus.ts'
 import {
-  startIdentityNode, call, assertProblem, register, tryLogin, identityDb, cloneUsers, uniqueEmail, eventually,
-  PASSWORD, type TestNode, type User, type Reply, type Problem,
+  startIdentityNode,
+  call,
+  assertProblem,
+  register,
+  tryLogin,
+  identityDb,
+  cloneUsers,
+  uniqueEmail,
+  eventually,
+  PASSWORD,
+  type TestNode,
+  type User,
+  type Reply,
+  type Problem,
 } from './helpers.ts'
 
 const ACCOUNT_THRESHOLD = 5
@@ -19,9 +31,13 @@ const locked: CloudEvent[] = []
 let address = 0
 
 /** A new client address for every request: 10.x.y.z. */
-const nextIp = (): string => { address++; return `10.${(address >> 16) & 255}.${(address >> 8) & 255}.${address & 255}` }
+const nextIp = (): string => {
+  address++
+  return `10.${(address >> 16) & 255}.${(address >> 8) & 255}.${address & 255}`
+}
 const fromIp = (ip: string) => ({ headers: { 'x-forwarded-for': ip } })
-const guess = (email: string, password = 'Wr0ng-guess-of-a-password', ip = nextIp()) => tryLogin(node, email, password, fromIp(ip))
+const guess = (email: string, password = 'Wr0ng-guess-of-a-password', ip = nextIp()) =>
+  tryLogin(node, email, password, fromIp(ip))
 
 before(async () => {
   node = await startIdentityNode({
@@ -32,7 +48,11 @@ before(async () => {
     AUTH_LOCKOUT_BASE_SECONDS: String(LOCK_SECONDS),
   })
   // A subscriber of our own, as a security-alerting service would be: proves user.locked is delivered, not just written.
-  await spy(node.node, { id: 'identity-test/user.locked', consumer: 'identity', source: 'identity', type: 'user.locked' }, (event) => locked.push(event))
+  await spy(
+    node.node,
+    { id: 'identity-test/user.locked', consumer: 'identity', source: 'identity', type: 'user.locked' },
+    (event) => locked.push(event),
+  )
 })
 after(() => node?.stop())
 
@@ -51,12 +71,22 @@ test('120 guesses from rotating addresses lock the account: 429 too_many_attempt
     statuses.push(last.status)
     assert.ok([401, 429].includes(last.status), `guess ${i}: ${last.text}`)
   }
-  assert.deepEqual(statuses.slice(0, ACCOUNT_THRESHOLD), Array(ACCOUNT_THRESHOLD).fill(401), 'the first failures are plain refusals')
-  assert.ok(statuses.slice(ACCOUNT_THRESHOLD).every((s) => s === 429), `locked after ${ACCOUNT_THRESHOLD} failures: ${statuses.join(',')}`)
+  assert.deepEqual(
+    statuses.slice(0, ACCOUNT_THRESHOLD),
+    Array(ACCOUNT_THRESHOLD).fill(401),
+    'the first failures are plain refusals',
+  )
+  assert.ok(
+    statuses.slice(ACCOUNT_THRESHOLD).every((s) => s === 429),
+    `locked after ${ACCOUNT_THRESHOLD} failures: ${statuses.join(',')}`,
+  )
   const problem = assertProblem(last!, 429, 'too_many_attempts')
   assert.equal(problem.retryable, true)
   const retryAfter = Number(last!.headers.get('retry-after'))
-  assert.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= LOCK_SECONDS, `Retry-After ${last!.headers.get('retry-after')}`)
+  assert.ok(
+    Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= LOCK_SECONDS,
+    `Retry-After ${last!.headers.get('retry-after')}`,
+  )
 
   const right = await guess(victim.email, PASSWORD)
   assertProblem(right, 429, 'too_many_attempts', 'the correct password while locked')
@@ -64,13 +94,17 @@ test('120 guesses from rotating addresses lock the account: 429 too_many_attempt
   // The same account however the email is spelt.
   assertProblem(await guess(victim.email.toUpperCase(), PASSWORD), 429, 'too_many_attempts', 'upper-case email')
 
-  const [row] = await identityDb(node).query<{ failures: number, locked: boolean }>(
-    'select failures, locked_until > now() as locked from login_failures where key = $1', [`account:default:${victim.email}`])
+  const [row] = await identityDb(node).query<{ failures: number; locked: boolean }>(
+    'select failures, locked_until > now() as locked from login_failures where key = $1',
+    [`account:default:${victim.email}`],
+  )
   assert.ok(row, 'the failures are counted against the account')
   assert.equal(row.failures, ACCOUNT_THRESHOLD, 'guesses refused while locked are not even checked')
   assert.equal(row.locked, true)
 
-  await eventually('user.locked to be delivered', async () => locked.some((e) => (e.data as { userId: string }).userId === victim.id))
+  await eventually('user.locked to be delivered', async () =>
+    locked.some((e) => (e.data as { userId: string }).userId === victim.id),
+  )
   const event = locked.find((e) => (e.data as { userId: string }).userId === victim.id)!
   assert.equal(event.type, 'user.locked')
   assert.equal((event.data as { tenantId: string }).tenantId, 'default')
@@ -87,7 +121,10 @@ test('guesses sent all at once are held to the same limit: the lock set by the f
   assertProblem(replies[20]!, 429, 'too_many_attempts', 'the right password, sent after the threshold was crossed')
   // A password check that was already queued when the lock fell may finish: a little slack, not 39.
   // (Before the lock was looked at again after the password check, all 39 were checked and the right one signed in.)
-  assert.ok(checked <= ACCOUNT_THRESHOLD + 2, `${checked} guesses were checked and refused one by one; the limit is ${ACCOUNT_THRESHOLD}`)
+  assert.ok(
+    checked <= ACCOUNT_THRESHOLD + 2,
+    `${checked} guesses were checked and refused one by one; the limit is ${ACCOUNT_THRESHOLD}`,
+  )
   assertProblem(await guess(victim.email, PASSWORD), 429, 'too_many_attempts')
 })
 
@@ -112,7 +149,9 @@ test('a known and an unknown email get the same answer: the same status and body
   assertProblem(lockedUnknown, 429, 'too_many_attempts', 'an email nobody registered locks the same way')
   assert.deepEqual(shape(lockedKnown), shape(lockedUnknown))
   assert.equal(lockedKnown.headers.get('retry-after') !== null, lockedUnknown.headers.get('retry-after') !== null)
-  assert.ok(Math.abs(Number(lockedKnown.headers.get('retry-after')) - Number(lockedUnknown.headers.get('retry-after'))) <= 2)
+  assert.ok(
+    Math.abs(Number(lockedKnown.headers.get('retry-after')) - Number(lockedUnknown.headers.get('retry-after'))) <= 2,
+  )
 })
 
 test('an unknown email costs a password check like a known one (no timing shortcut)', async () => {
@@ -134,13 +173,17 @@ test('an unknown email costs a password check like a known one (no timing shortc
   // Medians, so one request stalled by a busy machine does not decide it.
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
   // Only that both paths ran an argon2 check: an unknown email answered without one would be many times faster.
-  assert.ok(median(unknownMs) >= 0.4 * median(knownMs), `unknown ${median(unknownMs).toFixed(1)} ms vs known ${median(knownMs).toFixed(1)} ms`)
+  assert.ok(
+    median(unknownMs) >= 0.4 * median(knownMs),
+    `unknown ${median(unknownMs).toFixed(1)} ms vs known ${median(knownMs).toFixed(1)} ms`,
+  )
 })
 
 test(`${IP_THRESHOLD} failures from one address lock that address out, for every account, while other addresses still sign in`, async () => {
   const ip = nextIp()
   const user = await register(node)
-  for (let i = 0; i < IP_THRESHOLD; i++) assertProblem(await guess(uniqueEmail('spray'), 'Spr4y-the-same-guess', ip), 401, 'invalid_credentials')
+  for (let i = 0; i < IP_THRESHOLD; i++)
+    assertProblem(await guess(uniqueEmail('spray'), 'Spr4y-the-same-guess', ip), 401, 'invalid_credentials')
   const sprayed = await guess(user.email, PASSWORD, ip)
   assertProblem(sprayed, 429, 'too_many_attempts', 'a correct password from the locked address')
   assert.ok(Number(sprayed.headers.get('retry-after')) > 0)

@@ -12,7 +12,7 @@ let emails: string[]
 before(async () => {
   node = await startIdentityNode()
   const template = await register(node)
-  emails = [template.email, ...await cloneUsers(node, template, 9, 'flood')]
+  emails = [template.email, ...(await cloneUsers(node, template, 9, 'flood'))]
 })
 after(() => node?.stop())
 
@@ -20,12 +20,15 @@ test(`${LOGINS} concurrent sign-ins all succeed while /health/live (and a public
   // Warm up: the first verification also compiles/loads what later ones reuse.
   assert.equal((await tryLogin(node, emails[0]!, PASSWORD)).status, 200)
 
-  const health: { status: number, ms: number }[] = []
-  const reads: { status: number, ms: number }[] = []
+  const health: { status: number; ms: number }[] = []
+  const reads: { status: number; ms: number }[] = []
   let flooding = true
   const poll = (async () => {
     while (flooding) {
-      const [live, read] = await Promise.all([call(node, 'GET', '/health/live'), call(node, 'GET', '/api/products?limit=1')])
+      const [live, read] = await Promise.all([
+        call(node, 'GET', '/health/live'),
+        call(node, 'GET', '/api/products?limit=1'),
+      ])
       health.push({ status: live.status, ms: live.ms })
       reads.push({ status: read.status, ms: read.ms })
       await sleep(10)
@@ -33,18 +36,30 @@ test(`${LOGINS} concurrent sign-ins all succeed while /health/live (and a public
   })()
 
   const started = performance.now()
-  const logins = await Promise.all(Array.from({ length: LOGINS }, (_, i) => tryLogin(node, emails[i % emails.length]!, PASSWORD)))
+  const logins = await Promise.all(
+    Array.from({ length: LOGINS }, (_, i) => tryLogin(node, emails[i % emails.length]!, PASSWORD)),
+  )
   const floodMs = performance.now() - started
   flooding = false
   await poll
 
   const failed = logins.filter((r) => r.status !== 200)
-  assert.deepEqual(failed.map((r) => `${r.status} ${r.text}`), [], 'every sign-in succeeds')
+  assert.deepEqual(
+    failed.map((r) => `${r.status} ${r.text}`),
+    [],
+    'every sign-in succeeds',
+  )
   assert.ok(logins.every((r) => typeof (r.body as { accessToken?: string }).accessToken === 'string'))
 
   assert.ok(health.length >= 3, `only ${health.length} health checks ran during a ${floodMs.toFixed(0)} ms flood`)
-  assert.ok(health.every((h) => h.status === 200), `health answers: ${health.map((h) => h.status).join(',')}`)
-  assert.ok(reads.every((r) => r.status === 200), `read answers: ${reads.map((r) => r.status).join(',')}`)
+  assert.ok(
+    health.every((h) => h.status === 200),
+    `health answers: ${health.map((h) => h.status).join(',')}`,
+  )
+  assert.ok(
+    reads.every((r) => r.status === 200),
+    `read answers: ${reads.map((r) => r.status).join(',')}`,
+  )
   const slowestHealth = Math.max(...health.map((h) => h.ms))
   const slowestRead = Math.max(...reads.map((r) => r.ms))
   const summary = `flood ${floodMs.toFixed(0)} ms, ${health.length} polls, slowest health ${slowestHealth.toFixed(1)} ms, slowest read ${slowestRead.toFixed(1)} ms`

@@ -16,7 +16,15 @@ import { call, COOKIE_NAME, type Reply, type Problem } from '../helpers/http.ts'
 import { register, uniqueEmail, PASSWORD, type User } from '../helpers/users.ts'
 
 export { ADMIN_EMAIL, ADMIN_PASSWORD, type Tokens } from '../auth.ts'
-export { call, assertProblem, assertFieldError, COOKIE_NAME, type Reply, type CallOptions, type Problem } from '../helpers/http.ts'
+export {
+  call,
+  assertProblem,
+  assertFieldError,
+  COOKIE_NAME,
+  type Reply,
+  type CallOptions,
+  type Problem,
+} from '../helpers/http.ts'
 export { register, uniqueEmail, PASSWORD, type User } from '../helpers/users.ts'
 export { eventually, sleep } from '../helpers/wait.ts'
 
@@ -40,15 +48,29 @@ export async function startIdentityNode(env: NodeJS.ProcessEnv = {}): Promise<Te
   return { node, url: node.url, stop: () => node.stop() }
 }
 
-export async function login(node: TestNode, email: string, password = PASSWORD, extra: { totp?: string, tenant?: string, headers?: Record<string, string> } = {}): Promise<Tokens> {
+export async function login(
+  node: TestNode,
+  email: string,
+  password = PASSWORD,
+  extra: { totp?: string; tenant?: string; headers?: Record<string, string> } = {},
+): Promise<Tokens> {
   const reply = await tryLogin(node, email, password, extra)
   assert.equal(reply.status, 200, reply.text)
   return reply.body as Tokens
 }
 
-export function tryLogin(node: TestNode, email: string, password: string, extra: { totp?: string, tenant?: string, headers?: Record<string, string> } = {}, query = ''): Promise<Reply<Tokens | Problem>> {
+export function tryLogin(
+  node: TestNode,
+  email: string,
+  password: string,
+  extra: { totp?: string; tenant?: string; headers?: Record<string, string> } = {},
+  query = '',
+): Promise<Reply<Tokens | Problem>> {
   const { headers, ...fields } = extra
-  return call<Tokens | Problem>(node, 'POST', `/api/users/login${query}`, { json: { email, password, ...fields }, ...(headers ? { headers } : {}) })
+  return call<Tokens | Problem>(node, 'POST', `/api/users/login${query}`, {
+    json: { email, password, ...fields },
+    ...(headers ? { headers } : {}),
+  })
 }
 
 export interface CookieSession {
@@ -69,8 +91,14 @@ export async function cookieLogin(node: TestNode, email: string, password = PASS
 }
 
 /** Registers and signs in a user; with `roles`, the roles are set in the database first (as an admin would). */
-export async function signUp(node: TestNode, options: { roles?: string[], tenant?: string, email?: string } = {}): Promise<{ user: User, tokens: Tokens, email: string }> {
-  const user = await register(node, { ...(options.tenant ? { tenant: options.tenant } : {}), ...(options.email ? { email: options.email } : {}) })
+export async function signUp(
+  node: TestNode,
+  options: { roles?: string[]; tenant?: string; email?: string } = {},
+): Promise<{ user: User; tokens: Tokens; email: string }> {
+  const user = await register(node, {
+    ...(options.tenant ? { tenant: options.tenant } : {}),
+    ...(options.email ? { email: options.email } : {}),
+  })
   if (options.roles) await setRolesInDb(node, user.id, options.roles)
   const tokens = await login(node, user.email, PASSWORD, options.tenant ? { tenant: options.tenant } : {})
   return { user: { ...user, roles: options.roles ?? user.roles }, tokens, email: user.email }
@@ -94,7 +122,8 @@ export async function cloneUsers(node: TestNode, template: User, count: number, 
   await identityDb(node).query(
     `insert into users (tenant_id, email, name, password_hash, roles)
      select tenant_id, e, name, password_hash, roles from users, unnest($2::text[]) as e where id = $1`,
-    [template.id, emails])
+    [template.id, emails],
+  )
   return emails
 }
 
@@ -115,10 +144,16 @@ export async function rotateSigningKey(node: TestNode): Promise<string> {
   return kid
 }
 
-interface KeyRow { kid: string, private_jwk: JWK, public_jwk: JWK }
+interface KeyRow {
+  kid: string
+  private_jwk: JWK
+  public_jwk: JWK
+}
 
 export async function activeKey(node: TestNode): Promise<KeyRow> {
-  const [row] = await identityDb(node).query<KeyRow>('select kid, private_jwk, public_jwk from signing_keys where retired_at is null order by created_at desc limit 1')
+  const [row] = await identityDb(node).query<KeyRow>(
+    'select kid, private_jwk, public_jwk from signing_keys where retired_at is null order by created_at desc limit 1',
+  )
   assert.ok(row, 'no active signing key')
   return row
 }
@@ -136,21 +171,33 @@ export interface ForgeOptions {
 const now = (): number => Math.floor(Date.now() / 1000)
 
 /** An access token signed with the node's active key (or `key`): exactly what the identity service issues, unless told otherwise. */
-export async function forgeToken(node: TestNode, subject: { userId: string, tenantId?: string, roles?: string[] }, options: ForgeOptions = {}): Promise<string> {
+export async function forgeToken(
+  node: TestNode,
+  subject: { userId: string; tenantId?: string; roles?: string[] },
+  options: ForgeOptions = {},
+): Promise<string> {
   const active = options.key ? undefined : await activeKey(node)
   const jwk = options.key ?? active!.private_jwk
   const kid = options.kid ?? active?.kid ?? jwk.kid ?? randomUUID()
   const claims: Record<string, unknown> = {
-    iss: ISSUER, aud: AUDIENCE, sub: subject.userId, tenant: subject.tenantId ?? 'default', roles: subject.roles ?? ['customer'],
-    iat: now(), exp: now() + 300, ...options.claims,
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: subject.userId,
+    tenant: subject.tenantId ?? 'default',
+    roles: subject.roles ?? ['customer'],
+    iat: now(),
+    exp: now() + 300,
+    ...options.claims,
   }
   for (const [k, v] of Object.entries(claims)) if (v === undefined) delete claims[k]
   const header = { alg: 'EdDSA', kid, typ: 'at+jwt', ...options.header }
   return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(await importJWK(jwk, 'EdDSA'))
 }
 
-export const b64url = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
-export const decodePart = (part: string): Record<string, unknown> => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>
+export const b64url = (value: unknown): string =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+export const decodePart = (part: string): Record<string, unknown> =>
+  JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>
 
 /** Every key anywhere in a JSON value, nested ones included. */
 export function allKeys(value: unknown, into: string[] = []): string[] {

@@ -4,8 +4,19 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { totpCode } from '../../src/services/identity/totp.ts'
 import {
-  startIdentityNode, call, assertProblem, assertFieldError, assertNoSecrets, signUp, identityDb, sleep, eventually,
-  PASSWORD, type TestNode, type Tokens, type User,
+  startIdentityNode,
+  call,
+  assertProblem,
+  assertFieldError,
+  assertNoSecrets,
+  signUp,
+  identityDb,
+  sleep,
+  eventually,
+  PASSWORD,
+  type TestNode,
+  type Tokens,
+  type User,
 } from './helpers.ts'
 
 const STEP_MS = 30_000
@@ -39,12 +50,18 @@ async function codeAt(offsetMs: number): Promise<string> {
   return totpCode(secret, Date.now() + offsetMs)
 }
 
-const signIn = (totp?: unknown) => call(node, 'POST', '/api/users/login', { json: { email: user.email, password: PASSWORD, ...(totp !== undefined ? { totp } : {}) } })
+const signIn = (totp?: unknown) =>
+  call(node, 'POST', '/api/users/login', {
+    json: { email: user.email, password: PASSWORD, ...(totp !== undefined ? { totp } : {}) },
+  })
 /** Forgets which step was last used, so a check is only about the time window (the replay guard has its own test). */
 const forgetLastStep = () => identityDb(node).query('update users set totp_last_step = null where id = $1', [user.id])
 
 test('enrolment gives a secret and an otpauth:// URI, and changes nothing until confirmed', async () => {
-  const reply = await call<{ secret: string, uri: string }>(node, 'POST', '/api/users/me/mfa/totp', { token: tokens.accessToken, json: { currentPassword: PASSWORD } })
+  const reply = await call<{ secret: string; uri: string }>(node, 'POST', '/api/users/me/mfa/totp', {
+    token: tokens.accessToken,
+    json: { currentPassword: PASSWORD },
+  })
   assert.equal(reply.status, 200, reply.text)
   secret = reply.body.secret
   assert.match(secret, /^[A-Z2-7]{32}$/, '160-bit base32 secret')
@@ -64,34 +81,68 @@ test('confirming with a wrong code is 401 invalid_code; with the current code TO
   const near = new Set([-STEP_MS, 0, STEP_MS].map((d) => totpCode(secret, Date.now() + d)))
   let wrong = '000000'
   for (let n = 1; near.has(wrong); n++) wrong = String(n).padStart(6, '0')
-  assertProblem(await call(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code: wrong } }), 401, 'invalid_code')
+  assertProblem(
+    await call(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code: wrong } }),
+    401,
+    'invalid_code',
+  )
   const far = totpCode(secret, Date.now() + 10 * STEP_MS)
-  if (!near.has(far)) assertProblem(await call(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code: far } }), 401, 'invalid_code')
+  if (!near.has(far))
+    assertProblem(
+      await call(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code: far } }),
+      401,
+      'invalid_code',
+    )
 
-  const reply = await call<User & { recoveryCodes: string[] }>(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code: current } })
+  const reply = await call<User & { recoveryCodes: string[] }>(node, 'POST', '/api/users/me/mfa/totp/verify', {
+    token: tokens.accessToken,
+    json: { code: current },
+  })
   assert.equal(reply.status, 200, reply.text)
   assert.equal(reply.body.mfaEnabled, true)
   ;({ recoveryCodes } = reply.body)
   assert.equal(recoveryCodes.length, 10)
   assert.equal(new Set(recoveryCodes).size, 10)
-  for (const code of recoveryCodes) assert.match(code, /^[0-9a-f]{8}(-[0-9a-f]{8}){3}$/, '128 random bits as 32 hex digits')
+  for (const code of recoveryCodes)
+    assert.match(code, /^[0-9a-f]{8}(-[0-9a-f]{8}){3}$/, '128 random bits as 32 hex digits')
   const { recoveryCodes: _, ...rest } = reply.body
   assertNoSecrets(rest, 'verify')
   // Stored as SHA-256 hashes only: no code appears in the table.
-  const stored = await identityDb(node).query<{ code_hash: string }>('select code_hash from recovery_codes where user_id = $1', [user.id])
+  const stored = await identityDb(node).query<{ code_hash: string }>(
+    'select code_hash from recovery_codes where user_id = $1',
+    [user.id],
+  )
   assert.equal(stored.length, 10)
   const hashes = JSON.stringify(stored)
-  for (const code of recoveryCodes) assert.ok(!hashes.includes(code) && !hashes.includes(code.replaceAll('-', '')), 'a code stored in clear')
+  for (const code of recoveryCodes)
+    assert.ok(!hashes.includes(code) && !hashes.includes(code.replaceAll('-', '')), 'a code stored in clear')
   assert.equal((await call<User>(node, 'GET', '/api/users/me', { token: tokens.accessToken })).body.mfaEnabled, true)
   // Enrolling again over an active secret is refused: a stolen session cannot swap the authenticator.
-  assertProblem(await call(node, 'POST', '/api/users/me/mfa/totp', { token: tokens.accessToken, json: { currentPassword: PASSWORD } }), 409, 'conflict')
+  assertProblem(
+    await call(node, 'POST', '/api/users/me/mfa/totp', {
+      token: tokens.accessToken,
+      json: { currentPassword: PASSWORD },
+    }),
+    409,
+    'conflict',
+  )
 })
 
 test('signing in without a code is 401 mfa_required, and a wrong password still says invalid_credentials', async () => {
   assertProblem(await signIn(), 401, 'mfa_required')
-  assertProblem(await call(node, 'POST', '/api/users/login', { json: { email: user.email, password: 'Not-the-password-1' } }), 401, 'invalid_credentials')
+  assertProblem(
+    await call(node, 'POST', '/api/users/login', { json: { email: user.email, password: 'Not-the-password-1' } }),
+    401,
+    'invalid_credentials',
+  )
   // A wrong password with a right code tells nothing about the code.
-  assertProblem(await call(node, 'POST', '/api/users/login', { json: { email: user.email, password: 'Not-the-password-1', totp: await codeAt(0) } }), 401, 'invalid_credentials')
+  assertProblem(
+    await call(node, 'POST', '/api/users/login', {
+      json: { email: user.email, password: 'Not-the-password-1', totp: await codeAt(0) },
+    }),
+    401,
+    'invalid_credentials',
+  )
 })
 
 test('a code from 30 s ago or 30 s ahead is accepted (one step of drift)', async () => {
@@ -129,10 +180,28 @@ test('a code works once: the same code again is refused, and so is an older one'
 })
 
 test('garbage codes are 422 at /totp (or /code), never a 500 and never a sign-in', async () => {
-  const garbage: unknown[] = ['12345', '1234567', 'abcdef', '12 345', ' 123456', '123456 ', '١٢٣٤٥٦', '12345a', '', '0x1234', 123456, null, ['123456'], { code: '123456' }]
+  const garbage: unknown[] = [
+    '12345',
+    '1234567',
+    'abcdef',
+    '12 345',
+    ' 123456',
+    '123456 ',
+    '١٢٣٤٥٦',
+    '12345a',
+    '',
+    '0x1234',
+    123456,
+    null,
+    ['123456'],
+    { code: '123456' },
+  ]
   for (const code of garbage) {
     assertFieldError(await signIn(code), '/totp')
-    assertFieldError(await call(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code } }), '/code')
+    assertFieldError(
+      await call(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code } }),
+      '/code',
+    )
   }
 })
 
@@ -147,28 +216,52 @@ test('mfa_required is not counted as a failure: the right password without a cod
 
 const accountKey = (email: string) => `account:default:${email}`
 const failuresOf = async (email: string): Promise<number> =>
-  Number((await identityDb(node).query<{ failures: number }>('select failures from login_failures where key = $1', [accountKey(email)]))[0]?.failures ?? 0)
-const enrol = (token: string, body?: unknown) => call<{ secret: string }>(node, 'POST', '/api/users/me/mfa/totp', { token, ...(body !== undefined ? { json: body } : {}) })
-const disable = (token: string, body?: unknown) => call<User>(node, 'POST', '/api/users/me/mfa/disable', { token, ...(body !== undefined ? { json: body } : {}) })
-const signInWithRecovery = (recoveryCode: string) => call<Tokens>(node, 'POST', '/api/users/login', { json: { email: user.email, password: PASSWORD, recoveryCode } })
+  Number(
+    (
+      await identityDb(node).query<{ failures: number }>('select failures from login_failures where key = $1', [
+        accountKey(email),
+      ])
+    )[0]?.failures ?? 0,
+  )
+const enrol = (token: string, body?: unknown) =>
+  call<{ secret: string }>(node, 'POST', '/api/users/me/mfa/totp', {
+    token,
+    ...(body !== undefined ? { json: body } : {}),
+  })
+const disable = (token: string, body?: unknown) =>
+  call<User>(node, 'POST', '/api/users/me/mfa/disable', { token, ...(body !== undefined ? { json: body } : {}) })
+const signInWithRecovery = (recoveryCode: string) =>
+  call<Tokens>(node, 'POST', '/api/users/login', { json: { email: user.email, password: PASSWORD, recoveryCode } })
 /** Waits for a security mail with this subject to the user (through the notifications service). */
-const securityMail = (token: string, subject: RegExp) => eventually(`a mail "${subject.source}"`, async () => {
-  const list = await call<{ items: { kind: string, subject: string | null }[] }>(node, 'GET', '/api/notifications', { token })
-  return list.body.items.find((n) => n.kind === 'security' && n.subject !== null && subject.test(n.subject))
-})
+const securityMail = (token: string, subject: RegExp) =>
+  eventually(`a mail "${subject.source}"`, async () => {
+    const list = await call<{ items: { kind: string; subject: string | null }[] }>(node, 'GET', '/api/notifications', {
+      token,
+    })
+    return list.body.items.find((n) => n.kind === 'security' && n.subject !== null && subject.test(n.subject))
+  })
 
 test('enrolment without the current password, or with a wrong one, is refused and counted like a failed sign-in', async () => {
   const other = await signUp(node)
   assertFieldError(await enrol(other.tokens.accessToken), '/')
   assertFieldError(await enrol(other.tokens.accessToken, {}), '/currentPassword')
   assert.equal(await failuresOf(other.email), 0, 'a missing password is not a guess')
-  const wrong = assertFieldError(await enrol(other.tokens.accessToken, { currentPassword: 'Not-the-password-1' }), '/currentPassword')
+  const wrong = assertFieldError(
+    await enrol(other.tokens.accessToken, { currentPassword: 'Not-the-password-1' }),
+    '/currentPassword',
+  )
   assert.equal(wrong.errors![0]!.code, 'current_password')
   assert.equal(await failuresOf(other.email), 1, 'a wrong password counts against the account')
-  const [row] = await identityDb(node).query<{ totp_pending: string | null }>('select totp_pending from users where id = $1', [other.user.id])
+  const [row] = await identityDb(node).query<{ totp_pending: string | null }>(
+    'select totp_pending from users where id = $1',
+    [other.user.id],
+  )
   assert.equal(row!.totp_pending, null, 'nothing enrolled')
   // While the account is locked (as after failed sign-ins), even the right password is 429 with Retry-After.
-  await identityDb(node).query("update login_failures set locked_until = now() + interval '120 seconds' where key = $1", [accountKey(other.email)])
+  await identityDb(node).query(
+    "update login_failures set locked_until = now() + interval '120 seconds' where key = $1",
+    [accountKey(other.email)],
+  )
   const locked = await enrol(other.tokens.accessToken, { currentPassword: PASSWORD })
   assertProblem(locked, 429, 'too_many_attempts')
   assert.ok(Number(locked.headers.get('retry-after')) > 0, 'Retry-After')
@@ -182,7 +275,11 @@ test('a stolen access token alone cannot switch MFA off', async () => {
   assertFieldError(await disable(tokens.accessToken), '/')
   assertFieldError(await disable(tokens.accessToken, { currentPassword: 'Not-the-password-1' }), '/currentPassword')
   // A well-formed code that is not one of the account's.
-  assertProblem(await disable(tokens.accessToken, { recoveryCode: '0123abcd-0123abcd-0123abcd-0123abcd' }), 401, 'invalid_code')
+  assertProblem(
+    await disable(tokens.accessToken, { recoveryCode: '0123abcd-0123abcd-0123abcd-0123abcd' }),
+    401,
+    'invalid_code',
+  )
   assert.equal(await failuresOf(user.email), 2, 'both guesses are counted')
   assert.equal((await call<User>(node, 'GET', '/api/users/me', { token: tokens.accessToken })).body.mfaEnabled, true)
   assertProblem(await signIn(), 401, 'mfa_required')
@@ -199,8 +296,17 @@ test('a recovery code signs in once, in place of a one-time code; its use is mai
   const both = await Promise.all([signInWithRecovery(recoveryCodes[2]!), signInWithRecovery(recoveryCodes[2]!)])
   assert.deepEqual(both.map((r) => r.status).sort(), [200, 401], both.map((r) => r.text).join(' | '))
   // A wrong password with a right code tells nothing about the code, and does not spend it.
-  assertProblem(await call(node, 'POST', '/api/users/login', { json: { email: user.email, password: 'Not-the-password-1', recoveryCode: recoveryCodes[3] } }), 401, 'invalid_credentials')
-  const [left] = await identityDb(node).query<{ n: number }>('select count(*)::int as n from recovery_codes where user_id = $1 and used_at is null', [user.id])
+  assertProblem(
+    await call(node, 'POST', '/api/users/login', {
+      json: { email: user.email, password: 'Not-the-password-1', recoveryCode: recoveryCodes[3] },
+    }),
+    401,
+    'invalid_credentials',
+  )
+  const [left] = await identityDb(node).query<{ n: number }>(
+    'select count(*)::int as n from recovery_codes where user_id = $1 and used_at is null',
+    [user.id],
+  )
   assert.equal(left!.n, 7)
   await securityMail(tokens.accessToken, /recovery code was used/)
 })
@@ -210,17 +316,28 @@ test('MFA is switched off with the current password, or with a recovery code; ea
   assert.equal(off.status, 200, off.text)
   assert.equal(off.body.mfaEnabled, false)
   assert.equal((await signIn()).status, 200, 'a password alone signs in again')
-  const [codes] = await identityDb(node).query<{ n: number }>('select count(*)::int as n from recovery_codes where user_id = $1', [user.id])
+  const [codes] = await identityDb(node).query<{ n: number }>(
+    'select count(*)::int as n from recovery_codes where user_id = $1',
+    [user.id],
+  )
   assert.equal(codes!.n, 0, 'the recovery codes are gone with it')
   assertProblem(await disable(tokens.accessToken, { currentPassword: PASSWORD }), 409, 'conflict', 'already off')
 
   // On again (new secret, new codes), then off with a recovery code: the authenticator is lost.
   secret = (await enrol(tokens.accessToken, { currentPassword: PASSWORD })).body.secret
   await forgetLastStep()
-  const again = await call<User & { recoveryCodes: string[] }>(node, 'POST', '/api/users/me/mfa/totp/verify', { token: tokens.accessToken, json: { code: await codeAt(0) } })
+  const again = await call<User & { recoveryCodes: string[] }>(node, 'POST', '/api/users/me/mfa/totp/verify', {
+    token: tokens.accessToken,
+    json: { code: await codeAt(0) },
+  })
   assert.equal(again.status, 200, again.text)
   assert.ok(!again.body.recoveryCodes.some((c) => recoveryCodes.includes(c)), 'new codes')
-  assertProblem(await disable(tokens.accessToken, { recoveryCode: recoveryCodes[5] }), 401, 'invalid_code', 'a code of the earlier set')
+  assertProblem(
+    await disable(tokens.accessToken, { recoveryCode: recoveryCodes[5] }),
+    401,
+    'invalid_code',
+    'a code of the earlier set',
+  )
   const byCode = await disable(tokens.accessToken, { recoveryCode: again.body.recoveryCodes[0] })
   assert.equal(byCode.status, 200, byCode.text)
   assert.equal(byCode.body.mfaEnabled, false)
@@ -233,13 +350,28 @@ test('bad input to enrolment, switching off and recovery sign-in is 422 problem+
   assertFieldError(await enrol(token, { currentPassword: '' }), '/currentPassword')
   assertFieldError(await enrol(token, { currentPassword: PASSWORD, extra: 1 }), '/extra')
   assertFieldError(await enrol(token, { currentPassword: 'a\u0000b' }), '/currentPassword')
-  for (const recoveryCode of ['', 'not-a-code', '0123abcd-0123abcd-0123abcd', '0123abcd-0123abcd-0123abcd-0123abcg', 1234, null]) {
+  for (const recoveryCode of [
+    '',
+    'not-a-code',
+    '0123abcd-0123abcd-0123abcd',
+    '0123abcd-0123abcd-0123abcd-0123abcg',
+    1234,
+    null,
+  ]) {
     assertFieldError(await disable(token, { recoveryCode }), '/recoveryCode')
     assertFieldError(await signInWithRecovery(recoveryCode as string), '/recoveryCode')
   }
   // One proof, not both: the body is refused as a whole.
-  assertProblem(await disable(token, { currentPassword: PASSWORD, recoveryCode: recoveryCodes[6] }), 422, 'validation_failed')
-  const notJson = await call(node, 'POST', '/api/users/me/mfa/disable', { token, body: 'currentPassword=x', headers: { 'content-type': 'text/plain' } })
+  assertProblem(
+    await disable(token, { currentPassword: PASSWORD, recoveryCode: recoveryCodes[6] }),
+    422,
+    'validation_failed',
+  )
+  const notJson = await call(node, 'POST', '/api/users/me/mfa/disable', {
+    token,
+    body: 'currentPassword=x',
+    headers: { 'content-type': 'text/plain' },
+  })
   assert.equal(notJson.status, 415, notJson.text)
   assert.match(notJson.headers.get('content-type') ?? '', /application\/problem\+json/)
 })

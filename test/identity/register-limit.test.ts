@@ -2,7 +2,16 @@
 // AUTH_REGISTER_WINDOW_SECONDS), counted in its database beside the sign-in failures.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startIdentityNode, call, assertProblem, identityDb, uniqueEmail, PASSWORD, type TestNode, type User } from './helpers.ts'
+import {
+  startIdentityNode,
+  call,
+  assertProblem,
+  identityDb,
+  uniqueEmail,
+  PASSWORD,
+  type TestNode,
+  type User,
+} from './helpers.ts'
 
 const LIMIT = 3
 const WINDOW_SECONDS = 600
@@ -10,12 +19,19 @@ let node: TestNode
 
 before(async () => {
   // TRUST_PROXY: each request names its client address in X-Forwarded-For.
-  node = await startIdentityNode({ TRUST_PROXY: 'true', AUTH_REGISTER_LIMIT: String(LIMIT), AUTH_REGISTER_WINDOW_SECONDS: String(WINDOW_SECONDS) })
+  node = await startIdentityNode({
+    TRUST_PROXY: 'true',
+    AUTH_REGISTER_LIMIT: String(LIMIT),
+    AUTH_REGISTER_WINDOW_SECONDS: String(WINDOW_SECONDS),
+  })
 })
 after(() => node?.stop())
 
 const registerFrom = (ip: string, email = uniqueEmail('limit'), password = PASSWORD) =>
-  call<User>(node, 'POST', '/api/users', { json: { email, password, name: 'Limit' }, headers: { 'x-forwarded-for': ip } })
+  call<User>(node, 'POST', '/api/users', {
+    json: { email, password, name: 'Limit' },
+    headers: { 'x-forwarded-for': ip },
+  })
 const accounts = async (email: string): Promise<number> =>
   (await identityDb(node).query('select 1 from users where email = $1', [email])).length
 
@@ -45,6 +61,8 @@ test('when the window has passed, the address may register again', async () => {
   for (let i = 0; i < LIMIT; i++) assert.equal((await registerFrom(ip)).status, 201)
   assertProblem(await registerFrom(ip), 429, 'too_many_requests')
   // The window's end is kept with the count: move it into the past rather than wait ten minutes.
-  await identityDb(node).query("update login_failures set locked_until = now() - interval '1 second' where key = $1", [`register:${ip}`])
+  await identityDb(node).query("update login_failures set locked_until = now() - interval '1 second' where key = $1", [
+    `register:${ip}`,
+  ])
   assert.equal((await registerFrom(ip)).status, 201)
 })

@@ -3,8 +3,18 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  startIdentityNode, call, assertProblem, register, login, cookieLogin, identityDb, COOKIE_NAME,
-  type TestNode, type Tokens, type User, type CookieSession,
+  startIdentityNode,
+  call,
+  assertProblem,
+  register,
+  login,
+  cookieLogin,
+  identityDb,
+  COOKIE_NAME,
+  type TestNode,
+  type Tokens,
+  type User,
+  type CookieSession,
 } from './helpers.ts'
 import { hashSecret } from '../../src/services/identity/sessions.ts'
 import { ConfigError } from '../../src/kit/config.ts'
@@ -21,7 +31,7 @@ after(() => node?.stop())
 
 const refresh = (refreshToken: string) => call<Tokens>(node, 'POST', '/api/users/refresh', { json: { refreshToken } })
 const meWithCookie = (secret: string) => call<User>(node, 'GET', '/api/users/me', { cookie: secret })
-const rename = (session: CookieSession, extra: { csrf?: string, headers?: Record<string, string> } = {}) =>
+const rename = (session: CookieSession, extra: { csrf?: string; headers?: Record<string, string> } = {}) =>
   call<User>(node, 'PATCH', '/api/users/me', { cookie: session.secret, json: { name: 'Renamed' }, ...extra })
 
 test('refresh rotates: the new token works, the used one is 401', async () => {
@@ -62,7 +72,9 @@ test('logout revokes the sign-in: its refresh token is 401 afterwards', async ()
   assert.equal(reply.status, 204, reply.text)
   assertProblem(await refresh(tokens.refreshToken), 401, 'invalid_token')
   const [row] = await identityDb(node).query<{ revoked: boolean }>(
-    'select s.revoked_at is not null as revoked from refresh_tokens t join sessions s on s.id = t.session_id where t.token_hash = $1', [hashSecret(tokens.refreshToken)])
+    'select s.revoked_at is not null as revoked from refresh_tokens t join sessions s on s.id = t.session_id where t.token_hash = $1',
+    [hashSecret(tokens.refreshToken)],
+  )
   assert.equal(row?.revoked, true)
 })
 
@@ -74,24 +86,39 @@ test('a cookie sign-in sets __Host-mosaic-session: HttpOnly, Secure, SameSite=La
   const names = attributes.slice(1).map((p) => p.split('=')[0]!.toLowerCase())
   assert.ok(names.includes('httponly'), a.setCookie)
   assert.ok(names.includes('secure'), a.setCookie)
-  assert.ok(attributes.some((p) => /^samesite=lax$/i.test(p)), a.setCookie)
-  assert.ok(attributes.some((p) => p === 'Path=/'), a.setCookie)
+  assert.ok(
+    attributes.some((p) => /^samesite=lax$/i.test(p)),
+    a.setCookie,
+  )
+  assert.ok(
+    attributes.some((p) => p === 'Path=/'),
+    a.setCookie,
+  )
   assert.ok(!names.includes('domain'), `no Domain: ${a.setCookie}`)
   // The id is the session's only secret: at least 128 bits of it.
   assert.match(a.secret, /^[A-Za-z0-9_-]+$/, 'base64url')
-  assert.ok(Buffer.from(a.secret, 'base64url').length * 8 >= 128, `${a.secret} is ${Buffer.from(a.secret, 'base64url').length * 8} bits`)
+  assert.ok(
+    Buffer.from(a.secret, 'base64url').length * 8 >= 128,
+    `${a.secret} is ${Buffer.from(a.secret, 'base64url').length * 8} bits`,
+  )
   assert.ok(Buffer.from(a.csrfToken, 'base64url').length * 8 >= 128, 'the CSRF token too')
   assert.notEqual(a.secret, b.secret, 'a new session id at each sign-in (no fixation)')
   assert.notEqual(a.csrfToken, b.csrfToken)
   // The cookie is stored only as a hash.
-  const rows = await identityDb(node).query('select 1 from sessions where secret_hash = $1 or csrf_hash = $2', [a.secret, a.csrfToken])
+  const rows = await identityDb(node).query('select 1 from sessions where secret_hash = $1 or csrf_hash = $2', [
+    a.secret,
+    a.csrfToken,
+  ])
   assert.equal(rows.length, 0)
 })
 
 test('a forced (attacker-chosen) session id does not sign anyone in, and signing in with one set gives a new id', async () => {
   const planted = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
   assertProblem(await meWithCookie(planted), 401, 'unauthenticated')
-  const reply = await call(node, 'POST', '/api/users/login?session=cookie', { json: { email: user.email, password: user.password }, cookie: planted })
+  const reply = await call(node, 'POST', '/api/users/login?session=cookie', {
+    json: { email: user.email, password: user.password },
+    cookie: planted,
+  })
   assert.equal(reply.status, 200)
   assert.ok(!(reply.headers.get('set-cookie') ?? '').includes(planted))
   assertProblem(await meWithCookie(planted), 401, 'unauthenticated')
@@ -104,16 +131,43 @@ test('cookie-authenticated unsafe requests need the CSRF token, a same-origin Se
   assertProblem(await rename(session, { csrf: '' }), 403, 'csrf_failed', 'an empty token')
   const other = await cookieLogin(node, user.email)
   assertProblem(await rename(session, { csrf: other.csrfToken }), 403, 'csrf_failed', "another session's token")
-  assertProblem(await rename(session, { csrf: session.csrfToken, headers: { 'sec-fetch-site': 'cross-site' } }), 403, 'csrf_failed', 'Sec-Fetch-Site: cross-site')
-  assertProblem(await rename(session, { csrf: session.csrfToken, headers: { 'sec-fetch-site': 'same-site' } }), 403, 'csrf_failed', 'Sec-Fetch-Site: same-site')
-  assertProblem(await rename(session, { csrf: session.csrfToken, headers: { origin: 'https://evil.example' } }), 403, 'csrf_failed', 'Origin evil')
-  assertProblem(await rename(session, { csrf: session.csrfToken, headers: { origin: 'null' } }), 403, 'csrf_failed', 'Origin null')
-  assert.notEqual((await meWithCookie(session.secret)).body.name, 'Renamed', 'nothing was changed by the refused requests')
+  assertProblem(
+    await rename(session, { csrf: session.csrfToken, headers: { 'sec-fetch-site': 'cross-site' } }),
+    403,
+    'csrf_failed',
+    'Sec-Fetch-Site: cross-site',
+  )
+  assertProblem(
+    await rename(session, { csrf: session.csrfToken, headers: { 'sec-fetch-site': 'same-site' } }),
+    403,
+    'csrf_failed',
+    'Sec-Fetch-Site: same-site',
+  )
+  assertProblem(
+    await rename(session, { csrf: session.csrfToken, headers: { origin: 'https://evil.example' } }),
+    403,
+    'csrf_failed',
+    'Origin evil',
+  )
+  assertProblem(
+    await rename(session, { csrf: session.csrfToken, headers: { origin: 'null' } }),
+    403,
+    'csrf_failed',
+    'Origin null',
+  )
+  assert.notEqual(
+    (await meWithCookie(session.secret)).body.name,
+    'Renamed',
+    'nothing was changed by the refused requests',
+  )
 
   const ok = await rename(session, { csrf: session.csrfToken })
   assert.equal(ok.status, 200, ok.text)
   assert.equal(ok.body.name, 'Renamed')
-  const sameOrigin = await rename(session, { csrf: session.csrfToken, headers: { origin: node.url, 'sec-fetch-site': 'same-origin' } })
+  const sameOrigin = await rename(session, {
+    csrf: session.csrfToken,
+    headers: { origin: node.url, 'sec-fetch-site': 'same-origin' },
+  })
   assert.equal(sameOrigin.status, 200, `the gateway's own origin: ${sameOrigin.text}`)
 })
 
@@ -123,36 +177,59 @@ test('a safe GET with the cookie alone is 200', async () => {
   assert.equal(reply.status, 200, reply.text)
   assert.equal(reply.body.id, user.id)
   // Even with a cross-site marker: reading is what SameSite and CORS guard, not CSRF tokens.
-  assert.equal((await call(node, 'GET', '/api/users/me', { cookie: session.secret, headers: { 'sec-fetch-site': 'cross-site' } })).status, 200)
+  assert.equal(
+    (await call(node, 'GET', '/api/users/me', { cookie: session.secret, headers: { 'sec-fetch-site': 'cross-site' } }))
+      .status,
+    200,
+  )
 })
 
 test('a session idle for longer than AUTH_SESSION_TTL is over', async () => {
   const session = await cookieLogin(node, user.email)
   assert.equal((await meWithCookie(session.secret)).status, 200)
-  await identityDb(node).query("update sessions set last_seen_at = now() - make_interval(secs => $2) where secret_hash = $1", [hashSecret(session.secret), IDLE_SECONDS - 30])
+  await identityDb(node).query(
+    'update sessions set last_seen_at = now() - make_interval(secs => $2) where secret_hash = $1',
+    [hashSecret(session.secret), IDLE_SECONDS - 30],
+  )
   assert.equal((await meWithCookie(session.secret)).status, 200, 'still within the idle timeout')
-  await identityDb(node).query("update sessions set last_seen_at = now() - make_interval(secs => $2) where secret_hash = $1", [hashSecret(session.secret), IDLE_SECONDS + 5])
+  await identityDb(node).query(
+    'update sessions set last_seen_at = now() - make_interval(secs => $2) where secret_hash = $1',
+    [hashSecret(session.secret), IDLE_SECONDS + 5],
+  )
   assertProblem(await meWithCookie(session.secret), 401, 'unauthenticated', 'idle')
   assertProblem(await rename(session, { csrf: session.csrfToken }), 401, 'unauthenticated', 'idle, unsafe')
 })
 
 test('use keeps a session alive: last_seen_at moves forward (at most once a minute)', async () => {
   const session = await cookieLogin(node, user.email)
-  await identityDb(node).query("update sessions set last_seen_at = now() - interval '120 seconds' where secret_hash = $1", [hashSecret(session.secret)])
+  await identityDb(node).query(
+    "update sessions set last_seen_at = now() - interval '120 seconds' where secret_hash = $1",
+    [hashSecret(session.secret)],
+  )
   assert.equal((await meWithCookie(session.secret)).status, 200)
-  const [row] = await identityDb(node).query<{ age: number }>('select extract(epoch from now() - last_seen_at) as age from sessions where secret_hash = $1', [hashSecret(session.secret)])
+  const [row] = await identityDb(node).query<{ age: number }>(
+    'select extract(epoch from now() - last_seen_at) as age from sessions where secret_hash = $1',
+    [hashSecret(session.secret)],
+  )
   assert.ok(Number(row!.age) < 10, `touched: ${row!.age} s old`)
 })
 
 test('a session past its absolute lifetime is over, however active', async () => {
   const session = await cookieLogin(node, user.email)
-  await identityDb(node).query("update sessions set expires_at = now() - interval '1 second' where secret_hash = $1", [hashSecret(session.secret)])
+  await identityDb(node).query("update sessions set expires_at = now() - interval '1 second' where secret_hash = $1", [
+    hashSecret(session.secret),
+  ])
   assertProblem(await meWithCookie(session.secret), 401, 'unauthenticated', 'expired')
 })
 
 test('logout with the cookie clears it and ends the session; it needs the CSRF token like any unsafe request', async () => {
   const session = await cookieLogin(node, user.email)
-  assertProblem(await call(node, 'POST', '/api/users/logout', { cookie: session.secret }), 403, 'csrf_failed', 'a cross-site logout')
+  assertProblem(
+    await call(node, 'POST', '/api/users/logout', { cookie: session.secret }),
+    403,
+    'csrf_failed',
+    'a cross-site logout',
+  )
   assert.equal((await meWithCookie(session.secret)).status, 200)
 
   const reply = await call(node, 'POST', '/api/users/logout', { cookie: session.secret, csrf: session.csrfToken })
@@ -163,20 +240,27 @@ test('logout with the cookie clears it and ends the session; it needs the CSRF t
   assert.match(cleared, /Path=\//)
   assert.match(cleared, /Secure/)
   assertProblem(await meWithCookie(session.secret), 401, 'unauthenticated', 'after logout')
-  const [row] = await identityDb(node).query<{ revoked: boolean }>('select revoked_at is not null as revoked from sessions where secret_hash = $1', [hashSecret(session.secret)])
+  const [row] = await identityDb(node).query<{ revoked: boolean }>(
+    'select revoked_at is not null as revoked from sessions where secret_hash = $1',
+    [hashSecret(session.secret)],
+  )
   assert.equal(row?.revoked, true)
 })
 
 test('AUTH_COOKIE_SECURE=false is refused unless HOST is a loopback address', async () => {
-  await assert.rejects(startIdentityNode({ AUTH_COOKIE_SECURE: 'false', HOST: '0.0.0.0' }),
-    (e: unknown) => e instanceof ConfigError && e.variable === 'AUTH_COOKIE_SECURE')
+  await assert.rejects(
+    startIdentityNode({ AUTH_COOKIE_SECURE: 'false', HOST: '0.0.0.0' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'AUTH_COOKIE_SECURE',
+  )
 })
 
 test('with AUTH_COOKIE_SECURE=false on loopback the cookie is mosaic-session, without Secure (and without __Host-, which needs it)', async (t) => {
   const insecure = await startIdentityNode({ AUTH_COOKIE_SECURE: 'false' })
   t.after(() => insecure.stop())
   const account = await register(insecure)
-  const reply = await call(insecure, 'POST', '/api/users/login?session=cookie', { json: { email: account.email, password: account.password } })
+  const reply = await call(insecure, 'POST', '/api/users/login?session=cookie', {
+    json: { email: account.email, password: account.password },
+  })
   assert.equal(reply.status, 200, reply.text)
   const setCookie = reply.headers.get('set-cookie') ?? ''
   const match = /^mosaic-session=([^;]+)/.exec(setCookie)
@@ -186,6 +270,8 @@ test('with AUTH_COOKIE_SECURE=false on loopback the cookie is mosaic-session, wi
   const me = await call<User>(insecure, 'GET', '/api/users/me', { headers: { cookie: `mosaic-session=${match[1]}` } })
   assert.equal(me.status, 200, me.text)
   assert.equal(me.body.id, account.id)
-  const hostPrefixed = await call(insecure, 'GET', '/api/users/me', { headers: { cookie: `${COOKIE_NAME}=${match[1]}` } })
+  const hostPrefixed = await call(insecure, 'GET', '/api/users/me', {
+    headers: { cookie: `${COOKIE_NAME}=${match[1]}` },
+  })
   assertProblem(hostPrefixed, 401, 'unauthenticated')
 })

@@ -7,13 +7,29 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { SignJWT, generateKeyPair, exportJWK, decodeProtectedHeader, type JWK } from 'jose'
 import {
-  startIdentityNode, call, assertProblem, signUp, login, forgeToken, activeKey, rotateSigningKey, identityDb, identityContext,
-  b64url, decodePart, sleep, ADMIN_EMAIL, ADMIN_PASSWORD, type TestNode, type Tokens, type User,
+  startIdentityNode,
+  call,
+  assertProblem,
+  signUp,
+  login,
+  forgeToken,
+  activeKey,
+  rotateSigningKey,
+  identityDb,
+  identityContext,
+  b64url,
+  decodePart,
+  sleep,
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  type TestNode,
+  type Tokens,
+  type User,
 } from './helpers.ts'
 import { rotateKey } from '../../src/services/identity/keys.ts'
 
 let node: TestNode
-let customer: { user: User, tokens: Tokens }
+let customer: { user: User; tokens: Tokens }
 let admin: Tokens
 
 const SKEW = 30
@@ -21,7 +37,11 @@ const TTL = 900
 
 before(async () => {
   // The gateway re-reads the published keys every second, so it notices a retired key quickly.
-  node = await startIdentityNode({ AUTH_JWKS_CACHE_SECONDS: '1', AUTH_CLOCK_SKEW_SECONDS: String(SKEW), AUTH_ACCESS_TOKEN_TTL: String(TTL) })
+  node = await startIdentityNode({
+    AUTH_JWKS_CACHE_SECONDS: '1',
+    AUTH_CLOCK_SKEW_SECONDS: String(SKEW),
+    AUTH_ACCESS_TOKEN_TTL: String(TTL),
+  })
   customer = await signUp(node)
   admin = await login(node, ADMIN_EMAIL, ADMIN_PASSWORD)
 })
@@ -44,14 +64,29 @@ test('honest tokens work: the issued one, and one forged exactly like it with th
   assert.equal(reply.status, 200, reply.text)
   assert.equal(reply.body.id, customer.user.id)
   const header = decodeProtectedHeader(customer.tokens.accessToken)
-  assert.deepEqual({ alg: header.alg, typ: header.typ, kid: header.kid }, { alg: 'EdDSA', typ: 'at+jwt', kid: (await activeKey(node)).kid })
+  assert.deepEqual(
+    { alg: header.alg, typ: header.typ, kid: header.kid },
+    { alg: 'EdDSA', typ: 'at+jwt', kid: (await activeKey(node)).kid },
+  )
   const forged = await forgeToken(node, { userId: customer.user.id })
-  assert.equal((await me(forged)).status, 200, 'the forging helper makes real tokens, so the refusals below are about the one thing changed')
+  assert.equal(
+    (await me(forged)).status,
+    200,
+    'the forging helper makes real tokens, so the refusals below are about the one thing changed',
+  )
 })
 
 test('alg: none is refused', async () => {
   const { kid } = await activeKey(node)
-  const payload = { iss: 'mosaic', aud: 'mosaic-api', sub: customer.user.id, tenant: 'default', roles: ['admin'], iat: nowSeconds(), exp: nowSeconds() + 300 }
+  const payload = {
+    iss: 'mosaic',
+    aud: 'mosaic-api',
+    sub: customer.user.id,
+    tenant: 'default',
+    roles: ['admin'],
+    iat: nowSeconds(),
+    exp: nowSeconds() + 300,
+  }
   for (const alg of ['none', 'None', 'NONE']) {
     const unsigned = `${b64url({ alg, typ: 'at+jwt', kid })}.${b64url(payload)}.`
     await assertRejected(unsigned, `alg ${alg}`)
@@ -68,8 +103,14 @@ test('HS256 keyed with the public key (the raw x bytes, or the public JWK as JSO
     'public JWK JSON': new TextEncoder().encode(JSON.stringify(publicJwk)),
   }
   for (const [what, secret] of Object.entries(secrets)) {
-    const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid, typ: 'at+jwt' })
-      .setIssuer('mosaic').setAudience('mosaic-api').setSubject(customer.user.id).setIssuedAt().setExpirationTime('5m').sign(secret)
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', kid, typ: 'at+jwt' })
+      .setIssuer('mosaic')
+      .setAudience('mosaic-api')
+      .setSubject(customer.user.id)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(secret)
     await assertRejected(token, `HS256 with ${what}`)
     assertProblem(await listUsers(token), 401, 'unauthenticated', `HS256 with ${what} on an admin route`)
   }
@@ -100,8 +141,14 @@ test('a token missing a required claim, or with malformed roles or tenant, is re
 test('expired beyond the clock skew is refused; expired within it is still accepted', async () => {
   const subject = { userId: customer.user.id }
   const issued = nowSeconds() - TTL
-  await assertRejected(await forgeToken(node, subject, { claims: { iat: issued, exp: nowSeconds() - SKEW - 15 } }), 'expired 45 s ago')
-  await assertRejected(await forgeToken(node, subject, { claims: { iat: issued - 86_400, exp: nowSeconds() - 86_400 } }), 'expired a day ago')
+  await assertRejected(
+    await forgeToken(node, subject, { claims: { iat: issued, exp: nowSeconds() - SKEW - 15 } }),
+    'expired 45 s ago',
+  )
+  await assertRejected(
+    await forgeToken(node, subject, { claims: { iat: issued - 86_400, exp: nowSeconds() - 86_400 } }),
+    'expired a day ago',
+  )
   const within = await me(await forgeToken(node, subject, { claims: { iat: issued, exp: nowSeconds() - 10 } }))
   assert.equal(within.status, 200, `expired 10 s ago, skew ${SKEW} s: ${within.text}`)
 })
@@ -111,10 +158,16 @@ test('a token signed by a key the identity service never published is refused, w
   const attacker: JWK = await exportJWK(privateKey)
   const subject = { userId: customer.user.id, roles: ['admin'] }
   await assertRejected(await forgeToken(node, subject, { key: attacker, kid: randomUUID() }), 'unknown kid')
-  await assertRejected(await forgeToken(node, subject, { key: attacker, kid: (await activeKey(node)).kid }), 'the active kid, the wrong key')
+  await assertRejected(
+    await forgeToken(node, subject, { key: attacker, kid: (await activeKey(node)).kid }),
+    'the active kid, the wrong key',
+  )
   await assertRejected(await forgeToken(node, subject, { key: attacker, header: { kid: undefined } }), 'no kid')
   // An embedded key must not be trusted either.
-  await assertRejected(await forgeToken(node, subject, { key: attacker, header: { jwk: { ...attacker, d: undefined } } }), 'embedded jwk')
+  await assertRejected(
+    await forgeToken(node, subject, { key: attacker, header: { jwk: { ...attacker, d: undefined } } }),
+    'embedded jwk',
+  )
 })
 
 test('a payload changed after signing (roles: admin) is refused, and the original still works', async () => {
@@ -136,8 +189,19 @@ test('a payload changed after signing (roles: admin) is refused, and the origina
 })
 
 test('a malformed Authorization header is 401, never anonymous access and never 500', async () => {
-  const headers = ['Basic x', 'Basic ' + Buffer.from(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`).toString('base64'), 'Bearer', 'Bearer ', 'garbage', 'Bearer garbage',
-    'Bearer a.b.c', 'Bearer ...', `Bearer ${customer.tokens.accessToken}x`, 'Bearer eyJhbGciOiJFZERTQSJ9', 'Token ' + customer.tokens.accessToken]
+  const headers = [
+    'Basic x',
+    'Basic ' + Buffer.from(`${ADMIN_EMAIL}:${ADMIN_PASSWORD}`).toString('base64'),
+    'Bearer',
+    'Bearer ',
+    'garbage',
+    'Bearer garbage',
+    'Bearer a.b.c',
+    'Bearer ...',
+    `Bearer ${customer.tokens.accessToken}x`,
+    'Bearer eyJhbGciOiJFZERTQSJ9',
+    'Token ' + customer.tokens.accessToken,
+  ]
   for (const authorization of headers) {
     for (const path of ['/api/users/me', '/api/users']) {
       const reply = await call(node, 'GET', path, { headers: { authorization } })
@@ -148,21 +212,52 @@ test('a malformed Authorization header is 401, never anonymous access and never 
 })
 
 test('identity headers sent by a client are ignored: anonymous stays anonymous, a customer stays a customer', async () => {
-  const spoofed = { 'x-user-id': customer.user.id, 'x-tenant-id': 'default', 'x-permissions': 'admin', 'x-mosaic-caller': 'identity' }
-  assertProblem(await call(node, 'GET', '/api/users', { headers: spoofed }), 401, 'unauthenticated', 'anonymous with admin headers')
-  assertProblem(await call(node, 'GET', '/api/users/me', { headers: spoofed }), 401, 'unauthenticated', 'anonymous with a user id header')
-  assertProblem(await call(node, 'POST', '/api/products', { headers: spoofed, json: { name: 'Spoofed', price: 1 } }), 401, 'unauthenticated')
+  const spoofed = {
+    'x-user-id': customer.user.id,
+    'x-tenant-id': 'default',
+    'x-permissions': 'admin',
+    'x-mosaic-caller': 'identity',
+  }
+  assertProblem(
+    await call(node, 'GET', '/api/users', { headers: spoofed }),
+    401,
+    'unauthenticated',
+    'anonymous with admin headers',
+  )
+  assertProblem(
+    await call(node, 'GET', '/api/users/me', { headers: spoofed }),
+    401,
+    'unauthenticated',
+    'anonymous with a user id header',
+  )
+  assertProblem(
+    await call(node, 'POST', '/api/products', { headers: spoofed, json: { name: 'Spoofed', price: 1 } }),
+    401,
+    'unauthenticated',
+  )
 
   const adminUser = (await call<User>(node, 'GET', '/api/users/me', { token: admin.accessToken })).body
   const asAdmin = { ...spoofed, 'x-user-id': adminUser.id }
-  assertProblem(await call(node, 'GET', '/api/users', { token: customer.tokens.accessToken, headers: asAdmin }), 403, 'forbidden', 'customer claiming admin')
+  assertProblem(
+    await call(node, 'GET', '/api/users', { token: customer.tokens.accessToken, headers: asAdmin }),
+    403,
+    'forbidden',
+    'customer claiming admin',
+  )
   const self = await call<User>(node, 'GET', '/api/users/me', { token: customer.tokens.accessToken, headers: asAdmin })
   assert.equal(self.status, 200)
   assert.equal(self.body.id, customer.user.id, 'the customer is still themselves')
   assert.deepEqual(self.body.roles, ['customer'])
-  assertProblem(await call(node, 'GET', `/api/users/${adminUser.id}`, { token: customer.tokens.accessToken, headers: asAdmin }), 404, 'not_found')
+  assertProblem(
+    await call(node, 'GET', `/api/users/${adminUser.id}`, { token: customer.tokens.accessToken, headers: asAdmin }),
+    404,
+    'not_found',
+  )
   // An internal edge credential from a client is dropped too (it would need the internal secret anyway).
-  const edge = await call(node, 'GET', '/api/users', { token: customer.tokens.accessToken, headers: { 'x-mosaic-edge': 'eyJhbGciOiJIUzI1NiJ9.e30.x' } })
+  const edge = await call(node, 'GET', '/api/users', {
+    token: customer.tokens.accessToken,
+    headers: { 'x-mosaic-edge': 'eyJhbGciOiJIUzI1NiJ9.e30.x' },
+  })
   assertProblem(edge, 403, 'forbidden')
 })
 
@@ -177,7 +272,11 @@ test('rotation: a token from the new key works at once, one from the old key kee
   // No waiting out the gateway's key cache: an unknown kid makes it fetch the keys again.
   const reply = await me(fresh.accessToken)
   assert.equal(reply.status, 200, `new key: ${reply.text}`)
-  assert.equal((await me(oldToken)).status, 200, 'a token of the retired key verifies while the key is within retention')
+  assert.equal(
+    (await me(oldToken)).status,
+    200,
+    'a token of the retired key verifies while the key is within retention',
+  )
 
   const jwks = await call<{ keys: JWK[] }>(node, 'GET', '/.well-known/jwks.json')
   assert.equal(jwks.status, 200)
@@ -191,23 +290,41 @@ test('rotation: a token from the new key works at once, one from the old key kee
 
 test('a token signed by a key retired longer ago than the retention is refused, and the key is no longer published', async () => {
   // The newest retired key is the one the previous test rotated out (or, run alone, rotate now).
-  let [retired] = await identityDb(node).query<{ kid: string, private_jwk: JWK }>('select kid, private_jwk from signing_keys where retired_at is not null order by retired_at desc limit 1')
+  let [retired] = await identityDb(node).query<{ kid: string; private_jwk: JWK }>(
+    'select kid, private_jwk from signing_keys where retired_at is not null order by retired_at desc limit 1',
+  )
   if (!retired) {
     await rotateSigningKey(node)
-    ;[retired] = await identityDb(node).query<{ kid: string, private_jwk: JWK }>('select kid, private_jwk from signing_keys where retired_at is not null order by retired_at desc limit 1')
+    ;[retired] = await identityDb(node).query<{ kid: string; private_jwk: JWK }>(
+      'select kid, private_jwk from signing_keys where retired_at is not null order by retired_at desc limit 1',
+    )
   }
   const token = await forgeToken(node, { userId: customer.user.id }, { key: retired!.private_jwk, kid: retired!.kid })
   assert.equal((await me(token)).status, 200, 'within retention it verifies')
 
   // Age the retirement past the retention (token lifetime + skew), then let the gateway's key cache (1 s) expire.
-  await identityDb(node).query("update signing_keys set retired_at = now() - make_interval(secs => $2) where kid = $1", [retired!.kid, TTL + SKEW + 60])
+  await identityDb(node).query(
+    'update signing_keys set retired_at = now() - make_interval(secs => $2) where kid = $1',
+    [retired!.kid, TTL + SKEW + 60],
+  )
   await sleep(1200)
   const jwks = await call<{ keys: JWK[] }>(node, 'GET', '/.well-known/jwks.json')
   const active = (await activeKey(node)).kid
-  assert.deepEqual(jwks.body.keys.map((k) => k.kid), [active], 'only the active key is published')
+  assert.deepEqual(
+    jwks.body.keys.map((k) => k.kid),
+    [active],
+    'only the active key is published',
+  )
   await assertRejected(token, 'signed by a retired-and-expired key')
   // Even a token that is itself still unexpired by its own claims.
-  await assertRejected(await forgeToken(node, { userId: customer.user.id, roles: ['admin'] }, { key: retired!.private_jwk, kid: retired!.kid, claims: { exp: nowSeconds() + 3600 } }), 'old key, long exp')
+  await assertRejected(
+    await forgeToken(
+      node,
+      { userId: customer.user.id, roles: ['admin'] },
+      { key: retired!.private_jwk, kid: retired!.kid, claims: { exp: nowSeconds() + 3600 } },
+    ),
+    'old key, long exp',
+  )
   assert.equal((await me(customer.tokens.accessToken)).status, 200, 'the active key still works')
 })
 
@@ -216,11 +333,16 @@ test('the rotation schedule makes a new key only once the active one is AUTH_KEY
   const schedule = { olderThanDays: 30 }
   const active = (await activeKey(node)).kid
   assert.equal(await db.transaction((tx) => rotateKey(tx, schedule)), undefined, 'a fresh key is kept')
-  await identityDb(node).query("update signing_keys set created_at = now() - interval '31 days' where kid = $1", [active])
+  await identityDb(node).query("update signing_keys set created_at = now() - interval '31 days' where kid = $1", [
+    active,
+  ])
   const next = await db.transaction((tx) => rotateKey(tx, schedule))
   assert.ok(next && next !== active, 'a key past its age is replaced')
   assert.equal((await activeKey(node)).kid, next)
-  const [retired] = await identityDb(node).query<{ retired_at: Date | null }>('select retired_at from signing_keys where kid = $1', [active])
+  const [retired] = await identityDb(node).query<{ retired_at: Date | null }>(
+    'select retired_at from signing_keys where kid = $1',
+    [active],
+  )
   assert.ok(retired?.retired_at, 'the old key is retired, not deleted: it stays published for the token lifetime')
   assert.equal(await db.transaction((tx) => rotateKey(tx, schedule)), undefined, 'and the new one is kept')
 })

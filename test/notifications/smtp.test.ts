@@ -9,8 +9,20 @@ import { redeliver } from '../helpers/bus.ts'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import { drained, mailsInFlight } from '../helpers/drained.ts'
 import {
-  startNotificationsNode, publish, settled, rowsFor, recipientKnown, notificationsDb, order,
-  call, register, login, eventually, uniqueEmail, assertFieldError, type TestNode,
+  startNotificationsNode,
+  publish,
+  settled,
+  rowsFor,
+  recipientKnown,
+  notificationsDb,
+  order,
+  call,
+  register,
+  login,
+  eventually,
+  uniqueEmail,
+  assertFieldError,
+  type TestNode,
 } from './helpers.ts'
 
 let smtp: TestSmtp
@@ -19,8 +31,12 @@ let node: TestNode
 before(async () => {
   smtp = await startSmtp()
   node = await startNotificationsNode({
-    SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_USERNAME: SMTP_USER, SMTP_PASSWORD: SMTP_PASS,
-    SMTP_FROM: 'Mosaic Shop <shop@mosaic.test>', AUTH_LOCKOUT_THRESHOLD: '2',
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(smtp.port),
+    SMTP_USERNAME: SMTP_USER,
+    SMTP_PASSWORD: SMTP_PASS,
+    SMTP_FROM: 'Mosaic Shop <shop@mosaic.test>',
+    AUTH_LOCKOUT_THRESHOLD: '2',
   })
 })
 after(async () => {
@@ -29,7 +45,7 @@ after(async () => {
 })
 
 /** A registered user whose welcome mail has arrived (and is returned). */
-async function customer(name = 'Ann Example'): Promise<{ id: string, email: string, welcome: Received }> {
+async function customer(name = 'Ann Example'): Promise<{ id: string; email: string; welcome: Received }> {
   const user = await register(node, { name })
   await settled(node, user.id, 1)
   const [welcome] = smtp.byRecipient(user.email)
@@ -37,9 +53,10 @@ async function customer(name = 'Ann Example'): Promise<{ id: string, email: stri
   return { id: user.id, email: user.email, welcome }
 }
 
-const mailsTo = (email: string, subject: RegExp): Received[] => smtp.byRecipient(email).filter((m) => subject.test(m.subject))
+const mailsTo = (email: string, subject: RegExp): Received[] =>
+  smtp.byRecipient(email).filter((m) => subject.test(m.subject))
 
-test('registering sends a welcome mail, both parts, the name escaped in HTML only, with the notification\'s Message-ID', async () => {
+test("registering sends a welcome mail, both parts, the name escaped in HTML only, with the notification's Message-ID", async () => {
   const { id, email, welcome } = await customer('<script>alert(1)</script>')
   assert.deepEqual(welcome.to, [email])
   assert.equal(welcome.from, 'shop@mosaic.test')
@@ -59,10 +76,20 @@ test('registering sends a welcome mail, both parts, the name escaped in HTML onl
 
   // The recipient sees it through the API.
   const tokens = await login(node, email)
-  const list = await call<{ items: { id: string, kind: string, status: string, subject: string, email: string }[] }>(node, 'GET', '/api/notifications', { token: tokens.accessToken })
+  const list = await call<{ items: { id: string; kind: string; status: string; subject: string; email: string }[] }>(
+    node,
+    'GET',
+    '/api/notifications',
+    { token: tokens.accessToken },
+  )
   assert.equal(list.status, 200, list.text)
-  assert.deepEqual(list.body.items.map((n) => [n.kind, n.status, n.subject, n.email]), [['welcome', 'sent', 'Welcome to Mosaic', email]])
-  const one = await call<{ id: string, sentAt: string }>(node, 'GET', `/api/notifications/${row!.id}`, { token: tokens.accessToken })
+  assert.deepEqual(
+    list.body.items.map((n) => [n.kind, n.status, n.subject, n.email]),
+    [['welcome', 'sent', 'Welcome to Mosaic', email]],
+  )
+  const one = await call<{ id: string; sentAt: string }>(node, 'GET', `/api/notifications/${row!.id}`, {
+    token: tokens.accessToken,
+  })
   assert.equal(one.status, 200, one.text)
   assert.ok(one.body.sentAt)
 })
@@ -86,11 +113,24 @@ test('order.confirmed sends a receipt with every line, exact amounts and the tot
 
 test('amounts in currencies with 0 and 3 minor digits are shown exactly', async () => {
   const { id, email } = await customer()
-  await publish(node, 'order.confirmed', order(id, {
-    items: [{ productId: 'p1', name: 'Tea set', quantity: 3, unitPrice: 1500, currency: 'JPY' }], total: 4500, currency: 'JPY',
-  }))
+  await publish(
+    node,
+    'order.confirmed',
+    order(id, {
+      items: [{ productId: 'p1', name: 'Tea set', quantity: 3, unitPrice: 1500, currency: 'JPY' }],
+      total: 4500,
+      currency: 'JPY',
+    }),
+  )
   await publish(node, 'payment.refunded', {
-    paymentId: 'pay-bhd', orderId: 'ord-bhd', userId: id, tenantId: 'default', amount: 1.005, currency: 'BHD', refundId: 'ref-1', refunded: 1.005,
+    paymentId: 'pay-bhd',
+    orderId: 'ord-bhd',
+    userId: id,
+    tenantId: 'default',
+    amount: 1.005,
+    currency: 'BHD',
+    refundId: 'ref-1',
+    refunded: 1.005,
   })
   await settled(node, id, 3)
   assert.ok(mailsTo(email, /receipt/)[0]!.text.includes('3 × Tea set (p1) at ¥1,500: ¥4,500'))
@@ -101,7 +141,14 @@ test('amounts in currencies with 0 and 3 minor digits are shown exactly', async 
 
 test('order.cancelled sends a notice with the reason and the (escaped) detail', async () => {
   const { id, email } = await customer()
-  await publish(node, 'order.cancelled', { orderId: 'ord-cx-1', userId: id, tenantId: 'default', reason: 'out_of_stock', detail: 'prod-<b>x</b> sold out', refunded: false })
+  await publish(node, 'order.cancelled', {
+    orderId: 'ord-cx-1',
+    userId: id,
+    tenantId: 'default',
+    reason: 'out_of_stock',
+    detail: 'prod-<b>x</b> sold out',
+    refunded: false,
+  })
   await settled(node, id, 2)
   const [notice] = mailsTo(email, /cancelled/)
   assert.equal(notice!.subject, 'Your order ord-cx-1 was cancelled')
@@ -113,7 +160,16 @@ test('order.cancelled sends a notice with the reason and the (escaped) detail', 
 
 test('a refund on its own sends a refund notice after the grace period', async () => {
   const { id, email } = await customer()
-  await publish(node, 'payment.refunded', { paymentId: 'pay-r', orderId: 'ord-r', userId: id, tenantId: 'default', amount: 12.5, currency: 'USD', refundId: 'ref-r', refunded: 20 })
+  await publish(node, 'payment.refunded', {
+    paymentId: 'pay-r',
+    orderId: 'ord-r',
+    userId: id,
+    tenantId: 'default',
+    amount: 12.5,
+    currency: 'USD',
+    refundId: 'ref-r',
+    refunded: 20,
+  })
   await settled(node, id, 2)
   const [refund] = mailsTo(email, /Refund/)
   assert.equal(refund!.subject, 'Refund of $12.50 for order ord-r')
@@ -125,11 +181,31 @@ test('a refund on its own sends a refund notice after the grace period', async (
 test('a cancelled and refunded order gets one mail: the cancellation notice tells the refund, the refund notice is skipped', async () => {
   const { id, email } = await customer()
   // The saga refunds first, then records the cancellation; the two events race to this service.
-  await publish(node, 'payment.refunded', { paymentId: 'pay-c', orderId: 'ord-cr', userId: id, tenantId: 'default', amount: 40.08, currency: 'USD', refundId: 'ref-c', refunded: 40.08 })
+  await publish(node, 'payment.refunded', {
+    paymentId: 'pay-c',
+    orderId: 'ord-cr',
+    userId: id,
+    tenantId: 'default',
+    amount: 40.08,
+    currency: 'USD',
+    refundId: 'ref-c',
+    refunded: 40.08,
+  })
   await eventually('refund recorded', async () => (await rowsFor(node, id)).some((r) => r.kind === 'refund'))
-  await publish(node, 'order.cancelled', { orderId: 'ord-cr', userId: id, tenantId: 'default', reason: 'cancelled_by_customer', detail: null, refunded: true })
+  await publish(node, 'order.cancelled', {
+    orderId: 'ord-cr',
+    userId: id,
+    tenantId: 'default',
+    reason: 'cancelled_by_customer',
+    detail: null,
+    refunded: true,
+  })
   const rows = await settled(node, id, 3)
-  assert.deepEqual(rows.map((r) => [r.kind, r.status]).sort(), [['cancellation', 'sent'], ['refund', 'skipped'], ['welcome', 'sent']])
+  assert.deepEqual(rows.map((r) => [r.kind, r.status]).sort(), [
+    ['cancellation', 'sent'],
+    ['refund', 'skipped'],
+    ['welcome', 'sent'],
+  ])
   assert.match(rows.find((r) => r.kind === 'refund')!.last_error!, /told in the cancellation notice/)
   const mails = smtp.byRecipient(email).filter((m) => m !== undefined && !/Welcome/.test(m.subject))
   assert.equal(mails.length, 1, mails.map((m) => m.subject).join(', '))
@@ -137,15 +213,32 @@ test('a cancelled and refunded order gets one mail: the cancellation notice tell
   assert.ok(mails[0]!.text.includes('We have refunded $40.08 to your payment method.'))
 
   // The other way round: the cancellation first; the refund notice that follows is still skipped.
-  await publish(node, 'order.cancelled', { orderId: 'ord-cr2', userId: id, tenantId: 'default', reason: 'payment_declined', detail: null, refunded: true })
-  await publish(node, 'payment.refunded', { paymentId: 'pay-c2', orderId: 'ord-cr2', userId: id, tenantId: 'default', amount: 5, currency: 'USD', refundId: 'ref-c2', refunded: 5 })
+  await publish(node, 'order.cancelled', {
+    orderId: 'ord-cr2',
+    userId: id,
+    tenantId: 'default',
+    reason: 'payment_declined',
+    detail: null,
+    refunded: true,
+  })
+  await publish(node, 'payment.refunded', {
+    paymentId: 'pay-c2',
+    orderId: 'ord-cr2',
+    userId: id,
+    tenantId: 'default',
+    amount: 5,
+    currency: 'USD',
+    refundId: 'ref-c2',
+    refunded: 5,
+  })
   await settled(node, id, 5)
   assert.equal(mailsTo(email, /ord-cr2/).length, 1)
 })
 
 test('a locked account gets a security notice (real failed sign-ins)', async () => {
   const { id, email } = await customer()
-  for (let i = 0; i < 3; i++) await call(node, 'POST', '/api/users/login', { json: { email, password: 'wrong password, surely' } })
+  for (let i = 0; i < 3; i++)
+    await call(node, 'POST', '/api/users/login', { json: { email, password: 'wrong password, surely' } })
   await settled(node, id, 2)
   const [notice] = mailsTo(email, /locked/)
   assert.equal(notice!.subject, 'Your Mosaic account was locked')
@@ -160,7 +253,9 @@ test('the server down, then answering 421, then back: every mail arrives exactly
   const fresh = await register(node, { name: 'Registered during the outage' })
   await eventually('attempts against a closed port', async () => {
     const rows = await Promise.all(users.map((u) => rowsFor(node, u.id)))
-    return rows.every((r) => r.some((n) => n.kind === 'receipt' && n.attempts >= 2 && /ECONNREFUSED|connect/i.test(n.last_error ?? '')))
+    return rows.every((r) =>
+      r.some((n) => n.kind === 'receipt' && n.attempts >= 2 && /ECONNREFUSED|connect/i.test(n.last_error ?? '')),
+    )
   })
   smtp.mode = 'busy'
   await smtp.start()
@@ -208,13 +303,17 @@ test('a temporary failure that never ends stops at NOTIFICATIONS_MAX_ATTEMPTS', 
   assert.match(row!.last_error!, /^gave up after 12 attempts: .*450/)
 })
 
-test('an order event that overtakes its user\'s registration waits for the address, then sends once', async () => {
+test("an order event that overtakes its user's registration waits for the address, then sends once", async () => {
   const userId = randomUUID()
   const email = uniqueEmail('late')
   await publish(node, 'order.confirmed', order(userId))
-  await eventually('a first attempt without an address', async () => (await rowsFor(node, userId)).some((r) => /no address known/.test(r.last_error ?? '')))
+  await eventually('a first attempt without an address', async () =>
+    (await rowsFor(node, userId)).some((r) => /no address known/.test(r.last_error ?? '')),
+  )
   const identityDb = node.node.services.get('identity')!.context.db
-  await identityDb.transaction((tx) => tx.publish('user.registered' as never, { userId, tenantId: 'default', email, name: 'Late' } as never))
+  await identityDb.transaction((tx) =>
+    tx.publish('user.registered' as never, { userId, tenantId: 'default', email, name: 'Late' } as never),
+  )
   await recipientKnown(node, userId)
   const rows = await settled(node, userId, 2)
   assert.ok(rows.every((r) => r.status === 'sent'))
@@ -227,14 +326,29 @@ test('a redelivered event sends once: the inbox absorbs it, and so does the (eve
   await settled(node, id, 2)
   const [event] = await node.node.engine.admin.query<{ event: unknown }>(
     `select jsonb_build_object('id', $1::text, 'type', 'order.confirmed', 'source', '/mosaic/orders', 'specversion', '1.0', 'data', data) as event
-     from notifications.notifications where event_id = $1`, [eventId])
+     from notifications.notifications where event_id = $1`,
+    [eventId],
+  )
   const again = async () => {
-    await redeliver(node.node, { id: 'notifications/orders.order.confirmed', consumer: 'notifications', source: 'orders', type: 'order.confirmed' }, [event!.event as CloudEvent])
+    await redeliver(
+      node.node,
+      {
+        id: 'notifications/orders.order.confirmed',
+        consumer: 'notifications',
+        source: 'orders',
+        type: 'order.confirmed',
+      },
+      [event!.event as CloudEvent],
+    )
   }
   await again()
   await notificationsDb(node).query('delete from mosaic_inbox where event_id = $1', [eventId])
   await again()
-  assert.equal((await notificationsDb(node).query('select 1 from mosaic_inbox where event_id = $1', [eventId])).length, 1, 'handled again')
+  assert.equal(
+    (await notificationsDb(node).query('select 1 from mosaic_inbox where event_id = $1', [eventId])).length,
+    1,
+    'handled again',
+  )
   await drained(node.node, [mailsInFlight])
   assert.equal((await rowsFor(node, id)).filter((r) => r.kind === 'receipt').length, 1)
   assert.equal(mailsTo(email, /receipt/).length, 1)
@@ -243,23 +357,51 @@ test('a redelivered event sends once: the inbox absorbs it, and so does the (eve
 test('preferences: a kind turned off is recorded as skipped and not sent; security notices cannot be turned off', async () => {
   const { id, email } = await customer()
   const tokens = await login(node, email)
-  const off = await call<Record<string, boolean>>(node, 'PATCH', '/api/notifications/preferences', { token: tokens.accessToken, json: { receipt: false } })
+  const off = await call<Record<string, boolean>>(node, 'PATCH', '/api/notifications/preferences', {
+    token: tokens.accessToken,
+    json: { receipt: false },
+  })
   assert.equal(off.status, 200, off.text)
   assert.deepEqual(off.body, { receipt: false, cancellation: true, refund: true, security: true })
-  assertFieldError(await call(node, 'PATCH', '/api/notifications/preferences', { token: tokens.accessToken, json: { security: false, refund: false } }), '/security')
-  const now = await call<Record<string, boolean>>(node, 'GET', '/api/notifications/preferences', { token: tokens.accessToken })
-  assert.deepEqual(now.body, { receipt: false, cancellation: true, refund: true, security: true }, 'the refused request changed nothing')
+  assertFieldError(
+    await call(node, 'PATCH', '/api/notifications/preferences', {
+      token: tokens.accessToken,
+      json: { security: false, refund: false },
+    }),
+    '/security',
+  )
+  const now = await call<Record<string, boolean>>(node, 'GET', '/api/notifications/preferences', {
+    token: tokens.accessToken,
+  })
+  assert.deepEqual(
+    now.body,
+    { receipt: false, cancellation: true, refund: true, security: true },
+    'the refused request changed nothing',
+  )
 
   await publish(node, 'order.confirmed', order(id))
-  for (let i = 0; i < 3; i++) await call(node, 'POST', '/api/users/login', { json: { email, password: 'wrong password, surely' } })
+  for (let i = 0; i < 3; i++)
+    await call(node, 'POST', '/api/users/login', { json: { email, password: 'wrong password, surely' } })
   const rows = await settled(node, id, 3)
-  assert.deepEqual(rows.map((r) => [r.kind, r.status]).sort(), [['receipt', 'skipped'], ['security', 'sent'], ['welcome', 'sent']])
+  assert.deepEqual(rows.map((r) => [r.kind, r.status]).sort(), [
+    ['receipt', 'skipped'],
+    ['security', 'sent'],
+    ['welcome', 'sent'],
+  ])
   assert.match(rows.find((r) => r.kind === 'receipt')!.last_error!, /preferences/)
   assert.equal(mailsTo(email, /receipt/).length, 0)
   assert.equal(mailsTo(email, /locked/).length, 1)
 
   // On again (the access token outlives the lockout of sign-ins): the next receipt is sent.
-  assert.equal((await call(node, 'PATCH', '/api/notifications/preferences', { token: tokens.accessToken, json: { receipt: true } })).status, 200)
+  assert.equal(
+    (
+      await call(node, 'PATCH', '/api/notifications/preferences', {
+        token: tokens.accessToken,
+        json: { receipt: true },
+      })
+    ).status,
+    200,
+  )
   await publish(node, 'order.confirmed', order(id))
   await settled(node, id, 4)
   assert.equal(mailsTo(email, /receipt/).length, 1)

@@ -42,33 +42,39 @@ export async function startSmtp(extra: Partial<SMTPServerOptions> = {}): Promise
   const received: Received[] = []
   const refuse = new Map<string, 550 | 450>()
   const state = { mode: 'ok' as Mode }
-  const make = () => new SMTPServer({
-    disabledCommands: ['STARTTLS'],
-    allowInsecureAuth: true,
-    authMethods: ['PLAIN', 'LOGIN'],
-    logger: false,
-    onAuth(auth, _session, callback) {
-      if (auth.username === SMTP_USER && auth.password === SMTP_PASS) callback(null, { user: auth.username })
-      else callback(smtpError(535, 'Authentication failed'))
-    },
-    onMailFrom(_address, _session, callback) {
-      callback(state.mode === 'busy' ? smtpError(421, 'Service not available, try again later') : null)
-    },
-    onRcptTo(address, _session, callback) {
-      const code = refuse.get(address.address)
-      callback(code ? smtpError(code, code === 550 ? 'No such user here' : 'Mailbox busy') : null)
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = []
-      stream.on('data', (c: Buffer) => chunks.push(c))
-      stream.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8')
-        received.push({ ...parseMessage(raw), secure: session.secure, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) })
-        callback()
-      })
-    },
-    ...extra,
-  })
+  const make = () =>
+    new SMTPServer({
+      disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      logger: false,
+      onAuth(auth, _session, callback) {
+        if (auth.username === SMTP_USER && auth.password === SMTP_PASS) callback(null, { user: auth.username })
+        else callback(smtpError(535, 'Authentication failed'))
+      },
+      onMailFrom(_address, _session, callback) {
+        callback(state.mode === 'busy' ? smtpError(421, 'Service not available, try again later') : null)
+      },
+      onRcptTo(address, _session, callback) {
+        const code = refuse.get(address.address)
+        callback(code ? smtpError(code, code === 550 ? 'No such user here' : 'Mailbox busy') : null)
+      },
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = []
+        stream.on('data', (c: Buffer) => chunks.push(c))
+        stream.on('end', () => {
+          const raw = Buffer.concat(chunks).toString('utf8')
+          received.push({
+            ...parseMessage(raw),
+            secure: session.secure,
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+          })
+          callback()
+        })
+      },
+      ...extra,
+    })
   let server = make()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.server.address() as AddressInfo).port
@@ -77,8 +83,12 @@ export async function startSmtp(extra: Partial<SMTPServerOptions> = {}): Promise
     port,
     received,
     refuse,
-    get mode() { return state.mode },
-    set mode(mode: Mode) { state.mode = mode },
+    get mode() {
+      return state.mode
+    },
+    set mode(mode: Mode) {
+      state.mode = mode
+    },
     async stop() {
       if (!listening) return
       listening = false
@@ -110,10 +120,17 @@ export function parseMessage(raw: string): Omit<Received, 'from' | 'to' | 'secur
       if (/^text\/html/i.test(part.headers.get('content-type') ?? '')) html = content
     }
   } else text = decode(body, headers.get('content-transfer-encoding'))
-  return { raw, headers, subject: decodeWords(headers.get('subject') ?? ''), messageId: headers.get('message-id') ?? '', text, html }
+  return {
+    raw,
+    headers,
+    subject: decodeWords(headers.get('subject') ?? ''),
+    messageId: headers.get('message-id') ?? '',
+    text,
+    html,
+  }
 }
 
-function splitEntity(raw: string): { headers: Map<string, string>, body: string } {
+function splitEntity(raw: string): { headers: Map<string, string>; body: string } {
   const match = /\r?\n\r?\n/.exec(raw)
   const head = match ? raw.slice(0, match.index) : raw
   const body = match ? raw.slice(match.index + match[0].length) : ''
@@ -127,8 +144,13 @@ function splitEntity(raw: string): { headers: Map<string, string>, body: string 
 
 /** RFC 2047 encoded words (=?UTF-8?Q?...?= and =?UTF-8?B?...?=); whitespace between two of them is dropped. */
 function decodeWords(value: string): string {
-  return value.replace(/\?=\s+=\?/g, '?==?').replace(/=\?([^?]+)\?([QB])\?([^?]*)\?=/gi, (_all, _charset: string, kind: string, text: string) =>
-    kind.toUpperCase() === 'B' ? Buffer.from(text, 'base64').toString('utf8') : decode(text.replace(/_/g, ' '), 'quoted-printable'))
+  return value
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?([^?]+)\?([QB])\?([^?]*)\?=/gi, (_all, _charset: string, kind: string, text: string) =>
+      kind.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : decode(text.replace(/_/g, ' '), 'quoted-printable'),
+    )
 }
 
 function decode(body: string, encoding = '7bit'): string {

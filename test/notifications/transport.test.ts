@@ -20,13 +20,27 @@ after(async () => {
   await plain?.stop()
 })
 
-const config = (server: TestSmtp, env: Record<string, string> = {}) => loadConfig(Config, {
-  SMTP_HOST: '127.0.0.1', SMTP_PORT: String(server.port), SMTP_USERNAME: SMTP_USER, SMTP_PASSWORD: SMTP_PASS, SMTP_TIMEOUT_MS: '5000', ...env,
-})
+const config = (server: TestSmtp, env: Record<string, string> = {}) =>
+  loadConfig(Config, {
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(server.port),
+    SMTP_USERNAME: SMTP_USER,
+    SMTP_PASSWORD: SMTP_PASS,
+    SMTP_TIMEOUT_MS: '5000',
+    ...env,
+  })
 let n = 0
-const mail = (): Outgoing => ({ notificationId: String(++n), tenantId: 'default', to: `t${n}@example.test`, subject: `Test ${n}`, text: 'text', html: '<p>html</p>', messageId: `<t${n}@mosaic.test>` })
+const mail = (): Outgoing => ({
+  notificationId: String(++n),
+  tenantId: 'default',
+  to: `t${n}@example.test`,
+  subject: `Test ${n}`,
+  text: 'text',
+  html: '<p>html</p>',
+  messageId: `<t${n}@mosaic.test>`,
+})
 
-async function sendWith(server: TestSmtp, env: Record<string, string> = {}): Promise<{ error?: unknown, to: string }> {
+async function sendWith(server: TestSmtp, env: Record<string, string> = {}): Promise<{ error?: unknown; to: string }> {
   const transport = smtpTransport(config(server, env))
   const outgoing = mail()
   try {
@@ -73,7 +87,10 @@ test('wrong credentials are retried (configuration, not the mail), a 5xx on the 
   plain.refuse.set('gone@example.test', 550)
   const transport = smtpTransport(config(plain))
   try {
-    const rejected = await transport.send({ ...mail(), to: 'gone@example.test' }).then(() => undefined, (e: unknown) => e)
+    const rejected = await transport.send({ ...mail(), to: 'gone@example.test' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     assert.equal((rejected as { responseCode?: number }).responseCode, 550)
     assert.equal(isPermanent(rejected), true)
   } finally {
@@ -86,8 +103,14 @@ test('wrong credentials are retried (configuration, not the mail), a 5xx on the 
 
 test('configuration: a From without an address, or a username without a password, is refused at start', () => {
   assert.throws(() => loadConfig(Config, { SMTP_FROM: 'Mosaic' }), /SMTP_FROM/)
-  assert.throws(() => smtpTransport(loadConfig(Config, { SMTP_HOST: 'mail.example.test', SMTP_USERNAME: 'u' })), /SMTP_PASSWORD is required/)
+  assert.throws(
+    () => smtpTransport(loadConfig(Config, { SMTP_HOST: 'mail.example.test', SMTP_USERNAME: 'u' })),
+    /SMTP_PASSWORD is required/,
+  )
   const defaults = loadConfig(Config, { SMTP_HOST: 'mail.example.test', SMTP_SECURE: 'true' })
   assert.equal(smtpTransport(defaults).describe, 'smtp://mail.example.test:465')
-  assert.equal(smtpTransport(loadConfig(Config, { SMTP_HOST: 'mail.example.test' })).describe, 'smtp://mail.example.test:587')
+  assert.equal(
+    smtpTransport(loadConfig(Config, { SMTP_HOST: 'mail.example.test' })).describe,
+    'smtp://mail.example.test:587',
+  )
 })

@@ -7,13 +7,22 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { startOrdersNode, freshPostgres, type Harness, type Order } from './helpers.ts'
 import { runNode, cli } from '../process.ts'
-import { command, load, append, readEvents, ConcurrencyConflict, SNAPSHOT_EVERY, type Reducer, type Stored } from '../../src/services/orders/event-store.ts'
+import {
+  command,
+  load,
+  append,
+  readEvents,
+  ConcurrencyConflict,
+  SNAPSHOT_EVERY,
+  type Reducer,
+  type Stored,
+} from '../../src/services/orders/event-store.ts'
 import { dumpViews, rebuildViews } from '../../src/services/orders/views.ts'
 import type { ServiceDb } from '../../src/kit/service.ts'
 import type { OrdersContract } from '../../src/services/orders/contract.ts'
 
 let h: Harness
-let database: { url: string, drop: () => Promise<void> }
+let database: { url: string; drop: () => Promise<void> }
 let db: ServiceDb<OrdersContract>
 
 before(async () => {
@@ -27,11 +36,20 @@ after(async () => {
 })
 
 /** A counter stream: each event carries who appended it; the state lists them in stream order. */
-interface Tally { version: number, writers: number[] }
+interface Tally {
+  version: number
+  writers: number[]
+}
 const tally: Reducer<Tally> = {
   initial: () => ({ version: 0, writers: [] }),
-  replay: (state, events) => events.filter((e) => e.version > state.version).sort((a, b) => a.version - b.version)
-    .reduce((s, e) => ({ version: e.version, writers: [...s.writers, (e.data as { writer: number }).writer] }), state),
+  replay: (state, events) =>
+    events
+      .filter((e) => e.version > state.version)
+      .sort((a, b) => a.version - b.version)
+      .reduce(
+        (s, e) => ({ version: e.version, writers: [...s.writers, (e.data as { writer: number }).writer] }),
+        state,
+      ),
 }
 
 test('150 concurrent commands on one stream: every event kept, versions 1..150 without gaps, a snapshot at 100', async () => {
@@ -39,8 +57,14 @@ test('150 concurrent commands on one stream: every event kept, versions 1..150 w
   const writers = Array.from({ length: 150 }, (_, i) => i)
   await Promise.all(writers.map((writer) => command(db, stream, tally, () => [{ type: 'tallied', data: { writer } }])))
   const events = await readEvents(db, stream)
-  assert.deepEqual(events.map((e) => e.version), writers.map((i) => i + 1))
-  assert.deepEqual(events.map((e) => (e.data as { writer: number }).writer).sort((a, b) => a - b), writers)
+  assert.deepEqual(
+    events.map((e) => e.version),
+    writers.map((i) => i + 1),
+  )
+  assert.deepEqual(
+    events.map((e) => (e.data as { writer: number }).writer).sort((a, b) => a - b),
+    writers,
+  )
   const [snapshot] = await db.query<{ version: number }>('select version from snapshots where stream_id = $1', [stream])
   assert.equal(snapshot?.version, SNAPSHOT_EVERY)
   // From the snapshot plus 50 events, the same state as from all 150.
@@ -50,20 +74,29 @@ test('150 concurrent commands on one stream: every event kept, versions 1..150 w
 test('an append with a stale expected version fails and leaves the stream as it was', async () => {
   const stream = `stale-${randomUUID()}`
   await command(db, stream, tally, () => [{ type: 'tallied', data: { writer: 1 } }])
-  await assert.rejects(db.transaction((tx) => append(tx, stream, 0, [{ type: 'tallied', data: { writer: 2 } }])), ConcurrencyConflict)
-  assert.deepEqual((await readEvents(db, stream)).map((e) => (e.data as { writer: number }).writer), [1])
+  await assert.rejects(
+    db.transaction((tx) => append(tx, stream, 0, [{ type: 'tallied', data: { writer: 2 } }])),
+    ConcurrencyConflict,
+  )
+  assert.deepEqual(
+    (await readEvents(db, stream)).map((e) => (e.data as { writer: number }).writer),
+    [1],
+  )
 })
 
 test('concurrent cancels racing the saga on one order: one cancel_requested, no lost or doubled step', async () => {
   const customer = await h.customer()
   const p = await h.product(10)
   const placed = await h.place(customer.token, { productId: p, quantity: 1, paymentMethod: { token: 'tok_flaky' } })
-  const replies = await Promise.all(Array.from({ length: 10 }, () => h.call('POST', `/api/orders/${placed.body.id}/cancel`, { token: customer.token })))
+  const replies = await Promise.all(
+    Array.from({ length: 10 }, () => h.call('POST', `/api/orders/${placed.body.id}/cancel`, { token: customer.token })),
+  )
   for (const r of replies) assert.ok([202, 409].includes(r.status), r.text)
   const order = await h.settle(customer.token, placed.body.id)
   assert.equal(order.status, 'CANCELLED')
   const types = (await readEvents(db, order.id)).map((e) => e.type)
-  for (const type of new Set(types)) assert.equal(types.filter((t) => t === type).length, 1, `${type} once: ${types.join(', ')}`)
+  for (const type of new Set(types))
+    assert.equal(types.filter((t) => t === type).length, 1, `${type} once: ${types.join(', ')}`)
   assert.equal(types.at(-1), 'order.cancelled')
 })
 
@@ -71,7 +104,9 @@ test('rebuilding the projection gives back the live read model exactly (in proce
   const customer = await h.customer()
   const p = await h.product(3)
   await Promise.all([
-    ...['tok_visa', 'tok_declined', 'tok_flaky', 'tok_visa'].map((token) => h.place(customer.token, { productId: p, quantity: 1, paymentMethod: { token } }, { wait: 10 })),
+    ...['tok_visa', 'tok_declined', 'tok_flaky', 'tok_visa'].map((token) =>
+      h.place(customer.token, { productId: p, quantity: 1, paymentMethod: { token } }, { wait: 10 }),
+    ),
     h.place(customer.token, { productId: p, quantity: 9, paymentMethod: { token: 'tok_visa' } }, { wait: 10 }),
   ])
   const live = await dumpViews(db)
@@ -86,9 +121,15 @@ test('rebuilding the projection gives back the live read model exactly (in proce
 
   const before = await h.call<{ items: Order[] }>('GET', '/api/orders?limit=100', { token: h.adminToken })
   await db.query('delete from order_views')
-  const rebuilt = await runNode([cli, 'projections', 'rebuild', 'orders'], { DATABASE_URL: database.url, LOG_LEVEL: 'silent' })
+  const rebuilt = await runNode([cli, 'projections', 'rebuild', 'orders'], {
+    DATABASE_URL: database.url,
+    LOG_LEVEL: 'silent',
+  })
   assert.equal(rebuilt.code, 0, rebuilt.stderr)
   assert.match(rebuilt.stdout, new RegExp(`${live.length} orders rebuilt`))
   assert.deepEqual(await dumpViews(db), live)
-  assert.deepEqual((await h.call<{ items: Order[] }>('GET', '/api/orders?limit=100', { token: h.adminToken })).body, before.body)
+  assert.deepEqual(
+    (await h.call<{ items: Order[] }>('GET', '/api/orders?limit=100', { token: h.adminToken })).body,
+    before.body,
+  )
 })

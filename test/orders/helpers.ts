@@ -30,7 +30,12 @@ export const sagaEnv = {
 export const services = [identity, catalog, payments, orders]
 
 /** The same services with another payments instance (say, one built on a provider a test can steer). */
-export const servicesWith = (paymentsService: typeof payments): typeof services => [identity, catalog, paymentsService, orders]
+export const servicesWith = (paymentsService: typeof payments): typeof services => [
+  identity,
+  catalog,
+  paymentsService,
+  orders,
+]
 
 export type { Reply } from '../helpers/http.ts'
 
@@ -39,7 +44,7 @@ export interface Order {
   userId: string
   tenantId: string
   status: 'PENDING' | 'CONFIRMED' | 'CANCELLED'
-  items: { productId: string, name: string, quantity: number, unitPrice: number, currency: string }[]
+  items: { productId: string; name: string; quantity: number; unitPrice: number; currency: string }[]
   total: number
   currency: string
   reason: string | null
@@ -50,29 +55,48 @@ export interface Order {
   updatedAt: string
 }
 
-export interface Problem { status: number, code: string, detail?: string, errors?: { path: string, code: string }[] }
+export interface Problem {
+  status: number
+  code: string
+  detail?: string
+  errors?: { path: string; code: string }[]
+}
 
 export class Harness {
   readonly node: MosaicNode
   adminToken = ''
-  constructor(node: MosaicNode) { this.node = node }
+  constructor(node: MosaicNode) {
+    this.node = node
+  }
 
-  get url(): string { return this.node.url }
+  get url(): string {
+    return this.node.url
+  }
 
-  call<T = unknown>(method: string, path: string, options: { token?: string, json?: unknown, headers?: Record<string, string> } = {}): Promise<Reply<T>> {
+  call<T = unknown>(
+    method: string,
+    path: string,
+    options: { token?: string; json?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Reply<T>> {
     const { token, ...rest } = options
     return call<T>(this, method, path, { ...rest, ...(token ? { token } : {}) })
   }
 
   /** A new customer account, signed in. */
-  async customer(): Promise<{ token: string, userId: string }> {
-    const { token, userId } = await customer(this, { email: `buyer-${randomUUID().slice(0, 8)}@orders.test`, name: 'Buyer' })
+  async customer(): Promise<{ token: string; userId: string }> {
+    const { token, userId } = await customer(this, {
+      email: `buyer-${randomUUID().slice(0, 8)}@orders.test`,
+      name: 'Buyer',
+    })
     return { token, userId }
   }
 
   async product(stock: number, price: number | string = '12.50', currency = 'EUR'): Promise<string> {
     const id = `p-${randomUUID().slice(0, 12)}`
-    const reply = await this.call('POST', '/api/products', { token: this.adminToken, json: { id, name: `Thing ${id}`, price, currency, stock } })
+    const reply = await this.call('POST', '/api/products', {
+      token: this.adminToken,
+      json: { id, name: `Thing ${id}`, price, currency, stock },
+    })
     assert.equal(reply.status, 201, reply.text)
     return id
   }
@@ -84,7 +108,7 @@ export class Harness {
   }
 
   /** POST /api/orders with a fresh key unless given. */
-  place(token: string, body: unknown, options: { key?: string | null, wait?: number } = {}): Promise<Reply<Order>> {
+  place(token: string, body: unknown, options: { key?: string | null; wait?: number } = {}): Promise<Reply<Order>> {
     const headers: Record<string, string> = {}
     const key = options.key === undefined ? randomUUID() : options.key
     if (key !== null) headers['idempotency-key'] = key
@@ -105,28 +129,52 @@ export class Harness {
   }
 
   /** The payment of an order as the payments service recorded it (read from its own schema: a test may look). */
-  async payment(orderId: string): Promise<{ status: string, amount: number, captured: number, refunded: number } | null> {
-    const rows = await this.node.services.get('payments')!.context.db.query<{ status: string, amount: bigint | null, captured: bigint, refunded: bigint }>(
-      'select status, amount_minor as amount, captured_minor as captured, refunded_minor as refunded from payments where order_id = $1', [orderId])
+  async payment(
+    orderId: string,
+  ): Promise<{ status: string; amount: number; captured: number; refunded: number } | null> {
+    const rows = await this.node.services
+      .get('payments')!
+      .context.db.query<{ status: string; amount: bigint | null; captured: bigint; refunded: bigint }>(
+        'select status, amount_minor as amount, captured_minor as captured, refunded_minor as refunded from payments where order_id = $1',
+        [orderId],
+      )
     const row = rows[0]
-    return row ? { status: row.status, amount: Number(row.amount ?? 0n), captured: Number(row.captured), refunded: Number(row.refunded) } : null
+    return row
+      ? {
+          status: row.status,
+          amount: Number(row.amount ?? 0n),
+          captured: Number(row.captured),
+          refunded: Number(row.refunded),
+        }
+      : null
   }
 
   /** The catalog's reservation of an order (its own table, read by the test). */
   async reservation(orderId: string): Promise<string | null> {
-    const rows = await this.node.services.get('catalog')!.context.db.query<{ status: string }>('select status from reservations where order_id = $1', [orderId])
+    const rows = await this.node.services
+      .get('catalog')!
+      .context.db.query<{ status: string }>('select status from reservations where order_id = $1', [orderId])
     return rows[0]?.status ?? null
   }
 
-  stop(): Promise<void> { return this.node.stop() }
+  stop(): Promise<void> {
+    return this.node.stop()
+  }
 }
 
-export async function startOrdersNode(env: Record<string, string> = {}, using: readonly AnyService[] = services): Promise<Harness> {
+export async function startOrdersNode(
+  env: Record<string, string> = {},
+  using: readonly AnyService[] = services,
+): Promise<Harness> {
   const node = await startNode({
     role: 'gateway',
     services: using,
     port: 0,
-    env: testEnv({ ...sagaEnv, ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}), ...env }),
+    env: testEnv({
+      ...sagaEnv,
+      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+      ...env,
+    }),
   })
   const harness = new Harness(node)
   harness.adminToken = (await login(node.url)).accessToken
@@ -134,7 +182,7 @@ export async function startOrdersNode(env: Record<string, string> = {}, using: r
 }
 
 /** A fresh database on the local PostgreSQL server (POSTGRES_ADMIN_URL), dropped by `drop`. */
-export async function freshPostgres(): Promise<{ url: string, drop: () => Promise<void> }> {
+export async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
   const { default: postgres } = await import('postgres')
   const { randomBytes } = await import('node:crypto')
   const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'

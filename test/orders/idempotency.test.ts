@@ -11,7 +11,7 @@ import { startOrdersNode, PASSWORD, type Harness, type Order, type Problem } fro
 
 let dataDir: string
 let h: Harness
-let customer: { token: string, userId: string, email: string }
+let customer: { token: string; userId: string; email: string }
 let product: string
 
 // The saga's timeout is long here so that a `Prefer: wait` request with tok_timeout stays in flight for seconds.
@@ -30,8 +30,12 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true })
 })
 
-const body = (quantity = 1, token = 'tok_visa') => ({ items: [{ productId: product, quantity }], paymentMethod: { token } })
-const myOrders = async (): Promise<Order[]> => (await h.call<{ items: Order[] }>('GET', '/api/orders?limit=100', { token: customer.token })).body.items
+const body = (quantity = 1, token = 'tok_visa') => ({
+  items: [{ productId: product, quantity }],
+  paymentMethod: { token },
+})
+const myOrders = async (): Promise<Order[]> =>
+  (await h.call<{ items: Order[] }>('GET', '/api/orders?limit=100', { token: customer.token })).body.items
 
 test('20 concurrent identical POSTs with one key: one order, 20 identical answers', async () => {
   const before = (await myOrders()).length
@@ -80,13 +84,17 @@ test('the same key while the first request is still in flight → 409; once it i
 
 test('a request refused for bad input does not use up its key', async () => {
   const key = randomUUID()
-  const bad = await h.place(customer.token, { items: [{ productId: 'no-such-thing', quantity: 1 }], paymentMethod: { token: 'tok_visa' } }, { key })
+  const bad = await h.place(
+    customer.token,
+    { items: [{ productId: 'no-such-thing', quantity: 1 }], paymentMethod: { token: 'tok_visa' } },
+    { key },
+  )
   assert.equal(bad.status, 422, bad.text)
   const good = await h.place(customer.token, body(), { key })
   assert.equal(good.status, 202, good.text)
 })
 
-test('keys belong to their caller: another customer\'s identical key is a different request', async () => {
+test("keys belong to their caller: another customer's identical key is a different request", async () => {
   const key = randomUUID()
   const mine = await h.place(customer.token, body(), { key })
   const other = await h.customer()

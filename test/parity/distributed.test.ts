@@ -16,39 +16,74 @@ import { envPrefix } from '../../src/kit/config.ts'
 import type { Running } from '../../src/cli/services.ts'
 import { scenario } from './scenario.ts'
 
-const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
-
-scenario('distributed: `mosaic services start`, PostgreSQL databases of their own, NATS JetStream', async (cleanup, env) => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-parity-'))
-  defer(cleanup, () => rm(dataDir, { recursive: true, force: true }))
-  /** Processes `services stop` left alive: killed at once, reported last (after every cleanup ran). */
-  let survivors: Running[] = []
-  defer(cleanup, async () => assert.deepEqual(survivors.map((p) => `${p.name}-${p.replica} (pid ${p.pid})`), [], '`mosaic services stop` left no process'))
-  const names = topology.map((s) => s.definition.contract.name as string)
-  const databases = Object.fromEntries(await Promise.all(names.map(async (name) =>
-    [`${envPrefix(name)}_DATABASE_URL`, await freshDatabase(cleanup, `mosaic_parity_${name}`)] as const)))
-  const common: Record<string, string> = {
-    ...env, ...databases, NATS_NAMESPACE: natsNamespace(cleanup), MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
-    HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir,
-    // The replicas' read caches drop what another replica changed when Redis tells them (docs/cache.md).
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
   }
-  const mosaic = (...args: string[]) => runNode([cli, 'services', ...args], common, 240_000)
+}
 
-  // Registered before the start, so that a start that fails half-way is stopped too.
-  let processes: Running[] = []
-  defer(cleanup, async () => {
-    const stopped = await mosaic('stop')
-    survivors = processes.filter((p) => alive(p.pid))
-    for (const p of survivors) process.kill(p.pid, 'SIGKILL')
-    assert.equal(stopped.code, 0, stopped.stderr)
-  })
-  const started = await mosaic('start', '--replicas', 'catalog=2', '--replicas', 'orders=2')
-  assert.equal(started.code, 0, started.stderr)
-  const status = await mosaic('status', '--json')
-  assert.equal(status.code, 0, status.stderr)
-  processes = JSON.parse(status.stdout) as Running[]
-  assert.deepEqual(processes.map((p) => `${p.name}-${p.replica}`).sort(),
-    ['gateway-1', ...names.flatMap((name) => name === 'catalog' || name === 'orders' ? [`${name}-1`, `${name}-2`] : [`${name}-1`])].sort())
-  return processes.find((p) => p.name === 'gateway')!.url
-})
+scenario(
+  'distributed: `mosaic services start`, PostgreSQL databases of their own, NATS JetStream',
+  async (cleanup, env) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-parity-'))
+    defer(cleanup, () => rm(dataDir, { recursive: true, force: true }))
+    /** Processes `services stop` left alive: killed at once, reported last (after every cleanup ran). */
+    let survivors: Running[] = []
+    defer(cleanup, async () =>
+      assert.deepEqual(
+        survivors.map((p) => `${p.name}-${p.replica} (pid ${p.pid})`),
+        [],
+        '`mosaic services stop` left no process',
+      ),
+    )
+    const names = topology.map((s) => s.definition.contract.name as string)
+    const databases = Object.fromEntries(
+      await Promise.all(
+        names.map(
+          async (name) =>
+            [`${envPrefix(name)}_DATABASE_URL`, await freshDatabase(cleanup, `mosaic_parity_${name}`)] as const,
+        ),
+      ),
+    )
+    const common: Record<string, string> = {
+      ...env,
+      ...databases,
+      NATS_NAMESPACE: natsNamespace(cleanup),
+      MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      DATA_DIR: dataDir,
+      // The replicas' read caches drop what another replica changed when Redis tells them (docs/cache.md).
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    }
+    const mosaic = (...args: string[]) => runNode([cli, 'services', ...args], common, 240_000)
+
+    // Registered before the start, so that a start that fails half-way is stopped too.
+    let processes: Running[] = []
+    defer(cleanup, async () => {
+      const stopped = await mosaic('stop')
+      survivors = processes.filter((p) => alive(p.pid))
+      for (const p of survivors) process.kill(p.pid, 'SIGKILL')
+      assert.equal(stopped.code, 0, stopped.stderr)
+    })
+    const started = await mosaic('start', '--replicas', 'catalog=2', '--replicas', 'orders=2')
+    assert.equal(started.code, 0, started.stderr)
+    const status = await mosaic('status', '--json')
+    assert.equal(status.code, 0, status.stderr)
+    processes = JSON.parse(status.stdout) as Running[]
+    assert.deepEqual(
+      processes.map((p) => `${p.name}-${p.replica}`).sort(),
+      [
+        'gateway-1',
+        ...names.flatMap((name) =>
+          name === 'catalog' || name === 'orders' ? [`${name}-1`, `${name}-2`] : [`${name}-1`],
+        ),
+      ].sort(),
+    )
+    return processes.find((p) => p.name === 'gateway')!.url
+  },
+)

@@ -10,7 +10,11 @@ import { scenario } from './scenario.ts'
 scenario('embedded: one process, PGlite, the in-process bus', async (cleanup, env) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-parity-'))
   defer(cleanup, () => rm(dataDir, { recursive: true, force: true }))
-  const system = await spawnNode([cli, 'start'], { ...env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false' }, 60_000)
+  const system = await spawnNode(
+    [cli, 'start'],
+    { ...env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', LOG_PRETTY: 'false' },
+    60_000,
+  )
   defer(cleanup, () => system.kill('SIGTERM'))
   return system.url
 })

@@ -12,16 +12,17 @@ import { drained } from '../helpers/drained.ts'
 
 const eventTypes = ['payment.authorized', 'payment.captured', 'payment.declined', 'payment.voided', 'payment.refunded']
 
-
 describe('payments actions', () => {
   let p: PaymentsNode
-  const events: CloudEvent<{ orderId: string, amount: number, refunded?: number, reason?: string }>[] = []
+  const events: CloudEvent<{ orderId: string; amount: number; refunded?: number; reason?: string }>[] = []
   const eventsOf = (orderId: string) => events.filter((e) => e.data.orderId === orderId).map((e) => e.type)
 
   before(async () => {
     p = await startPaymentsNode()
     for (const type of eventTypes) {
-      await spy(p.node, { id: `payments-test/${type}`, consumer: 'payments', source: 'payments', type }, (event) => events.push(event as never))
+      await spy(p.node, { id: `payments-test/${type}`, consumer: 'payments', source: 'payments', type }, (event) =>
+        events.push(event as never),
+      )
     }
   })
   after(() => p?.stop())
@@ -42,15 +43,25 @@ describe('payments actions', () => {
     assert.deepEqual(eventsOf(input.orderId), ['payment.authorized', 'payment.captured'])
   })
 
-  for (const [token, reason] of [['tok_declined', 'card_declined'], ['tok_insufficient_funds', 'insufficient_funds'], ['tok_mastercard', 'card_declined']] as const) {
+  for (const [token, reason] of [
+    ['tok_declined', 'card_declined'],
+    ['tok_insufficient_funds', 'insufficient_funds'],
+    ['tok_mastercard', 'card_declined'],
+  ] as const) {
     test(`${token} is declined (${reason}), as an outcome not an error`, async () => {
       const input = authorization({ token })
       const declined = await p.invoke('authorizePayment', input)
       assert.equal(declined.status, 'declined')
       assert.equal(declined.declineReason, reason)
       // Nothing to capture; a void releases nothing and says so.
-      await rejects(p.invoke('capturePayment', { key: `${input.orderId}:capture`, orderId: input.orderId }), 'payment_state')
-      assert.equal((await p.invoke('voidPayment', { key: `${input.orderId}:void`, orderId: input.orderId })).status, 'declined')
+      await rejects(
+        p.invoke('capturePayment', { key: `${input.orderId}:capture`, orderId: input.orderId }),
+        'payment_state',
+      )
+      assert.equal(
+        (await p.invoke('voidPayment', { key: `${input.orderId}:void`, orderId: input.orderId })).status,
+        'declined',
+      )
       await eventually('declined event', () => eventsOf(input.orderId).length === 1)
       const event = events.find((e) => e.data.orderId === input.orderId)!
       assert.equal(event.type, 'payment.declined')
@@ -73,7 +84,10 @@ describe('payments actions', () => {
     const started = Date.now()
     await rejects(p.invoke('authorizePayment', input, 300), 'deadline_exceeded')
     assert.ok(Date.now() - started >= 290, 'answered before its deadline')
-    const voided = await p.invoke<PaymentOut | null>('voidPayment', { key: `${input.orderId}:void`, orderId: input.orderId })
+    const voided = await p.invoke<PaymentOut | null>('voidPayment', {
+      key: `${input.orderId}:void`,
+      orderId: input.orderId,
+    })
     assert.equal(voided?.status, 'voided')
     // The authorization, repeated with its key, now finds the void.
     assert.equal((await p.invoke('authorizePayment', input)).status, 'voided')
@@ -84,23 +98,34 @@ describe('payments actions', () => {
 
   test('an authorization the provider grants after the caller gave up and voided is released', async () => {
     let release!: () => void
-    p.gate.holdBack = new Promise((resolve) => { release = resolve })
+    p.gate.holdBack = new Promise((resolve) => {
+      release = resolve
+    })
     const input = authorization()
     try {
       await rejects(p.invoke('authorizePayment', input, 200), 'deadline_exceeded')
     } finally {
       p.gate.holdBack = undefined
     }
-    const voided = await p.invoke<PaymentOut | null>('voidPayment', { key: `${input.orderId}:void`, orderId: input.orderId })
+    const voided = await p.invoke<PaymentOut | null>('voidPayment', {
+      key: `${input.orderId}:void`,
+      orderId: input.orderId,
+    })
     assert.equal(voided?.status, 'voided')
     release()
     // The provider now holds the money, until the payments service sees the answer and releases it.
-    await eventually('the late hold to be released', async () => !await p.simulated.held(voided!.id) && p.gate.authorizeCalls > 0)
+    await eventually(
+      'the late hold to be released',
+      async () => !(await p.simulated.held(voided!.id)) && p.gate.authorizeCalls > 0,
+    )
     await drained(p.node)
     assert.equal(await p.simulated.held(voided!.id), false)
     const again = await p.invoke('authorizePayment', input)
     assert.equal(again.status, 'voided')
-    await rejects(p.invoke('capturePayment', { key: `${input.orderId}:capture`, orderId: input.orderId }), 'payment_state')
+    await rejects(
+      p.invoke('capturePayment', { key: `${input.orderId}:capture`, orderId: input.orderId }),
+      'payment_state',
+    )
   })
 
   test('void before any authorization: the late authorization holds nothing', async () => {
@@ -134,8 +159,16 @@ describe('payments actions', () => {
     // A key is for one request: another amount or another action with it is refused.
     await rejects(p.invoke('refundPayment', { ...key('refund-1'), amount: 11 }), 'idempotency_key_reused')
     await rejects(p.invoke('voidPayment', key('capture')), 'idempotency_key_reused')
-    await eventually('refund events', () => eventsOf(input.orderId).filter((t) => t === 'payment.refunded').length === 2)
-    assert.deepEqual(eventsOf(input.orderId), ['payment.authorized', 'payment.captured', 'payment.refunded', 'payment.refunded'])
+    await eventually(
+      'refund events',
+      () => eventsOf(input.orderId).filter((t) => t === 'payment.refunded').length === 2,
+    )
+    assert.deepEqual(eventsOf(input.orderId), [
+      'payment.authorized',
+      'payment.captured',
+      'payment.refunded',
+      'payment.refunded',
+    ])
   })
 
   test('20 concurrent authorizations with one key: one payment, one provider call, identical answers', async () => {
@@ -145,13 +178,18 @@ describe('payments actions', () => {
     assert.equal(p.gate.authorizeCalls - calls, 1)
     for (const answer of answers) assert.deepEqual(answer, answers[0])
     assert.equal(answers[0]!.status, 'authorized')
-    const [{ n }] = await p.node.engine.admin.query<{ n: bigint }>('select count(*) as n from payments.payments where order_id = $1', [input.orderId]) as [{ n: bigint }]
+    const [{ n }] = (await p.node.engine.admin.query<{ n: bigint }>(
+      'select count(*) as n from payments.payments where order_id = $1',
+      [input.orderId],
+    )) as [{ n: bigint }]
     assert.equal(n, 1n)
   })
 
   test('concurrent authorizations of one order with different keys still make one payment', async () => {
     const input = authorization()
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => p.invoke('authorizePayment', { ...input, key: `${input.key}-${i}` })))
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => p.invoke('authorizePayment', { ...input, key: `${input.key}-${i}` })),
+    )
     assert.equal(new Set(answers.map((a) => a.id)).size, 1)
     assert.ok(answers.every((a) => a.status === 'authorized'))
     // The same order for another amount or customer is a mistake, not a second payment.
@@ -172,11 +210,20 @@ describe('payments actions', () => {
     const input = authorization()
     const authorized = await p.invoke('authorizePayment', input)
     assert.equal(await p.simulated.held(authorized.id), true)
-    const voided = await p.invoke<PaymentOut | null>('voidPayment', { key: `${input.orderId}:void`, orderId: input.orderId })
+    const voided = await p.invoke<PaymentOut | null>('voidPayment', {
+      key: `${input.orderId}:void`,
+      orderId: input.orderId,
+    })
     assert.equal(voided?.status, 'voided')
     assert.equal(await p.simulated.held(authorized.id), false)
-    await rejects(p.invoke('capturePayment', { key: `${input.orderId}:capture`, orderId: input.orderId }), 'payment_state')
-    await rejects(p.invoke('refundPayment', { key: `${input.orderId}:refund`, orderId: input.orderId }), 'payment_state')
+    await rejects(
+      p.invoke('capturePayment', { key: `${input.orderId}:capture`, orderId: input.orderId }),
+      'payment_state',
+    )
+    await rejects(
+      p.invoke('refundPayment', { key: `${input.orderId}:refund`, orderId: input.orderId }),
+      'payment_state',
+    )
   })
 
   test('refunds: partial, the rest, then nothing more; concurrent refunds never exceed the capture', async () => {
@@ -186,10 +233,13 @@ describe('payments actions', () => {
     await p.invoke('capturePayment', key('capture'))
     await rejects(p.invoke('refundPayment', { ...key('too-much'), amount: 100.01 }), 'refund_exceeds_capture')
     // 30 concurrent refunds of 7 each: 14 fit in 100, the rest are refused.
-    const outcomes = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => p.invoke('refundPayment', { ...key(`r${i}`), amount: 7 })))
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) => p.invoke('refundPayment', { ...key(`r${i}`), amount: 7 })),
+    )
     const ok = outcomes.filter((o) => o.status === 'fulfilled')
     assert.equal(ok.length, 14)
-    for (const o of outcomes) if (o.status === 'rejected') assert.equal((o.reason as MosaicError).code, 'refund_exceeds_capture')
+    for (const o of outcomes)
+      if (o.status === 'rejected') assert.equal((o.reason as MosaicError).code, 'refund_exceeds_capture')
     const rest = await p.invoke('refundPayment', key('rest'))
     assert.equal(rest.refunded, 100)
     assert.equal(rest.status, 'refunded')
@@ -211,8 +261,13 @@ describe('payments actions', () => {
     for (const [overrides, path] of bad) {
       const input = authorization(overrides)
       const error = await rejects(p.invoke('authorizePayment', input), 'validation_failed')
-      assert.ok(error.issues.some((i) => i.path === path), `${JSON.stringify(overrides)}: ${JSON.stringify(error.issues)}`)
-      const rows = await p.node.engine.admin.query('select 1 from payments.payments where order_id = $1', [input.orderId])
+      assert.ok(
+        error.issues.some((i) => i.path === path),
+        `${JSON.stringify(overrides)}: ${JSON.stringify(error.issues)}`,
+      )
+      const rows = await p.node.engine.admin.query('select 1 from payments.payments where order_id = $1', [
+        input.orderId,
+      ])
       assert.equal(rows.length, 0)
     }
     // JPY has no minor unit: 100.5 yen is not an amount.

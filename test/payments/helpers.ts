@@ -6,7 +6,12 @@ import { randomUUID } from 'node:crypto'
 import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
 import identity from '../../src/services/identity/service.ts'
 import { createPaymentsService } from '../../src/services/payments/service.ts'
-import { createSimulatedProvider, type PaymentProvider, type SimulatedProvider, type LedgerDb } from '../../src/services/payments/provider.ts'
+import {
+  createSimulatedProvider,
+  type PaymentProvider,
+  type SimulatedProvider,
+  type LedgerDb,
+} from '../../src/services/payments/provider.ts'
 import { MosaicError, type Static } from '../../src/kit/index.ts'
 import type { Payment } from '../../src/services/payments/contract.ts'
 import { adminEnv } from '../auth.ts'
@@ -21,7 +26,8 @@ export type PaymentOut = Static<typeof Payment>
  */
 export function gatedProvider() {
   const gate = {
-    holdBack: undefined as Promise<void> | undefined, authorizeCalls: 0,
+    holdBack: undefined as Promise<void> | undefined,
+    authorizeCalls: 0,
     /** The next call of this kind is refused (bad_request) without reaching the ledger, as by a provider that lost track. */
     refuseNext: undefined as 'capture' | 'void' | 'refund' | undefined,
   }
@@ -37,7 +43,7 @@ export function gatedProvider() {
     return built
   }
   const build = (db: LedgerDb): PaymentProvider => {
-    const inner = built = createSimulatedProvider(db)
+    const inner = (built = createSimulatedProvider(db))
     return {
       ...inner,
       async authorize(request, signal) {
@@ -49,9 +55,18 @@ export function gatedProvider() {
         }
         return inner.authorize(request, signal)
       },
-      capture: async (request, signal) => { refusing('capture'); return inner.capture(request, signal) },
-      void: async (request, signal) => { refusing('void'); return inner.void(request, signal) },
-      refund: async (request, signal) => { refusing('refund'); return inner.refund(request, signal) },
+      capture: async (request, signal) => {
+        refusing('capture')
+        return inner.capture(request, signal)
+      },
+      void: async (request, signal) => {
+        refusing('void')
+        return inner.void(request, signal)
+      },
+      refund: async (request, signal) => {
+        refusing('refund')
+        return inner.refund(request, signal)
+      },
     }
   }
   return { build, simulated, gate }
@@ -77,8 +92,12 @@ export async function startPaymentsNode(env: NodeJS.ProcessEnv = {}): Promise<Pa
   })
   const payments = node.services.get('payments')!
   return {
-    node, url: node.url, gate, simulated: simulated(),
-    invoke: async (action, input, timeoutMs = 5000) => structuredClone(await payments.invoke(action, input, Date.now() + timeoutMs)) as never,
+    node,
+    url: node.url,
+    gate,
+    simulated: simulated(),
+    invoke: async (action, input, timeoutMs = 5000) =>
+      structuredClone(await payments.invoke(action, input, Date.now() + timeoutMs)) as never,
     stop: () => node.stop(),
   }
 }
@@ -88,7 +107,16 @@ export const uid = (): string => randomUUID().slice(0, 8)
 /** The input of authorizePayment for a fresh order. */
 export function authorization(overrides: Record<string, unknown> = {}) {
   const orderId = `ord-${uid()}`
-  return { key: `${orderId}:authorize`, orderId, userId: `user-${uid()}`, tenantId: 'default', amount: 59.98, currency: 'USD', token: 'tok_visa', ...overrides }
+  return {
+    key: `${orderId}:authorize`,
+    orderId,
+    userId: `user-${uid()}`,
+    tenantId: 'default',
+    amount: 59.98,
+    currency: 'USD',
+    token: 'tok_visa',
+    ...overrides,
+  }
 }
 
 /** Awaits a rejection with this error code, and returns the error. */

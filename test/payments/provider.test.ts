@@ -9,7 +9,6 @@ import { MosaicError } from '../../src/kit/errors.ts'
 import { tempDataDir } from '../process.ts'
 import { startPaymentsNode, authorization, uid, rejects, type PaymentsNode, type PaymentOut } from './helpers.ts'
 
-
 const never = new AbortController().signal
 const key = (orderId: string, step: string) => ({ key: `${orderId}:${step}`, orderId })
 
@@ -45,7 +44,9 @@ test('the ledger outlives the process: a capture after a restart finds its autho
 
 describe('the simulated provider and refusals', () => {
   let p: PaymentsNode
-  before(async () => { p = await startPaymentsNode() })
+  before(async () => {
+    p = await startPaymentsNode()
+  })
   after(() => p?.stop())
 
   test('concurrent calls with one key: tok_flaky fails once, a capture and a refund act once', async () => {
@@ -55,7 +56,9 @@ describe('the simulated provider and refusals', () => {
     const failed = answers.filter((a) => a.status === 'rejected')
     assert.equal(failed.length, 1, 'only the first attempt fails')
     assert.equal((failed[0]!.reason as MosaicError).code, 'provider_unavailable')
-    const references = new Set(answers.flatMap((a) => a.status === 'fulfilled' && a.value.outcome === 'authorized' ? [a.value.reference] : []))
+    const references = new Set(
+      answers.flatMap((a) => (a.status === 'fulfilled' && a.value.outcome === 'authorized' ? [a.value.reference] : [])),
+    )
     assert.equal(references.size, 1, 'every other attempt gets the one authorization')
     const reference = [...references][0]!
     assert.equal(await p.simulated.held(authorizationKey), true)
@@ -66,9 +69,15 @@ describe('the simulated provider and refusals', () => {
     const refund = { idempotencyKey: `${authorizationKey}:r1`, reference, amountMinor: 6_000n, currency: 'EUR' }
     await Promise.all(Array.from({ length: 10 }, () => p.simulated.refund(refund, never)))
     // Captured once (10 000) and refunded once (6 000): 4 000 are left, not a cent more.
-    await rejects(p.simulated.refund({ ...refund, idempotencyKey: `${authorizationKey}:r2`, amountMinor: 4_001n }, never), 'bad_request')
+    await rejects(
+      p.simulated.refund({ ...refund, idempotencyKey: `${authorizationKey}:r2`, amountMinor: 4_001n }, never),
+      'bad_request',
+    )
     await p.simulated.refund({ ...refund, idempotencyKey: `${authorizationKey}:r3`, amountMinor: 4_000n }, never)
-    await rejects(p.simulated.capture({ ...capture, idempotencyKey: `${authorizationKey}:c2`, reference: 'sim_unknown' }, never), 'bad_request')
+    await rejects(
+      p.simulated.capture({ ...capture, idempotencyKey: `${authorizationKey}:c2`, reference: 'sim_unknown' }, never),
+      'bad_request',
+    )
   })
 
   test('tok_timeout hangs until its caller gives up, and a repeat hangs too', async () => {
@@ -91,7 +100,11 @@ describe('the simulated provider and refusals', () => {
     assert.equal(captured.status, 'captured')
     assert.equal(captured.captured, input.amount)
     assert.equal(await p.simulated.held(id), false)
-    assert.deepEqual(await p.invoke('capturePayment', key(input.orderId, 'capture')), captured, 'then the outcome is replayed')
+    assert.deepEqual(
+      await p.invoke('capturePayment', key(input.orderId, 'capture')),
+      captured,
+      'then the outcome is replayed',
+    )
     // Refunding all of it at the provider shows it was captured once, not twice.
     const refunded = await p.invoke('refundPayment', key(input.orderId, 'refund'))
     assert.equal(refunded.status, 'refunded')

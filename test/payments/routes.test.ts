@@ -20,19 +20,26 @@ type InvoiceOut = Static<typeof Invoice>
 type OrderConfirmed = Static<(typeof ordersContract)['events']['order.confirmed']>
 
 // Stands in for the orders service: publishes order.confirmed exactly as the orders contract declares it.
-const fakeOrders = defineService(defineContract({
-  name: 'orders', version: '1.0.0', routes: {}, actions: {},
-  events: { 'order.confirmed': ordersContract.events['order.confirmed'] },
-}), { routes: {}, actions: {} })
+const fakeOrders = defineService(
+  defineContract({
+    name: 'orders',
+    version: '1.0.0',
+    routes: {},
+    actions: {},
+    events: { 'order.confirmed': ordersContract.events['order.confirmed'] },
+  }),
+  { routes: {}, actions: {} },
+)
 
 let t: TestNode
-let customer: { user: User, tokens: Tokens }
-let other: { user: User, tokens: Tokens }
-let staff: { user: User, tokens: Tokens }
+let customer: { user: User; tokens: Tokens }
+let other: { user: User; tokens: Tokens }
+let staff: { user: User; tokens: Tokens }
 
 const as = (who: { tokens: Tokens }) => who.tokens.accessToken
 const payments = () => t.node.services.get('payments')!
-const invoke = async <T = PaymentOut>(action: string, input: unknown) => structuredClone(await payments().invoke(action, input, Date.now() + 5000)) as T
+const invoke = async <T = PaymentOut>(action: string, input: unknown) =>
+  structuredClone(await payments().invoke(action, input, Date.now() + 5000)) as T
 
 async function paidOrder(userId: string, amount = 40): Promise<PaymentOut> {
   const input = authorization({ userId, amount })
@@ -41,13 +48,23 @@ async function paidOrder(userId: string, amount = 40): Promise<PaymentOut> {
 }
 
 async function confirmOrder(data: OrderConfirmed): Promise<unknown> {
-  return t.node.services.get('orders')!.context.db.transaction((tx) => tx.publish('order.confirmed' as never, data as never))
+  return t.node.services
+    .get('orders')!
+    .context.db.transaction((tx) => tx.publish('order.confirmed' as never, data as never))
 }
 
 function order(user: User, overrides: Partial<OrderConfirmed> = {}): OrderConfirmed {
   return {
-    orderId: `ord-${uid()}`, userId: user.id, tenantId: user.tenantId, paymentId: `pay_${uid()}`, currency: 'USD', total: 59.97,
-    items: [{ productId: 'prod-mouse', name: 'Mouse', quantity: 2, unitPrice: 19.99, currency: 'USD' }, { productId: 'prod-pad', name: 'Pad', quantity: 1, unitPrice: 19.99, currency: 'USD' }],
+    orderId: `ord-${uid()}`,
+    userId: user.id,
+    tenantId: user.tenantId,
+    paymentId: `pay_${uid()}`,
+    currency: 'USD',
+    total: 59.97,
+    items: [
+      { productId: 'prod-mouse', name: 'Mouse', quantity: 2, unitPrice: 19.99, currency: 'USD' },
+      { productId: 'prod-pad', name: 'Pad', quantity: 1, unitPrice: 19.99, currency: 'USD' },
+    ],
     ...overrides,
   }
 }
@@ -61,7 +78,9 @@ async function invoiceOf(orderId: string, token = as(staff)): Promise<InvoiceOut
 
 before(async () => {
   const node = await startNode({
-    role: 'gateway', services: [identity, createPaymentsService(), fakeOrders], port: 0,
+    role: 'gateway',
+    services: [identity, createPaymentsService(), fakeOrders],
+    port: 0,
     env: { HOST: '127.0.0.1', DATA_DIR: ':memory:', LOG_LEVEL: 'silent', EVENT_POLL_MS: '20', ...adminEnv },
   })
   t = { node, url: node.url, stop: () => node.stop() }
@@ -70,10 +89,13 @@ before(async () => {
 after(() => t?.stop())
 
 describe('payments routes', () => {
-  test('a customer sees their own payments, not another customer\'s (404); staff see all of the tenant', async () => {
+  test("a customer sees their own payments, not another customer's (404); staff see all of the tenant", async () => {
     const mine = await paidOrder(customer.user.id)
     const theirs = await paidOrder(other.user.id)
-    assert.equal((await call<PaymentOut>(t, 'GET', `/api/payments/${mine.id}`, { token: as(customer) })).body.id, mine.id)
+    assert.equal(
+      (await call<PaymentOut>(t, 'GET', `/api/payments/${mine.id}`, { token: as(customer) })).body.id,
+      mine.id,
+    )
     assertProblem(await call(t, 'GET', `/api/payments/${theirs.id}`, { token: as(customer) }), 404, 'not_found')
     assertProblem(await call(t, 'GET', `/api/payments/pay_nothing`, { token: as(customer) }), 404, 'not_found')
     assert.equal((await call<PaymentOut>(t, 'GET', `/api/payments/${theirs.id}`, { token: as(staff) })).status, 200)
@@ -89,7 +111,12 @@ describe('payments routes', () => {
     const seen: string[] = []
     let cursor: string | null = null
     do {
-      const reply: { body: { items: PaymentOut[], nextCursor: string | null } } = await call(t, 'GET', `/api/payments?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: as(other) })
+      const reply: { body: { items: PaymentOut[]; nextCursor: string | null } } = await call(
+        t,
+        'GET',
+        `/api/payments?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        { token: as(other) },
+      )
       seen.push(...reply.body.items.map((p) => p.id))
       cursor = reply.body.nextCursor
     } while (cursor)
@@ -101,7 +128,11 @@ describe('payments routes', () => {
   test('refunds: staff only, Idempotency-Key required and replayed, never more than captured', async () => {
     const paid = await paidOrder(customer.user.id, 50)
     const refund = (body: unknown, key?: string, token = as(staff)) =>
-      call<PaymentOut>(t, 'POST', `/api/payments/${paid.id}/refund`, { json: body, token, headers: key ? { 'idempotency-key': key } : {} })
+      call<PaymentOut>(t, 'POST', `/api/payments/${paid.id}/refund`, {
+        json: body,
+        token,
+        headers: key ? { 'idempotency-key': key } : {},
+      })
     assertProblem(await refund({ amount: 10 }), 400, 'idempotency_key_missing')
     assertProblem(await refund({ amount: 10 }, 'k1', as(customer)), 403, 'forbidden')
     const first = await refund({ amount: 10 }, 'k1')
@@ -119,7 +150,15 @@ describe('payments routes', () => {
     assertProblem(await refund({ amount: 0.01 }, 'k5'), 409, 'refund_exceeds_capture')
     // Another payment with the same key is another request.
     const second = await paidOrder(customer.user.id, 5)
-    assertProblem(await call(t, 'POST', `/api/payments/${second.id}/refund`, { json: {}, token: as(staff), headers: { 'idempotency-key': 'k4' } }), 422, 'idempotency_key_reused')
+    assertProblem(
+      await call(t, 'POST', `/api/payments/${second.id}/refund`, {
+        json: {},
+        token: as(staff),
+        headers: { 'idempotency-key': 'k4' },
+      }),
+      422,
+      'idempotency_key_reused',
+    )
   })
 })
 
@@ -130,10 +169,18 @@ describe('invoices', () => {
     const invoice = await invoiceOf(data.orderId)
     assert.equal(invoice.total, 59.97)
     assert.equal(invoice.lines.length, 2)
-    assert.deepEqual(invoice.lines[0], { description: 'Mouse (prod-mouse)', quantity: 2, unitPrice: 19.99, amount: 39.98 })
+    assert.deepEqual(invoice.lines[0], {
+      description: 'Mouse (prod-mouse)',
+      quantity: 2,
+      unitPrice: 19.99,
+      amount: 39.98,
+    })
     assert.match(invoice.number, /^INV-default-\d{6}$/)
     // The same event delivered again, and the order confirmed again under another event id.
-    await t.node.engine.admin.query(`insert into mosaic_bus.deliveries (subscription, consumer, event) values ('payments/orders.order.confirmed', 'payments', $1::text::jsonb)`, [JSON.stringify(event)])
+    await t.node.engine.admin.query(
+      `insert into mosaic_bus.deliveries (subscription, consumer, event) values ('payments/orders.order.confirmed', 'payments', $1::text::jsonb)`,
+      [JSON.stringify(event)],
+    )
     await confirmOrder(data)
     await drained(t.node)
     const all = await call<{ items: InvoiceOut[] }>(t, 'GET', '/api/invoices?limit=100', { token: as(staff) })
@@ -145,20 +192,32 @@ describe('invoices', () => {
     await Promise.all(orders.map(confirmOrder))
     const invoices = await Promise.all(orders.map((o) => invoiceOf(o.orderId)))
     const all = await call<{ items: InvoiceOut[] }>(t, 'GET', '/api/invoices?limit=100', { token: as(staff) })
-    const numbers = all.body.items.filter((i) => i.tenantId === 'default').map((i) => Number(i.number.slice('INV-default-'.length))).sort((a, b) => a - b)
-    assert.deepEqual(numbers, Array.from({ length: numbers.length }, (_, i) => i + 1))
+    const numbers = all.body.items
+      .filter((i) => i.tenantId === 'default')
+      .map((i) => Number(i.number.slice('INV-default-'.length)))
+      .sort((a, b) => a - b)
+    assert.deepEqual(
+      numbers,
+      Array.from({ length: numbers.length }, (_, i) => i + 1),
+    )
     assert.equal(new Set(invoices.map((i) => i.number)).size, 15)
   })
 
   test('owner and staff read an invoice, as JSON or as HTML with every value escaped; others get 404', async () => {
     const data = order(customer.user, {
-      total: 5, items: [{ productId: 'prod-x', name: '<script>alert("x")</script> & "Co"', quantity: 1, unitPrice: 5, currency: 'USD' }],
+      total: 5,
+      items: [
+        { productId: 'prod-x', name: '<script>alert("x")</script> & "Co"', quantity: 1, unitPrice: 5, currency: 'USD' },
+      ],
     })
     await confirmOrder(data)
     const invoice = await invoiceOf(data.orderId, as(customer))
     assertProblem(await call(t, 'GET', `/api/invoices/${invoice.id}`, { token: as(other) }), 404, 'not_found')
     assert.equal((await call(t, 'GET', `/api/invoices/${invoice.id}`, { token: as(staff) })).status, 200)
-    for (const options of [{ path: `/api/invoices/${invoice.id}?format=html`, headers: {} as Record<string, string> }, { path: `/api/invoices/${invoice.id}`, headers: { accept: 'text/html' } }]) {
+    for (const options of [
+      { path: `/api/invoices/${invoice.id}?format=html`, headers: {} as Record<string, string> },
+      { path: `/api/invoices/${invoice.id}`, headers: { accept: 'text/html' } },
+    ]) {
       const page = await call(t, 'GET', options.path, { token: as(customer), headers: options.headers })
       assert.equal(page.status, 200)
       assert.match(page.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/)
@@ -166,25 +225,47 @@ describe('invoices', () => {
       assert.ok(page.text.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;Co&quot;'), page.text)
       assert.ok(page.text.includes(invoice.number) && page.text.includes('5.00 USD'))
     }
-    const json = await call<InvoiceOut>(t, 'GET', `/api/invoices/${invoice.id}`, { token: as(customer), headers: { accept: 'application/json' } })
+    const json = await call<InvoiceOut>(t, 'GET', `/api/invoices/${invoice.id}`, {
+      token: as(customer),
+      headers: { accept: 'application/json' },
+    })
     assert.equal(json.body.lines[0]!.description, '<script>alert("x")</script> & "Co" (prod-x)')
-    assertProblem(await call(t, 'GET', `/api/invoices/${invoice.id}?format=pdf`, { token: as(customer) }), 400, 'invalid_parameters')
+    assertProblem(
+      await call(t, 'GET', `/api/invoices/${invoice.id}?format=pdf`, { token: as(customer) }),
+      400,
+      'invalid_parameters',
+    )
   })
 })
 
 describe('subscriptions', () => {
   test('plans, subscribing, usage deduplicated, and a period invoice of fee + overage', async () => {
-    const plans = await call<{ items: { id: string, fee: number, includedUnits: number, unitPrice: number }[] }>(t, 'GET', '/api/subscriptions/plans')
+    const plans = await call<{ items: { id: string; fee: number; includedUnits: number; unitPrice: number }[] }>(
+      t,
+      'GET',
+      '/api/subscriptions/plans',
+    )
     assert.equal(plans.status, 200)
     const basic = plans.body.items.find((p) => p.id === 'basic')!
     assert.deepEqual([basic.fee, basic.includedUnits, basic.unitPrice], [9, 1000, 0.02])
-    assertProblem(await call(t, 'POST', '/api/subscriptions', { json: { planId: 'gold' }, token: as(customer) }), 404, 'not_found')
-    const created = await call<{ id: string, usage: number, userId: string }>(t, 'POST', '/api/subscriptions', { json: { planId: 'basic' }, token: as(customer) })
+    assertProblem(
+      await call(t, 'POST', '/api/subscriptions', { json: { planId: 'gold' }, token: as(customer) }),
+      404,
+      'not_found',
+    )
+    const created = await call<{ id: string; usage: number; userId: string }>(t, 'POST', '/api/subscriptions', {
+      json: { planId: 'basic' },
+      token: as(customer),
+    })
     assert.equal(created.status, 201, created.text)
     assert.equal(created.body.userId, customer.user.id)
     const id = created.body.id
     const usage = (quantity: number, headers: Record<string, string> = {}, extra = {}) =>
-      call<{ id: string, quantity: number }>(t, 'POST', `/api/subscriptions/${id}/usage`, { json: { quantity, ...extra }, token: as(customer), headers })
+      call<{ id: string; quantity: number }>(t, 'POST', `/api/subscriptions/${id}/usage`, {
+        json: { quantity, ...extra },
+        token: as(customer),
+        headers,
+      })
     const first = await usage(900, { 'idempotency-key': `u-${randomUUID()}` })
     assert.equal(first.status, 201, first.text)
     const key = `u-${randomUUID()}`
@@ -195,21 +276,41 @@ describe('subscriptions', () => {
     await usage(3, {}, { clientId: 'c-1' })
     assertProblem(await usage(0), 422, 'validation_failed')
     assertProblem(await usage(1, {}, { timestamp: '2001-01-01T00:00:00Z' }), 422, 'validation_failed')
-    assertProblem(await call(t, 'POST', `/api/subscriptions/${id}/usage`, { json: { quantity: 1 }, token: as(other) }), 404, 'not_found')
-    assert.equal((await call<{ usage: number }>(t, 'GET', `/api/subscriptions/${id}`, { token: as(customer) })).body.usage, 1153)
+    assertProblem(
+      await call(t, 'POST', `/api/subscriptions/${id}/usage`, { json: { quantity: 1 }, token: as(other) }),
+      404,
+      'not_found',
+    )
+    assert.equal(
+      (await call<{ usage: number }>(t, 'GET', `/api/subscriptions/${id}`, { token: as(customer) })).body.usage,
+      1153,
+    )
 
-    const close = (key?: string, token = as(staff)) => call<InvoiceOut>(t, 'POST', `/api/subscriptions/${id}/invoice`, { token, headers: key ? { 'idempotency-key': key } : {} })
+    const close = (key?: string, token = as(staff)) =>
+      call<InvoiceOut>(t, 'POST', `/api/subscriptions/${id}/invoice`, {
+        token,
+        headers: key ? { 'idempotency-key': key } : {},
+      })
     assertProblem(await close(), 400, 'idempotency_key_missing')
     assertProblem(await close('p1', as(customer)), 403, 'forbidden')
     const invoice = await close('p1')
     assert.equal(invoice.status, 201, invoice.text)
     // 9.00 + (1153 − 1000) × 0.02 = 12.06, exactly.
     assert.equal(invoice.body.total, 12.06)
-    assert.deepEqual(invoice.body.lines.map((l) => [l.quantity, l.unitPrice, l.amount]), [[1, 9, 9], [153, 0.02, 3.06]])
+    assert.deepEqual(
+      invoice.body.lines.map((l) => [l.quantity, l.unitPrice, l.amount]),
+      [
+        [1, 9, 9],
+        [153, 0.02, 3.06],
+      ],
+    )
     assert.equal(invoice.body.subscriptionId, id)
     assert.deepEqual((await close('p1')).body, invoice.body)
     // The next period starts empty: the fee alone.
-    assert.equal((await call<{ usage: number }>(t, 'GET', `/api/subscriptions/${id}`, { token: as(customer) })).body.usage, 0)
+    assert.equal(
+      (await call<{ usage: number }>(t, 'GET', `/api/subscriptions/${id}`, { token: as(customer) })).body.usage,
+      0,
+    )
     const next = await close('p2')
     assert.equal(next.body.total, 9)
     assert.notEqual(next.body.number, invoice.body.number)

@@ -3,9 +3,15 @@ import assert from 'node:assert/strict'
 import { createCacheStore } from './cache.ts'
 
 /** A load that counts its calls and answers `value()` at the time it is called. */
-function loader<T>(value: () => T): { load: () => Promise<T>, calls: () => number } {
+function loader<T>(value: () => T): { load: () => Promise<T>; calls: () => number } {
   let calls = 0
-  return { load: async () => { calls++; return value() }, calls: () => calls }
+  return {
+    load: async () => {
+      calls++
+      return value()
+    },
+    calls: () => calls,
+  }
 }
 
 test('a second read is a hit; an invalidated tag is loaded again; failures are not kept', async () => {
@@ -23,7 +29,10 @@ test('a second read is a hit; an invalidated tag is loaded again; failures are n
   assert.equal(calls(), 2)
 
   let attempts = 0
-  const failing = async (): Promise<string> => { if (attempts++ === 0) throw new Error('database down'); return 'fine' }
+  const failing = async (): Promise<string> => {
+    if (attempts++ === 0) throw new Error('database down')
+    return 'fine'
+  }
   await assert.rejects(cache.get('flaky', failing), /database down/)
   assert.equal(await cache.get('flaky', failing), 'fine')
 })
@@ -31,7 +40,14 @@ test('a second read is a hit; an invalidated tag is loaded again; failures are n
 test('a load that began before a commit is handed to its caller but never kept for the next', async () => {
   const cache = createCacheStore().forService('shop')
   let release!: (value: string) => void
-  const slow = cache.get('page', () => new Promise<string>((resolve) => { release = resolve }), { tag: 'products' })
+  const slow = cache.get(
+    'page',
+    () =>
+      new Promise<string>((resolve) => {
+        release = resolve
+      }),
+    { tag: 'products' },
+  )
   // The write commits while the read is still on its way with the old row.
   cache.invalidate(['products'])
   const after = cache.get('page', async () => 'new', { tag: 'products' })
@@ -44,7 +60,11 @@ test('a load that began before a commit is handed to its caller but never kept f
 test('concurrent misses of one key share a single load', async () => {
   const cache = createCacheStore().forService('shop')
   const { load, calls } = loader(() => 'v')
-  assert.deepEqual(await Promise.all([cache.get('k', load), cache.get('k', load), cache.get('k', load)]), ['v', 'v', 'v'])
+  assert.deepEqual(await Promise.all([cache.get('k', load), cache.get('k', load), cache.get('k', load)]), [
+    'v',
+    'v',
+    'v',
+  ])
   assert.equal(calls(), 1)
 })
 

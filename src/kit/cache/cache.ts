@@ -47,7 +47,11 @@ export interface CacheStore {
   close(): Promise<void>
 }
 
-interface Entry { readonly value: unknown, readonly tag: string, readonly born: number }
+interface Entry {
+  readonly value: unknown
+  readonly tag: string
+  readonly born: number
+}
 
 /**
  * Staleness is decided by a clock rather than by deleting entries: an invalidation stamps its tag
@@ -63,12 +67,20 @@ export function createCacheStore(options: CacheOptions = {}): CacheStore {
   let floor = 0
   const stamps = new LRUCache<string, number>({
     max: Math.max(maxEntries, 1),
-    dispose: (stamp, _tag, reason) => { if (reason === 'evict') floor = Math.max(floor, stamp) },
+    dispose: (stamp, _tag, reason) => {
+      if (reason === 'evict') floor = Math.max(floor, stamp)
+    },
   })
-  const entries = maxEntries > 0
-    ? new LRUCache<string, Entry>({ max: maxEntries, maxSize: maxBytes, ttl: ttlMs, sizeCalculation: (entry) => Math.max(JSON.stringify(entry.value)?.length ?? 1, 1) })
-    : undefined
-  const loading = new Map<string, { born: number, tag: string, value: Promise<unknown> }>()
+  const entries =
+    maxEntries > 0
+      ? new LRUCache<string, Entry>({
+          max: maxEntries,
+          maxSize: maxBytes,
+          ttl: ttlMs,
+          sizeCalculation: (entry) => Math.max(JSON.stringify(entry.value)?.length ?? 1, 1),
+        })
+      : undefined
+  const loading = new Map<string, { born: number; tag: string; value: Promise<unknown> }>()
   const fresh = (born: number, tag: string): boolean => born >= Math.max(floor, stamps.peek(tag) ?? 0)
   const stamp = (tags: readonly string[]): void => {
     const tick = ++clock
@@ -117,8 +129,12 @@ export function createCacheStore(options: CacheOptions = {}): CacheStore {
       if (invalidation) stamp(invalidation.tags.map((tag) => `${invalidation.service}\u0000${tag}`))
       else floor = ++clock
     },
-    connect(broadcast) { origin.add(broadcast) },
-    get size() { return entries?.size ?? 0 },
+    connect(broadcast) {
+      origin.add(broadcast)
+    },
+    get size() {
+      return entries?.size ?? 0
+    },
     async close() {
       for (const broadcast of origin) await broadcast.close()
       origin.clear()

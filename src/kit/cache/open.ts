@@ -2,7 +2,10 @@
 import type { Logger } from 'pino'
 import { createCacheStore, type CacheOptions, type CacheStore } from './cache.ts'
 
-export async function openCache(options: CacheOptions & { readonly redisUrl?: string | undefined }, log: Logger): Promise<CacheStore> {
+export async function openCache(
+  options: CacheOptions & { readonly redisUrl?: string | undefined },
+  log: Logger,
+): Promise<CacheStore> {
   const store = createCacheStore(options)
   if (options.redisUrl && (options.maxEntries ?? 1) > 0) {
     // ioredis is loaded only by processes that use it.

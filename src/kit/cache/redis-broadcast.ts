@@ -18,7 +18,11 @@ export function createRedisBroadcast(url: string, store: CacheStore, log: Logger
   let down = false
   let lost = false
   const trouble = (error: Error): void => {
-    if (!down) log.warn({ err: error }, 'cache: Redis is unreachable; serving from memory, other processes may be stale until it is back (at most CACHE_TTL_MS)')
+    if (!down)
+      log.warn(
+        { err: error },
+        'cache: Redis is unreachable; serving from memory, other processes may be stale until it is back (at most CACHE_TTL_MS)',
+      )
     down = true
   }
   publisher.on('error', trouble)
@@ -33,11 +37,15 @@ export function createRedisBroadcast(url: string, store: CacheStore, log: Logger
   })
   publisher.on('ready', () => {
     // Invalidations this process could not send: tell the others to drop everything instead.
-    if (lost) void publisher.publish(channel, JSON.stringify({ origin })).then(() => { lost = false }, trouble)
+    if (lost)
+      void publisher.publish(channel, JSON.stringify({ origin })).then(() => {
+        lost = false
+      }, trouble)
   })
   subscriber.on('message', (_channel: string, text: string) => {
     const message = parse(text)
-    if (message && message.origin !== origin) store.receive(message.service === undefined ? undefined : { service: message.service, tags: message.tags ?? [] })
+    if (message && message.origin !== origin)
+      store.receive(message.service === undefined ? undefined : { service: message.service, tags: message.tags ?? [] })
   })
   void subscriber.subscribe(channel).catch(trouble)
 
@@ -55,14 +63,24 @@ export function createRedisBroadcast(url: string, store: CacheStore, log: Logger
   }
 }
 
-interface Message { origin?: string, service?: string, tags?: string[] }
+interface Message {
+  origin?: string
+  service?: string
+  tags?: string[]
+}
 
 /** A message from the channel; anything malformed is ignored rather than trusted. */
 function parse(text: string): Message | undefined {
   try {
     const message = JSON.parse(text) as Message
     if (typeof message !== 'object' || message === null) return undefined
-    if (message.service !== undefined && (typeof message.service !== 'string' || !Array.isArray(message.tags) || !message.tags.every((t) => typeof t === 'string'))) return undefined
+    if (
+      message.service !== undefined &&
+      (typeof message.service !== 'string' ||
+        !Array.isArray(message.tags) ||
+        !message.tags.every((t) => typeof t === 'string'))
+    )
+      return undefined
     return message
   } catch {
     return undefined

@@ -15,7 +15,7 @@ export type Balancer = <T extends Candidate>(candidates: readonly T[]) => T | un
 export function createBalancer(strategy: Strategy): Balancer {
   if (strategy === 'round-robin') {
     let next = 0
-    return (candidates) => candidates.length === 0 ? undefined : candidates[next++ % candidates.length]
+    return (candidates) => (candidates.length === 0 ? undefined : candidates[next++ % candidates.length])
   }
   return (candidates) => {
     if (candidates.length <= 1) return candidates[0]

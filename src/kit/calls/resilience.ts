@@ -2,8 +2,18 @@
 // breaker per instance, retries with full-jitter exponential backoff bounded by the caller's
 // deadline, and a retry budget. Only the budget is written here: cockatiel has none.
 import {
-  bulkhead, circuitBreaker, retry, handleWhen, ConsecutiveBreaker, ExponentialBackoff, fullJitterGenerator,
-  type IBackoffFactory, type IBackoff, type IRetryBackoffContext, type CircuitBreakerPolicy, type BulkheadPolicy,
+  bulkhead,
+  circuitBreaker,
+  retry,
+  handleWhen,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  fullJitterGenerator,
+  type IBackoffFactory,
+  type IBackoff,
+  type IRetryBackoffContext,
+  type CircuitBreakerPolicy,
+  type BulkheadPolicy,
 } from 'cockatiel'
 import { MosaicError } from '../errors.ts'
 import type { CallPolicy } from './policy.ts'
@@ -29,11 +39,13 @@ export function upstreamBulkhead(policy: CallPolicy): BulkheadPolicy {
  * retry, every retry spends a whole one (Finagle's and Linkerd's retry budget). When half the
  * calls fail, retries do not double the load on an upstream that is already struggling.
  */
-export function retryBudget(percent: number, cap = 100): { earn(): void, spend(): boolean } {
+export function retryBudget(percent: number, cap = 100): { earn(): void; spend(): boolean } {
   let balance = 0
   const ratio = percent / 100
   return {
-    earn() { balance = Math.min(cap, balance + ratio) },
+    earn() {
+      balance = Math.min(cap, balance + ratio)
+    },
     spend() {
       if (balance < 1) return false
       balance -= 1
@@ -43,17 +55,27 @@ export function retryBudget(percent: number, cap = 100): { earn(): void, spend()
 }
 
 /** Backoff that never waits past `deadline`: the attempt after it then fails at once as deadline_exceeded. */
-function until(inner: IBackoffFactory<IRetryBackoffContext<unknown>>, deadline: number): IBackoffFactory<IRetryBackoffContext<unknown>> {
+function until(
+  inner: IBackoffFactory<IRetryBackoffContext<unknown>>,
+  deadline: number,
+): IBackoffFactory<IRetryBackoffContext<unknown>> {
   return {
     next(context): IBackoff<IRetryBackoffContext<unknown>> {
       const backoff = inner.next(context)
-      return { duration: Math.max(0, Math.min(backoff.duration, deadline - Date.now())), next: (c) => until(backoff, deadline).next(c) }
+      return {
+        duration: Math.max(0, Math.min(backoff.duration, deadline - Date.now())),
+        next: (c) => until(backoff, deadline).next(c),
+      }
     },
   }
 }
 
 /** A retry policy for one call: `shouldRetry` decides per failure (retryable, idempotent, within budget). */
 export function callRetry(policy: CallPolicy, deadline: number, shouldRetry: (error: unknown) => boolean) {
-  const backoff = new ExponentialBackoff({ generator: fullJitterGenerator, initialDelay: policy.BACKOFF_MIN_MS, maxDelay: policy.BACKOFF_MAX_MS })
+  const backoff = new ExponentialBackoff({
+    generator: fullJitterGenerator,
+    initialDelay: policy.BACKOFF_MIN_MS,
+    maxDelay: policy.BACKOFF_MAX_MS,
+  })
   return retry(handleWhen(shouldRetry), { maxAttempts: policy.RETRIES, backoff: until(backoff, deadline) })
 }

@@ -3,7 +3,13 @@
 // those fit to take a call, and the resilience policies (resilience.ts). The actions transport
 // and the gateway's proxy both send through `send`.
 import { Pool } from 'undici'
-import { BulkheadRejectedError, BrokenCircuitError, TaskCancelledError, CircuitState, type CircuitBreakerPolicy } from 'cockatiel'
+import {
+  BulkheadRejectedError,
+  BrokenCircuitError,
+  TaskCancelledError,
+  CircuitState,
+  type CircuitBreakerPolicy,
+} from 'cockatiel'
 import type { Logger } from 'pino'
 import type { CheckResult } from '../internal/http-app.ts'
 import { MosaicError, isRetryable } from '../errors.ts'
@@ -60,7 +66,12 @@ export function notSent<E extends object>(error: E): E {
   return error
 }
 
-const stateNames = { [CircuitState.Closed]: 'closed', [CircuitState.Open]: 'open', [CircuitState.HalfOpen]: 'half-open', [CircuitState.Isolated]: 'isolated' } as const
+const stateNames = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Isolated]: 'isolated',
+} as const
 
 export function createUpstream(service: string, registry: Registry, policy: CallPolicy, log: Logger): Upstream {
   const endpoints = new Map<string, Endpoint>()
@@ -82,8 +93,17 @@ export function createUpstream(service: string, registry: Registry, policy: Call
       log[level]({ upstream: service, instance: info.id, url: info.url, breaker: name }, `circuit breaker ${name}`)
     })
     const endpoint: Endpoint = {
-      info, breaker, outstanding: 0, openedAt: 0, health: 'ready', missedProbes: 0,
-      pool: new Pool(info.url, { connections: 128, keepAliveTimeout: 10_000, connect: { timeout: policy.CONNECT_TIMEOUT_MS } }),
+      info,
+      breaker,
+      outstanding: 0,
+      openedAt: 0,
+      health: 'ready',
+      missedProbes: 0,
+      pool: new Pool(info.url, {
+        connections: 128,
+        keepAliveTimeout: 10_000,
+        connect: { timeout: policy.CONNECT_TIMEOUT_MS },
+      }),
     }
     endpoints.set(info.id, endpoint)
     return endpoint
@@ -113,30 +133,41 @@ export function createUpstream(service: string, registry: Registry, policy: Call
   }
 
   // An open breaker refuses calls until it is due for its probes: only then is its instance chosen again.
-  const fit = (e: Endpoint): boolean => !e.info.draining && e.health === 'ready'
-    && (e.breaker.state !== CircuitState.Open || Date.now() - e.openedAt >= policy.BREAKER_HALF_OPEN_MS)
+  const fit = (e: Endpoint): boolean =>
+    !e.info.draining &&
+    e.health === 'ready' &&
+    (e.breaker.state !== CircuitState.Open || Date.now() - e.openedAt >= policy.BREAKER_HALF_OPEN_MS)
 
   // Readiness of every known instance, asked in the background: a starting, failing or
   // draining instance (static URLs have no registry to say so) is left out until it is ready.
   const probe = setInterval(() => {
     for (const endpoint of refresh()) {
-      endpoint.pool.request({ method: 'GET', path: '/health/ready', signal: AbortSignal.timeout(policy.PROBE_MS) }).then(
-        async (res) => {
-          const body = await res.body.json().catch(() => ({})) as { output?: string }
-          endpoint.health = res.statusCode === 200 ? 'ready' : body.output === 'draining' ? 'draining' : 'not ready'
-          endpoint.missedProbes = 0
-        },
-        // One probe lost to a busy moment is not an outage: two in a row are (the breaker sees real calls fail sooner).
-        () => { if (++endpoint.missedProbes >= 2) endpoint.health = 'unreachable' },
-      )
+      endpoint.pool
+        .request({ method: 'GET', path: '/health/ready', signal: AbortSignal.timeout(policy.PROBE_MS) })
+        .then(
+          async (res) => {
+            const body = (await res.body.json().catch(() => ({}))) as { output?: string }
+            endpoint.health = res.statusCode === 200 ? 'ready' : body.output === 'draining' ? 'draining' : 'not ready'
+            endpoint.missedProbes = 0
+          },
+          // One probe lost to a busy moment is not an outage: two in a row are (the breaker sees real calls fail sooner).
+          () => {
+            if (++endpoint.missedProbes >= 2) endpoint.health = 'unreachable'
+          },
+        )
     }
   }, policy.PROBE_MS).unref()
 
-  const attemptOn = async <T>(attempt: (endpoint: Endpoint, signal: AbortSignal) => Promise<T>, signal: AbortSignal, deadline: number): Promise<T> => {
+  const attemptOn = async <T>(
+    attempt: (endpoint: Endpoint, signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal,
+    deadline: number,
+  ): Promise<T> => {
     if (Date.now() >= deadline) throw new MosaicError('deadline_exceeded')
     const all = refresh()
     const endpoint = choose(all.filter(fit)) ?? choose(all.filter((e) => !e.info.draining))
-    if (!endpoint) throw notSent(new MosaicError('unavailable', { detail: `no instance of ${service} is available`, retryAfter: 1 }))
+    if (!endpoint)
+      throw notSent(new MosaicError('unavailable', { detail: `no instance of ${service} is available`, retryAfter: 1 }))
     endpoint.outstanding++
     let outcome = 'ok'
     try {
@@ -144,7 +175,12 @@ export function createUpstream(service: string, registry: Registry, policy: Call
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
         outcome = 'breaker_open'
-        throw notSent(new MosaicError('unavailable', { detail: `${service} instance ${endpoint.info.id} is failing (circuit open)`, retryAfter: 1 }))
+        throw notSent(
+          new MosaicError('unavailable', {
+            detail: `${service} instance ${endpoint.info.id} is failing (circuit open)`,
+            retryAfter: 1,
+          }),
+        )
       }
       outcome = error instanceof MosaicError ? error.code : 'error'
       throw error
@@ -161,23 +197,35 @@ export function createUpstream(service: string, registry: Registry, policy: Call
       if (remaining <= 0) throw new MosaicError('deadline_exceeded')
       const signal = AbortSignal.timeout(remaining)
       budget.earn()
-      const shouldRetry = (error: unknown): boolean => isRetryable(error) && (idempotent || unsent.has(error as object)) && budget.spend()
+      const shouldRetry = (error: unknown): boolean =>
+        isRetryable(error) && (idempotent || unsent.has(error as object)) && budget.spend()
       try {
-        return await bulkhead.execute(() => callRetry(policy, deadline, shouldRetry).execute(() => attemptOn(attempt, signal, deadline), signal))
+        return await bulkhead.execute(() =>
+          callRetry(policy, deadline, shouldRetry).execute(() => attemptOn(attempt, signal, deadline), signal),
+        )
       } catch (error) {
         if (error instanceof BulkheadRejectedError) {
           bulkheadRejections.inc({ rpc_service: service })
-          throw new MosaicError('unavailable', { detail: `${service} has ${policy.CONCURRENCY} calls in flight and ${policy.QUEUE} waiting`, retryAfter: 1 })
+          throw new MosaicError('unavailable', {
+            detail: `${service} has ${policy.CONCURRENCY} calls in flight and ${policy.QUEUE} waiting`,
+            retryAfter: 1,
+          })
         }
-        if (error instanceof TaskCancelledError || signal.aborted && !(error instanceof MosaicError)) {
+        if (error instanceof TaskCancelledError || (signal.aborted && !(error instanceof MosaicError))) {
           throw new MosaicError('deadline_exceeded', { detail: `${service} did not answer within ${remaining} ms` })
         }
         throw error
       }
     },
-    status: () => refresh().map((e) => ({
-      id: e.info.id, url: e.info.url, health: e.health, draining: e.info.draining, breaker: stateNames[e.breaker.state], outstanding: e.outstanding,
-    })),
+    status: () =>
+      refresh().map((e) => ({
+        id: e.info.id,
+        url: e.info.url,
+        health: e.health,
+        draining: e.info.draining,
+        breaker: stateNames[e.breaker.state],
+        outstanding: e.outstanding,
+      })),
     async close() {
       clearInterval(probe)
       await Promise.all([...endpoints.values()].map((e) => e.pool.close().catch(() => {})))
@@ -188,7 +236,14 @@ export function createUpstream(service: string, registry: Registry, policy: Call
 /** An upstream at fixed URLs with the default policies: for tools and tests that call one service directly. */
 export function upstreamAt(service: string, urls: readonly string[], log: Logger): Upstream {
   const instances = urls.map((url) => ({ service, id: url, url, version: '', startedAt: '', draining: false }))
-  const registry: Registry = { kind: 'static', instances: () => instances, knows: () => true, join: async () => {}, drain: async () => false, close: async () => {} }
+  const registry: Registry = {
+    kind: 'static',
+    instances: () => instances,
+    knows: () => true,
+    join: async () => {},
+    drain: async () => false,
+    close: async () => {},
+  }
   return createUpstream(service, registry, callPolicy(service, {}), log)
 }
 
@@ -196,7 +251,11 @@ export function upstreamAt(service: string, urls: readonly string[], log: Logger
 export function upstreamHealth(upstream: Upstream): CheckResult {
   const instances = upstream.status()
   const fit = instances.filter((i) => i.health === 'ready' && !i.draining && i.breaker !== 'open')
-  const output = fit.length === 0 ? `no instance of ${upstream.service} can take calls`
-    : instances.some((i) => i.breaker !== 'closed') ? `a circuit breaker of ${upstream.service} is not closed` : undefined
+  const output =
+    fit.length === 0
+      ? `no instance of ${upstream.service} can take calls`
+      : instances.some((i) => i.breaker !== 'closed')
+        ? `a circuit breaker of ${upstream.service} is not closed`
+        : undefined
   return { status: output ? 'warn' : 'pass', ...(output ? { output } : {}), componentType: 'component', instances }
 }

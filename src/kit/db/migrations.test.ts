@@ -23,27 +23,45 @@ after(async () => {
 
 test('pending migrations apply in order, once, into the service schema', async () => {
   await writeFile(join(dir, '002_add_price.sql'), 'alter table items add column price int not null default 0;')
-  await writeFile(join(dir, '001_items.sql'), 'create table items (id text primary key);\ncreate index items_id on items (id);')
+  await writeFile(
+    join(dir, '001_items.sql'),
+    'create table items (id text primary key);\ncreate index items_id on items (id);',
+  )
   assert.deepEqual(await migrate(engine, 'shop', [source()]), ['shop/001_items.sql', 'shop/002_add_price.sql'])
   assert.deepEqual(await migrate(engine, 'shop', [source()]), [], 'a second run applies nothing')
   await engine.forSchema('shop').query(`insert into items (id, price) values ('a', 5)`)
-  const recorded = await engine.forSchema('shop').query<{ version: number, checksum: string }>('select version, checksum from mosaic_migrations order by version')
-  assert.deepEqual(recorded.map((r) => r.version), [1, 2])
+  const recorded = await engine
+    .forSchema('shop')
+    .query<{ version: number; checksum: string }>('select version, checksum from mosaic_migrations order by version')
+  assert.deepEqual(
+    recorded.map((r) => r.version),
+    [1, 2],
+  )
   assert.match(recorded[0]!.checksum, /^[0-9a-f]{64}$/)
-  const [other] = await engine.admin.query<{ n: bigint }>(`select count(*) as n from information_schema.tables where table_schema = 'public' and table_name = 'items'`)
+  const [other] = await engine.admin.query<{ n: bigint }>(
+    `select count(*) as n from information_schema.tables where table_schema = 'public' and table_name = 'items'`,
+  )
   assert.equal(other!.n, 0n, 'nothing leaked into another schema')
 })
 
 test('a migration changed after it was applied stops the start', async () => {
   await writeFile(join(dir, '001_items.sql'), 'create table items (id text primary key, extra int);')
-  await assert.rejects(migrate(engine, 'shop', [source()]), (e: unknown) => e instanceof MigrationError && /001_items.sql was changed/.test(e.message))
-  await writeFile(join(dir, '001_items.sql'), 'create table items (id text primary key);\ncreate index items_id on items (id);')
+  await assert.rejects(
+    migrate(engine, 'shop', [source()]),
+    (e: unknown) => e instanceof MigrationError && /001_items.sql was changed/.test(e.message),
+  )
+  await writeFile(
+    join(dir, '001_items.sql'),
+    'create table items (id text primary key);\ncreate index items_id on items (id);',
+  )
 })
 
 test('a failing migration is rolled back and not recorded', async () => {
   await writeFile(join(dir, '003_broken.sql'), 'create table broken (id int);\nselect * from no_such_table;')
   await assert.rejects(migrate(engine, 'shop', [source()]), /no_such_table/)
-  const [t] = await engine.admin.query<{ n: bigint }>(`select count(*) as n from information_schema.tables where table_schema = 'shop' and table_name = 'broken'`)
+  const [t] = await engine.admin.query<{ n: bigint }>(
+    `select count(*) as n from information_schema.tables where table_schema = 'shop' and table_name = 'broken'`,
+  )
   assert.equal(t!.n, 0n)
   const recorded = await engine.forSchema('shop').query('select 1 from mosaic_migrations where version = 3')
   assert.equal(recorded.length, 0)
@@ -63,7 +81,9 @@ test('pending migrations apply together or not at all: one failing leaves none o
   await writeFile(join(dir, '003_tags.sql'), 'create table tags (id text primary key);')
   await writeFile(join(dir, '004_broken.sql'), 'select * from no_such_table;')
   await assert.rejects(migrate(engine, 'shop', [source()]), /no_such_table/)
-  const [t] = await engine.admin.query<{ n: bigint }>(`select count(*) as n from information_schema.tables where table_schema = 'shop' and table_name = 'tags'`)
+  const [t] = await engine.admin.query<{ n: bigint }>(
+    `select count(*) as n from information_schema.tables where table_schema = 'shop' and table_name = 'tags'`,
+  )
   assert.equal(t!.n, 0n, '003 was rolled back with 004')
   await rm(join(dir, '004_broken.sql'))
   assert.deepEqual(await migrate(engine, 'shop', [source()]), ['shop/003_tags.sql'])

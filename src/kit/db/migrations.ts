@@ -34,14 +34,26 @@ export async function readMigrations(source: MigrationSource): Promise<Migration
     const match = /^(\d+)_[\w-]+\.sql$/.exec(name)
     if (!match) throw new MigrationError(`${source.owner}: migration file ${name} must be named NNN_description.sql`)
     const version = Number(match[1])
-    if (migrations.some((m) => m.version === version)) throw new MigrationError(`${source.owner}: two migrations numbered ${version}`)
+    if (migrations.some((m) => m.version === version))
+      throw new MigrationError(`${source.owner}: two migrations numbered ${version}`)
     const sql = await readFile(new URL(name, source.dir), 'utf8')
-    migrations.push({ owner: source.owner, version, name, sql, checksum: createHash('sha256').update(sql).digest('hex') })
+    migrations.push({
+      owner: source.owner,
+      version,
+      name,
+      sql,
+      checksum: createHash('sha256').update(sql).digest('hex'),
+    })
   }
   return migrations
 }
 
-interface Applied { owner: string, version: number, name: string, checksum: string }
+interface Applied {
+  owner: string
+  version: number
+  name: string
+  checksum: string
+}
 
 /**
  * The schema and the role that owns it. Roles are global to a PostgreSQL server, so creating one
@@ -53,7 +65,9 @@ async function createSchema(engine: Engine, schema: string): Promise<void> {
     await tx.query('select pg_advisory_xact_lock(hashtext($1))', ['mosaic-roles'])
     const [exists] = await tx.query('select 1 from pg_roles where rolname = $1', [role])
     if (!exists) await tx.exec(`create role ${ident(role)} nologin`)
-    await tx.exec(`grant ${ident(role)} to current_user; create schema if not exists ${ident(schema)} authorization ${ident(role)}`)
+    await tx.exec(
+      `grant ${ident(role)} to current_user; create schema if not exists ${ident(schema)} authorization ${ident(role)}`,
+    )
   })
 }
 
@@ -68,22 +82,35 @@ export async function migrate(engine: Engine, schema: string, sources: readonly 
   await createSchema(engine, schema)
   return engine.forSchema(schema).transaction(async (tx) => {
     // Replicas starting together take turns; PGlite has one connection and needs no lock.
-    if (engine.kind === 'postgres') await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`mosaic-migrate:${schema}`])
+    if (engine.kind === 'postgres')
+      await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`mosaic-migrate:${schema}`])
     await tx.exec(`create table if not exists mosaic_migrations (
       owner text not null, version int not null, name text not null, checksum text not null,
       applied_at timestamptz not null default now(), primary key (owner, version))`)
-    const applied = new Map((await tx.query<Applied>('select owner, version, name, checksum from mosaic_migrations')).map((a) => [`${a.owner}/${a.version}`, a]))
+    const applied = new Map(
+      (await tx.query<Applied>('select owner, version, name, checksum from mosaic_migrations')).map((a) => [
+        `${a.owner}/${a.version}`,
+        a,
+      ]),
+    )
     const appliedNow: string[] = []
     for (const m of all) {
       const done = applied.get(`${m.owner}/${m.version}`)
       if (done) {
         if (done.checksum !== m.checksum) {
-          throw new MigrationError(`${schema}: migration ${m.owner}/${m.name} was changed after it was applied; add a new migration instead`)
+          throw new MigrationError(
+            `${schema}: migration ${m.owner}/${m.name} was changed after it was applied; add a new migration instead`,
+          )
         }
         continue
       }
       await tx.exec(m.sql)
-      await tx.query('insert into mosaic_migrations (owner, version, name, checksum) values ($1, $2, $3, $4)', [m.owner, m.version, m.name, m.checksum])
+      await tx.query('insert into mosaic_migrations (owner, version, name, checksum) values ($1, $2, $3, $4)', [
+        m.owner,
+        m.version,
+        m.name,
+        m.checksum,
+      ])
       appliedNow.push(`${m.owner}/${m.name}`)
     }
     return appliedNow

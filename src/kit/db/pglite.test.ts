@@ -36,15 +36,28 @@ test('each statement runs as its own schema whatever ran before it: interleaved,
   const who = `select current_user as role, current_schema() as schema, (select v from t) as v`
 
   const interleaved = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? a : b).query(who)))
-  interleaved.forEach((rows, i) => assert.deepEqual(rows, [i % 3 === 0 ? { role: 'svc_shop_a', schema: 'shop_a', v: 'a' } : { role: 'svc_shop_b', schema: 'shop_b', v: 'b' }]))
+  interleaved.forEach((rows, i) =>
+    assert.deepEqual(rows, [
+      i % 3 === 0 ? { role: 'svc_shop_a', schema: 'shop_a', v: 'a' } : { role: 'svc_shop_b', schema: 'shop_b', v: 'b' },
+    ]),
+  )
 
   await assert.rejects(a.query('select * from missing_table'), /missing_table/)
   assert.deepEqual(await a.query(who), [{ role: 'svc_shop_a', schema: 'shop_a', v: 'a' }])
-  await assert.rejects(b.transaction(async (tx) => { await tx.query(`insert into t values ('never')`); throw new Error('no') }), /no/)
+  await assert.rejects(
+    b.transaction(async (tx) => {
+      await tx.query(`insert into t values ('never')`)
+      throw new Error('no')
+    }),
+    /no/,
+  )
   assert.deepEqual(await b.query('select v from t'), [{ v: 'b' }], 'the failed transaction was rolled back')
   await assert.rejects(engine.forSchema('no_such_service').query('select 1'), /svc_no_such_service/)
   assert.deepEqual(await a.query(who), [{ role: 'svc_shop_a', schema: 'shop_a', v: 'a' }])
-  assert.deepEqual(await engine.admin.query(`select current_user = session_user as reset, current_schema() as schema`), [{ reset: true, schema: 'public' }])
+  assert.deepEqual(
+    await engine.admin.query(`select current_user = session_user as reset, current_schema() as schema`),
+    [{ reset: true, schema: 'public' }],
+  )
 })
 
 test('an embedded database keeps 16 MB of shared buffers, fresh or reopened', async (t) => {

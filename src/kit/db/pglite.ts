@@ -13,7 +13,9 @@ interface PgliteSql {
 function sqlOf(on: PgliteSql): Sql {
   return {
     query: async (text, params) => (await on.query(text, params ? [...params] : undefined)).rows as never,
-    exec: async (script) => { await on.exec(script) },
+    exec: async (script) => {
+      await on.exec(script)
+    },
   }
 }
 
@@ -33,7 +35,11 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
     // No template (the install script did not run, or the cache was cleared): made now, once, for
     // this start and the next. Best effort: a read-only node_modules only means PGlite initialises
     // the directory itself, slowly.
-    if (!await copyTemplate(dataDir)) await writeTemplate().then(() => copyTemplate(dataDir), () => {})
+    if (!(await copyTemplate(dataDir)))
+      await writeTemplate().then(
+        () => copyTemplate(dataDir),
+        () => {},
+      )
   }
   const pg = await PGlite.create(dataDir, {
     parsers: { [types.INT8]: (value: string) => BigInt(value) },
@@ -51,12 +57,18 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
     const run = tail.then(async () => {
       if (current !== schema) {
         current = undefined // a SET that fails leaves the session's state unknown: set it again next time
-        await pg.exec(schema === 'admin' ? 'reset role; reset search_path' : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`)
+        await pg.exec(
+          schema === 'admin'
+            ? 'reset role; reset search_path'
+            : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`,
+        )
         current = schema
       }
       // Session-level SETs outlive a failed statement and a rolled-back transaction alike. A unit of
       // work that changed them itself (nothing here does) would leave `current` wrong.
-      return transaction ? pg.transaction((tx) => fn(sqlOf(tx as unknown as PgliteSql))) : fn(sqlOf(pg as unknown as PgliteSql))
+      return transaction
+        ? pg.transaction((tx) => fn(sqlOf(tx as unknown as PgliteSql)))
+        : fn(sqlOf(pg as unknown as PgliteSql))
     })
     tail = run.catch(() => {})
     return run

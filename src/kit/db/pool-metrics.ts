@@ -8,7 +8,10 @@
 import { Gauge, Histogram } from 'prom-client'
 import { registry } from '../telemetry/metrics.ts'
 
-interface Pool { readonly max: number, inFlight: number }
+interface Pool {
+  readonly max: number
+  inFlight: number
+}
 const pools = new Map<string, Pool>()
 
 const state = new Gauge({
@@ -30,7 +33,9 @@ const max = new Gauge({
   help: 'Largest number of connections of a PostgreSQL pool (DATABASE_POOL_SIZE)',
   labelNames: ['db_client_connection_pool_name'],
   registers: [registry],
-  collect() { for (const [name, pool] of pools) this.set({ db_client_connection_pool_name: name }, pool.max) },
+  collect() {
+    for (const [name, pool] of pools) this.set({ db_client_connection_pool_name: name }, pool.max)
+  },
 })
 
 const pending = new Gauge({
@@ -38,7 +43,10 @@ const pending = new Gauge({
   help: 'Statements and transactions waiting for a connection of a PostgreSQL pool',
   labelNames: ['db_client_connection_pool_name'],
   registers: [registry],
-  collect() { for (const [name, pool] of pools) this.set({ db_client_connection_pool_name: name }, Math.max(0, pool.inFlight - pool.max)) },
+  collect() {
+    for (const [name, pool] of pools)
+      this.set({ db_client_connection_pool_name: name }, Math.max(0, pool.inFlight - pool.max))
+  },
 })
 
 const waitTime = new Histogram({
@@ -69,8 +77,12 @@ export function meterPool(name: string, size: number): PoolMeter {
         pool.inFlight--
       }
     },
-    acquired(asked) { waitTime.observe({ db_client_connection_pool_name: name }, (performance.now() - asked) / 1000) },
-    close() { if (pools.get(name) === pool) pools.delete(name) },
+    acquired(asked) {
+      waitTime.observe({ db_client_connection_pool_name: name }, (performance.now() - asked) / 1000)
+    },
+    close() {
+      if (pools.get(name) === pool) pools.delete(name)
+    },
   }
 }
 

@@ -25,7 +25,11 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mosaic-pg-'))
   await writeFile(join(dir, '001_t.sql'), 'create table t (id bigint primary key, note text);')
   // Two services migrating at once, as two replicas starting together would.
-  await Promise.all(['alpha', 'beta', 'alpha'].map((schema) => migrate(engine, schema, [{ owner: schema, dir: pathToFileURL(dir + '/') }])))
+  await Promise.all(
+    ['alpha', 'beta', 'alpha'].map((schema) =>
+      migrate(engine, schema, [{ owner: schema, dir: pathToFileURL(dir + '/') }]),
+    ),
+  )
 })
 
 after(async () => {
@@ -47,9 +51,12 @@ test('each service sees its own tables by plain name, and is refused the others'
 
 test('a transaction is all or nothing', async () => {
   const beta = engine.forSchema('beta')
-  await assert.rejects(beta.transaction(async (tx) => {
-    await tx.query(`insert into t (id, note) values (1, 'kept?')`)
-    await tx.query(`insert into t (id, note) values (1, 'duplicate')`)
-  }), /duplicate key/)
+  await assert.rejects(
+    beta.transaction(async (tx) => {
+      await tx.query(`insert into t (id, note) values (1, 'kept?')`)
+      await tx.query(`insert into t (id, note) values (1, 'duplicate')`)
+    }),
+    /duplicate key/,
+  )
   assert.deepEqual(await beta.query('select * from t'), [])
 })

@@ -13,8 +13,11 @@ function sqlOf(client: postgres.Sql<never> | postgres.TransactionSql<never>): Sq
     // round trips per statement every time. Prepared, a statement costs one round trip after its
     // first use, and the server skips parsing and planning it again. Every statement text is
     // built from constants (values are always $n parameters), so the cache stays small.
-    query: async (text, params) => [...await client.unsafe(text, (params ?? []) as never[], { prepare: true })] as never,
-    exec: async (script) => { await client.unsafe(script).simple() },
+    query: async (text, params) =>
+      [...(await client.unsafe(text, (params ?? []) as never[], { prepare: true }))] as never,
+    exec: async (script) => {
+      await client.unsafe(script).simple()
+    },
   }
 }
 
@@ -33,7 +36,9 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
       max: poolSize,
       onnotice: () => {},
       types: { bigint: postgres.BigInt },
-      connection: schema ? { role: roleOf(schema), search_path: schema, application_name: `mosaic-${schema}` } : { application_name: 'mosaic' },
+      connection: schema
+        ? { role: roleOf(schema), search_path: schema, application_name: `mosaic-${schema}` }
+        : { application_name: 'mosaic' },
     })
     clients.push(client)
     return client
@@ -46,10 +51,14 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
       schema,
       query: (text, params) => meter.using(() => sql.query(text, params)),
       exec: (script) => meter.using(() => sql.exec(script)),
-      transaction: (fn) => meter.using(() => {
-        const asked = performance.now()
-        return client.begin((tx) => { meter.acquired(asked); return fn(sqlOf(tx as never)) }) as never
-      }),
+      transaction: (fn) =>
+        meter.using(() => {
+          const asked = performance.now()
+          return client.begin((tx) => {
+            meter.acquired(asked)
+            return fn(sqlOf(tx as never))
+          }) as never
+        }),
     }
   }
   const pools = new Map<string, Database>()
@@ -57,7 +66,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
     kind: 'postgres',
     forSchema(schema) {
       let db = pools.get(schema)
-      if (!db) pools.set(schema, db = databaseOf(schema, connect(schema)))
+      if (!db) pools.set(schema, (db = databaseOf(schema, connect(schema))))
       return db
     },
     admin: databaseOf('public', connect()),

@@ -5,7 +5,13 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
 
-const { servers, bucket, key, info, everyMs } = workerData as { servers: string, bucket: string, key: string, info: Record<string, unknown>, everyMs: number }
+const { servers, bucket, key, info, everyMs } = workerData as {
+  servers: string
+  bucket: string
+  key: string
+  info: Record<string, unknown>
+  everyMs: number
+}
 const nc = await connect({ servers, name: `mosaic-heartbeat-${key}`, maxReconnectAttempts: -1 })
 const kv = await new Kvm(nc).open(bucket)
 let entry = JSON.stringify(info)
@@ -15,14 +21,18 @@ await put()
 const timer = setInterval(put, everyMs)
 parentPort!.postMessage('joined')
 
-parentPort!.on('message', (message: string) => void (async () => {
-  if (message === 'drain') {
-    entry = JSON.stringify({ ...info, draining: true })
-    await put()
-  } else if (message === 'leave') {
-    clearInterval(timer)
-    await kv.delete(key).catch(() => {})
-    await nc.close()
-  }
-  parentPort!.postMessage(message)
-})())
+parentPort!.on(
+  'message',
+  (message: string) =>
+    void (async () => {
+      if (message === 'drain') {
+        entry = JSON.stringify({ ...info, draining: true })
+        await put()
+      } else if (message === 'leave') {
+        clearInterval(timer)
+        await kv.delete(key).catch(() => {})
+        await nc.close()
+      }
+      parentPort!.postMessage(message)
+    })(),
+)

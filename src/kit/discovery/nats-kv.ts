@@ -13,7 +13,10 @@ import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
 import type { InstanceInfo, Registry, DiscoverySettings } from './registry.ts'
 
-interface Known { readonly info: InstanceInfo, seenAt: number }
+interface Known {
+  readonly info: InstanceInfo
+  seenAt: number
+}
 
 export async function natsRegistry(settings: DiscoverySettings): Promise<Registry> {
   const ttl = settings.DISCOVERY_TTL_MS
@@ -54,7 +57,13 @@ export async function natsRegistry(settings: DiscoverySettings): Promise<Registr
     knows: () => true,
     async join(self) {
       heartbeat = new Worker(new URL('./heartbeat.ts', import.meta.url), {
-        workerData: { servers: settings.NATS_URL, bucket, key: `${self.service}.${self.id}`, info: { ...self, draining: false }, everyMs: Math.max(100, Math.floor(ttl / 4)) },
+        workerData: {
+          servers: settings.NATS_URL,
+          bucket,
+          key: `${self.service}.${self.id}`,
+          info: { ...self, draining: false },
+          everyMs: Math.max(100, Math.floor(ttl / 4)),
+        },
       })
       await once(heartbeat, 'message') // the first put is done: callers can find this instance
     },

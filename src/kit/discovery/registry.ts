@@ -35,14 +35,27 @@ export interface Registry {
 }
 
 export const DiscoveryConfig = Type.Object({
-  DISCOVERY: Type.Optional(Type.Union([Type.Literal('static'), Type.Literal('nats')], { description: 'static: <NAME>_SERVICE_URL only; nats: NATS KV too (default with BUS=nats)' })),
+  DISCOVERY: Type.Optional(
+    Type.Union([Type.Literal('static'), Type.Literal('nats')], {
+      description: 'static: <NAME>_SERVICE_URL only; nats: NATS KV too (default with BUS=nats)',
+    }),
+  ),
   // Read here too, to pick the default; declared (and described) in RuntimeConfig.
   BUS: Type.String({ default: 'embedded' }),
   NATS_URL: Type.String({ default: 'nats://127.0.0.1:4222' }),
   NATS_NAMESPACE: Type.String({ default: 'mosaic' }),
-  DISCOVERY_BUCKET: Type.Optional(Type.String({ pattern: '^[-_a-zA-Z0-9]+$', description: 'The NATS KV bucket of the registry; default <NATS_NAMESPACE>_instances' })),
+  DISCOVERY_BUCKET: Type.Optional(
+    Type.String({
+      pattern: '^[-_a-zA-Z0-9]+$',
+      description: 'The NATS KV bucket of the registry; default <NATS_NAMESPACE>_instances',
+    }),
+  ),
   DISCOVERY_TTL_MS: Env.positive(5_000, 'An instance whose heartbeats stop is forgotten after this time'),
-  DRAIN_GRACE_MS: Type.Integer({ minimum: 0, default: 1_000, description: 'How long a draining instance keeps answering after it said so, for callers to hear it' }),
+  DRAIN_GRACE_MS: Type.Integer({
+    minimum: 0,
+    default: 1_000,
+    description: 'How long a draining instance keeps answering after it said so, for callers to hear it',
+  }),
 })
 export type DiscoverySettings = Static<typeof DiscoveryConfig>
 

@@ -9,14 +9,16 @@ export function staticRegistry(env: NodeJS.ProcessEnv): Registry {
   const read = (service: string): readonly InstanceInfo[] => {
     const variable = `${envPrefix(service)}_SERVICE_URL`
     const urls = splitList(env[variable] ?? '')
-    for (const url of urls) if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new ConfigError(variable, 'must be http(s) URLs, comma-separated', url)
+    for (const url of urls)
+      if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol))
+        throw new ConfigError(variable, 'must be http(s) URLs, comma-separated', url)
     return urls.map((url) => ({ service, id: url, url, version: '', startedAt: '', draining: false }))
   }
   return {
     kind: 'static',
     instances(service) {
       let found = cache.get(service)
-      if (!found) cache.set(service, found = read(service))
+      if (!found) cache.set(service, (found = read(service)))
       return found
     },
     knows: (service) => Boolean(env[`${envPrefix(service)}_SERVICE_URL`]),
@@ -30,6 +32,7 @@ export function staticRegistry(env: NodeJS.ProcessEnv): Registry {
 export function checkServiceUrls(env: NodeJS.ProcessEnv): void {
   const registry = staticRegistry(env)
   for (const key of Object.keys(env)) {
-    if (key.endsWith('_SERVICE_URL') && env[key]) registry.instances(key.slice(0, -'_SERVICE_URL'.length).toLowerCase().replace(/_/g, '-'))
+    if (key.endsWith('_SERVICE_URL') && env[key])
+      registry.instances(key.slice(0, -'_SERVICE_URL'.length).toLowerCase().replace(/_/g, '-'))
   }
 }

@@ -23,10 +23,16 @@ export interface Settle<D extends Delivery> {
   dead(delivery: D): Promise<void>
 }
 
-const describe = (error: unknown): string => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+const describe = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 
 export async function dispatch<D extends Delivery>(
-  subscription: BusSubscription, deliveries: readonly D[], retry: RetryPolicy, log: Logger, settle: Settle<D>, system = 'mosaic',
+  subscription: BusSubscription,
+  deliveries: readonly D[],
+  retry: RetryPolicy,
+  log: Logger,
+  settle: Settle<D>,
+  system = 'mosaic',
 ): Promise<void> {
   const labels = { service: subscription.consumer, subscription: subscription.id }
   /** The subscription's handler, timed (a batch is one transaction: its duration is the handler's). */
@@ -43,7 +49,8 @@ export async function dispatch<D extends Delivery>(
   }
   const handled = (batch: readonly D[], effects: number): void => {
     if (effects > 0) eventsHandled.inc({ ...labels, outcome: 'ok', messaging_system: system }, effects)
-    if (batch.length > effects) eventsHandled.inc({ ...labels, outcome: 'duplicate', messaging_system: system }, batch.length - effects)
+    if (batch.length > effects)
+      eventsHandled.inc({ ...labels, outcome: 'duplicate', messaging_system: system }, batch.length - effects)
   }
   if (deliveries.length > 1) {
     try {
@@ -70,7 +77,10 @@ export async function dispatch<D extends Delivery>(
         const delay = backoffMs(attempts, retry)
         await settle.retry(d, attempts, delay, message)
         eventsHandled.inc({ ...labels, outcome: 'failed', messaging_system: system })
-        log.warn({ subscription: subscription.id, event: d.event.id, attempts, retryInMs: Math.round(delay), err: error }, 'event handler failed; will retry')
+        log.warn(
+          { subscription: subscription.id, event: d.event.id, attempts, retryInMs: Math.round(delay), err: error },
+          'event handler failed; will retry',
+        )
       }
     }
   }

@@ -28,12 +28,22 @@ export interface LocalBusOptions {
   readonly leaseSeconds?: number
 }
 
-interface Row extends Delivery { readonly id: bigint, readonly subscription: string }
+interface Row extends Delivery {
+  readonly id: bigint
+  readonly subscription: string
+}
 
 export function createLocalBus(options: LocalBusOptions): Bus {
   // A batch is one transaction of its consumer. PGlite is the one connection of the whole process,
   // which a long batch would hold while requests wait: smaller batches there.
-  const { engine, log, retry = defaultRetryPolicy, pollMs = 250, batchSize = engine.kind === 'pglite' ? 16 : 100, leaseSeconds = 60 } = options
+  const {
+    engine,
+    log,
+    retry = defaultRetryPolicy,
+    pollMs = 250,
+    batchSize = engine.kind === 'pglite' ? 16 : 100,
+    leaseSeconds = 60,
+  } = options
   const db = engine.admin
   const routes = [...options.routes]
   const subscriptions = new Map<string, BusSubscription>()
@@ -41,7 +51,10 @@ export function createLocalBus(options: LocalBusOptions): Bus {
   // One process on PGlite needs no claim; processes sharing PostgreSQL lease what they take.
   const due = `select id, subscription, event, attempts from mosaic_bus.deliveries
     where next_at <= now() and subscription = any($1::text[]) order by id limit ${batchSize}`
-  const claim = engine.kind === 'pglite' ? due : `
+  const claim =
+    engine.kind === 'pglite'
+      ? due
+      : `
     with due as (${due} for update skip locked)
     update mosaic_bus.deliveries d set next_at = now() + interval '${leaseSeconds} seconds' from due where d.id = due.id
     returning d.id, d.subscription, d.event, d.attempts`
@@ -52,14 +65,24 @@ export function createLocalBus(options: LocalBusOptions): Bus {
     const done: string[] = []
     try {
       // Subscriptions run side by side; each one's deliveries in order, as one batch.
-      await Promise.all([...Map.groupBy(rows, (r) => r.subscription)].map(([id, batch]) => dispatch(subscriptions.get(id)!, batch, retry, log, {
-        done: async (handled) => { for (const r of handled) done.push(String(r.id)) },
-        retry: async (r, attempts, delayMs, error) => {
-          await db.query('update mosaic_bus.deliveries set attempts = $2, next_at = now() + make_interval(secs => $3), last_error = $4 where id = $1',
-            [r.id, attempts, delayMs / 1000, error])
-        },
-        dead: async (r) => { done.push(String(r.id)) },
-      })))
+      await Promise.all(
+        [...Map.groupBy(rows, (r) => r.subscription)].map(([id, batch]) =>
+          dispatch(subscriptions.get(id)!, batch, retry, log, {
+            done: async (handled) => {
+              for (const r of handled) done.push(String(r.id))
+            },
+            retry: async (r, attempts, delayMs, error) => {
+              await db.query(
+                'update mosaic_bus.deliveries set attempts = $2, next_at = now() + make_interval(secs => $3), last_error = $4 where id = $1',
+                [r.id, attempts, delayMs / 1000, error],
+              )
+            },
+            dead: async (r) => {
+              done.push(String(r.id))
+            },
+          }),
+        ),
+      )
     } finally {
       // One delete for all that is settled rather than one per event: each consumer has committed
       // already, and should we crash first, its inbox absorbs the redelivery.
@@ -73,20 +96,29 @@ export function createLocalBus(options: LocalBusOptions): Bus {
   /** Queues `events` for every route that `select` keeps, in `tx`. */
   async function enqueue(events: readonly CloudEvent[], targets: readonly Route[], tx: Sql): Promise<void> {
     if (events.length === 0 || targets.length === 0) return
-    await tx.query(`
+    await tx.query(
+      `
       insert into mosaic_bus.deliveries (subscription, consumer, event)
       select r.id, r.consumer, e.event
       from jsonb_array_elements($1::text::jsonb) with ordinality as e(event, n)
       join unnest($2::text[], $3::text[], $4::text[]) as r(type, id, consumer) on r.type = e.event->>'type'
       order by e.n, r.id`,
-    [JSON.stringify(events), targets.map((r) => r.type), targets.map((r) => r.id), targets.map((r) => r.consumer)])
+      [JSON.stringify(events), targets.map((r) => r.type), targets.map((r) => r.id), targets.map((r) => r.consumer)],
+    )
     if (targets.some((r) => subscriptions.has(r.id))) worker?.notify()
   }
 
   return {
     kind: 'embedded',
-    get running() { return worker?.running ?? false },
-    publish: (producer, events, tx) => enqueue(events, routes.filter((r) => r.source === producer), tx),
+    get running() {
+      return worker?.running ?? false
+    },
+    publish: (producer, events, tx) =>
+      enqueue(
+        events,
+        routes.filter((r) => r.source === producer),
+        tx,
+      ),
     redeliver: (route, events, tx) => enqueue(events, [route], tx),
     async subscribe(subscription) {
       if (subscriptions.has(subscription.id)) throw new Error(`subscription ${subscription.id} registered twice`)
@@ -99,12 +131,17 @@ export function createLocalBus(options: LocalBusOptions): Bus {
       await migrate(engine, 'mosaic_bus', [{ owner: 'bus', dir: new URL('./bus-migrations/', import.meta.url) }])
       worker = startWorker({ name: 'event bus', log, pollMs, cycle: async () => (await deliver()) === batchSize })
     },
-    stop: async () => { await worker?.stop() },
+    stop: async () => {
+      await worker?.stop()
+    },
     async status() {
-      const counts = await db.query<{ subscription: string, n: bigint, retrying: bigint, oldest: number }>(`
+      const counts = await db.query<{ subscription: string; n: bigint; retrying: bigint; oldest: number }>(
+        `
         select subscription, count(*) as n, count(*) filter (where attempts > 0) as retrying,
           extract(epoch from now() - min((event->>'time')::timestamptz))::float8 as oldest
-        from mosaic_bus.deliveries where subscription = any($1::text[]) group by subscription`, [[...subscriptions.keys()]])
+        from mosaic_bus.deliveries where subscription = any($1::text[]) group by subscription`,
+        [[...subscriptions.keys()]],
+      )
       const zeros = (): Record<string, number> => Object.fromEntries([...subscriptions.keys()].map((id) => [id, 0]))
       const lag = zeros()
       const retrying = zeros()

@@ -11,8 +11,18 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node'
 import {
-  jetstream, jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, JetStreamApiError, JetStreamApiCodes,
-  type JetStreamClient, type JetStreamManager, type JsMsg, type ConsumerMessages,
+  jetstream,
+  jetstreamManager,
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  JetStreamApiError,
+  JetStreamApiCodes,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type ConsumerMessages,
 } from '@nats-io/jetstream'
 import type { CloudEvent } from '../contract.ts'
 import { envPrefix } from '../config.ts'
@@ -46,26 +56,43 @@ export const subjectOf = (namespace: string, service: string, type: string): str
 /** Durable names may not contain `.`, `/`, `*`, `>` or spaces. */
 export const durableOf = (route: Route): string => route.id.replace(/[^A-Za-z0-9_-]/g, '_')
 
-interface Message extends Delivery { readonly msg: JsMsg }
+interface Message extends Delivery {
+  readonly msg: JsMsg
+}
 
 const isApiError = (error: unknown, code: number): boolean => error instanceof JetStreamApiError && error.code === code
 
 export function createNatsBus(options: NatsBusOptions): Bus {
-  const { log, namespace = 'mosaic', retry = defaultRetryPolicy, maxAgeSeconds = 7 * 86_400, duplicateWindowSeconds = 120, batchSize = 200, ackWaitSeconds = 30 } = options
+  const {
+    log,
+    namespace = 'mosaic',
+    retry = defaultRetryPolicy,
+    maxAgeSeconds = 7 * 86_400,
+    duplicateWindowSeconds = 120,
+    batchSize = 200,
+    ackWaitSeconds = 30,
+  } = options
   let nc: NatsConnection | undefined
   let js: JetStreamClient
   let jsm: JetStreamManager
   let connected = false
   let running = false
   const streams = new Map<string, Promise<void>>()
-  const consumers = new Map<string, { subscription: BusSubscription, messages: ConsumerMessages, done: Promise<void> }>()
+  const consumers = new Map<
+    string,
+    { subscription: BusSubscription; messages: ConsumerMessages; done: Promise<void> }
+  >()
 
   function ensureStream(service: string): Promise<void> {
     let ready = streams.get(service)
     if (!ready) {
       const config = {
-        name: streamOf(namespace, service), subjects: [subjectOf(namespace, service, '>')], retention: RetentionPolicy.Limits, storage: StorageType.File,
-        max_age: nanos(maxAgeSeconds * 1000), duplicate_window: nanos(duplicateWindowSeconds * 1000),
+        name: streamOf(namespace, service),
+        subjects: [subjectOf(namespace, service, '>')],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_age: nanos(maxAgeSeconds * 1000),
+        duplicate_window: nanos(duplicateWindowSeconds * 1000),
       }
       ready = (async () => {
         try {
@@ -86,7 +113,9 @@ export function createNatsBus(options: NatsBusOptions): Bus {
     const stream = streamOf(namespace, route.source)
     const durable = durableOf(route)
     const config = {
-      ack_wait: nanos(ackWaitSeconds * 1000), max_ack_pending: 4 * batchSize, filter_subject: subjectOf(namespace, route.source, route.type),
+      ack_wait: nanos(ackWaitSeconds * 1000),
+      max_ack_pending: 4 * batchSize,
+      filter_subject: subjectOf(namespace, route.source, route.type),
     }
     try {
       await jsm.consumers.info(stream, durable)
@@ -94,7 +123,13 @@ export function createNatsBus(options: NatsBusOptions): Bus {
     } catch (error) {
       if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error
       // Everything the stream still holds: a subscriber that starts after its producer misses nothing.
-      await jsm.consumers.add(stream, { ...config, durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_deliver: -1 })
+      await jsm.consumers.add(stream, {
+        ...config,
+        durable_name: durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        max_deliver: -1,
+      })
     }
   }
 
@@ -119,7 +154,9 @@ export function createNatsBus(options: NatsBusOptions): Bus {
     for (;;) {
       if (queue.length === 0) {
         if (ended) return
-        await new Promise<void>((resolve) => { wake = resolve })
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
         wake = undefined
         continue
       }
@@ -136,29 +173,50 @@ export function createNatsBus(options: NatsBusOptions): Bus {
         for (const m of batch) m.msg.nak() // stopping: let another replica have them now
         continue
       }
-      await dispatch(subscription, batch, retry, log, {
-        done: async (handled) => { for (const m of handled) m.msg.ack() },
-        retry: async (m, _attempts, delayMs) => { m.msg.nak(Math.round(delayMs)) },
-        dead: async (m) => { m.msg.term('dead-lettered') },
-      }, 'nats').catch((error: unknown) => {
+      await dispatch(
+        subscription,
+        batch,
+        retry,
+        log,
+        {
+          done: async (handled) => {
+            for (const m of handled) m.msg.ack()
+          },
+          retry: async (m, _attempts, delayMs) => {
+            m.msg.nak(Math.round(delayMs))
+          },
+          dead: async (m) => {
+            m.msg.term('dead-lettered')
+          },
+        },
+        'nats',
+      ).catch((error: unknown) => {
         // Settling failed (the consumer's database is down): the broker redelivers after ack_wait.
         log.error({ err: error, subscription: subscription.id }, 'event delivery failed')
       })
     }
   }
 
-  async function publishAll(subject: (event: CloudEvent) => string, events: readonly CloudEvent[], route?: Route): Promise<void> {
+  async function publishAll(
+    subject: (event: CloudEvent) => string,
+    events: readonly CloudEvent[],
+    route?: Route,
+  ): Promise<void> {
     // Sent back to back and acknowledged together: one round trip's wait for the whole batch, in order.
-    await Promise.all(events.map((event) => {
-      const h = headers()
-      if (route) h.set(ROUTE_HEADER, route.id)
-      return js.publish(subject(event), JSON.stringify(event), { msgID: route ? randomUUID() : event.id, headers: h })
-    }))
+    await Promise.all(
+      events.map((event) => {
+        const h = headers()
+        if (route) h.set(ROUTE_HEADER, route.id)
+        return js.publish(subject(event), JSON.stringify(event), { msgID: route ? randomUUID() : event.id, headers: h })
+      }),
+    )
   }
 
   return {
     kind: 'nats',
-    get running() { return running },
+    get running() {
+      return running
+    },
     async start() {
       nc = await connect({ servers: options.url, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 500 })
       connected = true
@@ -205,11 +263,13 @@ export function createNatsBus(options: NatsBusOptions): Bus {
     async status() {
       const lag: Record<string, number> = {}
       const retrying: Record<string, number> = {}
-      await Promise.all([...consumers.values()].map(async ({ subscription }) => {
-        const info = await jsm.consumers.info(streamOf(namespace, subscription.source), durableOf(subscription))
-        lag[subscription.id] = info.num_pending + info.num_ack_pending
-        retrying[subscription.id] = info.num_redelivered
-      }))
+      await Promise.all(
+        [...consumers.values()].map(async ({ subscription }) => {
+          const info = await jsm.consumers.info(streamOf(namespace, subscription.source), durableOf(subscription))
+          lag[subscription.id] = info.num_pending + info.num_ack_pending
+          retrying[subscription.id] = info.num_redelivered
+        }),
+      )
       return { connected, lag, retrying }
     },
   }

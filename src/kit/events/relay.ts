@@ -33,20 +33,36 @@ export function startRelay(options: RelayOptions): Worker {
   async function relay(): Promise<number> {
     const events = await engine.admin.transaction(async (tx) => {
       if (engine.kind === 'postgres') {
-        const [lock] = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1)) as ok', [lockKey])
+        const [lock] = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1)) as ok', [
+          lockKey,
+        ])
         if (!lock!.ok) return [] // another replica is relaying; the next poll looks again
       }
-      const rows = await tx.query<{ seq: bigint, event: CloudEvent }>(`select seq, event from ${outbox} order by seq limit ${batchSize}`)
+      const rows = await tx.query<{ seq: bigint; event: CloudEvent }>(
+        `select seq, event from ${outbox} order by seq limit ${batchSize}`,
+      )
       if (rows.length === 0) return []
-      await bus.publish(service, rows.map((r) => r.event), tx)
+      await bus.publish(
+        service,
+        rows.map((r) => r.event),
+        tx,
+      )
       await tx.query(`delete from ${outbox} where seq = any($1::bigint[])`, [rows.map((r) => String(r.seq))])
       return rows.map((r) => r.event)
     })
     for (const [type, batch] of Map.groupBy(events, (e) => e.type)) {
-      eventsPublished.inc({ service, messaging_destination_name: type, messaging_system: messagingSystem(bus) }, batch.length)
+      eventsPublished.inc(
+        { service, messaging_destination_name: type, messaging_system: messagingSystem(bus) },
+        batch.length,
+      )
     }
     return events.length
   }
 
-  return startWorker({ name: `${service} outbox relay`, log: options.log, pollMs: options.pollMs, cycle: async () => (await relay()) === batchSize })
+  return startWorker({
+    name: `${service} outbox relay`,
+    log: options.log,
+    pollMs: options.pollMs,
+    cycle: async () => (await relay()) === batchSize,
+  })
 }

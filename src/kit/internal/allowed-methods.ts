@@ -8,13 +8,17 @@ import FindMyWay from 'find-my-way'
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
 
 /** Must be called before routes are added; returns the lookup: the methods `path` has routes for. */
-export function trackAllowedMethods(app: FastifyInstance, options: { ignoreTrailingSlash: boolean }): (path: string) => string[] {
+export function trackAllowedMethods(
+  app: FastifyInstance,
+  options: { ignoreTrailingSlash: boolean },
+): (path: string) => string[] {
   const router = FindMyWay({ ignoreTrailingSlash: options.ignoreTrailingSlash })
   app.addHook('onRoute', (route) => {
     // A catch-all (a proxied prefix, CORS preflights) says nothing about which methods a path has.
     if (route.url.endsWith('*')) return
     for (const method of [route.method].flat()) {
-      if ((METHODS as readonly string[]).includes(method) && !router.find(method as FindMyWay.HTTPMethod, route.url)) router.on(method as FindMyWay.HTTPMethod, route.url, () => {})
+      if ((METHODS as readonly string[]).includes(method) && !router.find(method as FindMyWay.HTTPMethod, route.url))
+        router.on(method as FindMyWay.HTTPMethod, route.url, () => {})
     }
   })
   return (path) => METHODS.filter((method) => router.find(method, path) !== null)

@@ -15,7 +15,10 @@ export function createAbortLog(log: Logger, everyMs = 10_000): (request: Fastify
     unlogged++
     const now = performance.now()
     if (now - last < everyMs) return
-    log.warn({ aborted: unlogged, route: request.routeOptions.url, client: request.ip, intervalMs: everyMs }, 'clients closed their connections before their requests were complete')
+    log.warn(
+      { aborted: unlogged, route: request.routeOptions.url, client: request.ip, intervalMs: everyMs },
+      'clients closed their connections before their requests were complete',
+    )
     last = now
     unlogged = 0
   }

@@ -17,9 +17,18 @@ test('tampered, re-headed, foreign and expired credentials are refused', async (
   const token = credentials.signEdge(caller)
   const [head, payload, signature] = token.split('.') as [string, string, string]
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>
-  const forged = Buffer.from(JSON.stringify({ ...claims, user: { ...caller.identity, roles: ['admin'] } })).toString('base64url')
+  const forged = Buffer.from(JSON.stringify({ ...claims, user: { ...caller.identity, roles: ['admin'] } })).toString(
+    'base64url',
+  )
   const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'mosaic+jwt' })).toString('base64url')
-  for (const bad of [`${head}.${forged}.${signature}`, `${none}.${payload}.`, `${none}.${payload}.${signature}`, `${token}.x`, 'garbage', '']) {
+  for (const bad of [
+    `${head}.${forged}.${signature}`,
+    `${none}.${payload}.`,
+    `${none}.${payload}.${signature}`,
+    `${token}.x`,
+    'garbage',
+    '',
+  ]) {
     await assert.rejects(credentials.verifyEdge(bad), rejected, bad)
   }
   await assert.rejects(createCredentials('another-secret-entirely-0123456789abcdef').verifyEdge(token), rejected)
@@ -27,7 +36,10 @@ test('tampered, re-headed, foreign and expired credentials are refused', async (
 
   mock.timers.enable({ apis: ['Date'], now: Date.now() + 61_000 })
   try {
-    await assert.rejects(credentials.verifyEdge(token), (e: unknown) => rejected(e) && /expired/.test((e as Error).message))
+    await assert.rejects(
+      credentials.verifyEdge(token),
+      (e: unknown) => rejected(e) && /expired/.test((e as Error).message),
+    )
   } finally {
     mock.timers.reset()
   }

@@ -44,7 +44,8 @@ export function createCredentials(secret: string): Credentials {
   const verify = async (token: string): Promise<Record<string, unknown>> => {
     const known = verified.get(token)
     if (known && (known.exp as number) > Date.now() / 1000) return known
-    const rejected = (why: string) => new MosaicError('unauthenticated', { detail: `internal credential rejected: ${why}` })
+    const rejected = (why: string) =>
+      new MosaicError('unauthenticated', { detail: `internal credential rejected: ${why}` })
     const [head, payload, signature, extra] = token.split('.')
     if (head !== header || !payload || !signature || extra !== undefined) throw rejected('not a Mosaic credential')
     const given = Buffer.from(signature, 'base64url')
@@ -66,7 +67,11 @@ export function createCredentials(secret: string): Credentials {
     signEdge({ identity, clientIp }) {
       const key = identity ? `${clientIp} ${JSON.stringify(identity)}` : clientIp
       let token = signed.get(key)
-      if (!token) signed.set(key, token = sign({ ip: clientIp, ...(identity ? { user: identity } : {}) }, identity?.userId ?? 'anonymous'))
+      if (!token)
+        signed.set(
+          key,
+          (token = sign({ ip: clientIp, ...(identity ? { user: identity } : {}) }, identity?.userId ?? 'anonymous')),
+        )
       return token
     },
     async verifyEdge(token) {
@@ -75,13 +80,14 @@ export function createCredentials(secret: string): Credentials {
     },
     callerToken(service) {
       let token = signed.get(`service:${service}`)
-      if (!token) signed.set(`service:${service}`, token = sign({}, `service:${service}`))
+      if (!token) signed.set(`service:${service}`, (token = sign({}, `service:${service}`)))
       return token
     },
     async verifyCaller(token) {
       const claims = await verify(token)
       const subject = String(claims.sub)
-      if (!subject.startsWith('service:')) throw new MosaicError('unauthenticated', { detail: 'not a service credential' })
+      if (!subject.startsWith('service:'))
+        throw new MosaicError('unauthenticated', { detail: 'not a service credential' })
       return subject.slice('service:'.length)
     },
   }

@@ -6,7 +6,10 @@ export async function withinDeadline<T>(deadline: number, work: () => Promise<T>
   if (remaining <= 0) throw new MosaicError('deadline_exceeded')
   let timer: NodeJS.Timeout | undefined
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new MosaicError('deadline_exceeded', { detail: `no answer within ${remaining} ms` })), remaining)
+    timer = setTimeout(
+      () => reject(new MosaicError('deadline_exceeded', { detail: `no answer within ${remaining} ms` })),
+      remaining,
+    )
   })
   try {
     return await Promise.race([work(), expired])

@@ -10,7 +10,15 @@ import type { Bus, Route } from '../events/bus.ts'
 import { startRelay } from '../events/relay.ts'
 import type { Worker } from '../worker.ts'
 import type {
-  AnyService, ServiceContext, CallContext, RouteContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput,
+  AnyService,
+  ServiceContext,
+  CallContext,
+  RouteContext,
+  ServiceDb,
+  ServiceTx,
+  Client,
+  CallOptions,
+  RouteInput,
 } from '../service.ts'
 import { migrate } from '../db/migrations.ts'
 import { loadConfig } from '../config.ts'
@@ -82,66 +90,106 @@ const openTransaction = new AsyncLocalStorage<string>()
 
 function outsideTransaction(what: string): void {
   const open = openTransaction.getStore()
-  if (open) throw new MosaicError('internal', { detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it` })
+  if (open)
+    throw new MosaicError('internal', {
+      detail: `${what} inside a transaction of ${open}: use the transaction's tx, and call other services before or after it`,
+    })
 }
 
-function serviceDb(raw: Database, service: string, contract: Contract, system: string, published: () => void, cache: Cache): ServiceDb {
+function serviceDb(
+  raw: Database,
+  service: string,
+  contract: Contract,
+  system: string,
+  published: () => void,
+  cache: Cache,
+): ServiceDb {
   const attributes = { 'db.system.name': 'postgresql', 'db.namespace': raw.schema }
   const db = tracedSql(raw, service, raw.schema)
   return {
-    query: (text, params) => { outsideTransaction(`${service}: db.query`); return db.query(text, params) },
-    exec: (script) => { outsideTransaction(`${service}: db.exec`); return raw.exec(script) },
-    transaction: (fn) => { outsideTransaction(`${service}: db.transaction`); return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, service, attributes }, async () => {
-      let publishes = 0
-      const stale: string[] = []
-      const result = await raw.transaction((rawTx) => {
-        const tx = tracedSql(rawTx, service, raw.schema)
-        const serviceTx: ServiceTx = {
-          ...tx,
-          async publish(type, data, options = {}) {
-            const schema = contract.events[type]
-            if (!schema) throw new MosaicError('internal', { detail: `${service} does not declare event ${type}` })
-            if (!validator(schema).check(data)) throw new MosaicError('internal', { detail: `event ${type} does not match its schema` })
-            // The event carries the context of its own publish span (see messaging.ts).
-            const event = await publishSpan(service, system, type, async () => {
-              const event = cloudEvent(service, type, data, options.subject)
-              await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [event.id, type, event])
-              return event
-            })
-            publishes++
-            return event as never
-          },
-          invalidate: (...tags) => { stale.push(...tags) },
-        }
-        return openTransaction.run(service, () => fn(serviceTx as never))
+    query: (text, params) => {
+      outsideTransaction(`${service}: db.query`)
+      return db.query(text, params)
+    },
+    exec: (script) => {
+      outsideTransaction(`${service}: db.exec`)
+      return raw.exec(script)
+    },
+    transaction: (fn) => {
+      outsideTransaction(`${service}: db.transaction`)
+      return withSpan(`${service} transaction`, { kind: SpanKind.CLIENT, service, attributes }, async () => {
+        let publishes = 0
+        const stale: string[] = []
+        const result = await raw.transaction((rawTx) => {
+          const tx = tracedSql(rawTx, service, raw.schema)
+          const serviceTx: ServiceTx = {
+            ...tx,
+            async publish(type, data, options = {}) {
+              const schema = contract.events[type]
+              if (!schema) throw new MosaicError('internal', { detail: `${service} does not declare event ${type}` })
+              if (!validator(schema).check(data))
+                throw new MosaicError('internal', { detail: `event ${type} does not match its schema` })
+              // The event carries the context of its own publish span (see messaging.ts).
+              const event = await publishSpan(service, system, type, async () => {
+                const event = cloudEvent(service, type, data, options.subject)
+                await tx.query('insert into mosaic_outbox (id, type, event) values ($1, $2, $3)', [
+                  event.id,
+                  type,
+                  event,
+                ])
+                return event
+              })
+              publishes++
+              return event as never
+            },
+            invalidate: (...tags) => {
+              stale.push(...tags)
+            },
+          }
+          return openTransaction.run(service, () => fn(serviceTx as never))
+        })
+        // After the commit, never before: a reader in between would load the old row and keep it.
+        cache.invalidate(stale)
+        if (publishes > 0) published()
+        return result
       })
-      // After the commit, never before: a reader in between would load the old row and keep it.
-      cache.invalidate(stale)
-      if (publishes > 0) published()
-      return result
-    }) },
+    },
   }
 }
 
-export function makeClient<D extends Contract>(contract: D, platform: Platform, caller: string, parentDeadline?: number): Client<D> {
+export function makeClient<D extends Contract>(
+  contract: D,
+  platform: Platform,
+  caller: string,
+  parentDeadline?: number,
+): Client<D> {
   const client: Record<string, (input: unknown, options?: CallOptions) => Promise<unknown>> = {}
   for (const [action, spec] of Object.entries(contract.actions)) {
     const output = validator(spec.output, { code: 'bad_gateway' })
     const attributes = { 'rpc.system': 'mosaic', 'rpc.service': contract.name, 'rpc.method': action }
-    client[action] = (input, options = {}) => withSpan(`${contract.name}/${action}`, { kind: SpanKind.CLIENT, service: caller, attributes }, async () => {
-      const started = performance.now()
-      let outcome = 'ok'
-      try {
-        outsideTransaction(`${caller}: call to ${contract.name}.${action}`)
-        const deadline = Math.min(parentDeadline ?? Infinity, Date.now() + (options.timeoutMs ?? platform.callTimeoutMs))
-        return output.parse(await platform.transport(contract.name).invoke(action, input, deadline, caller, spec.idempotent))
-      } catch (error) {
-        outcome = error instanceof MosaicError ? error.code : 'error'
-        throw error
-      } finally {
-        callDuration.observe({ service: caller, rpc_service: contract.name, rpc_method: action, outcome, rpc_system: 'mosaic' }, (performance.now() - started) / 1000)
-      }
-    })
+    client[action] = (input, options = {}) =>
+      withSpan(`${contract.name}/${action}`, { kind: SpanKind.CLIENT, service: caller, attributes }, async () => {
+        const started = performance.now()
+        let outcome = 'ok'
+        try {
+          outsideTransaction(`${caller}: call to ${contract.name}.${action}`)
+          const deadline = Math.min(
+            parentDeadline ?? Infinity,
+            Date.now() + (options.timeoutMs ?? platform.callTimeoutMs),
+          )
+          return output.parse(
+            await platform.transport(contract.name).invoke(action, input, deadline, caller, spec.idempotent),
+          )
+        } catch (error) {
+          outcome = error instanceof MosaicError ? error.code : 'error'
+          throw error
+        } finally {
+          callDuration.observe(
+            { service: caller, rpc_service: contract.name, rpc_method: action, outcome, rpc_system: 'mosaic' },
+            (performance.now() - started) / 1000,
+          )
+        }
+      })
   }
   return client as Client<D>
 }
@@ -149,7 +197,12 @@ export function makeClient<D extends Contract>(contract: D, platform: Platform, 
 /** The routes of the event graph that `definition` consumes. */
 export function routesOf(definition: AnyService): Route[] {
   const consumer: string = definition.contract.name
-  return (definition.implementation.subscriptions ?? []).map((s) => ({ id: `${consumer}/${s.name}`, consumer, source: s.source, type: s.type }))
+  return (definition.implementation.subscriptions ?? []).map((s) => ({
+    id: `${consumer}/${s.name}`,
+    consumer,
+    source: s.source,
+    type: s.type,
+  }))
 }
 
 export async function startService(definition: AnyService, platform: Platform): Promise<ServiceInstance> {
@@ -160,7 +213,11 @@ export async function startService(definition: AnyService, platform: Platform): 
   const log = platform.log.child({ service: name })
   const config = loadConfig(implementation.config ?? Type.Object({}), platform.env)
   const engine = platform.engine(name)
-  const applied = await migrate(engine, schema, implementation.migrations ? [kitMigrations, { owner: name, dir: implementation.migrations }] : [kitMigrations])
+  const applied = await migrate(
+    engine,
+    schema,
+    implementation.migrations ? [kitMigrations, { owner: name, dir: implementation.migrations }] : [kitMigrations],
+  )
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
   const raw = engine.forSchema(schema)
   const bus = platform.bus
@@ -172,15 +229,32 @@ export async function startService(definition: AnyService, platform: Platform): 
   // Set once `start` returns; read at each call, so handlers registered before it (subscriptions) see it too.
   let state: unknown = undefined
   const context: ServiceContext = {
-    name, db, log, config, client: (c) => makeClient(c, platform, name), authorize: platform.authorizer.authorize, cache,
-    get state() { return state },
+    name,
+    db,
+    log,
+    config,
+    client: (c) => makeClient(c, platform, name),
+    authorize: platform.authorizer.authorize,
+    cache,
+    get state() {
+      return state
+    },
   }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
     const signal = lazySignal(deadline)
-    return { ...context, ...extra as X, deadline, get signal() { return signal() }, client: (c) => makeClient(c, platform, name, deadline) }
+    return {
+      ...context,
+      ...(extra as X),
+      deadline,
+      get signal() {
+        return signal()
+      },
+      client: (c) => makeClient(c, platform, name, deadline),
+    }
   }
 
-  const count = (table: string) => async (): Promise<number> => Number((await raw.query<{ n: bigint }>(`select count(*) as n from ${table}`))[0]!.n)
+  const count = (table: string) => async (): Promise<number> =>
+    Number((await raw.query<{ n: bigint }>(`select count(*) as n from ${table}`))[0]!.n)
   trackOutbox(name, count('mosaic_outbox'))
   trackDeadLetters(name, count('mosaic_dead_letters'))
   const handlers = new Map((implementation.subscriptions ?? []).map((s) => [`${name}/${s.name}`, s.handler]))
@@ -190,20 +264,31 @@ export async function startService(definition: AnyService, platform: Platform): 
       ...route,
       // One transaction for the batch: the inbox rows first (those already there are repeats, and
       // skipped), then each new event's effect, in order.
-      handle: (events) => processSpans({ service: name, system, subscription: route.id }, events, (each) => db.transaction(async (tx) => {
-        const fresh = new Set((await tx.query<{ event_id: string }>(
-          'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
-          [route.id, events.map((e) => e.id)])).map((r) => r.event_id))
-        const effects = fresh.size
-        for (const event of events) {
-          // delete: an event can come twice in one batch (a redelivery caught up with the first delivery).
-          if (!fresh.delete(event.id)) continue
-          await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
-        }
-        return effects
-      })),
+      handle: (events) =>
+        processSpans({ service: name, system, subscription: route.id }, events, (each) =>
+          db.transaction(async (tx) => {
+            const fresh = new Set(
+              (
+                await tx.query<{ event_id: string }>(
+                  'insert into mosaic_inbox (subscription, event_id) select $1, unnest($2::text[]) on conflict do nothing returning event_id',
+                  [route.id, events.map((e) => e.id)],
+                )
+              ).map((r) => r.event_id),
+            )
+            const effects = fresh.size
+            for (const event of events) {
+              // delete: an event can come twice in one batch (a redelivery caught up with the first delivery).
+              if (!fresh.delete(event.id)) continue
+              await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
+            }
+            return effects
+          }),
+        ),
       deadLetter: async (event: CloudEvent, attempts: number, error: string) => {
-        await raw.query('insert into mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)', [route.id, event, attempts, error])
+        await raw.query(
+          'insert into mosaic_dead_letters (subscription, event, attempts, error) values ($1, $2, $3, $4)',
+          [route.id, event, attempts, error],
+        )
       },
     })
   }

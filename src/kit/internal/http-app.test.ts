@@ -19,12 +19,12 @@ test('while draining: new requests get a retryable 503 problem, readiness fails,
     assert.equal(turned.status, 503)
     assert.equal(turned.headers.get('content-type'), 'application/problem+json; charset=utf-8')
     assert.equal(turned.headers.get('connection'), 'close')
-    const problem = await turned.json() as { code: string, retryable: boolean }
+    const problem = (await turned.json()) as { code: string; retryable: boolean }
     assert.deepEqual([problem.code, problem.retryable], ['unavailable', true])
     const ready = await fetch(`${url}/health/ready`)
     assert.equal(ready.status, 503)
     assert.equal(ready.headers.get('content-type'), 'application/health+json; charset=utf-8')
-    assert.equal((await ready.json() as { status: string, output: string }).output, 'draining')
+    assert.equal(((await ready.json()) as { status: string; output: string }).output, 'draining')
     assert.equal((await fetch(`${url}/health/live`)).status, 200)
   } finally {
     await app.close()
@@ -32,13 +32,21 @@ test('while draining: new requests get a retryable 503 problem, readiness fails,
 })
 
 test('a failing check makes the process unready and says which check failed', async () => {
-  const readiness: Readiness = { state: 'ready', checks: { database: async () => { throw new Error('connection refused') }, events: async () => {} } }
+  const readiness: Readiness = {
+    state: 'ready',
+    checks: {
+      database: async () => {
+        throw new Error('connection refused')
+      },
+      events: async () => {},
+    },
+  }
   const app = createHttpApp({ name: 'probe', log: pino({ level: 'silent' }), readiness })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   try {
     const res = await fetch(`${url}/health/ready`)
     assert.equal(res.status, 503)
-    const body = await res.json() as { status: string, checks: Record<string, { status: string, output?: string }[]> }
+    const body = (await res.json()) as { status: string; checks: Record<string, { status: string; output?: string }[]> }
     assert.equal(body.status, 'fail')
     assert.deepEqual(body.checks.database, [{ status: 'fail', output: 'connection refused' }])
     assert.deepEqual(body.checks.events, [{ status: 'pass' }])

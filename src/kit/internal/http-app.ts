@@ -3,12 +3,29 @@
 // metric per request, and the health endpoints (metrics have a port of their own: runtime/metrics-server.ts).
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyRequest, type FastifyReply, type FastifyBaseLogger } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyError,
+  type FastifyRequest,
+  type FastifyReply,
+  type FastifyBaseLogger,
+} from 'fastify'
 import type { Logger } from 'pino'
 import type { Span, Context } from '@opentelemetry/api'
 import { MosaicError, toMosaicError, toProblem } from '../errors.ts'
 import { validator } from '../validation.ts'
-import { startSpan, contextFrom, linkFrom, rootContext, untraced, traceHeaders, failed, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts'
+import {
+  startSpan,
+  contextFrom,
+  linkFrom,
+  rootContext,
+  untraced,
+  traceHeaders,
+  failed,
+  SpanKind,
+  SpanStatusCode,
+} from '../telemetry/tracing.ts'
 import { httpServerDuration } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
 import { trackAllowedMethods } from './allowed-methods.ts'
@@ -56,7 +73,7 @@ declare module 'fastify' {
     accepts?: readonly string[]
   }
   interface FastifyRequest {
-    trace: { span: Span, context: Context, started: number }
+    trace: { span: Span; context: Context; started: number }
     /** The service whose route answered (for the `service` label behind the embedded gateway). */
     handledBy?: string
     /** Who is calling: anonymous from `request.ip` until the gateway (or a verified edge credential) says otherwise. */
@@ -81,10 +98,13 @@ function asMosaicError(error: FastifyError | MosaicError | Error): MosaicError {
   const fe = error as FastifyError
   const mapped = fe.code && fastifyCodes[fe.code]
   if (mapped) return new MosaicError(mapped, { detail: fe.message, cause: error })
-  if (error instanceof SyntaxError && fe.statusCode === 400) return new MosaicError('malformed_json', { detail: error.message })
+  if (error instanceof SyntaxError && fe.statusCode === 400)
+    return new MosaicError('malformed_json', { detail: error.message })
   const upstream: Record<number, string> = { 502: 'bad_gateway', 503: 'unavailable', 504: 'deadline_exceeded' }
-  if (fe.statusCode && upstream[fe.statusCode]) return new MosaicError(upstream[fe.statusCode]!, { detail: fe.message, cause: error })
-  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new MosaicError('bad_request', { detail: fe.message, status: fe.statusCode })
+  if (fe.statusCode && upstream[fe.statusCode])
+    return new MosaicError(upstream[fe.statusCode]!, { detail: fe.message, cause: error })
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
+    return new MosaicError('bad_request', { detail: fe.message, status: fe.statusCode })
   return toMosaicError(error)
 }
 
@@ -97,16 +117,27 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
     socket.destroy()
     return
   }
-  const problem = error.code === 'HPE_HEADER_OVERFLOW'
-    ? new MosaicError('headers_too_large', { detail: 'the request line and headers exceed HEADER_LIMIT' })
-    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new MosaicError('request_timeout', { detail: 'the request did not arrive whole within HEADERS_TIMEOUT_MS / RECEIVE_TIMEOUT_MS' })
-      : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
+  const problem =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new MosaicError('headers_too_large', { detail: 'the request line and headers exceed HEADER_LIMIT' })
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new MosaicError('request_timeout', {
+            detail: 'the request did not arrive whole within HEADERS_TIMEOUT_MS / RECEIVE_TIMEOUT_MS',
+          })
+        : new MosaicError('bad_request', { detail: 'the request could not be parsed as HTTP' })
   const body = JSON.stringify(toProblem(problem))
-  socket.end([
-    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'content-type: application/problem+json; charset=utf-8',
-    `content-length: ${Buffer.byteLength(body)}`, 'x-content-type-options: nosniff', 'cache-control: no-store', 'connection: close', '', body,
-  ].join('\r\n'))
+  socket.end(
+    [
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`,
+      'content-type: application/problem+json; charset=utf-8',
+      `content-length: ${Buffer.byteLength(body)}`,
+      'x-content-type-options: nosniff',
+      'cache-control: no-store',
+      'connection: close',
+      '',
+      body,
+    ].join('\r\n'),
+  )
 }
 
 /**
@@ -115,7 +146,8 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
  */
 function unsupportedType(request: FastifyRequest, reply: FastifyReply): MosaicError {
   const accepts = request.routeOptions.config.accepts ?? ['application/json']
-  if (request.method === 'POST' || request.method === 'PATCH') reply.header(`accept-${request.method.toLowerCase()}`, accepts.join(', '))
+  if (request.method === 'POST' || request.method === 'PATCH')
+    reply.header(`accept-${request.method.toLowerCase()}`, accepts.join(', '))
   const sent = request.headers['content-type'] ?? 'no content type'
   return new MosaicError('unsupported_media_type', { detail: `send the body as ${accepts.join(' or ')}, not ${sent}` })
 }
@@ -126,7 +158,15 @@ export function traceIdOf(request: FastifyRequest): string | undefined {
 }
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
-  const { name, log, readiness, bodyLimit = 1024 * 1024, headerLimit = 16 * 1024, trustProxy = false, trustIncomingTrace = false } = options
+  const {
+    name,
+    log,
+    readiness,
+    bodyLimit = 1024 * 1024,
+    headerLimit = 16 * 1024,
+    trustProxy = false,
+    trustIncomingTrace = false,
+  } = options
   const { connections } = options
   const limits = connections ? serverOptions(connections) : undefined
   const app = Fastify({
@@ -166,13 +206,15 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     // Probes are not traced: they would bury the requests worth looking at.
-    const { span, context } = route.startsWith('/health/') ? untraced() : startSpan(`${request.method} ${route}`, {
-      kind: SpanKind.SERVER,
-      service: name,
-      parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
-      ...(trustIncomingTrace ? {} : { links: linkFrom(request.headers) }),
-      attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
-    })
+    const { span, context } = route.startsWith('/health/')
+      ? untraced()
+      : startSpan(`${request.method} ${route}`, {
+          kind: SpanKind.SERVER,
+          service: name,
+          parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
+          ...(trustIncomingTrace ? {} : { links: linkFrom(request.headers) }),
+          attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
+        })
     request.trace = { span, context, started: performance.now() }
     // The caller can find its trace: W3C Trace Context Level 2's response header.
     const { traceparent } = traceHeaders(context)
@@ -181,7 +223,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     // Requests that arrive on an open connection after draining began are turned away (health
     // checks still answer, so a load balancer sees /health/ready fail); those in flight finish.
     if (readiness.state === 'draining' && !request.url.startsWith('/health/')) {
-      const problem = toProblem(new MosaicError('unavailable', { detail: `${name} is shutting down` }), request.url, traceIdOf(request))
+      const problem = toProblem(
+        new MosaicError('unavailable', { detail: `${name} is shutting down` }),
+        request.url,
+        traceIdOf(request),
+      )
       reply.code(503).header('retry-after', '1').type('application/problem+json').send(problem)
       return
     }
@@ -197,8 +243,15 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    httpServerDuration.observe({ service: request.handledBy ?? name, http_request_method: request.method, http_route: route, http_response_status_code: reply.statusCode },
-      (performance.now() - request.trace.started) / 1000)
+    httpServerDuration.observe(
+      {
+        service: request.handledBy ?? name,
+        http_request_method: request.method,
+        http_route: route,
+        http_response_status_code: reply.statusCode,
+      },
+      (performance.now() - request.trace.started) / 1000,
+    )
     const { span } = request.trace
     span.setAttribute('http.response.status_code', reply.statusCode)
     if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: String(reply.statusCode) })
@@ -207,15 +260,22 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const mosaic = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request, reply) : asMosaicError(error)
+    const mosaic =
+      error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request, reply) : asMosaicError(error)
     if (clientGone(request)) logAbort(request)
     else if (mosaic.status >= 500) {
       failed(request.trace.span, error)
-      request.log.error({ err: error, trace_id: traceIdOf(request), span_id: request.trace.span.spanContext().spanId }, 'request failed')
+      request.log.error(
+        { err: error, trace_id: traceIdOf(request), span_id: request.trace.span.spanContext().spanId },
+        'request failed',
+      )
     }
     if (mosaic.retryAfter !== undefined) reply.header('retry-after', String(mosaic.retryAfter))
     else if (mosaic.status === 503) reply.header('retry-after', '1')
-    return reply.code(mosaic.status).type('application/problem+json').send(toProblem(mosaic, request.url, traceIdOf(request)))
+    return reply
+      .code(mosaic.status)
+      .type('application/problem+json')
+      .send(toProblem(mosaic, request.url, traceIdOf(request)))
   })
 
   app.setNotFoundHandler((request, reply) => {
@@ -224,10 +284,16 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     const methods = allowedMethods(path)
     const allowed = methods.includes(request.method) ? [] : methods
     if (allowed.length > 0) reply.header('allow', allowed.join(', '))
-    const error = allowed.length > 0
-      ? new MosaicError('method_not_allowed', { detail: `${path} answers to ${allowed.join(', ')}, not ${request.method}` })
-      : new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
-    return reply.code(error.status).type('application/problem+json').send(toProblem(error, request.url, traceIdOf(request)))
+    const error =
+      allowed.length > 0
+        ? new MosaicError('method_not_allowed', {
+            detail: `${path} answers to ${allowed.join(', ')}, not ${request.method}`,
+          })
+        : new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    return reply
+      .code(error.status)
+      .type('application/problem+json')
+      .send(toProblem(error, request.url, traceIdOf(request)))
   })
 
   app.get('/health/live', async (_request, reply) => {
@@ -235,22 +301,31 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   })
 
   app.get('/health/ready', async (_request, reply) => {
-    const checks: Record<string, { status: 'pass' | 'warn' | 'fail', output?: string }[]> = {}
+    const checks: Record<string, { status: 'pass' | 'warn' | 'fail'; output?: string }[]> = {}
     let ok = readiness.state === 'ready'
     let degraded = false
-    await Promise.all(Object.entries(readiness.checks).map(async ([check, run]) => {
-      try {
-        const result = await run()
-        degraded ||= result?.status === 'warn'
-        checks[check] = [result ?? { status: 'pass' }]
-      } catch (error) {
-        ok = false
-        checks[check] = [{ status: 'fail', output: (error as Error).message }]
-      }
-    }))
+    await Promise.all(
+      Object.entries(readiness.checks).map(async ([check, run]) => {
+        try {
+          const result = await run()
+          degraded ||= result?.status === 'warn'
+          checks[check] = [result ?? { status: 'pass' }]
+        } catch (error) {
+          ok = false
+          checks[check] = [{ status: 'fail', output: (error as Error).message }]
+        }
+      }),
+    )
     const output = readiness.state !== 'ready' ? readiness.state : degraded ? 'degraded' : undefined
-    return reply.code(ok ? 200 : 503).type('application/health+json')
-      .send({ status: ok ? (degraded ? 'warn' : 'pass') : 'fail', serviceId: name, ...(output ? { output } : {}), checks })
+    return reply
+      .code(ok ? 200 : 503)
+      .type('application/health+json')
+      .send({
+        status: ok ? (degraded ? 'warn' : 'pass') : 'fail',
+        serviceId: name,
+        ...(output ? { output } : {}),
+        checks,
+      })
   })
 
   return app

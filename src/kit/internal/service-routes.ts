@@ -20,23 +20,39 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
       const route: RouteOptionsOf = {
         method: spec.method,
         url: spec.path,
-        schema: Object.fromEntries(Object.entries({ params: spec.params, querystring: spec.query, body: spec.stream ? undefined : spec.body }).filter(([, v]) => v)),
-        handler: (request, reply) => runInContext(request.trace.context, () => asService(instance.name, `${spec.method} ${spec.path}`, async () => {
-          request.handledBy = instance.name
-          const input = { params: request.params, query: request.query, body: request.body, headers: request.headers } as RouteInput<never>
-          let status: number | undefined
-          const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, {
-            ...request.caller,
-            setHeader: (name, value) => void reply.header(name, value),
-            setStatus: (code) => { status = code },
-          })
-          const code = status ?? spec.status ?? 200
-          reply.code(code)
-          // Fastify sends strings, Buffers and Readables as they are, and anything else as JSON.
-          if (code !== 204 && code !== 304) return reply.send(result)
-          if (result instanceof Readable) result.destroy() // a body was opened but is not to be sent
-          return reply.send()
-        })),
+        schema: Object.fromEntries(
+          Object.entries({
+            params: spec.params,
+            querystring: spec.query,
+            body: spec.stream ? undefined : spec.body,
+          }).filter(([, v]) => v),
+        ),
+        handler: (request, reply) =>
+          runInContext(request.trace.context, () =>
+            asService(instance.name, `${spec.method} ${spec.path}`, async () => {
+              request.handledBy = instance.name
+              const input = {
+                params: request.params,
+                query: request.query,
+                body: request.body,
+                headers: request.headers,
+              } as RouteInput<never>
+              let status: number | undefined
+              const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, {
+                ...request.caller,
+                setHeader: (name, value) => void reply.header(name, value),
+                setStatus: (code) => {
+                  status = code
+                },
+              })
+              const code = status ?? spec.status ?? 200
+              reply.code(code)
+              // Fastify sends strings, Buffers and Readables as they are, and anything else as JSON.
+              if (code !== 204 && code !== 304) return reply.send(result)
+              if (result instanceof Readable) result.destroy() // a body was opened but is not to be sent
+              return reply.send()
+            }),
+          ),
       }
       if (!spec.stream) {
         app.route(route)
@@ -84,12 +100,14 @@ export function trustEdge(app: FastifyInstance, credentials: Credentials): void 
 /** `POST /_mosaic/actions/:name`: what the HTTP transport calls. Not mounted on the gateway. */
 export function actionsEndpoint(instance: ServiceInstance, maxTimeoutMs: number): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
-    app.post<{ Params: { action: string } }>(`${ACTIONS_PATH}/:action`, (request) => runInContext(request.trace.context, () => {
-      const { name, attributes } = actionSpan(instance.name, request.params.action)
-      request.trace.span.updateName(name).setAttributes(attributes)
-      const asked = Number(request.headers[TIMEOUT_HEADER])
-      const timeout = Number.isFinite(asked) && asked > 0 ? Math.min(asked, maxTimeoutMs) : maxTimeoutMs
-      return instance.invoke(request.params.action, request.body, Date.now() + timeout)
-    }))
+    app.post<{ Params: { action: string } }>(`${ACTIONS_PATH}/:action`, (request) =>
+      runInContext(request.trace.context, () => {
+        const { name, attributes } = actionSpan(instance.name, request.params.action)
+        request.trace.span.updateName(name).setAttributes(attributes)
+        const asked = Number(request.headers[TIMEOUT_HEADER])
+        const timeout = Number.isFinite(asked) && asked > 0 ? Math.min(asked, maxTimeoutMs) : maxTimeoutMs
+        return instance.invoke(request.params.action, request.body, Date.now() + timeout)
+      }),
+    )
   }
 }

@@ -34,8 +34,9 @@ export function localTransport(instance: ServiceInstance): Transport {
   return {
     invoke: (action, input, deadline) => {
       const { name, attributes } = actionSpan(instance.name, action)
-      return withSpan(name, { kind: SpanKind.SERVER, service: instance.name, attributes },
-        async () => structuredClone(await instance.invoke(action, structuredClone(input), deadline)))
+      return withSpan(name, { kind: SpanKind.SERVER, service: instance.name, attributes }, async () =>
+        structuredClone(await instance.invoke(action, structuredClone(input), deadline)),
+      )
     },
   }
 }
@@ -47,28 +48,37 @@ export function httpTransport(upstream: Upstream, credentials: Credentials): Tra
   return {
     invoke(action, input, deadline, caller, idempotent = false) {
       const body = JSON.stringify(input)
-      return upstream.send(async ({ pool, info }, signal) => {
-        try {
-          const res = await pool.request({
-            method: 'POST',
-            path: `${ACTIONS_PATH}/${action}`,
-            headers: {
-              'content-type': 'application/json', [TIMEOUT_HEADER]: String(Math.max(1, deadline - Date.now())), ...traceHeaders(),
-              [CALLER_HEADER]: credentials.callerToken(caller),
-            },
-            body,
-            signal,
-          })
-          const answer: unknown = await res.body.json().catch(() => undefined)
-          if (res.statusCode >= 400) throw fromProblem(answer, res.statusCode)
-          return answer
-        } catch (error) {
-          if (error instanceof MosaicError) throw error
-          if (signal.aborted) throw new MosaicError('deadline_exceeded', { detail: `${info.url} did not answer in time` })
-          const failure = new MosaicError('unavailable', { detail: `${info.url} is unreachable: ${(error as Error).message}`, cause: error })
-          throw UNSENT.has((error as { code?: string }).code ?? '') ? notSent(failure) : failure
-        }
-      }, { deadline, idempotent })
+      return upstream.send(
+        async ({ pool, info }, signal) => {
+          try {
+            const res = await pool.request({
+              method: 'POST',
+              path: `${ACTIONS_PATH}/${action}`,
+              headers: {
+                'content-type': 'application/json',
+                [TIMEOUT_HEADER]: String(Math.max(1, deadline - Date.now())),
+                ...traceHeaders(),
+                [CALLER_HEADER]: credentials.callerToken(caller),
+              },
+              body,
+              signal,
+            })
+            const answer: unknown = await res.body.json().catch(() => undefined)
+            if (res.statusCode >= 400) throw fromProblem(answer, res.statusCode)
+            return answer
+          } catch (error) {
+            if (error instanceof MosaicError) throw error
+            if (signal.aborted)
+              throw new MosaicError('deadline_exceeded', { detail: `${info.url} did not answer in time` })
+            const failure = new MosaicError('unavailable', {
+              detail: `${info.url} is unreachable: ${(error as Error).message}`,
+              cause: error,
+            })
+            throw UNSENT.has((error as { code?: string }).code ?? '') ? notSent(failure) : failure
+          }
+        },
+        { deadline, idempotent },
+      )
     },
     close: () => upstream.close(),
   }

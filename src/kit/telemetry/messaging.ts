@@ -11,16 +11,30 @@ import { withSpan, contextFrom, linkFrom, rootContext, SpanKind } from './tracin
 
 const carrier = (event: CloudEvent) => ({ traceparent: event.traceparent, tracestate: event.tracestate })
 
-export function publishSpan(service: string, system: string, type: string, create: () => Promise<CloudEvent>): Promise<CloudEvent> {
-  return withSpan(`${type} publish`, {
-    kind: SpanKind.PRODUCER,
-    service,
-    attributes: { 'messaging.system': system, 'messaging.operation.type': 'send', 'messaging.operation.name': 'publish', 'messaging.destination.name': type },
-  }, async (span) => {
-    const event = await create()
-    span.setAttribute('messaging.message.id', event.id)
-    return event
-  })
+export function publishSpan(
+  service: string,
+  system: string,
+  type: string,
+  create: () => Promise<CloudEvent>,
+): Promise<CloudEvent> {
+  return withSpan(
+    `${type} publish`,
+    {
+      kind: SpanKind.PRODUCER,
+      service,
+      attributes: {
+        'messaging.system': system,
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'publish',
+        'messaging.destination.name': type,
+      },
+    },
+    async (span) => {
+      const event = await create()
+      span.setAttribute('messaging.message.id', event.id)
+      return event
+    },
+  )
 }
 
 export interface Consumer {
@@ -35,23 +49,41 @@ export interface Consumer {
  * every event, inside the trace they share if they share one (else as a new trace), and each event
  * a span inside it, parented to its producer.
  */
-export function processSpans<T>(consumer: Consumer, events: readonly CloudEvent[], run: (each: <R>(event: CloudEvent, fn: () => Promise<R>) => Promise<R>) => Promise<T>): Promise<T> {
-  const attributes = { 'messaging.system': consumer.system, 'messaging.operation.type': 'process', 'messaging.operation.name': 'process', 'messaging.consumer.group.name': consumer.subscription }
-  const eventSpan = <R>(event: CloudEvent, fn: () => Promise<R>): Promise<R> => withSpan(`${event.type} process`, {
-    kind: SpanKind.CONSUMER,
-    service: consumer.service,
-    parent: contextFrom(carrier(event)),
-    links: linkFrom(carrier(event)),
-    attributes: { ...attributes, 'messaging.destination.name': event.type, 'messaging.message.id': event.id },
-  }, fn)
+export function processSpans<T>(
+  consumer: Consumer,
+  events: readonly CloudEvent[],
+  run: (each: <R>(event: CloudEvent, fn: () => Promise<R>) => Promise<R>) => Promise<T>,
+): Promise<T> {
+  const attributes = {
+    'messaging.system': consumer.system,
+    'messaging.operation.type': 'process',
+    'messaging.operation.name': 'process',
+    'messaging.consumer.group.name': consumer.subscription,
+  }
+  const eventSpan = <R>(event: CloudEvent, fn: () => Promise<R>): Promise<R> =>
+    withSpan(
+      `${event.type} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        service: consumer.service,
+        parent: contextFrom(carrier(event)),
+        links: linkFrom(carrier(event)),
+        attributes: { ...attributes, 'messaging.destination.name': event.type, 'messaging.message.id': event.id },
+      },
+      fn,
+    )
   if (events.length === 1) return eventSpan(events[0]!, () => run((_event, fn) => fn()))
   const links: Link[] = events.flatMap((e) => linkFrom(carrier(e)))
   const traces = new Set(links.map((l) => l.context.traceId))
-  return withSpan(`${consumer.subscription} process`, {
-    kind: SpanKind.CONSUMER,
-    service: consumer.service,
-    parent: traces.size === 1 && links.length === events.length ? contextFrom(carrier(events[0]!)) : rootContext(),
-    links,
-    attributes: { ...attributes, 'messaging.batch.message_count': events.length },
-  }, () => run(eventSpan))
+  return withSpan(
+    `${consumer.subscription} process`,
+    {
+      kind: SpanKind.CONSUMER,
+      service: consumer.service,
+      parent: traces.size === 1 && links.length === events.length ? contextFrom(carrier(events[0]!)) : rootContext(),
+      links,
+      attributes: { ...attributes, 'messaging.batch.message_count': events.length },
+    },
+    () => run(eventSpan),
+  )
 }

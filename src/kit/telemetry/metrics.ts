@@ -62,7 +62,8 @@ export const busConnected = new Gauge({
   help: 'Whether the event bus is connected (1) or not (0): NATS, or the embedded bus while running',
   registers: [registry],
   async collect() {
-    if (trackedBus) this.set(trackedBus.running && (await trackedBus.status().catch(() => ({ connected: false }))).connected ? 1 : 0)
+    if (trackedBus)
+      this.set(trackedBus.running && (await trackedBus.status().catch(() => ({ connected: false }))).connected ? 1 : 0)
   },
 })
 
@@ -71,30 +72,47 @@ let statusOfScrape: Promise<BusStatus | undefined> | undefined
 function busStatus(): Promise<BusStatus | undefined> {
   if (!trackedBus?.running) return Promise.resolve(undefined)
   statusOfScrape ??= trackedBus.status().catch(() => undefined)
-  setImmediate(() => { statusOfScrape = undefined })
+  setImmediate(() => {
+    statusOfScrape = undefined
+  })
   return statusOfScrape
 }
 
-export const messagingSystem = (bus: Bus | undefined): string => bus?.kind === 'nats' ? 'nats' : 'mosaic'
+export const messagingSystem = (bus: Bus | undefined): string => (bus?.kind === 'nats' ? 'nats' : 'mosaic')
 
-const busGauge = (name: string, help: string, pick: (s: BusStatus) => Readonly<Record<string, number>> | undefined): Gauge => new Gauge({
-  name,
-  help,
-  labelNames: ['subscription', 'messaging_system'],
-  registers: [registry],
-  async collect() {
-    const status = await busStatus()
-    if (!status) return
-    for (const [subscription, value] of Object.entries(pick(status) ?? {})) this.set({ subscription, messaging_system: messagingSystem(trackedBus) }, value)
-  },
-})
+const busGauge = (
+  name: string,
+  help: string,
+  pick: (s: BusStatus) => Readonly<Record<string, number>> | undefined,
+): Gauge =>
+  new Gauge({
+    name,
+    help,
+    labelNames: ['subscription', 'messaging_system'],
+    registers: [registry],
+    async collect() {
+      const status = await busStatus()
+      if (!status) return
+      for (const [subscription, value] of Object.entries(pick(status) ?? {}))
+        this.set({ subscription, messaging_system: messagingSystem(trackedBus) }, value)
+    },
+  })
 
-export const consumerLag = busGauge('messaging_consumer_lag_messages',
-  'Events waiting for a subscription of this process (not yet handled, or being retried)', (s) => s.lag)
-export const consumerRetrying = busGauge('mosaic_consumer_retrying_messages',
-  'Of those, deliveries that failed at least once and wait for another attempt (NATS: redelivered)', (s) => s.retrying)
-export const oldestEventAge = busGauge('mosaic_consumer_oldest_event_age_seconds',
-  'Age of the oldest event waiting for a subscription of this process (embedded bus only)', (s) => s.oldestSeconds)
+export const consumerLag = busGauge(
+  'messaging_consumer_lag_messages',
+  'Events waiting for a subscription of this process (not yet handled, or being retried)',
+  (s) => s.lag,
+)
+export const consumerRetrying = busGauge(
+  'mosaic_consumer_retrying_messages',
+  'Of those, deliveries that failed at least once and wait for another attempt (NATS: redelivered)',
+  (s) => s.retrying,
+)
+export const oldestEventAge = busGauge(
+  'mosaic_consumer_oldest_event_age_seconds',
+  'Age of the oldest event waiting for a subscription of this process (embedded bus only)',
+  (s) => s.oldestSeconds,
+)
 
 export const processDuration = new Histogram({
   name: 'messaging_process_duration_seconds',

@@ -18,14 +18,20 @@ export function tracedSql<S extends Sql>(sql: S, service: string, schema: string
       // Only as part of something traced: a loop polling a table would otherwise start a trace per poll.
       if (!inSpan()) return sql.query(text, params)
       const operation = operationOf(text)
-      return withSpan(`${operation} ${schema}`, {
-        kind: SpanKind.CLIENT,
-        service,
-        attributes: {
-          'db.system.name': 'postgresql', 'db.namespace': schema, 'db.operation.name': operation,
-          'db.query.text': text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text,
+      return withSpan(
+        `${operation} ${schema}`,
+        {
+          kind: SpanKind.CLIENT,
+          service,
+          attributes: {
+            'db.system.name': 'postgresql',
+            'db.namespace': schema,
+            'db.operation.name': operation,
+            'db.query.text': text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text,
+          },
         },
-      }, () => sql.query(text, params))
+        () => sql.query(text, params),
+      )
     },
   }
 }

@@ -11,12 +11,29 @@
 // shells that still carry real trace ids (for logs, problem documents and `traceparent`), so
 // tracing costs an id and a context switch per span and nothing is exported.
 import {
-  context, propagation, trace, createContextKey, INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode,
-  type Span, type Attributes, type Context, type Link, type Tracer, type SpanContext,
+  context,
+  propagation,
+  trace,
+  createContextKey,
+  INVALID_SPAN_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type Span,
+  type Attributes,
+  type Context,
+  type Link,
+  type Tracer,
+  type SpanContext,
 } from '@opentelemetry/api'
 import {
-  NodeTracerProvider, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, AlwaysOnSampler, AlwaysOffSampler,
-  type SpanProcessor, type Sampler,
+  NodeTracerProvider,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  AlwaysOnSampler,
+  AlwaysOffSampler,
+  type SpanProcessor,
+  type Sampler,
 } from '@opentelemetry/sdk-trace-node'
 import { suppressTracing } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
@@ -42,12 +59,18 @@ let users = 0
 /** Sets up the process's tracing (once for all its nodes). Returns a function that flushes it, and ends it after the last node. */
 export function initTracing(processName: string, env: NodeJS.ProcessEnv = process.env): () => Promise<void> {
   if (!tracing) {
-    const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`)
+    const endpoint =
+      env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ||
+      (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`)
     const exporting = Boolean(endpoint) && env.OTEL_SDK_DISABLED !== 'true'
     const sampler = new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() })
     // The URL from `env` (which may not be process.env); the exporter reads its other settings itself.
     const processors = exporting ? [new BatchSpanProcessor(new (otlpExporter())({ url: endpoint || undefined }))] : []
-    const provider = new NodeTracerProvider({ resource: resource(env.OTEL_SERVICE_NAME ?? processName), sampler, spanProcessors: processors })
+    const provider = new NodeTracerProvider({
+      resource: resource(env.OTEL_SERVICE_NAME ?? processName),
+      sampler,
+      spanProcessors: processors,
+    })
     provider.register()
     tracing = { provider, processName, sampler, processors, services: new Map() }
   }
@@ -69,11 +92,14 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
 
 /** The OTLP exporter (and the protobuf code it brings) is loaded only by a process that exports. */
 function otlpExporter(): typeof import('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter {
-  const load = createRequire(import.meta.url) as (id: string) => typeof import('@opentelemetry/exporter-trace-otlp-http')
+  const load = createRequire(import.meta.url) as (
+    id: string,
+  ) => typeof import('@opentelemetry/exporter-trace-otlp-http')
   return load('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter
 }
 
-const resource = (name: string) => resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic', 'process.pid': process.pid })
+const resource = (name: string) =>
+  resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic', 'process.pid': process.pid })
 
 /** Sends the spans ended so far (tests, before reading a receiver). */
 export async function flushTracing(): Promise<void> {
@@ -83,13 +109,18 @@ export async function flushTracing(): Promise<void> {
 const SERVICE = createContextKey('mosaic service')
 
 function tracerOf(service: string | undefined): Tracer {
-  if (!service || !tracing || tracing.processors.length === 0 || service === tracing.processName) return trace.getTracer('mosaic')
+  if (!service || !tracing || tracing.processors.length === 0 || service === tracing.processName)
+    return trace.getTracer('mosaic')
   let tracer = tracing.services.get(service)
   if (!tracer) {
     // Providers share the processors: the exporter batches spans of every service together, and
     // OTLP groups them by resource. Shutting the main provider down ends the shared processors.
-    const provider = new BasicTracerProvider({ resource: resource(service), sampler: tracing.sampler, spanProcessors: tracing.processors })
-    tracing.services.set(service, tracer = provider.getTracer('mosaic'))
+    const provider = new BasicTracerProvider({
+      resource: resource(service),
+      sampler: tracing.sampler,
+      spanProcessors: tracing.processors,
+    })
+    tracing.services.set(service, (tracer = provider.getTracer('mosaic')))
   }
   return tracer
 }
@@ -113,11 +144,15 @@ export interface SpanOptions {
   readonly service?: string
 }
 
-function begin(name: string, options: SpanOptions): { span: Span, context: Context } {
+function begin(name: string, options: SpanOptions): { span: Span; context: Context } {
   const base = options.parent ?? context.active()
   const service = options.service ?? (base.getValue(SERVICE) as string | undefined)
   const parent = service ? base.setValue(SERVICE, service) : base
-  const span = tracerOf(service).startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links }, parent)
+  const span = tracerOf(service).startSpan(
+    name,
+    { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links },
+    parent,
+  )
   return { span, context: trace.setSpan(parent, span) }
 }
 
@@ -144,7 +179,7 @@ export function failed(span: Span, error: unknown): void {
 }
 
 /** Starts a span that the caller ends (for HTTP requests, whose end is an event, not a return). */
-export function startSpan(name: string, options: SpanOptions): { span: Span, context: Context } {
+export function startSpan(name: string, options: SpanOptions): { span: Span; context: Context } {
   return begin(name, options)
 }
 
@@ -178,7 +213,7 @@ export function linkFrom(headers: Record<string, string | string[] | undefined>)
 }
 
 /** A span that is not recorded nor propagated, for requests not worth a trace (health, metrics): nothing inside is traced. */
-export function untraced(): { span: Span, context: Context } {
+export function untraced(): { span: Span; context: Context } {
   const span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
   return { span, context: suppressTracing(trace.setSpan(context.active(), span)) }
 }

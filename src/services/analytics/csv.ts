@@ -18,7 +18,7 @@ export function toCsv(header: readonly string[], rows: readonly (readonly Cell[]
 
 /** True when the client asked for CSV (Accept: text/csv) rather than JSON. */
 export function wantsCsv(accept: string | string[] | undefined): boolean {
-  const types = (Array.isArray(accept) ? accept.join(',') : accept ?? '').split(',')
+  const types = (Array.isArray(accept) ? accept.join(',') : (accept ?? '')).split(',')
   return types.some((t) => {
     const [type, ...params] = t.split(';').map((p) => p.trim().toLowerCase())
     return type === 'text/csv' && !params.some((p) => /^q=0(\.0*)?$/.test(p))

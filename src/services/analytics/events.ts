@@ -28,16 +28,35 @@ export function fromCloudEvent(producer: string, event: CloudEvent): Recorded {
   for (const field of dropped[event.type] ?? []) delete data[field]
   const text = (value: unknown): string | null => (typeof value === 'string' ? value : null)
   return {
-    id: event.id, source: producer, type: event.type, time: event.time, subject: event.subject ?? null,
-    tenantId: text(data.tenantId), userId: text(data.userId), visitorId: null, data,
+    id: event.id,
+    source: producer,
+    type: event.type,
+    time: event.time,
+    subject: event.subject ?? null,
+    tenantId: text(data.tenantId),
+    userId: text(data.userId),
+    visitorId: null,
+    data,
   }
 }
 
 /** Records an event and adds it to the aggregates; false (and nothing changed) when its id was seen before. */
 export async function record(tx: Sql, event: Recorded): Promise<boolean> {
-  const fresh = await tx.query(`insert into events (id, source, type, time, subject, tenant_id, user_id, visitor_id, data)
+  const fresh = await tx.query(
+    `insert into events (id, source, type, time, subject, tenant_id, user_id, visitor_id, data)
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb) on conflict (id) do nothing returning id`,
-  [event.id, event.source, event.type, event.time, event.subject, event.tenantId, event.userId, event.visitorId, JSON.stringify(event.data)])
+    [
+      event.id,
+      event.source,
+      event.type,
+      event.time,
+      event.subject,
+      event.tenantId,
+      event.userId,
+      event.visitorId,
+      JSON.stringify(event.data),
+    ],
+  )
   if (fresh.length === 0) return false
   await aggregate(tx, event)
   return true
@@ -45,6 +64,11 @@ export async function record(tx: Sql, event: Recorded): Promise<boolean> {
 
 /** A subscription to every event each producer's contract declares, all recorded the same way. */
 export function subscribeToAll(producers: readonly Contract[]): Subscription[] {
-  return producers.flatMap((producer) => Object.keys(producer.events).map((type) =>
-    on(producer, type, async (event, tx) => { await record(tx, fromCloudEvent(producer.name, event)) })))
+  return producers.flatMap((producer) =>
+    Object.keys(producer.events).map((type) =>
+      on(producer, type, async (event, tx) => {
+        await record(tx, fromCloudEvent(producer.name, event))
+      }),
+    ),
+  )
 }

@@ -12,20 +12,42 @@ export type FunnelReport = Static<Routes['funnelReport']['response']>
 export type FailedLoginsReport = Static<Routes['failedLoginsReport']['response']>
 
 /** A report as CSV: its header and rows. */
-export interface Table { readonly header: readonly string[], readonly rows: readonly (readonly Cell[])[] }
+export interface Table {
+  readonly header: readonly string[]
+  readonly rows: readonly (readonly Cell[])[]
+}
 
-export async function salesReport(db: Sql, tenant: string, range: DayRange, interval: 'day' | 'week' | 'month'): Promise<SalesReport> {
-  const rows = await db.query<{ period: string, currency: string, placed: bigint, confirmed: bigint, revenue: bigint, refunds: bigint }>(
+export async function salesReport(
+  db: Sql,
+  tenant: string,
+  range: DayRange,
+  interval: 'day' | 'week' | 'month',
+): Promise<SalesReport> {
+  const rows = await db.query<{
+    period: string
+    currency: string
+    placed: bigint
+    confirmed: bigint
+    revenue: bigint
+    refunds: bigint
+  }>(
     `select to_char(date_trunc($4, day), 'YYYY-MM-DD') as period, currency,
        sum(orders_placed)::bigint as placed, sum(orders_confirmed)::bigint as confirmed,
        sum(revenue_minor)::bigint as revenue, sum(refunds_minor)::bigint as refunds
      from sales_daily where tenant_id = $1 and day between $2::date and $3::date
-     group by 1, 2 order by 1, 2`, [tenant, range.from, range.to, interval])
+     group by 1, 2 order by 1, 2`,
+    [tenant, range.from, range.to, interval],
+  )
   return {
-    ...range, interval,
+    ...range,
+    interval,
     rows: rows.map((r) => ({
-      period: r.period, currency: r.currency, ordersPlaced: Number(r.placed), ordersConfirmed: Number(r.confirmed),
-      revenue: toAmount(r.revenue, r.currency), refunds: toAmount(r.refunds, r.currency),
+      period: r.period,
+      currency: r.currency,
+      ordersPlaced: Number(r.placed),
+      ordersConfirmed: Number(r.confirmed),
+      revenue: toAmount(r.revenue, r.currency),
+      refunds: toAmount(r.refunds, r.currency),
     })),
   }
 }
@@ -35,15 +57,34 @@ export const salesTable = (r: SalesReport): Table => ({
   rows: r.rows.map((x) => [x.period, x.currency, x.ordersPlaced, x.ordersConfirmed, x.revenue, x.refunds]),
 })
 
-export async function topProductsReport(db: Sql, tenant: string, range: DayRange, limit: number): Promise<TopProductsReport> {
-  const rows = await db.query<{ product_id: string, currency: string, name: string, quantity: bigint, revenue: bigint }>(
+export async function topProductsReport(
+  db: Sql,
+  tenant: string,
+  range: DayRange,
+  limit: number,
+): Promise<TopProductsReport> {
+  const rows = await db.query<{
+    product_id: string
+    currency: string
+    name: string
+    quantity: bigint
+    revenue: bigint
+  }>(
     `select product_id, currency, sum(quantity)::bigint as quantity, sum(revenue_minor)::bigint as revenue,
        (array_agg(name order by name_time desc, name_event desc))[1] as name
      from product_sales_daily where tenant_id = $1 and day between $2::date and $3::date
-     group by product_id, currency order by quantity desc, revenue desc, product_id, currency limit $4`, [tenant, range.from, range.to, limit])
+     group by product_id, currency order by quantity desc, revenue desc, product_id, currency limit $4`,
+    [tenant, range.from, range.to, limit],
+  )
   return {
     ...range,
-    items: rows.map((r) => ({ productId: r.product_id, name: r.name, currency: r.currency, quantity: Number(r.quantity), revenue: toAmount(r.revenue, r.currency) })),
+    items: rows.map((r) => ({
+      productId: r.product_id,
+      name: r.name,
+      currency: r.currency,
+      quantity: Number(r.quantity),
+      revenue: toAmount(r.revenue, r.currency),
+    })),
   }
 }
 
@@ -59,7 +100,7 @@ const STAGES = ['product_viewed', 'order_placed', 'order_confirmed'] as const
  * range (in any order within the range: events may arrive, and clocks may disagree, out of order).
  */
 export async function funnelReport(db: Sql, tenant: string, range: DayRange): Promise<FunnelReport> {
-  const [row] = await db.query<{ a0: bigint, a1: bigint, a2: bigint, e0: bigint, e1: bigint, e2: bigint }>(
+  const [row] = await db.query<{ a0: bigint; a1: bigint; a2: bigint; e0: bigint; e1: bigint; e2: bigint }>(
     `with actors as (
        select actor, bool_or(stage = 'product_viewed') as viewed, bool_or(stage = 'order_placed') as placed, bool_or(stage = 'order_confirmed') as confirmed,
          sum(events) filter (where stage = 'product_viewed') as e0, sum(events) filter (where stage = 'order_placed') as e1,
@@ -68,14 +109,19 @@ export async function funnelReport(db: Sql, tenant: string, range: DayRange): Pr
      select count(*) filter (where viewed) as a0, count(*) filter (where viewed and placed) as a1,
        count(*) filter (where viewed and placed and confirmed) as a2,
        coalesce(sum(e0), 0)::bigint as e0, coalesce(sum(e1), 0)::bigint as e1, coalesce(sum(e2), 0)::bigint as e2
-     from actors`, [tenant, range.from, range.to])
+     from actors`,
+    [tenant, range.from, range.to],
+  )
   const actors = [row!.a0, row!.a1, row!.a2].map(Number)
   const events = [row!.e0, row!.e1, row!.e2].map(Number)
   return {
     ...range,
     stages: STAGES.map((stage, i) => ({
-      stage, actors: actors[i]!, events: events[i]!,
-      conversion: i === 0 ? null : actors[i - 1]! === 0 ? null : Math.round((actors[i]! / actors[i - 1]!) * 10_000) / 10_000,
+      stage,
+      actors: actors[i]!,
+      events: events[i]!,
+      conversion:
+        i === 0 ? null : actors[i - 1]! === 0 ? null : Math.round((actors[i]! / actors[i - 1]!) * 10_000) / 10_000,
     })),
   }
 }
@@ -86,9 +132,11 @@ export const funnelTable = (r: FunnelReport): Table => ({
 })
 
 export async function failedLoginsReport(db: Sql, tenant: string, range: DayRange): Promise<FailedLoginsReport> {
-  const rows = await db.query<{ day: string, failures: bigint }>(
+  const rows = await db.query<{ day: string; failures: bigint }>(
     `select to_char(day, 'YYYY-MM-DD') as day, failures from failed_logins_daily
-     where tenant_id = $1 and day between $2::date and $3::date order by day`, [tenant, range.from, range.to])
+     where tenant_id = $1 and day between $2::date and $3::date order by day`,
+    [tenant, range.from, range.to],
+  )
   return { ...range, rows: rows.map((r) => ({ day: r.day, failures: Number(r.failures) })) }
 }
 

@@ -29,8 +29,10 @@ function depthOf(value: unknown): number {
 }
 
 function visitorOf(body: TrackBody, header: string | string[] | undefined): string | undefined {
-  if (Array.isArray(header)) throw invalid({ path: '/headers/x-visitor-id', code: 'multiple', message: 'must be sent once' })
-  if (header !== undefined && !VISITOR_ID.test(header)) throw invalid({ path: '/headers/x-visitor-id', code: 'pattern', message: `must match ${VISITOR_ID.source}` })
+  if (Array.isArray(header))
+    throw invalid({ path: '/headers/x-visitor-id', code: 'multiple', message: 'must be sent once' })
+  if (header !== undefined && !VISITOR_ID.test(header))
+    throw invalid({ path: '/headers/x-visitor-id', code: 'pattern', message: `must match ${VISITOR_ID.source}` })
   if (header !== undefined && body.visitorId !== undefined && header !== body.visitorId) {
     throw invalid({ path: '/visitorId', code: 'mismatch', message: 'differs from the X-Visitor-Id header' })
   }
@@ -41,24 +43,58 @@ function timeOf(timestamp: string | undefined, policy: TrackPolicy, now: number)
   if (timestamp === undefined) return new Date(now).toISOString()
   const at = Date.parse(timestamp)
   if (Number.isNaN(at)) throw invalid({ path: '/timestamp', code: 'format', message: 'must be an ISO 8601 date-time' })
-  if (at > now + policy.maxSkewSeconds * 1000) throw invalid({ path: '/timestamp', code: 'future', message: `must not be more than ${policy.maxSkewSeconds} s ahead of the server's clock` })
-  if (at < now - policy.maxAgeSeconds * 1000) throw invalid({ path: '/timestamp', code: 'too_old', message: `must not be more than ${policy.maxAgeSeconds} s in the past` })
+  if (at > now + policy.maxSkewSeconds * 1000)
+    throw invalid({
+      path: '/timestamp',
+      code: 'future',
+      message: `must not be more than ${policy.maxSkewSeconds} s ahead of the server's clock`,
+    })
+  if (at < now - policy.maxAgeSeconds * 1000)
+    throw invalid({
+      path: '/timestamp',
+      code: 'too_old',
+      message: `must not be more than ${policy.maxAgeSeconds} s in the past`,
+    })
   return new Date(at).toISOString()
 }
 
 /** The tracking event to record, or a 422 naming every field that is wrong. */
-export function trackedEvent(body: TrackBody, visitorHeader: string | string[] | undefined, identity: Identity | undefined, policy: TrackPolicy, now = Date.now()): Recorded {
+export function trackedEvent(
+  body: TrackBody,
+  visitorHeader: string | string[] | undefined,
+  identity: Identity | undefined,
+  policy: TrackPolicy,
+  now = Date.now(),
+): Recorded {
   const visitorId = visitorOf(body, visitorHeader)
   if (!identity && visitorId === undefined) {
-    throw invalid({ path: '/visitorId', code: 'required', message: 'is required when not signed in (or send the X-Visitor-Id header)' })
+    throw invalid({
+      path: '/visitorId',
+      code: 'required',
+      message: 'is required when not signed in (or send the X-Visitor-Id header)',
+    })
   }
   const properties = body.properties ?? {}
   const bytes = Buffer.byteLength(JSON.stringify(properties))
-  if (bytes > PROPERTIES_MAX_BYTES) throw invalid({ path: '/properties', code: 'too_large', message: `must be at most ${PROPERTIES_MAX_BYTES} bytes as JSON (is ${bytes})` })
-  if (depthOf(properties) > PROPERTIES_MAX_DEPTH) throw invalid({ path: '/properties', code: 'too_deep', message: `must nest at most ${PROPERTIES_MAX_DEPTH} levels` })
+  if (bytes > PROPERTIES_MAX_BYTES)
+    throw invalid({
+      path: '/properties',
+      code: 'too_large',
+      message: `must be at most ${PROPERTIES_MAX_BYTES} bytes as JSON (is ${bytes})`,
+    })
+  if (depthOf(properties) > PROPERTIES_MAX_DEPTH)
+    throw invalid({
+      path: '/properties',
+      code: 'too_deep',
+      message: `must nest at most ${PROPERTIES_MAX_DEPTH} levels`,
+    })
   const productId = properties.productId
   if (body.name === 'product_viewed' && (typeof productId !== 'string' || !PRODUCT_ID.test(productId))) {
-    throw invalid({ path: '/properties/productId', code: 'required', message: 'product_viewed needs the product id viewed' })
+    throw invalid({
+      path: '/properties/productId',
+      code: 'required',
+      message: 'product_viewed needs the product id viewed',
+    })
   }
   return {
     id: randomUUID(),

@@ -7,44 +7,76 @@ import type { catalogContract, CatalogContract } from './contract.ts'
 import { invalidateProducts } from './products.ts'
 
 type Reservation = Static<typeof catalogContract.actions.reserveStock.output>
-type Line = { productId: string, quantity: number }
-interface ReservationRow { order_id: string, status: Reservation['status'], items: Line[] }
+type Line = { productId: string; quantity: number }
+interface ReservationRow {
+  order_id: string
+  status: Reservation['status']
+  items: Line[]
+}
 
-const toReservation = (row: ReservationRow): Reservation => ({ orderId: row.order_id, status: row.status, items: row.items })
+const toReservation = (row: ReservationRow): Reservation => ({
+  orderId: row.order_id,
+  status: row.status,
+  items: row.items,
+})
 
 /** Lines for the same product are merged, and sorted by product id (the locking order). */
 function normalise(items: readonly Line[]): Line[] {
   const merged = new Map<string, number>()
   for (const { productId, quantity } of items) merged.set(productId, (merged.get(productId) ?? 0) + quantity)
-  return [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([productId, quantity]) => ({ productId, quantity }))
+  return [...merged]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([productId, quantity]) => ({ productId, quantity }))
 }
 
 async function find(tx: ServiceTx, orderId: string, lock = false): Promise<ReservationRow | undefined> {
-  const [row] = await tx.query<ReservationRow>(`select order_id, status, items from reservations where order_id = $1${lock ? ' for update' : ''}`, [orderId])
+  const [row] = await tx.query<ReservationRow>(
+    `select order_id, status, items from reservations where order_id = $1${lock ? ' for update' : ''}`,
+    [orderId],
+  )
   return row
 }
 
-export async function reserve(tx: ServiceTx<CatalogContract>, orderId: string, requested: readonly Line[], lowStockThreshold: number): Promise<Reservation> {
+export async function reserve(
+  tx: ServiceTx<CatalogContract>,
+  orderId: string,
+  requested: readonly Line[],
+  lowStockThreshold: number,
+): Promise<Reservation> {
   const items = normalise(requested)
   // Claim the order id first: a concurrent or repeated call waits here, then sees the outcome.
-  const claimed = await tx.query(`insert into reservations (order_id, status, items) values ($1, 'reserved', $2::text::jsonb)
-    on conflict (order_id) do nothing returning order_id`, [orderId, JSON.stringify(items)])
+  const claimed = await tx.query(
+    `insert into reservations (order_id, status, items) values ($1, 'reserved', $2::text::jsonb)
+    on conflict (order_id) do nothing returning order_id`,
+    [orderId, JSON.stringify(items)],
+  )
   if (claimed.length === 0) return toReservation((await find(tx, orderId))!)
 
   for (const { productId, quantity } of items) {
     const [taken] = await tx.query<{ stock: number }>(
-      'update products set stock = stock - $2, updated_at = now() where id = $1 and stock >= $2 returning stock', [productId, quantity])
+      'update products set stock = stock - $2, updated_at = now() where id = $1 and stock >= $2 returning stock',
+      [productId, quantity],
+    )
     if (!taken) {
       const [exists] = await tx.query<{ stock: number }>('select stock from products where id = $1', [productId])
       // Throwing rolls back the claim and every line taken so far: all lines or none.
       if (!exists) throw new MosaicError('not_found', { detail: `product ${productId} does not exist` })
-      throw new MosaicError('out_of_stock', { detail: `product ${productId}: ${quantity} requested, ${exists.stock} available` })
+      throw new MosaicError('out_of_stock', {
+        detail: `product ${productId}: ${quantity} requested, ${exists.stock} available`,
+      })
     }
     if (taken.stock <= lowStockThreshold && taken.stock + quantity > lowStockThreshold) {
-      await tx.publish('inventory.low', { productId, stock: taken.stock, threshold: lowStockThreshold }, { subject: productId })
+      await tx.publish(
+        'inventory.low',
+        { productId, stock: taken.stock, threshold: lowStockThreshold },
+        { subject: productId },
+      )
     }
   }
-  invalidateProducts(tx, items.map((line) => line.productId))
+  invalidateProducts(
+    tx,
+    items.map((line) => line.productId),
+  )
   await tx.publish('inventory.reserved', { orderId, items }, { subject: orderId })
   return { orderId, status: 'reserved', items }
 }
@@ -67,7 +99,10 @@ export async function release(tx: ServiceTx<CatalogContract>, orderId: string): 
     await tx.query('update products set stock = stock + $2, updated_at = now() where id = $1', [productId, quantity])
   }
   await tx.query(`update reservations set status = 'released', updated_at = now() where order_id = $1`, [orderId])
-  invalidateProducts(tx, row.items.map((line) => line.productId))
+  invalidateProducts(
+    tx,
+    row.items.map((line) => line.productId),
+  )
   await tx.publish('inventory.released', { orderId, items: row.items }, { subject: orderId })
   return { ...toReservation(row), status: 'released' }
 }
@@ -76,7 +111,8 @@ export async function commit(tx: ServiceTx<CatalogContract>, orderId: string): P
   const row = await find(tx, orderId, true)
   if (!row) throw new MosaicError('not_found', { detail: `no stock is held for order ${orderId}` })
   if (row.status === 'committed') return toReservation(row)
-  if (row.status === 'released') throw new MosaicError('reservation_closed', { detail: `stock for order ${orderId} was released` })
+  if (row.status === 'released')
+    throw new MosaicError('reservation_closed', { detail: `stock for order ${orderId} was released` })
   await tx.query(`update reservations set status = 'committed', updated_at = now() where order_id = $1`, [orderId])
   await tx.publish('inventory.committed', { orderId, items: row.items }, { subject: orderId })
   return { ...toReservation(row), status: 'committed' }

@@ -2,31 +2,53 @@
 import { Type, Env, MosaicError, defineService, requireIdentity, type RouteContext } from '../../kit/index.ts'
 import { catalogContract } from './contract.ts'
 import { filesContract } from '../files/contract.ts'
-import { listProducts, searchProducts, getProduct, getProducts, createProduct, updateProduct, deleteProduct, productTag, productPages } from './products.ts'
+import {
+  listProducts,
+  searchProducts,
+  getProduct,
+  getProducts,
+  createProduct,
+  updateProduct,
+  deleteProduct,
+  productTag,
+  productPages,
+} from './products.ts'
 import { reserve, release, commit } from './inventory.ts'
 import { seedDemoCatalog } from './seed.ts'
 
 /** The gateway lets only staff write; the service asks the policies too, whoever reached it. */
 function mayWrite(ctx: RouteContext, id: string): void {
-  if (!ctx.authorize(requireIdentity(ctx), 'products:write', { type: 'Product', id })) throw new MosaicError('forbidden', { detail: 'only staff change the catalog' })
+  if (!ctx.authorize(requireIdentity(ctx), 'products:write', { type: 'Product', id }))
+    throw new MosaicError('forbidden', { detail: 'only staff change the catalog' })
 }
 
 /** A product's image must be a stored, public image: asked of the files service before the transaction (no calls inside one). */
 async function checkImage(ctx: RouteContext, fileId: string | null | undefined): Promise<void> {
   if (!fileId) return
-  const invalid = (message: string): MosaicError => new MosaicError('validation_failed', { issues: [{ path: '/imageFileId', code: 'image', message }] })
-  const file = await ctx.client(filesContract).getFile({ id: fileId }).catch((error: unknown) => {
-    throw error instanceof MosaicError && error.code === 'not_found' ? invalid('is not a stored file') : error
-  })
+  const invalid = (message: string): MosaicError =>
+    new MosaicError('validation_failed', { issues: [{ path: '/imageFileId', code: 'image', message }] })
+  const file = await ctx
+    .client(filesContract)
+    .getFile({ id: fileId })
+    .catch((error: unknown) => {
+      throw error instanceof MosaicError && error.code === 'not_found' ? invalid('is not a stored file') : error
+    })
   if (!file.contentType.startsWith('image/')) throw invalid(`is ${file.contentType}, not an image`)
   // Shoppers see products without signing in: an image only its uploader and staff may read would not show.
-  if (file.visibility !== 'public') throw invalid('is a private file, which shoppers cannot see: upload it with ?visibility=public or make it public (PATCH /api/files/:id)')
+  if (file.visibility !== 'public')
+    throw invalid(
+      'is a private file, which shoppers cannot see: upload it with ?visibility=public or make it public (PATCH /api/files/:id)',
+    )
 }
 
 export default defineService(catalogContract, {
   migrations: new URL('./migrations/', import.meta.url),
   config: Type.Object({
-    CATALOG_LOW_STOCK_THRESHOLD: Type.Integer({ minimum: 0, default: 5, description: '`inventory.low` is published when stock falls to this' }),
+    CATALOG_LOW_STOCK_THRESHOLD: Type.Integer({
+      minimum: 0,
+      default: 5,
+      description: '`inventory.low` is published when stock falls to this',
+    }),
     CATALOG_SEED_DEMO: Env.flag(true, 'Seed the demo catalog on first start'),
   }),
 
@@ -38,8 +60,14 @@ export default defineService(catalogContract, {
 
   routes: {
     // Reads come from the cache; every change to products invalidates what it touched (see products.ts, inventory.ts).
-    listProducts: ({ query }, ctx) => ctx.cache.get(`list:${JSON.stringify(query)}`, () => listProducts(ctx.db, query), { tag: productPages }),
-    searchProducts: ({ query }, ctx) => ctx.cache.get(`search:${JSON.stringify(query)}`, () => searchProducts(ctx.db, query.q, query.limit, query.cursor), { tag: productPages }),
+    listProducts: ({ query }, ctx) =>
+      ctx.cache.get(`list:${JSON.stringify(query)}`, () => listProducts(ctx.db, query), { tag: productPages }),
+    searchProducts: ({ query }, ctx) =>
+      ctx.cache.get(
+        `search:${JSON.stringify(query)}`,
+        () => searchProducts(ctx.db, query.q, query.limit, query.cursor),
+        { tag: productPages },
+      ),
     getProduct: ({ params }, ctx) => ctx.cache.get(productTag(params.id), () => getProduct(ctx.db, params.id)),
     async createProduct({ body }, ctx) {
       mayWrite(ctx, body.id ?? 'new')
@@ -61,7 +89,8 @@ export default defineService(catalogContract, {
   },
 
   actions: {
-    reserveStock: ({ orderId, items }, ctx) => ctx.db.transaction((tx) => reserve(tx, orderId, items, ctx.config.CATALOG_LOW_STOCK_THRESHOLD)),
+    reserveStock: ({ orderId, items }, ctx) =>
+      ctx.db.transaction((tx) => reserve(tx, orderId, items, ctx.config.CATALOG_LOW_STOCK_THRESHOLD)),
     releaseStock: ({ orderId }, ctx) => ctx.db.transaction((tx) => release(tx, orderId)),
     commitStock: ({ orderId }, ctx) => ctx.db.transaction((tx) => commit(tx, orderId)),
     getProducts: async ({ ids }, ctx) => ({ items: await getProducts(ctx.db, ids) }),

@@ -11,14 +11,20 @@ export function tooLarge(maxBytes: number): MosaicError {
   return new MosaicError('payload_too_large', { detail: `a file may have at most ${maxBytes} bytes (FILE_MAX_BYTES)` })
 }
 
-export interface Sniffed { contentType?: string }
+export interface Sniffed {
+  contentType?: string
+}
 
 /**
  * Passes `source` through, failing with 413 past `maxBytes` and with 415 when the first bytes are
  * not an allowed type. Fails before the storage sees the first byte for a type, and as soon as
  * the limit is crossed for a size, so a refused upload is never written whole.
  */
-export async function* checkedUpload(source: AsyncIterable<Buffer>, maxBytes: number, sniffed: Sniffed): AsyncGenerator<Buffer> {
+export async function* checkedUpload(
+  source: AsyncIterable<Buffer>,
+  maxBytes: number,
+  sniffed: Sniffed,
+): AsyncGenerator<Buffer> {
   let size = 0
   let head: Buffer[] | undefined = []
   let headSize = 0
@@ -27,7 +33,9 @@ export async function* checkedUpload(source: AsyncIterable<Buffer>, maxBytes: nu
     head = undefined
     const type = await fileTypeFromBuffer(bytes)
     if (!type || !(ALLOWED_TYPES as readonly string[]).includes(type.mime)) {
-      throw new MosaicError('file_type_not_allowed', { detail: `the content is ${type ? type.mime : 'not a recognised format'}; allowed: ${ALLOWED_TYPES.join(', ')}` })
+      throw new MosaicError('file_type_not_allowed', {
+        detail: `the content is ${type ? type.mime : 'not a recognised format'}; allowed: ${ALLOWED_TYPES.join(', ')}`,
+      })
     }
     sniffed.contentType = type.mime
     return bytes

@@ -17,7 +17,7 @@ export interface Blob {
 }
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
-const one = (value: string | string[] | undefined): string | undefined => Array.isArray(value) ? value[0] : value
+const one = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value)
 
 /** RFC 6266: an ASCII fallback and the exact UTF-8 name; images inline, anything else (PDF) downloaded. */
 export function contentDisposition(filename: string, contentType: string): string {
@@ -36,7 +36,13 @@ export function cacheControl(visibility: 'public' | 'private', maxAge: number): 
   return visibility === 'public' ? `public, max-age=${maxAge}` : 'private, no-cache'
 }
 
-export async function sendBlob(ctx: RouteContext, headers: Headers, blob: Blob, storage: Storage, caching: string): Promise<Readable | Buffer | string> {
+export async function sendBlob(
+  ctx: RouteContext,
+  headers: Headers,
+  blob: Blob,
+  storage: Storage,
+  caching: string,
+): Promise<Readable | Buffer | string> {
   // The SHA-256 is the content's identity: a strong ETag for free.
   const etag = `"${blob.sha256}"`
   ctx.setHeader('etag', etag)

@@ -5,7 +5,10 @@ import { Readable } from 'node:stream'
 import { MosaicError } from '../../kit/index.ts'
 
 /** Inclusive byte offsets, as in Content-Range. */
-export interface ByteRange { readonly start: number, readonly end: number }
+export interface ByteRange {
+  readonly start: number
+  readonly end: number
+}
 
 export function corrupt(id: string): MosaicError {
   return new MosaicError('file_corrupt', { detail: `file ${id} does not match its SHA-256` })

@@ -1,5 +1,13 @@
 // The files table: metadata rows, written only once the bytes are stored and checked.
-import { MosaicError, newestFirst, type Sql, type Static, type ServiceTx, type RouteContext, requireIdentity } from '../../kit/index.ts'
+import {
+  MosaicError,
+  newestFirst,
+  type Sql,
+  type Static,
+  type ServiceTx,
+  type RouteContext,
+  requireIdentity,
+} from '../../kit/index.ts'
 import type { FileMeta, FilesContract, Visibility } from './contract.ts'
 
 export type FileOut = Static<typeof FileMeta>
@@ -22,7 +30,8 @@ export interface FileRow {
   created_at: Date
 }
 
-export const columns = 'id, tenant_id, owner_id, filename, content_type, size, sha256, thumbnail, thumbnail_id, thumbnail_size, thumbnail_sha256, attempts, visibility, created_at'
+export const columns =
+  'id, tenant_id, owner_id, filename, content_type, size, sha256, thumbnail, thumbnail_id, thumbnail_size, thumbnail_sha256, attempts, visibility, created_at'
 
 export function toFile(row: FileRow): FileOut {
   return {
@@ -70,13 +79,20 @@ export async function findReadable(ctx: RouteContext, id: string): Promise<FileR
  * The file if the caller may do `action` to it. Its owner, refused (publishing their own file), gets
  * 403; anyone else gets 404 as if it were absent, even for a public file: "not yours" stays uniform.
  */
-export async function findAllowed(ctx: RouteContext, id: string, action: 'files:delete' | 'files:setVisibility'): Promise<FileRow> {
+export async function findAllowed(
+  ctx: RouteContext,
+  id: string,
+  action: 'files:delete' | 'files:setVisibility',
+): Promise<FileRow> {
   const identity = requireIdentity(ctx)
   const row = await findFile(ctx.db, id)
   if (ctx.authorize(identity, action, asResource(row))) return row
   // Asked as if it were private: whether the file is theirs to see at all, public or not.
   if (ctx.authorize(identity, 'files:read', asResource(row), { visibility: 'private' })) {
-    throw new MosaicError('forbidden', { detail: action === 'files:setVisibility' ? 'only staff change who may read a file' : 'you may not delete this file' })
+    throw new MosaicError('forbidden', {
+      detail:
+        action === 'files:setVisibility' ? 'only staff change who may read a file' : 'you may not delete this file',
+    })
   }
   throw notFound(id)
 }
@@ -97,16 +113,50 @@ export async function insertFile(tx: ServiceTx<FilesContract>, file: NewFile): P
   const [row] = await tx.query<FileRow>(
     `insert into files (id, tenant_id, owner_id, filename, content_type, size, sha256, thumbnail, visibility)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ${columns}`,
-    [file.id, file.tenantId, file.ownerId, file.filename, file.contentType, file.size, file.sha256, thumbnail, file.visibility])
-  await tx.publish('file.uploaded', { id: file.id, ownerId: file.ownerId, tenantId: file.tenantId, contentType: file.contentType, size: file.size, sha256: file.sha256, visibility: file.visibility }, { subject: file.id })
+    [
+      file.id,
+      file.tenantId,
+      file.ownerId,
+      file.filename,
+      file.contentType,
+      file.size,
+      file.sha256,
+      thumbnail,
+      file.visibility,
+    ],
+  )
+  await tx.publish(
+    'file.uploaded',
+    {
+      id: file.id,
+      ownerId: file.ownerId,
+      tenantId: file.tenantId,
+      contentType: file.contentType,
+      size: file.size,
+      sha256: file.sha256,
+      visibility: file.visibility,
+    },
+    { subject: file.id },
+  )
   return toFile(row!)
 }
 
 /** Sets who may read the file; an event only when it changed (a repeated PATCH is a no-op). */
-export async function setVisibility(tx: ServiceTx<FilesContract>, id: string, visibility: VisibilityValue): Promise<FileOut> {
-  const [row] = await tx.query<FileRow>(`update files set visibility = $2 where id = $1 and visibility <> $2 returning ${columns}`, [id, visibility])
+export async function setVisibility(
+  tx: ServiceTx<FilesContract>,
+  id: string,
+  visibility: VisibilityValue,
+): Promise<FileOut> {
+  const [row] = await tx.query<FileRow>(
+    `update files set visibility = $2 where id = $1 and visibility <> $2 returning ${columns}`,
+    [id, visibility],
+  )
   if (!row) return toFile(await findFile(tx, id))
-  await tx.publish('file.visibility_changed', { id, ownerId: row.owner_id, tenantId: row.tenant_id, visibility }, { subject: id })
+  await tx.publish(
+    'file.visibility_changed',
+    { id, ownerId: row.owner_id, tenantId: row.tenant_id, visibility },
+    { subject: id },
+  )
   return toFile(row)
 }
 
@@ -119,13 +169,33 @@ export async function deleteFile(tx: ServiceTx<FilesContract>, id: string): Prom
 }
 
 /** The caller's own files, newest first. */
-export function listFiles(db: Sql, tenantId: string, ownerId: string, limit: number, cursor?: string): Promise<{ items: FileOut[], nextCursor: string | null }> {
-  return newestFirst(db, { table: 'files', columns, time: 'created_at', where: 'tenant_id = $1 and owner_id = $2', params: [tenantId, ownerId], limit, cursor }, toFile)
+export function listFiles(
+  db: Sql,
+  tenantId: string,
+  ownerId: string,
+  limit: number,
+  cursor?: string,
+): Promise<{ items: FileOut[]; nextCursor: string | null }> {
+  return newestFirst(
+    db,
+    {
+      table: 'files',
+      columns,
+      time: 'created_at',
+      where: 'tenant_id = $1 and owner_id = $2',
+      params: [tenantId, ownerId],
+      limit,
+      cursor,
+    },
+    toFile,
+  )
 }
 
 /** Of these stored ids, the ones a row still refers to (as a file or a thumbnail). */
 export async function knownIds(db: Sql, ids: string[]): Promise<Set<string>> {
   const rows = await db.query<{ id: string }>(
-    'select id from files where id = any($1::text[]) union select thumbnail_id from files where thumbnail_id = any($1::text[])', [ids])
+    'select id from files where id = any($1::text[]) union select thumbnail_id from files where thumbnail_id = any($1::text[])',
+    [ids],
+  )
   return new Set(rows.map((r) => r.id))
 }

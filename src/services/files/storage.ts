@@ -73,7 +73,9 @@ export async function localDisk(root: string): Promise<LocalDisk> {
     async get(id) {
       // Opened first, so a missing file is an error now, before any header of the answer is sent.
       const file = await open(join(root, checked(id)), 'r').catch((error: NodeJS.ErrnoException) => {
-        throw error.code === 'ENOENT' ? new MosaicError('file_corrupt', { detail: `the bytes of ${id} are missing from storage` }) : error
+        throw error.code === 'ENOENT'
+          ? new MosaicError('file_corrupt', { detail: `the bytes of ${id} are missing from storage` })
+          : error
       })
       return file.createReadStream()
     },
@@ -88,11 +90,11 @@ export async function localDisk(root: string): Promise<LocalDisk> {
         return info !== undefined && info.mtimeMs < cutoff
       }
       const stale: string[] = []
-      for (const name of names) if (PART.test(name) && await old(name)) stale.push(name)
+      for (const name of names) if (PART.test(name) && (await old(name))) stale.push(name)
       const ids = names.filter((n) => ID.test(n))
       const vouched = ids.length > 0 ? await known(ids) : new Set<string>()
       // Only old ones: a young file may belong to an upload whose row is being written right now.
-      for (const id of ids) if (!vouched.has(id) && await old(id)) stale.push(id)
+      for (const id of ids) if (!vouched.has(id) && (await old(id))) stale.push(id)
       await Promise.all(stale.map((name) => rm(join(root, name), { force: true })))
       return stale.length
     },

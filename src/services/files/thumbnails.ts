@@ -26,18 +26,31 @@ export interface ThumbnailWorker {
   stop(): Promise<void>
 }
 
-interface Job { id: string, tenant_id: string, owner_id: string, sha256: string, attempts: number }
+interface Job {
+  id: string
+  tenant_id: string
+  owner_id: string
+  sha256: string
+  attempts: number
+}
 
 /** Images larger than this many pixels are refused before decoding (decompression bombs). */
 const MAX_INPUT_PIXELS = 50_000_000
 
-export function startThumbnails(ctx: ServiceContext<FilesContract>, storage: Storage, options: ThumbnailOptions): ThumbnailWorker {
-  const claim = (): Promise<Job[]> => ctx.db.query<Job>(
+export function startThumbnails(
+  ctx: ServiceContext<FilesContract>,
+  storage: Storage,
+  options: ThumbnailOptions,
+): ThumbnailWorker {
+  const claim = (): Promise<Job[]> =>
+    ctx.db.query<Job>(
       `update files set thumbnail = 'working', claimed_at = now(), attempts = attempts + 1
        where id = (select id from files
                    where thumbnail = 'pending' or (thumbnail = 'working' and claimed_at < now() - $1::integer * interval '1 millisecond')
                    order by created_at limit 1 for update skip locked)
-       returning id, tenant_id, owner_id, sha256, attempts`, [options.leaseMs])
+       returning id, tenant_id, owner_id, sha256, attempts`,
+      [options.leaseMs],
+    )
 
   const makeThumbnail = async (job: Job): Promise<void> => {
     const ref = { id: job.id, ownerId: job.owner_id, tenantId: job.tenant_id }
@@ -55,7 +68,9 @@ export function startThumbnails(ctx: ServiceContext<FilesContract>, storage: Sto
       const kept = await ctx.db.transaction(async (tx) => {
         const updated = await tx.query(
           `update files set thumbnail = 'ready', thumbnail_id = $2, thumbnail_size = $3, thumbnail_sha256 = $4, claimed_at = null
-           where id = $1 and thumbnail = 'working' returning id`, [job.id, thumbnailId, stored.size, stored.sha256])
+           where id = $1 and thumbnail = 'working' returning id`,
+          [job.id, thumbnailId, stored.size, stored.sha256],
+        )
         if (updated.length > 0) await tx.publish('file.processed', { ...ref, status: 'ready' }, { subject: job.id })
         return updated.length > 0
       })
@@ -65,9 +80,12 @@ export function startThumbnails(ctx: ServiceContext<FilesContract>, storage: Sto
       const final = job.attempts >= options.maxAttempts
       ctx.log.warn({ err: error, file: job.id, attempt: job.attempts, final }, 'thumbnail failed')
       await ctx.db.transaction(async (tx) => {
-        const updated = await tx.query(`update files set thumbnail = $2, claimed_at = null where id = $1 and thumbnail = 'working' returning id`,
-          [job.id, final ? 'failed' : 'pending'])
-        if (final && updated.length > 0) await tx.publish('file.processed', { ...ref, status: 'failed' }, { subject: job.id })
+        const updated = await tx.query(
+          `update files set thumbnail = $2, claimed_at = null where id = $1 and thumbnail = 'working' returning id`,
+          [job.id, final ? 'failed' : 'pending'],
+        )
+        if (final && updated.length > 0)
+          await tx.publish('file.processed', { ...ref, status: 'failed' }, { subject: job.id })
       })
     }
   }

@@ -27,14 +27,29 @@ export function cleanFilename(name: string | undefined): string {
  * not multipart, has no file, is cut off, exceeds `maxBytes` or is not an allowed type; later
  * file parts are ignored (busboy's `files: 1`): one file per request.
  */
-export function receiveFile(request: Readable, headers: Headers, id: string, storage: Storage, maxBytes: number, signal: AbortSignal): Promise<Received> {
+export function receiveFile(
+  request: Readable,
+  headers: Headers,
+  id: string,
+  storage: Storage,
+  maxBytes: number,
+  signal: AbortSignal,
+): Promise<Received> {
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy
     try {
       // One byte over the limit still reaches checkedUpload, which turns it into a 413 (busboy alone would truncate silently).
-      parser = busboy({ headers: headers as Record<string, string>, limits: { files: 1, fileSize: maxBytes + 1, fields: 20, fieldSize: 8 * 1024, parts: 30 }, defParamCharset: 'utf8' })
+      parser = busboy({
+        headers: headers as Record<string, string>,
+        limits: { files: 1, fileSize: maxBytes + 1, fields: 20, fieldSize: 8 * 1024, parts: 30 },
+        defParamCharset: 'utf8',
+      })
     } catch (error) {
-      reject(new MosaicError('unsupported_media_type', { detail: `expected multipart/form-data with a boundary: ${(error as Error).message}` }))
+      reject(
+        new MosaicError('unsupported_media_type', {
+          detail: `expected multipart/form-data with a boundary: ${(error as Error).message}`,
+        }),
+      )
       return
     }
     let file: Readable | undefined
@@ -47,11 +62,18 @@ export function receiveFile(request: Readable, headers: Headers, id: string, sto
       file?.destroy(error)
       reject(error)
     }
-    const aborted = (): void => fail(new MosaicError('bad_request', { detail: 'the upload was cut off before it ended' }))
+    const aborted = (): void =>
+      fail(new MosaicError('bad_request', { detail: 'the upload was cut off before it ended' }))
     request.once('aborted', aborted)
     request.once('error', aborted)
-    request.once('close', () => { if (!request.readableEnded) aborted() })
-    signal.addEventListener('abort', () => fail(new MosaicError('deadline_exceeded', { detail: 'the upload took longer than the request timeout' })), { once: true })
+    request.once('close', () => {
+      if (!request.readableEnded) aborted()
+    })
+    signal.addEventListener(
+      'abort',
+      () => fail(new MosaicError('deadline_exceeded', { detail: 'the upload took longer than the request timeout' })),
+      { once: true },
+    )
 
     parser.on('file', (_field, stream, info) => {
       if (file || settled) {
@@ -70,9 +92,16 @@ export function receiveFile(request: Readable, headers: Headers, id: string, sto
         resolve({ ...stored, filename: cleanFilename(info.filename), contentType: sniffed.contentType! })
       }, fail)
     })
-    parser.on('error', (error: Error) => fail(new MosaicError('bad_request', { detail: `malformed multipart body: ${error.message}` })))
+    parser.on('error', (error: Error) =>
+      fail(new MosaicError('bad_request', { detail: `malformed multipart body: ${error.message}` })),
+    )
     parser.on('close', () => {
-      if (!file) fail(new MosaicError('validation_failed', { issues: [{ path: '/file', code: 'required', message: 'a file part is required' }] }))
+      if (!file)
+        fail(
+          new MosaicError('validation_failed', {
+            issues: [{ path: '/file', code: 'required', message: 'a file part is required' }],
+          }),
+        )
     })
     request.pipe(parser)
   })

@@ -15,7 +15,11 @@ export interface AdminInput {
 }
 
 /** Creates an admin (and the tenant, if new); undefined when the email is already registered there. */
-export async function createAdmin(db: ServiceDb<typeof identityContract>, hasher: PasswordHasher, input: AdminInput): Promise<UserOut | undefined> {
+export async function createAdmin(
+  db: ServiceDb<typeof identityContract>,
+  hasher: PasswordHasher,
+  input: AdminInput,
+): Promise<UserOut | undefined> {
   const email = normaliseEmail(input.email)
   const tenant = input.tenant ?? 'default'
   if (await findUserByEmail(db, tenant, email)) return undefined
@@ -25,6 +29,12 @@ export async function createAdmin(db: ServiceDb<typeof identityContract>, hasher
   // undefined also if the same email was registered since the check above.
   return db.transaction(async (tx) => {
     await tx.query('insert into tenants (id, name) values ($1, $1) on conflict do nothing', [tenant])
-    return insertUser(tx, { tenantId: tenant, email, name: input.name ?? 'Administrator', passwordHash, roles: ['admin'] })
+    return insertUser(tx, {
+      tenantId: tenant,
+      email,
+      name: input.name ?? 'Administrator',
+      passwordHash,
+      roles: ['admin'],
+    })
   })
 }

@@ -16,7 +16,13 @@ test('hashes are argon2id with the OWASP parameters and verify only the right pa
 
 test('a malformed hash verifies as false instead of throwing', async () => {
   const hasher = createPasswordHasher()
-  for (const bad of ['', 'not a hash', '$argon2id$v=19$m=19456,t=2,p=1$', '$2b$10$abcdefghijklmnopqrstuv', '$argon2id$v=19$m=x,t=2,p=1$c2FsdHNhbHQ$aGFzaA']) {
+  for (const bad of [
+    '',
+    'not a hash',
+    '$argon2id$v=19$m=19456,t=2,p=1$',
+    '$2b$10$abcdefghijklmnopqrstuv',
+    '$argon2id$v=19$m=x,t=2,p=1$c2FsdHNhbHQ$aGFzaA',
+  ]) {
     assert.equal(await hasher.verify(bad, 'password'), false, bad)
   }
   assert.equal(hasher.pending, 0, 'a failed verification gives its slot back')
@@ -31,7 +37,7 @@ test('verifyDummy does argon2 work every time and always says false', async () =
     },
   })
   assert.equal(await hasher.verifyDummy('anything at all'), false)
-  assert.equal(await hasher.verifyDummy('mosaic dummy password'), false, 'even the dummy\'s own password')
+  assert.equal(await hasher.verifyDummy('mosaic dummy password'), false, "even the dummy's own password")
   assert.equal(await hasher.verifyDummy('something else'), false)
   // The first call makes the dummy (one hash, same cost as one verification); later ones verify against it, made once.
   assert.deepEqual(calls, ['hash', 'verify $argon2id$v=19$m=19456,t=2,p=1$', 'verify $argon2id$v=19$m=19456,t=2,p=1$'])
@@ -67,7 +73,11 @@ test('no more than `concurrency` argon2 calls run at once, and the rest start in
   assert.equal(most, 2, 'never more than two at once, and the two slots were both used')
   assert.deepEqual(started, passwords)
   assert.equal(hasher.pending, 0)
-  assert.deepEqual(samples, [...samples].sort((a, b) => b - a), 'pending only goes down')
+  assert.deepEqual(
+    samples,
+    [...samples].sort((a, b) => b - a),
+    'pending only goes down',
+  )
   for (const [i, hash] of done.entries()) assert.equal(await argon2.verify(hash, passwords[i]), true)
 })
 
@@ -83,12 +93,16 @@ test('a failing hash releases its slot for the next in line', async () => {
     },
   })
   const results = await Promise.allSettled([hasher.hash('boom'), hasher.hash('fine'), hasher.hash('also fine')])
-  assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'fulfilled'])
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'fulfilled', 'fulfilled'],
+  )
   assert.equal(hasher.pending, 0)
 })
 
 test('concurrency must be a positive integer', () => {
-  for (const concurrency of [0, -1, 1.5, NaN]) assert.throws(() => createPasswordHasher({ concurrency }), RangeError, String(concurrency))
+  for (const concurrency of [0, -1, 1.5, NaN])
+    assert.throws(() => createPasswordHasher({ concurrency }), RangeError, String(concurrency))
 })
 
 test('length is 8 to 128 characters, counted in code points', () => {
@@ -108,7 +122,21 @@ test('length is 8 to 128 characters, counted in code points', () => {
 })
 
 test('common passwords are refused whatever their case', () => {
-  for (const common of ['password', 'PASSWORD', 'Password1', 'password123', '12345678', '123456789', 'qwertyuiop', 'iloveyou', 'Sunshine1', 'football', 'baseball', 'trustNo1', '1q2w3e4r']) {
+  for (const common of [
+    'password',
+    'PASSWORD',
+    'Password1',
+    'password123',
+    '12345678',
+    '123456789',
+    'qwertyuiop',
+    'iloveyou',
+    'Sunshine1',
+    'football',
+    'baseball',
+    'trustNo1',
+    '1q2w3e4r',
+  ]) {
     assert.equal(passwordProblem(common), 'is too common', common)
   }
   assert.equal(passwordProblem('password is long enough but not in the list'), undefined)
@@ -126,7 +154,11 @@ test('the email and its local part are refused', () => {
 
 test('the policy applies to the normalised password: no control characters, not only spaces', () => {
   assert.equal(passwordProblem(' '.repeat(8)), 'must not be only spaces')
-  assert.equal(passwordProblem('\u3000'.repeat(8)), 'must not be only spaces', 'ideographic spaces are spaces after NFKC')
+  assert.equal(
+    passwordProblem('\u3000'.repeat(8)),
+    'must not be only spaces',
+    'ideographic spaces are spaces after NFKC',
+  )
   assert.equal(passwordProblem('\u0000'.repeat(8)), 'must not contain control characters')
   assert.equal(passwordProblem('tab\there-long'), 'must not contain control characters')
   assert.equal(passwordProblem('line\nbreak-long'), 'must not contain control characters')

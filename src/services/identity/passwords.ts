@@ -37,9 +37,10 @@ function defaultConcurrency(): number {
   return Math.max(1, Math.min(availableParallelism() - 1, (uvThreads > 0 ? uvThreads : 4) - 1))
 }
 
-export function createPasswordHasher(options: { concurrency?: number, backend?: Argon2Backend } = {}): PasswordHasher {
+export function createPasswordHasher(options: { concurrency?: number; backend?: Argon2Backend } = {}): PasswordHasher {
   const { concurrency = defaultConcurrency(), backend = argon2 } = options
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`)
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`)
   const pool = createPool(concurrency)
   let dummy: Promise<string> | undefined
 
@@ -100,7 +101,10 @@ function createPool(concurrency: number) {
 }
 
 const common = new Set(
-  readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8').split('\n').map((line) => line.trim()).filter(Boolean),
+  readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean),
 )
 
 /**

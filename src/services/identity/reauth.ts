@@ -17,9 +17,11 @@ export interface ReauthDeps {
 /** Throws unless `password` is the user's current one: 422 at /currentPassword, or 429 while locked. */
 export async function confirmPassword(user: UserRow, password: string | undefined, deps: ReauthDeps): Promise<void> {
   await refuseWhileLocked(user, deps)
-  if (password !== undefined && await deps.hasher.verify(user.password_hash, password)) return
+  if (password !== undefined && (await deps.hasher.verify(user.password_hash, password))) return
   if (password !== undefined) await countFailure(user, deps)
-  throw new MosaicError('validation_failed', { issues: [{ path: '/currentPassword', code: 'current_password', message: 'must be your current password' }] })
+  throw new MosaicError('validation_failed', {
+    issues: [{ path: '/currentPassword', code: 'current_password', message: 'must be your current password' }],
+  })
 }
 
 /** 429 while the account or the address is locked out (by failed sign-ins or failed re-authentications). */
@@ -31,5 +33,7 @@ export async function refuseWhileLocked(user: UserRow, deps: ReauthDeps): Promis
 
 /** Counts a wrong password or recovery code as a failed sign-in of the account and the address. */
 export async function countFailure(user: UserRow, deps: ReauthDeps): Promise<void> {
-  await deps.db.transaction((tx) => recordFailure(tx, throttleKeys(user.tenant_id, user.email, deps.clientIp), deps.throttle))
+  await deps.db.transaction((tx) =>
+    recordFailure(tx, throttleKeys(user.tenant_id, user.email, deps.clientIp), deps.throttle),
+  )
 }

@@ -18,19 +18,35 @@ const hashCode = (code: string): string => hashSecret(code.replaceAll('-', '').t
 export async function issueRecoveryCodes(tx: Sql, userId: string): Promise<string[]> {
   const codes = Array.from({ length: RECOVERY_CODES }, () => randomBytes(16).toString('hex').match(/.{8}/g)!.join('-'))
   await tx.query('delete from recovery_codes where user_id = $1', [userId])
-  await tx.query('insert into recovery_codes (user_id, code_hash) select $1, unnest($2::text[])', [userId, codes.map(hashCode)])
+  await tx.query('insert into recovery_codes (user_id, code_hash) select $1, unnest($2::text[])', [
+    userId,
+    codes.map(hashCode),
+  ])
   return codes
 }
 
 /** Whether the code is one of the user's unused ones (checked before the transaction that spends it). */
 export async function hasRecoveryCode(db: Sql, userId: string, code: string): Promise<boolean> {
-  return (await db.query('select 1 from recovery_codes where user_id = $1 and code_hash = $2 and used_at is null', [userId, hashCode(code)])).length > 0
+  return (
+    (
+      await db.query('select 1 from recovery_codes where user_id = $1 and code_hash = $2 and used_at is null', [
+        userId,
+        hashCode(code),
+      ])
+    ).length > 0
+  )
 }
 
 /** Marks the code used; the codes still unused, or undefined when it was not (any longer) unused. */
 export async function spendRecoveryCode(tx: Sql, userId: string, code: string): Promise<number | undefined> {
-  const [spent] = await tx.query('update recovery_codes set used_at = now() where user_id = $1 and code_hash = $2 and used_at is null returning 1', [userId, hashCode(code)])
+  const [spent] = await tx.query(
+    'update recovery_codes set used_at = now() where user_id = $1 and code_hash = $2 and used_at is null returning 1',
+    [userId, hashCode(code)],
+  )
   if (!spent) return undefined
-  const [left] = await tx.query<{ n: number }>('select count(*)::int as n from recovery_codes where user_id = $1 and used_at is null', [userId])
+  const [left] = await tx.query<{ n: number }>(
+    'select count(*)::int as n from recovery_codes where user_id = $1 and used_at is null',
+    [userId],
+  )
   return left?.n ?? 0
 }

@@ -8,7 +8,7 @@ const RFC_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'
 const STEP = 56_789_012
 const NOW = STEP * 30_000 + 15_000
 
-test('codes match RFC 6238\'s test vectors (last six digits)', () => {
+test("codes match RFC 6238's test vectors (last six digits)", () => {
   assert.equal(totpCode(RFC_SECRET, 59_000), '287082')
   assert.equal(totpCode(RFC_SECRET, 1_111_111_109_000), '081804')
   assert.equal(totpCode(RFC_SECRET, 1_234_567_890_000), '005924')
@@ -31,15 +31,36 @@ test('a code for a step at or before the last used one is refused', () => {
   assert.equal(matchTotp(RFC_SECRET, code, STEP - 1, NOW), STEP)
   assert.equal(matchTotp(RFC_SECRET, code, STEP, NOW), undefined, 'the same code again')
   assert.equal(matchTotp(RFC_SECRET, code, STEP + 1, NOW), undefined)
-  assert.equal(matchTotp(RFC_SECRET, totpCode(RFC_SECRET, NOW - 30_000), STEP, NOW), undefined, 'an older code after a newer one')
-  assert.equal(matchTotp(RFC_SECRET, totpCode(RFC_SECRET, NOW + 30_000), STEP, NOW), STEP + 1, 'the next step is still fine')
+  assert.equal(
+    matchTotp(RFC_SECRET, totpCode(RFC_SECRET, NOW - 30_000), STEP, NOW),
+    undefined,
+    'an older code after a newer one',
+  )
+  assert.equal(
+    matchTotp(RFC_SECRET, totpCode(RFC_SECRET, NOW + 30_000), STEP, NOW),
+    STEP + 1,
+    'the next step is still fine',
+  )
 })
 
 test('anything but exactly six ASCII digits is refused', () => {
   const code = totpCode(RFC_SECRET, NOW)
-  const wrong = [code.slice(0, 5), `${code}0`, `0${code}`, ` ${code}`, `${code}\n`, `${code.slice(0, 5)}a`, '', 'abcdef',
-    [...code].map((d) => String.fromCharCode(0xff10 + Number(d))).join(''), '-12345', '12 345', '1e5000']
-  for (const token of wrong) assert.equal(matchTotp(RFC_SECRET, token, undefined, NOW), undefined, JSON.stringify(token))
+  const wrong = [
+    code.slice(0, 5),
+    `${code}0`,
+    `0${code}`,
+    ` ${code}`,
+    `${code}\n`,
+    `${code.slice(0, 5)}a`,
+    '',
+    'abcdef',
+    [...code].map((d) => String.fromCharCode(0xff10 + Number(d))).join(''),
+    '-12345',
+    '12 345',
+    '1e5000',
+  ]
+  for (const token of wrong)
+    assert.equal(matchTotp(RFC_SECRET, token, undefined, NOW), undefined, JSON.stringify(token))
 })
 
 test('new secrets are 160 random bits in base32', () => {

@@ -20,7 +20,12 @@ export function totpUri(secret: string, account: string, issuer: string): string
  * RFC 6238, 30 s step, 6 digits, ±1 step: the time step `code` matches if it is later than `lastStep`
  * (a used code is refused), else undefined. `now` is in milliseconds.
  */
-export function matchTotp(secret: string, code: string, lastStep: number | undefined, now = Date.now()): number | undefined {
+export function matchTotp(
+  secret: string,
+  code: string,
+  lastStep: number | undefined,
+  now = Date.now(),
+): number | undefined {
   if (!CODE.test(code)) return undefined
   const key = Secret.fromBase32(secret)
   const current = TOTP.counter({ period: PERIOD, timestamp: now })
@@ -29,12 +34,21 @@ export function matchTotp(secret: string, code: string, lastStep: number | undef
   for (const step of [current, current - 1, current + 1]) {
     if (lastStep !== undefined && step <= lastStep) continue
     // A TOTP code is the HOTP code of the time step.
-    if (HOTP.validate({ token: code, secret: key, algorithm: ALGORITHM, digits: DIGITS, counter: step, window: 0 }) === 0) return step
+    if (
+      HOTP.validate({ token: code, secret: key, algorithm: ALGORITHM, digits: DIGITS, counter: step, window: 0 }) === 0
+    )
+      return step
   }
   return undefined
 }
 
 /** The code at a time (milliseconds), for tests and the CLI. */
 export function totpCode(secret: string, at: number): string {
-  return TOTP.generate({ secret: Secret.fromBase32(secret), algorithm: ALGORITHM, digits: DIGITS, period: PERIOD, timestamp: at })
+  return TOTP.generate({
+    secret: Secret.fromBase32(secret),
+    algorithm: ALGORITHM,
+    digits: DIGITS,
+    period: PERIOD,
+    timestamp: at,
+  })
 }

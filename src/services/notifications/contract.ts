@@ -3,9 +3,18 @@
 import { Type, Limit, Cursor, Page, defineContract } from '../../kit/index.ts'
 
 export const Kind = Type.Union([
-  Type.Literal('welcome'), Type.Literal('receipt'), Type.Literal('cancellation'), Type.Literal('refund'), Type.Literal('security'),
+  Type.Literal('welcome'),
+  Type.Literal('receipt'),
+  Type.Literal('cancellation'),
+  Type.Literal('refund'),
+  Type.Literal('security'),
 ])
-export const Status = Type.Union([Type.Literal('queued'), Type.Literal('sent'), Type.Literal('failed'), Type.Literal('skipped')])
+export const Status = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('sent'),
+  Type.Literal('failed'),
+  Type.Literal('skipped'),
+])
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 const DateTime = Type.String({ format: 'date-time' })
@@ -32,36 +41,57 @@ export const Preferences = Type.Object({
   security: Type.Literal(true, { description: 'Security notices cannot be turned off' }),
 })
 
-const PreferencesPatch = Type.Object({
-  receipt: Type.Optional(Type.Boolean()),
-  cancellation: Type.Optional(Type.Boolean()),
-  refund: Type.Optional(Type.Boolean()),
-  security: Type.Optional(Type.Boolean({ description: 'Only true is accepted' })),
-}, { additionalProperties: false, minProperties: 1 })
+const PreferencesPatch = Type.Object(
+  {
+    receipt: Type.Optional(Type.Boolean()),
+    cancellation: Type.Optional(Type.Boolean()),
+    refund: Type.Optional(Type.Boolean()),
+    security: Type.Optional(Type.Boolean({ description: 'Only true is accepted' })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+)
 
 export const notificationsContract = defineContract({
   name: 'notifications',
   version: '1.0.0',
   routes: {
     listNotifications: {
-      method: 'GET', path: '/api/notifications', summary: 'Your notifications, newest first',
+      method: 'GET',
+      path: '/api/notifications',
+      summary: 'Your notifications, newest first',
       query: Type.Object({ limit: Limit(), cursor: Type.Optional(Cursor) }, { additionalProperties: false }),
       response: Page(Notification),
     },
     getNotification: {
-      method: 'GET', path: '/api/notifications/:id', summary: 'One of your notifications',
-      params: Type.Object({ id: Type.String({ format: 'uuid' }) }), response: Notification, errors: ['not_found'],
+      method: 'GET',
+      path: '/api/notifications/:id',
+      summary: 'One of your notifications',
+      params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+      response: Notification,
+      errors: ['not_found'],
     },
-    getPreferences: { method: 'GET', path: '/api/notifications/preferences', summary: 'Which kinds of notification you receive', response: Preferences },
+    getPreferences: {
+      method: 'GET',
+      path: '/api/notifications/preferences',
+      summary: 'Which kinds of notification you receive',
+      response: Preferences,
+    },
     updatePreferences: {
-      method: 'PATCH', path: '/api/notifications/preferences', summary: 'Turn kinds of notification off or on (security notices stay on)',
-      body: PreferencesPatch, response: Preferences, errors: ['validation_failed'],
+      method: 'PATCH',
+      path: '/api/notifications/preferences',
+      summary: 'Turn kinds of notification off or on (security notices stay on)',
+      body: PreferencesPatch,
+      response: Preferences,
+      errors: ['validation_failed'],
     },
     mailbox: {
-      method: 'GET', path: '/api/notifications/mailbox',
-      summary: 'Development mailbox (staff): an HTML page of the mails kept for your tenant when no SMTP server is configured',
+      method: 'GET',
+      path: '/api/notifications/mailbox',
+      summary:
+        'Development mailbox (staff): an HTML page of the mails kept for your tenant when no SMTP server is configured',
       query: Type.Object({ limit: Limit(200, 50) }, { additionalProperties: false }),
-      response: Type.String({ contentMediaType: 'text/html' }), produces: ['text/html'],
+      response: Type.String({ contentMediaType: 'text/html' }),
+      produces: ['text/html'],
     },
   },
   actions: {},

@@ -4,20 +4,40 @@ import type { Preferences } from './contract.ts'
 import { optional } from './record.ts'
 
 type PreferencesOut = Static<typeof Preferences>
-export interface PreferencesPatch { receipt?: boolean, cancellation?: boolean, refund?: boolean, security?: boolean }
+export interface PreferencesPatch {
+  receipt?: boolean
+  cancellation?: boolean
+  refund?: boolean
+  security?: boolean
+}
 
 function toPreferences(disabled: readonly string[]): PreferencesOut {
-  return { receipt: !disabled.includes('receipt'), cancellation: !disabled.includes('cancellation'), refund: !disabled.includes('refund'), security: true }
+  return {
+    receipt: !disabled.includes('receipt'),
+    cancellation: !disabled.includes('cancellation'),
+    refund: !disabled.includes('refund'),
+    security: true,
+  }
 }
 
 export async function getPreferences(db: Sql, tenantId: string, userId: string): Promise<PreferencesOut> {
-  const [row] = await db.query<{ disabled: string[] }>('select disabled from preferences where user_id = $1 and tenant_id = $2', [userId, tenantId])
+  const [row] = await db.query<{ disabled: string[] }>(
+    'select disabled from preferences where user_id = $1 and tenant_id = $2',
+    [userId, tenantId],
+  )
   return toPreferences(row?.disabled ?? [])
 }
 
-export async function updatePreferences(db: Sql, tenantId: string, userId: string, patch: PreferencesPatch): Promise<PreferencesOut> {
+export async function updatePreferences(
+  db: Sql,
+  tenantId: string,
+  userId: string,
+  patch: PreferencesPatch,
+): Promise<PreferencesOut> {
   if (patch.security === false) {
-    throw new MosaicError('validation_failed', { issues: [{ path: '/security', code: 'required_on', message: 'security notices cannot be turned off' }] })
+    throw new MosaicError('validation_failed', {
+      issues: [{ path: '/security', code: 'required_on', message: 'security notices cannot be turned off' }],
+    })
   }
   const off = optional.filter((kind) => patch[kind] === false)
   const on = optional.filter((kind) => patch[kind] === true)
@@ -27,6 +47,8 @@ export async function updatePreferences(db: Sql, tenantId: string, userId: strin
      on conflict (user_id) do update set
        disabled = array(select distinct k from unnest(preferences.disabled || $3::text[]) as k where k <> all($4::text[]) order by k),
        updated_at = now()
-     returning disabled`, [userId, tenantId, off, on])
+     returning disabled`,
+    [userId, tenantId, off, on],
+  )
   return toPreferences(row!.disabled)
 }

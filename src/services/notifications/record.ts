@@ -23,18 +23,40 @@ export async function rememberRecipient(tx: ServiceTx, user: Registered): Promis
   await tx.query(
     `insert into recipients (user_id, tenant_id, email, name) values ($1, $2, $3, $4)
      on conflict (user_id) do update set tenant_id = excluded.tenant_id, email = excluded.email, name = excluded.name, updated_at = now()`,
-    [user.userId, user.tenantId, user.email, user.name])
+    [user.userId, user.tenantId, user.email, user.name],
+  )
 }
 
 /** Records the notification (skipped if the user turned its kind off); a second call for the same event and kind does nothing. */
-export async function recordNotification(tx: ServiceTx, event: CloudEvent, domain: string, n: NewNotification): Promise<void> {
-  const [prefs] = await tx.query<{ disabled: string[] }>('select disabled from preferences where user_id = $1 and tenant_id = $2', [n.userId, n.tenantId])
+export async function recordNotification(
+  tx: ServiceTx,
+  event: CloudEvent,
+  domain: string,
+  n: NewNotification,
+): Promise<void> {
+  const [prefs] = await tx.query<{ disabled: string[] }>(
+    'select disabled from preferences where user_id = $1 and tenant_id = $2',
+    [n.userId, n.tenantId],
+  )
   const skipped = n.kind !== 'security' && prefs?.disabled.includes(n.kind)
   const id = randomUUID()
   await tx.query(
     `insert into notifications (id, tenant_id, user_id, kind, event_id, event_type, order_id, data, status, next_attempt_at, last_error, message_id)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, case when $9 = 'queued' then now() + make_interval(secs => $10) end, $11, $12)
      on conflict (event_id, kind) do nothing`,
-    [id, n.tenantId, n.userId, n.kind, event.id, event.type, n.orderId ?? null, event.data, skipped ? 'skipped' : 'queued',
-      (n.delayMs ?? 0) / 1000, skipped ? 'turned off in the recipient\'s preferences' : null, `<${id}@${domain}>`])
+    [
+      id,
+      n.tenantId,
+      n.userId,
+      n.kind,
+      event.id,
+      event.type,
+      n.orderId ?? null,
+      event.data,
+      skipped ? 'skipped' : 'queued',
+      (n.delayMs ?? 0) / 1000,
+      skipped ? "turned off in the recipient's preferences" : null,
+      `<${id}@${domain}>`,
+    ],
+  )
 }

@@ -22,9 +22,12 @@ export default defineService(notificationsContract, {
 
   async start(ctx) {
     const transport = ctx.config.SMTP_HOST ? smtpTransport(ctx.config) : mailboxTransport(ctx.config, ctx.db)
-    ctx.log.info({ transport: transport.describe }, transport.describe === 'mailbox'
-      ? 'no SMTP_HOST: mails go to the development mailbox (GET /api/notifications/mailbox, staff)'
-      : 'notifications are sent over SMTP')
+    ctx.log.info(
+      { transport: transport.describe },
+      transport.describe === 'mailbox'
+        ? 'no SMTP_HOST: mails go to the development mailbox (GET /api/notifications/mailbox, staff)'
+        : 'notifications are sent over SMTP',
+    )
     return startSender({ db: ctx.db, log: ctx.log, transport, config: ctx.config })
   },
   stop: (ctx) => ctx.state.stop(),
@@ -38,7 +41,15 @@ export default defineService(notificationsContract, {
       const me = requireIdentity(ctx)
       const found = await findNotification(ctx.db, me.tenantId, params.id)
       // Someone else's notification is absent, not forbidden: ids are not confirmed to exist.
-      if (!ctx.authorize(me, 'notifications:read', { type: 'Notification', id: params.id, ownerId: found.ownerId, tenantId: found.tenantId })) throw notFound(params.id)
+      if (
+        !ctx.authorize(me, 'notifications:read', {
+          type: 'Notification',
+          id: params.id,
+          ownerId: found.ownerId,
+          tenantId: found.tenantId,
+        })
+      )
+        throw notFound(params.id)
       return found.out
     },
     async getPreferences(_input, ctx) {
@@ -51,7 +62,8 @@ export default defineService(notificationsContract, {
     },
     async mailbox({ query }, ctx) {
       const me = requireIdentity(ctx)
-      if (!ctx.authorize(me, 'notifications:mailbox', { type: 'Tenant', id: me.tenantId })) throw new MosaicError('forbidden', { detail: 'the mailbox is for staff' })
+      if (!ctx.authorize(me, 'notifications:mailbox', { type: 'Tenant', id: me.tenantId }))
+        throw new MosaicError('forbidden', { detail: 'the mailbox is for staff' })
       const page = await mailboxPage(ctx.db, me.tenantId, query.limit, destination(ctx.config))
       ctx.setHeader('content-type', 'text/html; charset=utf-8')
       return page
@@ -62,25 +74,65 @@ export default defineService(notificationsContract, {
   subscriptions: [
     on(identityContract, 'user.registered', async (event, tx, ctx) => {
       await rememberRecipient(tx, event.data)
-      await recordNotification(tx, event, domainOf(ctx), { kind: 'welcome', userId: event.data.userId, tenantId: event.data.tenantId })
+      await recordNotification(tx, event, domainOf(ctx), {
+        kind: 'welcome',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+      })
     }),
     on(identityContract, 'user.registration_repeated', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+      recordNotification(tx, event, domainOf(ctx), {
+        kind: 'security',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+      }),
+    ),
     on(identityContract, 'user.locked', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+      recordNotification(tx, event, domainOf(ctx), {
+        kind: 'security',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+      }),
+    ),
     on(identityContract, 'user.recovery_code_used', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+      recordNotification(tx, event, domainOf(ctx), {
+        kind: 'security',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+      }),
+    ),
     on(identityContract, 'user.mfa_disabled', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), { kind: 'security', userId: event.data.userId, tenantId: event.data.tenantId })),
+      recordNotification(tx, event, domainOf(ctx), {
+        kind: 'security',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+      }),
+    ),
     on(ordersContract, 'order.confirmed', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), { kind: 'receipt', userId: event.data.userId, tenantId: event.data.tenantId, orderId: event.data.orderId })),
+      recordNotification(tx, event, domainOf(ctx), {
+        kind: 'receipt',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+        orderId: event.data.orderId,
+      }),
+    ),
     on(ordersContract, 'order.cancelled', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), { kind: 'cancellation', userId: event.data.userId, tenantId: event.data.tenantId, orderId: event.data.orderId })),
+      recordNotification(tx, event, domainOf(ctx), {
+        kind: 'cancellation',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+        orderId: event.data.orderId,
+      }),
+    ),
     // A refund waits a little: if its order's cancellation notice turns up, that notice tells of the refund and this one is skipped.
     on(paymentsContract, 'payment.refunded', (event, tx, ctx) =>
       recordNotification(tx, event, domainOf(ctx), {
-        kind: 'refund', userId: event.data.userId, tenantId: event.data.tenantId, orderId: event.data.orderId,
+        kind: 'refund',
+        userId: event.data.userId,
+        tenantId: event.data.tenantId,
+        orderId: event.data.orderId,
         delayMs: (ctx.config as NotificationsConfig).NOTIFICATIONS_REFUND_GRACE_MS,
-      })),
+      }),
+    ),
   ],
 })

@@ -25,7 +25,12 @@ export interface Transport {
 
 function message(from: string, mail: Outgoing) {
   return {
-    from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: mail.messageId,
+    from,
+    to: mail.to,
+    subject: mail.subject,
+    text: mail.text,
+    html: mail.html,
+    messageId: mail.messageId,
     // RFC 3834: automatic mail; well-behaved auto-responders do not answer it.
     headers: { 'Auto-Submitted': 'auto-generated' },
   }
@@ -41,11 +46,13 @@ export function destination(config: NotificationsConfig): string {
 export function smtpTransport(config: NotificationsConfig): Transport {
   const host = config.SMTP_HOST!
   const port = smtpPort(config)
-  if (config.SMTP_USERNAME && !config.SMTP_PASSWORD) throw new Error('invalid configuration: SMTP_PASSWORD is required with SMTP_USERNAME')
+  if (config.SMTP_USERNAME && !config.SMTP_PASSWORD)
+    throw new Error('invalid configuration: SMTP_PASSWORD is required with SMTP_USERNAME')
   // Not pooled: a connection per mail, so a server that went away costs one failed attempt,
   // never a pool of dead sockets. Notification volumes do not need more.
   const transporter = nodemailer.createTransport({
-    host, port,
+    host,
+    port,
     secure: config.SMTP_SECURE,
     requireTLS: config.SMTP_REQUIRE_TLS,
     tls: { rejectUnauthorized: config.SMTP_TLS_REJECT_UNAUTHORIZED },
@@ -56,8 +63,12 @@ export function smtpTransport(config: NotificationsConfig): Transport {
   })
   return {
     describe: destination(config),
-    async send(mail) { await transporter.sendMail(message(config.SMTP_FROM, mail)) },
-    close() { transporter.close() },
+    async send(mail) {
+      await transporter.sendMail(message(config.SMTP_FROM, mail))
+    },
+    close() {
+      transporter.close()
+    },
   }
 }
 
@@ -71,9 +82,20 @@ export function mailboxTransport(config: NotificationsConfig, db: ServiceDb): Tr
       await db.query(
         `insert into mailbox (notification_id, tenant_id, recipient, subject, text_body, html_body, raw)
          values ($1, $2, $3, $4, $5, $6, $7) on conflict (notification_id) do nothing`,
-        [mail.notificationId, mail.tenantId, mail.to, mail.subject, mail.text, mail.html, (info.message as Buffer).toString('utf8')])
+        [
+          mail.notificationId,
+          mail.tenantId,
+          mail.to,
+          mail.subject,
+          mail.text,
+          mail.html,
+          (info.message as Buffer).toString('utf8'),
+        ],
+      )
     },
-    close() { render.close() },
+    close() {
+      render.close()
+    },
   }
 }
 
@@ -85,7 +107,7 @@ export function mailboxTransport(config: NotificationsConfig, db: ServiceDb): Tr
  * fixes SMTP_USERNAME or SMTP_PASSWORD.
  */
 export function isPermanent(error: unknown): boolean {
-  const { responseCode, code } = error as { responseCode?: unknown, code?: unknown }
+  const { responseCode, code } = error as { responseCode?: unknown; code?: unknown }
   if (code === 'EAUTH') return false
   return typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600
 }

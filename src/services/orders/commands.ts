@@ -14,9 +14,30 @@ async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): 
   const ref = { orderId: state.orderId, userId: state.userId, tenantId: state.tenantId }
   const total = toAmount(BigInt(state.totalMinor), state.currency)
   for (const event of appended) {
-    if (event.type === 'order.placed') await tx.publish('order.placed', { ...ref, items: linesOut(state.items, state.currency), total, currency: state.currency }, { subject: state.orderId })
-    if (event.type === 'order.confirmed') await tx.publish('order.confirmed', { ...ref, items: linesOut(state.items, state.currency), total, currency: state.currency, paymentId: state.paymentId! }, { subject: state.orderId })
-    if (event.type === 'order.cancelled') await tx.publish('order.cancelled', { ...ref, reason: state.reason!, detail: state.detail, refunded: state.refunded }, { subject: state.orderId })
+    if (event.type === 'order.placed')
+      await tx.publish(
+        'order.placed',
+        { ...ref, items: linesOut(state.items, state.currency), total, currency: state.currency },
+        { subject: state.orderId },
+      )
+    if (event.type === 'order.confirmed')
+      await tx.publish(
+        'order.confirmed',
+        {
+          ...ref,
+          items: linesOut(state.items, state.currency),
+          total,
+          currency: state.currency,
+          paymentId: state.paymentId!,
+        },
+        { subject: state.orderId },
+      )
+    if (event.type === 'order.cancelled')
+      await tx.publish(
+        'order.cancelled',
+        { ...ref, reason: state.reason!, detail: state.detail, refunded: state.refunded },
+        { subject: state.orderId },
+      )
   }
 }
 
@@ -24,7 +45,12 @@ async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): 
  * Runs `cmd` on order `orderId`; `then` runs in the same transaction with the state after it,
  * whether or not the command changed anything (a saga row update, an idempotency record).
  */
-export function runCommand(db: Db, orderId: string, cmd: Command | ((state: OrderState) => Command), then?: (tx: Tx, state: OrderState, changed: boolean) => Promise<void>): Promise<OrderState> {
+export function runCommand(
+  db: Db,
+  orderId: string,
+  cmd: Command | ((state: OrderState) => Command),
+  then?: (tx: Tx, state: OrderState, changed: boolean) => Promise<void>,
+): Promise<OrderState> {
   return command(db, orderId, orderReducer, (state) => {
     const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
     return {

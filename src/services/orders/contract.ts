@@ -12,11 +12,20 @@ const ProductId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' })
 
 export const OrderStatus = Type.Union([Type.Literal('PENDING'), Type.Literal('CONFIRMED'), Type.Literal('CANCELLED')])
 export const CancelReason = Type.Union([
-  Type.Literal('out_of_stock'), Type.Literal('payment_declined'), Type.Literal('timeout'), Type.Literal('cancelled_by_customer'),
+  Type.Literal('out_of_stock'),
+  Type.Literal('payment_declined'),
+  Type.Literal('timeout'),
+  Type.Literal('cancelled_by_customer'),
 ])
 
 /** A line as ordered: name and price are the catalog's at the time of the order. */
-export const OrderLine = Type.Object({ productId: ProductId, name: Type.String(), quantity: Type.Integer({ minimum: 1 }), unitPrice: Amount, currency: Currency })
+export const OrderLine = Type.Object({
+  productId: ProductId,
+  name: Type.String(),
+  quantity: Type.Integer({ minimum: 1 }),
+  unitPrice: Amount,
+  currency: Currency,
+})
 
 const OrderRef = { orderId: Id, userId: Id, tenantId: Id }
 
@@ -41,24 +50,50 @@ export const Order = Type.Object({
 /** At most this many of one product in one line: more is a typo, not an order. */
 export const MAX_LINE_QUANTITY = 1000
 const Quantity = Type.Integer({ minimum: 1, maximum: MAX_LINE_QUANTITY })
-const PaymentMethod = Type.Object({ token: Type.String({ pattern: '^tok_[A-Za-z0-9_]{1,64}$', description: 'From the payment provider (simulated: tok_visa, tok_declined, ...)' }) }, { additionalProperties: false })
+const PaymentMethod = Type.Object(
+  {
+    token: Type.String({
+      pattern: '^tok_[A-Za-z0-9_]{1,64}$',
+      description: 'From the payment provider (simulated: tok_visa, tok_declined, ...)',
+    }),
+  },
+  { additionalProperties: false },
+)
 
 /** Either `items`, or the single-item form `productId` + `quantity`; the service says which is missing. */
-const PlaceOrder = Type.Object({
-  items: Type.Optional(Type.Array(Type.Object({ productId: ProductId, quantity: Quantity }, { additionalProperties: false }), { minItems: 1, maxItems: 50 })),
-  productId: Type.Optional(ProductId),
-  quantity: Type.Optional(Quantity),
-  paymentMethod: Type.Optional(PaymentMethod),
-  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Staff only: place the order for this customer' })),
-}, { additionalProperties: false })
+const PlaceOrder = Type.Object(
+  {
+    items: Type.Optional(
+      Type.Array(Type.Object({ productId: ProductId, quantity: Quantity }, { additionalProperties: false }), {
+        minItems: 1,
+        maxItems: 50,
+      }),
+    ),
+    productId: Type.Optional(ProductId),
+    quantity: Type.Optional(Quantity),
+    paymentMethod: Type.Optional(PaymentMethod),
+    userId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, description: 'Staff only: place the order for this customer' }),
+    ),
+  },
+  { additionalProperties: false },
+)
 
-const ListQuery = Type.Object({
-  limit: Limit(),
-  cursor: Type.Optional(Cursor),
-  status: Type.Optional(OrderStatus),
-  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Staff only: one customer\'s orders' })),
-}, { additionalProperties: false })
-const UserListQuery = Type.Object({ limit: Limit(), cursor: Type.Optional(Cursor), status: Type.Optional(OrderStatus) }, { additionalProperties: false })
+const ListQuery = Type.Object(
+  {
+    limit: Limit(),
+    cursor: Type.Optional(Cursor),
+    status: Type.Optional(OrderStatus),
+    userId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, description: "Staff only: one customer's orders" }),
+    ),
+  },
+  { additionalProperties: false },
+)
+const UserListQuery = Type.Object(
+  { limit: Limit(), cursor: Type.Optional(Cursor), status: Type.Optional(OrderStatus) },
+  { additionalProperties: false },
+)
 const OrderPage = Page(Order)
 const IdParams = Type.Object({ id: Id })
 
@@ -67,28 +102,73 @@ export const ordersContract = defineContract({
   version: '1.0.0',
   routes: {
     placeOrder: {
-      method: 'POST', path: '/api/orders', status: 202, body: PlaceOrder, response: Order,
-      summary: 'Place an order (needs an Idempotency-Key header); 202 PENDING and a Location, or with `Prefer: wait=N` (N ≤ 10) the final state',
-      errors: ['idempotency_key_missing', 'idempotency_key_reused', 'idempotency_key_in_flight', 'unknown_product', 'validation_failed'],
+      method: 'POST',
+      path: '/api/orders',
+      status: 202,
+      body: PlaceOrder,
+      response: Order,
+      summary:
+        'Place an order (needs an Idempotency-Key header); 202 PENDING and a Location, or with `Prefer: wait=N` (N ≤ 10) the final state',
+      errors: [
+        'idempotency_key_missing',
+        'idempotency_key_reused',
+        'idempotency_key_in_flight',
+        'unknown_product',
+        'validation_failed',
+      ],
     },
-    listOrders: { method: 'GET', path: '/api/orders', summary: 'Your orders, newest first (staff: every order of the tenant, by status and user)', query: ListQuery, response: OrderPage },
+    listOrders: {
+      method: 'GET',
+      path: '/api/orders',
+      summary: 'Your orders, newest first (staff: every order of the tenant, by status and user)',
+      query: ListQuery,
+      response: OrderPage,
+    },
     listUserOrders: {
-      method: 'GET', path: '/api/orders/user/:userId', summary: 'A customer\'s orders (yourself, or anyone of your tenant for staff)',
-      params: Type.Object({ userId: Id }), query: UserListQuery, response: OrderPage, errors: ['not_found'],
+      method: 'GET',
+      path: '/api/orders/user/:userId',
+      summary: "A customer's orders (yourself, or anyone of your tenant for staff)",
+      params: Type.Object({ userId: Id }),
+      query: UserListQuery,
+      response: OrderPage,
+      errors: ['not_found'],
     },
-    getOrder: { method: 'GET', path: '/api/orders/:id', summary: 'One order (yours, or any of your tenant for staff)', params: IdParams, response: Order, errors: ['not_found'] },
+    getOrder: {
+      method: 'GET',
+      path: '/api/orders/:id',
+      summary: 'One order (yours, or any of your tenant for staff)',
+      params: IdParams,
+      response: Order,
+      errors: ['not_found'],
+    },
     cancelOrder: {
-      method: 'POST', path: '/api/orders/:id/cancel', status: 202, params: IdParams, response: Order,
-      summary: 'Cancel your order: a pending one is compensated, a confirmed one refunded (`Prefer: wait=N` waits for it)',
+      method: 'POST',
+      path: '/api/orders/:id/cancel',
+      status: 202,
+      params: IdParams,
+      response: Order,
+      summary:
+        'Cancel your order: a pending one is compensated, a confirmed one refunded (`Prefer: wait=N` waits for it)',
       errors: ['not_found', 'not_cancellable'],
     },
   },
   actions: {},
   events: {
     'order.placed': Type.Object({ ...OrderRef, items: Type.Array(OrderLine), total: Amount, currency: Currency }),
-    'order.confirmed': Type.Object({ ...OrderRef, items: Type.Array(OrderLine), total: Amount, currency: Currency, paymentId: Id }),
+    'order.confirmed': Type.Object({
+      ...OrderRef,
+      items: Type.Array(OrderLine),
+      total: Amount,
+      currency: Currency,
+      paymentId: Id,
+    }),
     /** `refunded`: the order had been paid for, and the money went back. */
-    'order.cancelled': Type.Object({ ...OrderRef, reason: CancelReason, detail: Type.Union([Type.String(), Type.Null()]), refunded: Type.Boolean() }),
+    'order.cancelled': Type.Object({
+      ...OrderRef,
+      reason: CancelReason,
+      detail: Type.Union([Type.String(), Type.Null()]),
+      refunded: Type.Boolean(),
+    }),
   },
 })
 

@@ -5,7 +5,12 @@ import { setTimeout } from 'node:timers/promises'
 import { MosaicError, backoffMs, type Sql, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
 import type { OrdersContract } from './contract.ts'
 
-export interface Stored { readonly type: string, readonly data: unknown, readonly version: number, readonly at: string }
+export interface Stored {
+  readonly type: string
+  readonly data: unknown
+  readonly version: number
+  readonly at: string
+}
 
 /** How a stream's events fold into a state; the state must survive JSON (snapshots). */
 export interface Reducer<S extends { version: number }, E extends Stored = Stored> {
@@ -16,20 +21,37 @@ export interface Reducer<S extends { version: number }, E extends Stored = Store
 /** A snapshot every this many events: loading reads it and at most this many events more. */
 export const SNAPSHOT_EVERY = 100
 
-interface EventRow { type: string, data: unknown, version: number, recorded_at: Date }
+interface EventRow {
+  type: string
+  data: unknown
+  version: number
+  recorded_at: Date
+}
 
-const toStored = (row: EventRow): Stored => ({ type: row.type, data: row.data, version: row.version, at: row.recorded_at.toISOString() })
+const toStored = (row: EventRow): Stored => ({
+  type: row.type,
+  data: row.data,
+  version: row.version,
+  at: row.recorded_at.toISOString(),
+})
 
 export async function readEvents(db: Sql, streamId: string, afterVersion = 0): Promise<Stored[]> {
-  const rows = await db.query<EventRow>('select type, data, version, recorded_at from events where stream_id = $1 and version > $2 order by version', [streamId, afterVersion])
+  const rows = await db.query<EventRow>(
+    'select type, data, version, recorded_at from events where stream_id = $1 and version > $2 order by version',
+    [streamId, afterVersion],
+  )
   return rows.map(toStored)
 }
 
 /** The stream's state: its latest snapshot plus the events after it. */
-export async function load<S extends { version: number }, E extends Stored>(db: Sql, streamId: string, reducer: Reducer<S, E>): Promise<S> {
+export async function load<S extends { version: number }, E extends Stored>(
+  db: Sql,
+  streamId: string,
+  reducer: Reducer<S, E>,
+): Promise<S> {
   const [snapshot] = await db.query<{ state: S }>('select state from snapshots where stream_id = $1', [streamId])
   const from = snapshot?.state ?? reducer.initial()
-  return reducer.replay(from, await readEvents(db, streamId, from.version) as E[])
+  return reducer.replay(from, (await readEvents(db, streamId, from.version)) as E[])
 }
 
 /** Thrown when another writer appended first; `command` retries on a fresh state. */
@@ -38,16 +60,25 @@ export class ConcurrencyConflict extends Error {}
 const isUniqueViolation = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === '23505'
 
 /** Appends `events` as versions expectedVersion+1...; fails with ConcurrencyConflict if taken. */
-export async function append(tx: Sql, streamId: string, expectedVersion: number, events: readonly { type: string, data: unknown }[]): Promise<Stored[]> {
+export async function append(
+  tx: Sql,
+  streamId: string,
+  expectedVersion: number,
+  events: readonly { type: string; data: unknown }[],
+): Promise<Stored[]> {
   const stored: Stored[] = []
   for (const [i, event] of events.entries()) {
     const version = expectedVersion + i + 1
     try {
-      const [row] = await tx.query<EventRow>(`insert into events (stream_id, version, type, data) values ($1, $2, $3, $4::text::jsonb)
-        returning type, data, version, recorded_at`, [streamId, version, event.type, JSON.stringify(event.data)])
+      const [row] = await tx.query<EventRow>(
+        `insert into events (stream_id, version, type, data) values ($1, $2, $3, $4::text::jsonb)
+        returning type, data, version, recorded_at`,
+        [streamId, version, event.type, JSON.stringify(event.data)],
+      )
       stored.push(toStored(row!))
     } catch (error) {
-      if (isUniqueViolation(error)) throw new ConcurrencyConflict(`${streamId}: version ${version} was appended by another writer`)
+      if (isUniqueViolation(error))
+        throw new ConcurrencyConflict(`${streamId}: version ${version} was appended by another writer`)
       throw error
     }
   }
@@ -55,13 +86,21 @@ export async function append(tx: Sql, streamId: string, expectedVersion: number,
 }
 
 /** Saves the state when the stream crosses a multiple of SNAPSHOT_EVERY. */
-export async function snapshotIfDue<S extends { version: number }>(tx: Sql, streamId: string, before: number, state: S): Promise<void> {
+export async function snapshotIfDue<S extends { version: number }>(
+  tx: Sql,
+  streamId: string,
+  before: number,
+  state: S,
+): Promise<void> {
   if (Math.floor(state.version / SNAPSHOT_EVERY) === Math.floor(before / SNAPSHOT_EVERY)) return
-  await tx.query(`insert into snapshots (stream_id, version, state) values ($1, $2, $3::text::jsonb)
-    on conflict (stream_id) do update set version = excluded.version, state = excluded.state, taken_at = now()`, [streamId, state.version, JSON.stringify(state)])
+  await tx.query(
+    `insert into snapshots (stream_id, version, state) values ($1, $2, $3::text::jsonb)
+    on conflict (stream_id) do update set version = excluded.version, state = excluded.state, taken_at = now()`,
+    [streamId, state.version, JSON.stringify(state)],
+  )
 }
 
-export interface Decision<S, E extends { type: string, data: unknown }> {
+export interface Decision<S, E extends { type: string; data: unknown }> {
   readonly events: readonly E[]
   /** Runs in the same transaction after the append (even of nothing), with the new state (projections, outbox, saga). */
   readonly then?: (tx: ServiceTx<OrdersContract>, state: S, appended: readonly Stored[]) => Promise<void>
@@ -75,7 +114,7 @@ const CONFLICT_BACKOFF = { baseDelayMs: 2, maxDelayMs: 100 }
  * Runs a command on a stream: load, decide, append, all in one transaction; on a concurrent
  * append, again from a fresh load. Returns the state after it (unchanged when nothing was decided).
  */
-export async function command<S extends { version: number }, E extends { type: string, data: unknown }>(
+export async function command<S extends { version: number }, E extends { type: string; data: unknown }>(
   db: ServiceDb<OrdersContract>,
   streamId: string,
   reducer: Reducer<S, E & Stored>,
@@ -86,7 +125,9 @@ export async function command<S extends { version: number }, E extends { type: s
       return await db.transaction(async (tx) => {
         const state = await load(tx, streamId, reducer)
         const decision = decide(state)
-        const { events, then } = Array.isArray(decision) ? { events: decision as readonly E[], then: undefined } : decision as Decision<S, E>
+        const { events, then } = Array.isArray(decision)
+          ? { events: decision as readonly E[], then: undefined }
+          : (decision as Decision<S, E>)
         const appended = events.length > 0 ? await append(tx, streamId, state.version, events) : []
         const next = reducer.replay(state, appended as (E & Stored)[])
         await snapshotIfDue(tx, streamId, state.version, next)
@@ -95,7 +136,11 @@ export async function command<S extends { version: number }, E extends { type: s
       })
     } catch (error) {
       if (!(error instanceof ConcurrencyConflict)) throw error
-      if (attempt >= MAX_ATTEMPTS) throw new MosaicError('conflict', { detail: `${streamId}: too many concurrent changes, try again`, retryable: true })
+      if (attempt >= MAX_ATTEMPTS)
+        throw new MosaicError('conflict', {
+          detail: `${streamId}: too many concurrent changes, try again`,
+          retryable: true,
+        })
       await setTimeout(backoffMs(attempt, CONFLICT_BACKOFF))
     }
   }

@@ -5,7 +5,11 @@ import { metricsRegistry, type ServiceDb } from '../../kit/index.ts'
 
 const registers = [metricsRegistry]
 
-export const sagasStarted = new Counter({ name: 'orders_saga_started_total', help: 'Checkout sagas started (orders placed)', registers })
+export const sagasStarted = new Counter({
+  name: 'orders_saga_started_total',
+  help: 'Checkout sagas started (orders placed)',
+  registers,
+})
 
 export const sagasFinished = new Counter({
   name: 'orders_saga_finished_total',
@@ -31,12 +35,21 @@ new Gauge({
   registers,
   async collect() {
     let n = 0
-    for (const db of databases) n += Number((await db.query<{ n: bigint }>(`select count(*) as n from sagas where phase <> 'done'`).catch(() => [{ n: 0n }]))[0]!.n)
+    for (const db of databases)
+      n += Number(
+        (
+          await db
+            .query<{ n: bigint }>(`select count(*) as n from sagas where phase <> 'done'`)
+            .catch(() => [{ n: 0n }])
+        )[0]!.n,
+      )
     this.set(n)
   },
 })
 
 export function trackSagas(db: ServiceDb): () => void {
   databases.add(db)
-  return () => { databases.delete(db) }
+  return () => {
+    databases.delete(db)
+  }
 }

@@ -36,7 +36,7 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
 
   // Each lease gets its own owner token: a run whose lease ran out and was taken over (here or by
   // another replica) finds out at its next renewal, and stops.
-  async function claim(limit: number): Promise<{ saga: SagaRow, owner: string }[]> {
+  async function claim(limit: number): Promise<{ saga: SagaRow; owner: string }[]> {
     // First: a claim that fails after leasing would leave its sagas to wait out their leases.
     if (Date.now() - lastSweep > SWEEP_EVERY_MS) {
       lastSweep = Date.now()
@@ -44,10 +44,13 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
       if (swept > 0) deps.log.debug({ swept }, 'expired idempotency keys removed')
     }
     const owner = `${runnerId}-${randomUUID().slice(0, 8)}`
-    const claimed = await deps.db.query<SagaRow>(`update sagas set lease_owner = $1, lease_until = now() + $2::int * interval '1 millisecond'
+    const claimed = await deps.db.query<SagaRow>(
+      `update sagas set lease_owner = $1, lease_until = now() + $2::int * interval '1 millisecond'
       where order_id in (select order_id from sagas where phase <> 'done' and due_at <= now() and (lease_until is null or lease_until < now())
         and order_id <> all($4::text[]) order by due_at limit $3 for update skip locked)
-      returning order_id, phase, reached, reason, detail, payment_token, attempts, deadline_at, trace_context`, [owner, deps.settings.leaseMs, limit, [...local]])
+      returning order_id, phase, reached, reason, detail, payment_token, attempts, deadline_at, trace_context`,
+      [owner, deps.settings.leaseMs, limit, [...local]],
+    )
     for (const saga of claimed) local.add(saga.order_id)
     return claimed.map((saga) => ({ saga, owner }))
   }
@@ -60,18 +63,36 @@ export function startSagaRunner(deps: Omit<SagaDeps, 'settled'>, options: Runner
     concurrency: options.concurrency,
     claim,
     // In the trace of the request that placed the order, wherever and whenever it resumes.
-    run: ({ saga, owner }) => traced('checkout saga', { from: saga.trace_context, attributes: { 'order.id': saga.order_id, 'saga.phase': saga.phase, 'saga.attempts': saga.attempts } },
-      () => runSaga(sagaDeps, saga, owner))
-      .catch((error: unknown) => deps.log.error({ err: error, orderId: saga.order_id }, 'checkout saga failed; it resumes when its lease runs out'))
-      .finally(() => local.delete(saga.order_id)),
+    run: ({ saga, owner }) =>
+      traced(
+        'checkout saga',
+        {
+          from: saga.trace_context,
+          attributes: { 'order.id': saga.order_id, 'saga.phase': saga.phase, 'saga.attempts': saga.attempts },
+        },
+        () => runSaga(sagaDeps, saga, owner),
+      )
+        .catch((error: unknown) =>
+          deps.log.error(
+            { err: error, orderId: saga.order_id },
+            'checkout saga failed; it resumes when its lease runs out',
+          ),
+        )
+        .finally(() => local.delete(saga.order_id)),
   })
 
   return {
     kick: worker.notify,
     settled(orderId, ms) {
       return new Promise((resolve) => {
-        const timer = setTimeout(() => { done.off(orderId, finish); resolve() }, ms)
-        const finish = (): void => { clearTimeout(timer); resolve() }
+        const timer = setTimeout(() => {
+          done.off(orderId, finish)
+          resolve()
+        }, ms)
+        const finish = (): void => {
+          clearTimeout(timer)
+          resolve()
+        }
         done.once(orderId, finish)
       })
     },

@@ -28,21 +28,26 @@ export interface SagaView {
 }
 
 export type Plan =
-  | { readonly kind: 'step', readonly step: Step }
-  | { readonly kind: 'compensate', readonly reason: Reason, readonly detail: string | null }
+  | { readonly kind: 'step'; readonly step: Step }
+  | { readonly kind: 'compensate'; readonly reason: Reason; readonly detail: string | null }
   | { readonly kind: 'finish' }
 
 /** Past the pivot: the stock is, or may be, committed. */
-export const pastPivot = (order: OrderState, saga: SagaView): boolean => order.committed || saga.reached >= FORWARD.indexOf('commit') + 1
+export const pastPivot = (order: OrderState, saga: SagaView): boolean =>
+  order.committed || saga.reached >= FORWARD.indexOf('commit') + 1
 
 export function plan(order: OrderState, saga: SagaView, now: number): Plan {
   if (order.status === 'CANCELLED' || saga.phase === 'done') return { kind: 'finish' }
   if (saga.phase === 'forward') {
-    if (order.status === 'CONFIRMED') return order.cancelRequested ? { kind: 'compensate', reason: 'cancelled_by_customer', detail: null } : { kind: 'finish' }
+    if (order.status === 'CONFIRMED')
+      return order.cancelRequested
+        ? { kind: 'compensate', reason: 'cancelled_by_customer', detail: null }
+        : { kind: 'finish' }
     if (!pastPivot(order, saga)) {
       if (order.declined !== null) return { kind: 'compensate', reason: 'payment_declined', detail: order.declined }
       if (order.cancelRequested) return { kind: 'compensate', reason: 'cancelled_by_customer', detail: null }
-      if (now >= saga.deadlineAt) return { kind: 'compensate', reason: 'timeout', detail: 'the checkout did not complete in time' }
+      if (now >= saga.deadlineAt)
+        return { kind: 'compensate', reason: 'timeout', detail: 'the checkout did not complete in time' }
     }
     if (!order.reserved) return { kind: 'step', step: 'reserve' }
     if (!order.authorized) return { kind: 'step', step: 'authorize' }
@@ -52,7 +57,8 @@ export function plan(order: OrderState, saga: SagaView, now: number): Plan {
   }
   // Compensation, in reverse order of the forward steps.
   if (order.captured && !order.refunded) return { kind: 'step', step: 'refund' }
-  if (!order.captured && saga.reached >= 2 && !order.voided && order.declined === null) return { kind: 'step', step: 'void' }
+  if (!order.captured && saga.reached >= 2 && !order.voided && order.declined === null)
+    return { kind: 'step', step: 'void' }
   if (saga.reached >= 1 && !order.released) return { kind: 'step', step: 'release' }
   return { kind: 'step', step: 'cancel' }
 }

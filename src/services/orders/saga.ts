@@ -5,7 +5,15 @@
 // Every permanent answer the other services can give is turned into a fact or a reason to
 // compensate here; anything else is unexpected, logged as an error and retried at the longest delay.
 import type { Logger } from 'pino'
-import { MosaicError, isRetryable, toAmount, backoffMs, traced, type Client, type TraceContext } from '../../kit/index.ts'
+import {
+  MosaicError,
+  isRetryable,
+  toAmount,
+  backoffMs,
+  traced,
+  type Client,
+  type TraceContext,
+} from '../../kit/index.ts'
 import type { CatalogContract } from '../catalog/contract.ts'
 import type { PaymentsContract } from '../payments/contract.ts'
 import { load } from './event-store.ts'
@@ -49,38 +57,64 @@ class LeaseLost extends Error {}
 
 const view = (saga: SagaRow) => ({ phase: saga.phase, reached: saga.reached, deadlineAt: saga.deadline_at.getTime() })
 
-type Outcome = { readonly record: Command } | { readonly compensate: Reason, readonly detail: string | null }
+type Outcome = { readonly record: Command } | { readonly compensate: Reason; readonly detail: string | null }
 
 /**
  * A definitive no from the other service: not retryable and the caller's fault or the resource's
  * state (4xx), so asking again gets the same answer. A 5xx or a non-Mosaic error says nothing about
  * whether the call acted: that is retried, never compensated on.
  */
-const refused = (error: unknown): error is MosaicError => error instanceof MosaicError && !error.retryable && error.status < 500
+const refused = (error: unknown): error is MosaicError =>
+  error instanceof MosaicError && !error.retryable && error.status < 500
 
 /** Calls the service a step needs and turns its answer into the fact to record (or a reason to give up). */
-async function perform(step: Exclude<Step, 'confirm' | 'cancel'>, order: OrderState, saga: SagaRow, deps: SagaDeps, timeoutMs: number): Promise<Outcome> {
+async function perform(
+  step: Exclude<Step, 'confirm' | 'cancel'>,
+  order: OrderState,
+  saga: SagaRow,
+  deps: SagaDeps,
+  timeoutMs: number,
+): Promise<Outcome> {
   const { orderId } = order
   const key = `${orderId}:${step}`
   const options = { timeoutMs }
   switch (step) {
     case 'reserve': {
       try {
-        const reservation = await deps.catalog.reserveStock({ orderId, items: order.items.map((l) => ({ productId: l.productId, quantity: l.quantity })) }, options)
-        if (reservation.status === 'released') return { compensate: 'timeout', detail: 'the stock was released before it was reserved' }
+        const reservation = await deps.catalog.reserveStock(
+          { orderId, items: order.items.map((l) => ({ productId: l.productId, quantity: l.quantity })) },
+          options,
+        )
+        if (reservation.status === 'released')
+          return { compensate: 'timeout', detail: 'the stock was released before it was reserved' }
         return { record: { type: 'recordReserved' } }
       } catch (error) {
-        if (error instanceof MosaicError && (error.code === 'out_of_stock' || error.code === 'not_found')) return { compensate: 'out_of_stock', detail: error.message }
+        if (error instanceof MosaicError && (error.code === 'out_of_stock' || error.code === 'not_found'))
+          return { compensate: 'out_of_stock', detail: error.message }
         throw error
       }
     }
     case 'authorize': {
-      const payment = await deps.payments.authorizePayment({
-        key, orderId, userId: order.userId, tenantId: order.tenantId, amount: toAmount(BigInt(order.totalMinor), order.currency), currency: order.currency, token: saga.payment_token,
-      }, options)
-      if (payment.status === 'declined') return { record: { type: 'recordDeclined', reason: payment.declineReason ?? 'card_declined' } }
-      if (payment.status === 'voided') return { compensate: 'timeout', detail: 'the payment was voided before it was authorized' }
-      if (payment.status !== 'authorized' && payment.status !== 'captured') throw new MosaicError('unavailable', { detail: `payment of order ${orderId} is ${payment.status}, not authorized yet` })
+      const payment = await deps.payments.authorizePayment(
+        {
+          key,
+          orderId,
+          userId: order.userId,
+          tenantId: order.tenantId,
+          amount: toAmount(BigInt(order.totalMinor), order.currency),
+          currency: order.currency,
+          token: saga.payment_token,
+        },
+        options,
+      )
+      if (payment.status === 'declined')
+        return { record: { type: 'recordDeclined', reason: payment.declineReason ?? 'card_declined' } }
+      if (payment.status === 'voided')
+        return { compensate: 'timeout', detail: 'the payment was voided before it was authorized' }
+      if (payment.status !== 'authorized' && payment.status !== 'captured')
+        throw new MosaicError('unavailable', {
+          detail: `payment of order ${orderId} is ${payment.status}, not authorized yet`,
+        })
       return { record: { type: 'recordAuthorized', paymentId: payment.id } }
     }
     // Past the pivot a refusal compensates (the stock comes back, the authorization is voided);
@@ -90,7 +124,11 @@ async function perform(step: Exclude<Step, 'confirm' | 'cancel'>, order: OrderSt
         await deps.catalog.commitStock({ orderId }, options)
       } catch (error) {
         // reservation_closed (the stock was released meanwhile), not_found (no stock held), ...
-        if (refused(error)) return { compensate: 'out_of_stock', detail: `the stock could not be committed (${error.code}): ${error.message}` }
+        if (refused(error))
+          return {
+            compensate: 'out_of_stock',
+            detail: `the stock could not be committed (${error.code}): ${error.message}`,
+          }
         throw error
       }
       return { record: { type: 'recordCommitted' } }
@@ -100,7 +138,8 @@ async function perform(step: Exclude<Step, 'confirm' | 'cancel'>, order: OrderSt
         return { record: { type: 'recordCaptured', paymentId: payment.id } }
       } catch (error) {
         // The provider refused the capture, or payments says the payment cannot be captured (payment_state).
-        if (refused(error)) return { compensate: 'payment_declined', detail: `the capture was refused (${error.code}): ${error.message}` }
+        if (refused(error))
+          return { compensate: 'payment_declined', detail: `the capture was refused (${error.code}): ${error.message}` }
         throw error
       }
     }
@@ -118,7 +157,12 @@ async function perform(step: Exclude<Step, 'confirm' | 'cancel'>, order: OrderSt
       } catch (error) {
         // Only a captured (or refunded) payment cannot be voided: a capture started before a crash
         // acted though its answer was lost. Recording it makes the plan refund instead.
-        if (error instanceof MosaicError && error.code === 'payment_state' && order.committed && order.paymentId !== null) {
+        if (
+          error instanceof MosaicError &&
+          error.code === 'payment_state' &&
+          order.committed &&
+          order.paymentId !== null
+        ) {
           return { record: { type: 'recordCaptured', paymentId: order.paymentId } }
         }
         throw error
@@ -137,8 +181,11 @@ async function perform(step: Exclude<Step, 'confirm' | 'cancel'>, order: OrderSt
 
 /** Extends our lease (and notes how far forward we went) or finds it lost to another runner. */
 async function renew(deps: SagaDeps, saga: SagaRow, owner: string, reached: number): Promise<boolean> {
-  const rows = await deps.db.query(`update sagas set reached = greatest(reached, $3), lease_until = now() + $4::int * interval '1 millisecond', updated_at = now()
-    where order_id = $1 and lease_owner = $2 returning order_id`, [saga.order_id, owner, reached, deps.settings.leaseMs])
+  const rows = await deps.db.query(
+    `update sagas set reached = greatest(reached, $3), lease_until = now() + $4::int * interval '1 millisecond', updated_at = now()
+    where order_id = $1 and lease_owner = $2 returning order_id`,
+    [saga.order_id, owner, reached, deps.settings.leaseMs],
+  )
   return rows.length > 0
 }
 
@@ -153,15 +200,21 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
   for (;;) {
     const next = plan(order, view(saga), Date.now())
     if (next.kind === 'finish') {
-      const rows = await db.query(`update sagas set phase = 'done', lease_owner = null, lease_until = null, updated_at = now() where order_id = $1 and lease_owner = $2 and phase <> 'done' returning order_id`, [orderId, owner])
+      const rows = await db.query(
+        `update sagas set phase = 'done', lease_owner = null, lease_until = null, updated_at = now() where order_id = $1 and lease_owner = $2 and phase <> 'done' returning order_id`,
+        [orderId, owner],
+      )
       if (rows.length > 0) sagasFinished.inc({ outcome: saga.phase === 'compensate' ? 'compensated' : 'confirmed' })
       deps.settled(orderId)
       return
     }
     if (next.kind === 'compensate') {
       log.info({ orderId, reason: next.reason }, 'checkout compensating')
-      const rows = await db.query(`update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now()
-        where order_id = $1 and lease_owner = $2 returning order_id`, [orderId, owner, next.reason, next.detail])
+      const rows = await db.query(
+        `update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now()
+        where order_id = $1 and lease_owner = $2 returning order_id`,
+        [orderId, owner, next.reason, next.detail],
+      )
       if (rows.length === 0) return
       Object.assign(saga, { phase: 'compensate', reason: next.reason, detail: next.detail, attempts: 0 })
       continue
@@ -169,36 +222,54 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
     const step = next.step
     const rank = FORWARD.indexOf(step) + 1
     // Noted before the call: if we crash during it, compensation knows the call may have acted.
-    if (!await renew(deps, saga, owner, rank)) return
+    if (!(await renew(deps, saga, owner, rank))) return
     saga.reached = Math.max(saga.reached, rank)
     const started = performance.now()
     let stepOutcome = 'retry'
     try {
       // One span per attempt at a step: the call, and the fact it recorded (and the events that published).
-      const compensating = await traced(`checkout ${step}`, { attributes: { 'order.id': orderId, 'saga.step': step, 'saga.phase': saga.phase } }, async () => {
-        let outcome: Outcome
-        if (step === 'confirm') outcome = { record: { type: 'confirm' } }
-        else if (step === 'cancel') outcome = { record: { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail } }
-        else {
-          // Before the pivot a call may not outlive the saga's deadline; after it there is none.
-          const left = pastPivot(order, view(saga)) || saga.phase === 'compensate' ? Infinity : saga.deadline_at.getTime() - Date.now()
-          outcome = await perform(step, order, saga, deps, Math.max(1, Math.min(settings.stepTimeoutMs, left)))
-        }
-        if ('compensate' in outcome) {
-          await db.query(`update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now() where order_id = $1 and lease_owner = $2`,
-            [orderId, owner, outcome.compensate, outcome.detail])
-          log.info({ orderId, step, reason: outcome.compensate }, 'checkout compensating')
-          Object.assign(saga, { phase: 'compensate', reason: outcome.compensate, detail: outcome.detail, attempts: 0 })
-          return true
-        }
-        order = await runCommand(db, orderId, outcome.record, async (tx) => {
-          // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
-          // record next to the one that took over; the new holder repeats the call (same key) anyway.
-          const held = await tx.query('update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id', [orderId, owner])
-          if (held.length === 0) throw new LeaseLost()
-        })
-        return false
-      })
+      const compensating = await traced(
+        `checkout ${step}`,
+        { attributes: { 'order.id': orderId, 'saga.step': step, 'saga.phase': saga.phase } },
+        async () => {
+          let outcome: Outcome
+          if (step === 'confirm') outcome = { record: { type: 'confirm' } }
+          else if (step === 'cancel')
+            outcome = { record: { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail } }
+          else {
+            // Before the pivot a call may not outlive the saga's deadline; after it there is none.
+            const left =
+              pastPivot(order, view(saga)) || saga.phase === 'compensate'
+                ? Infinity
+                : saga.deadline_at.getTime() - Date.now()
+            outcome = await perform(step, order, saga, deps, Math.max(1, Math.min(settings.stepTimeoutMs, left)))
+          }
+          if ('compensate' in outcome) {
+            await db.query(
+              `update sagas set phase = 'compensate', reason = $3, detail = $4, attempts = 0, updated_at = now() where order_id = $1 and lease_owner = $2`,
+              [orderId, owner, outcome.compensate, outcome.detail],
+            )
+            log.info({ orderId, step, reason: outcome.compensate }, 'checkout compensating')
+            Object.assign(saga, {
+              phase: 'compensate',
+              reason: outcome.compensate,
+              detail: outcome.detail,
+              attempts: 0,
+            })
+            return true
+          }
+          order = await runCommand(db, orderId, outcome.record, async (tx) => {
+            // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
+            // record next to the one that took over; the new holder repeats the call (same key) anyway.
+            const held = await tx.query(
+              'update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id',
+              [orderId, owner],
+            )
+            if (held.length === 0) throw new LeaseLost()
+          })
+          return false
+        },
+      )
       stepOutcome = compensating ? 'compensate' : 'ok'
       if (compensating) continue
       saga.attempts = 0
@@ -211,13 +282,22 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
       } else {
         // No fact and no reason to compensate can be drawn from it (a bug here or there, a refusal
         // nobody foresaw): it is retried, slowly, until someone looks. Never silently.
-        log.error({ orderId, step, phase: saga.phase, attempt: saga.attempts, err: error }, 'checkout step failed unexpectedly; retrying at the longest delay')
+        log.error(
+          { orderId, step, phase: saga.phase, attempt: saga.attempts, err: error },
+          'checkout step failed unexpectedly; retrying at the longest delay',
+        )
       }
       const delay = isRetryable(error) ? backoffMs(saga.attempts, policy) : backoffMs(Infinity, policy)
       // Before the pivot there is no point waiting past the deadline: compensation starts there.
-      const bounded = saga.phase === 'forward' && !pastPivot(order, view(saga)) ? Math.min(Date.now() + delay, saga.deadline_at.getTime()) : Date.now() + delay
-      await db.query(`update sagas set attempts = $3, last_error = $4, due_at = $5, lease_owner = null, lease_until = null, updated_at = now()
-        where order_id = $1 and lease_owner = $2`, [orderId, owner, saga.attempts, String((error as Error)?.message ?? error).slice(0, 500), new Date(bounded)])
+      const bounded =
+        saga.phase === 'forward' && !pastPivot(order, view(saga))
+          ? Math.min(Date.now() + delay, saga.deadline_at.getTime())
+          : Date.now() + delay
+      await db.query(
+        `update sagas set attempts = $3, last_error = $4, due_at = $5, lease_owner = null, lease_until = null, updated_at = now()
+        where order_id = $1 and lease_owner = $2`,
+        [orderId, owner, saga.attempts, String((error as Error)?.message ?? error).slice(0, 500), new Date(bounded)],
+      )
       return
     } finally {
       sagaStepDuration.observe({ step, outcome: stepOutcome }, (performance.now() - started) / 1000)

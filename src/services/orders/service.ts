@@ -19,7 +19,8 @@ const seesAll = (ctx: Ctx): boolean => {
 
 function mayList(ctx: Ctx): void {
   const identity = requireIdentity(ctx)
-  if (!ctx.authorize(identity, 'orders:list', { type: 'Tenant', id: identity.tenantId })) throw new MosaicError('forbidden')
+  if (!ctx.authorize(identity, 'orders:list', { type: 'Tenant', id: identity.tenantId }))
+    throw new MosaicError('forbidden')
 }
 
 export default defineService(ordersContract, {
@@ -28,13 +29,21 @@ export default defineService(ordersContract, {
 
   async start(ctx) {
     const c = ctx.config
-    return startSagaRunner({
-      db: ctx.db,
-      log: ctx.log,
-      catalog: ctx.client(catalogContract),
-      payments: ctx.client(paymentsContract),
-      settings: { stepTimeoutMs: c.ORDERS_STEP_TIMEOUT_MS, retryBaseMs: c.ORDERS_RETRY_BASE_MS, retryMaxMs: c.ORDERS_RETRY_MAX_MS, leaseMs: Math.max(c.ORDERS_SAGA_LEASE_MS, c.ORDERS_STEP_TIMEOUT_MS + 1000) },
-    }, { concurrency: c.ORDERS_SAGA_CONCURRENCY, pollMs: c.ORDERS_SAGA_POLL_MS })
+    return startSagaRunner(
+      {
+        db: ctx.db,
+        log: ctx.log,
+        catalog: ctx.client(catalogContract),
+        payments: ctx.client(paymentsContract),
+        settings: {
+          stepTimeoutMs: c.ORDERS_STEP_TIMEOUT_MS,
+          retryBaseMs: c.ORDERS_RETRY_BASE_MS,
+          retryMaxMs: c.ORDERS_RETRY_MAX_MS,
+          leaseMs: Math.max(c.ORDERS_SAGA_LEASE_MS, c.ORDERS_STEP_TIMEOUT_MS + 1000),
+        },
+      },
+      { concurrency: c.ORDERS_SAGA_CONCURRENCY, pollMs: c.ORDERS_SAGA_POLL_MS },
+    )
   },
 
   stop: (ctx) => ctx.state.stop(),
@@ -45,14 +54,28 @@ export default defineService(ordersContract, {
       mayList(ctx)
       const identity = requireIdentity(ctx)
       const all = seesAll(ctx)
-      if (query.userId !== undefined && query.userId !== identity.userId && !all) throw new MosaicError('forbidden', { detail: 'only staff list other customers\' orders' })
-      return listOrders(ctx.db, { tenantId: identity.tenantId, userId: all ? query.userId : identity.userId, status: query.status, limit: query.limit, cursor: query.cursor })
+      if (query.userId !== undefined && query.userId !== identity.userId && !all)
+        throw new MosaicError('forbidden', { detail: "only staff list other customers' orders" })
+      return listOrders(ctx.db, {
+        tenantId: identity.tenantId,
+        userId: all ? query.userId : identity.userId,
+        status: query.status,
+        limit: query.limit,
+        cursor: query.cursor,
+      })
     },
     async listUserOrders({ params, query }, ctx) {
       mayList(ctx)
       const identity = requireIdentity(ctx)
-      if (params.userId !== identity.userId && !seesAll(ctx)) throw new MosaicError('not_found', { detail: `no user ${params.userId}` })
-      return listOrders(ctx.db, { tenantId: identity.tenantId, userId: params.userId, status: query.status, limit: query.limit, cursor: query.cursor })
+      if (params.userId !== identity.userId && !seesAll(ctx))
+        throw new MosaicError('not_found', { detail: `no user ${params.userId}` })
+      return listOrders(ctx.db, {
+        tenantId: identity.tenantId,
+        userId: params.userId,
+        status: query.status,
+        limit: query.limit,
+        cursor: query.cursor,
+      })
     },
     getOrder: ({ params }, ctx) => visibleOrder(ctx, params.id, 'orders:read'),
     cancelOrder: ({ params, headers }, ctx) => cancelOrder(params.id, headers, ctx, ctx.state),

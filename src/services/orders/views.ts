@@ -26,23 +26,45 @@ interface ViewRow {
   updated_at: Date
 }
 
-const columns = 'id, tenant_id, user_id, status, items, total_minor, currency, reason, detail, payment_id, refunded, version, created_at, updated_at'
+const columns =
+  'id, tenant_id, user_id, status, items, total_minor, currency, reason, detail, payment_id, refunded, version, created_at, updated_at'
 
 /** Upserts the view of an order from its state; an older state never overwrites a newer one. */
 export async function project(tx: Sql, state: OrderState): Promise<void> {
   if (state.status === 'NEW') return
-  await tx.query(`insert into order_views (${columns}) values ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+  await tx.query(
+    `insert into order_views (${columns}) values ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14)
     on conflict (id) do update set status = excluded.status, reason = excluded.reason, detail = excluded.detail, payment_id = excluded.payment_id,
       refunded = excluded.refunded, version = excluded.version, updated_at = excluded.updated_at
-    where order_views.version < excluded.version`, [
-    state.orderId, state.tenantId, state.userId, state.status, JSON.stringify(state.items), BigInt(state.totalMinor), state.currency,
-    state.reason, state.detail, state.paymentId, state.refunded, state.version, state.createdAt, state.updatedAt,
-  ])
+    where order_views.version < excluded.version`,
+    [
+      state.orderId,
+      state.tenantId,
+      state.userId,
+      state.status,
+      JSON.stringify(state.items),
+      BigInt(state.totalMinor),
+      state.currency,
+      state.reason,
+      state.detail,
+      state.paymentId,
+      state.refunded,
+      state.version,
+      state.createdAt,
+      state.updatedAt,
+    ],
+  )
 }
 
 /** Lines as the API and the published events show them: decimal prices in the order's currency. */
 export const linesOut = (items: readonly Line[], currency: string): Order['items'] =>
-  items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity, unitPrice: toAmount(BigInt(l.unitPriceMinor), currency), currency }))
+  items.map((l) => ({
+    productId: l.productId,
+    name: l.name,
+    quantity: l.quantity,
+    unitPrice: toAmount(BigInt(l.unitPriceMinor), currency),
+    currency,
+  }))
 
 export function toOrder(row: ViewRow): Order {
   return {
@@ -78,12 +100,24 @@ export interface ListFilter {
 }
 
 /** Newest first; the cursor is (created_at in microseconds, id) of the last order of the page. */
-export function listOrders(db: Sql, filter: ListFilter): Promise<{ items: Order[], nextCursor: string | null }> {
+export function listOrders(db: Sql, filter: ListFilter): Promise<{ items: Order[]; nextCursor: string | null }> {
   const params: unknown[] = [filter.tenantId]
   const where = ['tenant_id = $1']
   if (filter.userId) where.push(`user_id = $${params.push(filter.userId)}`)
   if (filter.status) where.push(`status = $${params.push(filter.status)}`)
-  return newestFirst(db, { table: 'order_views', columns, time: 'created_at', where: where.join(' and '), params, limit: filter.limit, cursor: filter.cursor }, toOrder)
+  return newestFirst(
+    db,
+    {
+      table: 'order_views',
+      columns,
+      time: 'created_at',
+      where: where.join(' and '),
+      params,
+      limit: filter.limit,
+      cursor: filter.cursor,
+    },
+    toOrder,
+  )
 }
 
 /** Every row of the read model, in id order: what a rebuild must reproduce. */
@@ -94,10 +128,11 @@ export async function dumpViews(db: Sql): Promise<Record<string, unknown>[]> {
 /** Drops the read model and replays every stream from its first event into it. Returns how many orders. */
 export async function rebuildViews(tx: Sql): Promise<number> {
   await tx.query('delete from order_views')
-  const rows = await tx.query<{ stream_id: string, type: string, data: unknown, version: number, recorded_at: Date }>(
-    'select stream_id, type, data, version, recorded_at from events order by stream_id, version')
+  const rows = await tx.query<{ stream_id: string; type: string; data: unknown; version: number; recorded_at: Date }>(
+    'select stream_id, type, data, version, recorded_at from events order by stream_id, version',
+  )
   let count = 0
-  for (let i = 0; i < rows.length;) {
+  for (let i = 0; i < rows.length; ) {
     const stream = rows[i]!.stream_id
     const events: Recorded[] = []
     for (; i < rows.length && rows[i]!.stream_id === stream; i++) {

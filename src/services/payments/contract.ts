@@ -19,8 +19,12 @@ const Key = Type.String({ minLength: 1, maxLength: 200 })
 const PaymentToken = Type.String({ pattern: '^tok_[A-Za-z0-9_]{1,64}$' })
 
 export const PaymentStatus = Type.Union([
-  Type.Literal('authorized'), Type.Literal('declined'), Type.Literal('captured'),
-  Type.Literal('voided'), Type.Literal('refunded'), Type.Literal('partially_refunded'),
+  Type.Literal('authorized'),
+  Type.Literal('declined'),
+  Type.Literal('captured'),
+  Type.Literal('voided'),
+  Type.Literal('refunded'),
+  Type.Literal('partially_refunded'),
 ])
 export const DeclineReason = Type.Union([Type.Literal('card_declined'), Type.Literal('insufficient_funds')])
 
@@ -40,7 +44,12 @@ export const Payment = Type.Object({
 })
 
 /** A line of an invoice: an order line, a plan's fee, or usage beyond what the plan includes. */
-export const InvoiceLine = Type.Object({ description: Type.String(), quantity: Type.Integer(), unitPrice: Amount, amount: Amount })
+export const InvoiceLine = Type.Object({
+  description: Type.String(),
+  quantity: Type.Integer(),
+  unitPrice: Amount,
+  amount: Amount,
+})
 
 export const Invoice = Type.Object({
   id: Id,
@@ -84,64 +93,159 @@ export const Subscription = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 })
 
-const Usage = Type.Object({ id: Id, subscriptionId: Id, quantity: Type.Integer(), timestamp: Type.String({ format: 'date-time' }) })
+const Usage = Type.Object({
+  id: Id,
+  subscriptionId: Id,
+  quantity: Type.Integer(),
+  timestamp: Type.String({ format: 'date-time' }),
+})
 
 const IdParams = Type.Object({ id: Id })
-const ListQuery = Type.Object({
-  limit: Limit(),
-  cursor: Type.Optional(Cursor),
-}, { additionalProperties: false })
+const ListQuery = Type.Object(
+  {
+    limit: Limit(),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+)
 
-const PaymentEvent = Type.Object({ paymentId: Id, orderId: Id, userId: Id, tenantId: Id, amount: Amount, currency: Currency })
+const PaymentEvent = Type.Object({
+  paymentId: Id,
+  orderId: Id,
+  userId: Id,
+  tenantId: Id,
+  amount: Amount,
+  currency: Currency,
+})
 
 export const paymentsContract = defineContract({
   name: 'payments',
   version: '1.0.0',
   routes: {
-    listPayments: { method: 'GET', path: '/api/payments', summary: 'Your payments; staff: every payment of the tenant. Newest first', query: ListQuery, response: Page(Payment) },
-    getPayment: { method: 'GET', path: '/api/payments/:id', summary: 'A payment (yours, or any of the tenant for staff)', params: IdParams, response: Payment, errors: ['not_found'] },
-    refundPayment: {
-      method: 'POST', path: '/api/payments/:id/refund', summary: 'Give back captured money (staff): `amount`, or all that is left. Needs an Idempotency-Key header',
-      params: IdParams, body: Type.Object({ amount: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e13 })) }, { additionalProperties: false }),
-      response: Payment, errors: ['not_found', 'refund_exceeds_capture', 'payment_state', 'idempotency_key_missing', 'idempotency_key_reused', 'bad_request'],
+    listPayments: {
+      method: 'GET',
+      path: '/api/payments',
+      summary: 'Your payments; staff: every payment of the tenant. Newest first',
+      query: ListQuery,
+      response: Page(Payment),
     },
-    listInvoices: { method: 'GET', path: '/api/invoices', summary: 'Your invoices; staff: every invoice of the tenant. Newest first', query: ListQuery, response: Page(Invoice) },
-    getInvoice: {
-      method: 'GET', path: '/api/invoices/:id', summary: 'An invoice, as JSON or (Accept: text/html, or ?format=html) as a printable page',
-      params: IdParams, query: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('html')])) }, { additionalProperties: false }),
-      response: Invoice, produces: ['text/html'], errors: ['not_found'],
-    },
-    listPlans: { method: 'GET', path: '/api/subscriptions/plans', summary: 'The plans one may subscribe to', response: Type.Object({ items: Type.Array(Plan) }) },
-    createSubscription: {
-      method: 'POST', path: '/api/subscriptions', summary: 'Subscribe (yourself) to a plan', status: 201,
-      body: Type.Object({ planId: PlanId }, { additionalProperties: false }), response: Subscription, errors: ['not_found'],
-    },
-    getSubscription: { method: 'GET', path: '/api/subscriptions/:id', summary: 'A subscription with its usage this period', params: IdParams, response: Subscription, errors: ['not_found'] },
-    recordUsage: {
-      method: 'POST', path: '/api/subscriptions/:id/usage', summary: 'Record units used. Deduplicated by the Idempotency-Key header or `clientId`', status: 201,
+    getPayment: {
+      method: 'GET',
+      path: '/api/payments/:id',
+      summary: 'A payment (yours, or any of the tenant for staff)',
       params: IdParams,
-      body: Type.Object({
-        quantity: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
-        timestamp: Type.Optional(Type.String({ format: 'date-time' })),
-        clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-      }, { additionalProperties: false }),
-      response: Usage, errors: ['not_found', 'idempotency_key_reused', 'bad_request'],
+      response: Payment,
+      errors: ['not_found'],
+    },
+    refundPayment: {
+      method: 'POST',
+      path: '/api/payments/:id/refund',
+      summary: 'Give back captured money (staff): `amount`, or all that is left. Needs an Idempotency-Key header',
+      params: IdParams,
+      body: Type.Object(
+        { amount: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e13 })) },
+        { additionalProperties: false },
+      ),
+      response: Payment,
+      errors: [
+        'not_found',
+        'refund_exceeds_capture',
+        'payment_state',
+        'idempotency_key_missing',
+        'idempotency_key_reused',
+        'bad_request',
+      ],
+    },
+    listInvoices: {
+      method: 'GET',
+      path: '/api/invoices',
+      summary: 'Your invoices; staff: every invoice of the tenant. Newest first',
+      query: ListQuery,
+      response: Page(Invoice),
+    },
+    getInvoice: {
+      method: 'GET',
+      path: '/api/invoices/:id',
+      summary: 'An invoice, as JSON or (Accept: text/html, or ?format=html) as a printable page',
+      params: IdParams,
+      query: Type.Object(
+        { format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('html')])) },
+        { additionalProperties: false },
+      ),
+      response: Invoice,
+      produces: ['text/html'],
+      errors: ['not_found'],
+    },
+    listPlans: {
+      method: 'GET',
+      path: '/api/subscriptions/plans',
+      summary: 'The plans one may subscribe to',
+      response: Type.Object({ items: Type.Array(Plan) }),
+    },
+    createSubscription: {
+      method: 'POST',
+      path: '/api/subscriptions',
+      summary: 'Subscribe (yourself) to a plan',
+      status: 201,
+      body: Type.Object({ planId: PlanId }, { additionalProperties: false }),
+      response: Subscription,
+      errors: ['not_found'],
+    },
+    getSubscription: {
+      method: 'GET',
+      path: '/api/subscriptions/:id',
+      summary: 'A subscription with its usage this period',
+      params: IdParams,
+      response: Subscription,
+      errors: ['not_found'],
+    },
+    recordUsage: {
+      method: 'POST',
+      path: '/api/subscriptions/:id/usage',
+      summary: 'Record units used. Deduplicated by the Idempotency-Key header or `clientId`',
+      status: 201,
+      params: IdParams,
+      body: Type.Object(
+        {
+          quantity: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+          timestamp: Type.Optional(Type.String({ format: 'date-time' })),
+          clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        },
+        { additionalProperties: false },
+      ),
+      response: Usage,
+      errors: ['not_found', 'idempotency_key_reused', 'bad_request'],
     },
     invoiceSubscription: {
-      method: 'POST', path: '/api/subscriptions/:id/invoice', summary: 'Close the period (staff): invoice the fee and the usage beyond the plan. Needs an Idempotency-Key header', status: 201,
-      params: IdParams, response: Invoice, errors: ['not_found', 'idempotency_key_missing', 'bad_request'],
+      method: 'POST',
+      path: '/api/subscriptions/:id/invoice',
+      summary:
+        'Close the period (staff): invoice the fee and the usage beyond the plan. Needs an Idempotency-Key header',
+      status: 201,
+      params: IdParams,
+      response: Invoice,
+      errors: ['not_found', 'idempotency_key_missing', 'bad_request'],
     },
   },
   actions: {
     authorizePayment: {
-      summary: 'Hold the order\'s amount on the payment method; a decline is an outcome (status declined), not an error',
-      input: Type.Object({ key: Key, orderId: Id, userId: Id, tenantId: Id, amount: Amount, currency: Currency, token: PaymentToken }, { additionalProperties: false }),
+      summary: "Hold the order's amount on the payment method; a decline is an outcome (status declined), not an error",
+      input: Type.Object(
+        { key: Key, orderId: Id, userId: Id, tenantId: Id, amount: Amount, currency: Currency, token: PaymentToken },
+        { additionalProperties: false },
+      ),
       output: Payment,
       idempotent: true,
     },
-    capturePayment: { summary: 'Take the authorized amount', input: Type.Object({ key: Key, orderId: Id }, { additionalProperties: false }), output: Payment, idempotent: true },
+    capturePayment: {
+      summary: 'Take the authorized amount',
+      input: Type.Object({ key: Key, orderId: Id }, { additionalProperties: false }),
+      output: Payment,
+      idempotent: true,
+    },
     voidPayment: {
-      summary: 'Release an authorization (compensation). Before any authorization it records the void, so a late authorize holds nothing',
+      summary:
+        'Release an authorization (compensation). Before any authorization it records the void, so a late authorize holds nothing',
       input: Type.Object({ key: Key, orderId: Id }, { additionalProperties: false }),
       output: Type.Union([Payment, Type.Null()]),
       idempotent: true,
@@ -161,9 +265,14 @@ export const paymentsContract = defineContract({
     /** `amount` is this refund; `refunded` the total refunded so far. */
     'payment.refunded': Type.Intersect([PaymentEvent, Type.Object({ refundId: Id, refunded: Amount })]),
     'invoice.issued': Type.Object({
-      invoiceId: Id, number: Type.String(), tenantId: Id, userId: Id,
-      orderId: Type.Union([Id, Type.Null()]), subscriptionId: Type.Union([Id, Type.Null()]),
-      total: Amount, currency: Currency,
+      invoiceId: Id,
+      number: Type.String(),
+      tenantId: Id,
+      userId: Id,
+      orderId: Type.Union([Id, Type.Null()]),
+      subscriptionId: Type.Union([Id, Type.Null()]),
+      total: Amount,
+      currency: Currency,
     }),
   },
 })

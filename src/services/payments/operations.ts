@@ -38,24 +38,38 @@ export interface OperationRequest {
 
 /** Stores an operation's outcome under its key and returns it. */
 export async function finishOperation<T extends PaymentOut | null>(tx: Sql, key: string, response: T): Promise<T> {
-  await tx.query(`update payment_operations set status = 'done', response = $2::text::jsonb, updated_at = now() where key = $1`, [key, JSON.stringify(response)])
+  await tx.query(
+    `update payment_operations set status = 'done', response = $2::text::jsonb, updated_at = now() where key = $1`,
+    [key, JSON.stringify(response)],
+  )
   return response
 }
 
-type Claim = { done: PaymentOut | null } | { drive: OperationRow, row: PaymentRow }
+type Claim = { done: PaymentOut | null } | { drive: OperationRow; row: PaymentRow }
 
-export async function operate(kind: Kind, request: OperationRequest, ctx: Ctx, rt: PaymentsRuntime): Promise<PaymentOut | null> {
+export async function operate(
+  kind: Kind,
+  request: OperationRequest,
+  ctx: Ctx,
+  rt: PaymentsRuntime,
+): Promise<PaymentOut | null> {
   const claimed = await ctx.db.transaction((tx) => claim(tx, kind, request))
   if ('done' in claimed) return claimed.done
   const { drive: op, row } = claimed
   const signal = AbortSignal.any([ctx.signal, rt.stopping])
   try {
-    const money = { idempotencyKey: op.key, amountMinor: op.amount_minor, currency: row.currency!, reference: row.provider_ref ?? '' }
+    const money = {
+      idempotencyKey: op.key,
+      amountMinor: op.amount_minor,
+      currency: row.currency!,
+      reference: row.provider_ref ?? '',
+    }
     if (kind === 'capture') await rt.provider.capture(money, signal)
     else if (kind === 'refund') await rt.provider.refund(money, signal)
     else await rt.provider.void({ idempotencyKey: op.key, authorizationKey: row.id }, signal)
   } catch (error) {
-    const failure = error instanceof MosaicError ? error : new MosaicError(paymentsErrors.provider_unavailable, { cause: error })
+    const failure =
+      error instanceof MosaicError ? error : new MosaicError(paymentsErrors.provider_unavailable, { cause: error })
     // A refusal is recorded (it no longer holds the payment busy nor counts against what is left to
     // refund); no answer is not, and the key stays pending. Either way a repeat may ask again.
     if (!failure.retryable) await ctx.db.transaction((tx) => fail(tx, op.key, failure))
@@ -68,24 +82,37 @@ async function claim(tx: ServiceTx<PaymentsContract>, kind: Kind, request: Opera
   const [op] = await tx.query<OperationRow>('select * from payment_operations where key = $1 for update', [request.key])
   if (op) {
     const row = await lockById(tx, op.payment_id)
-    if (op.kind !== kind || (request.orderId !== undefined && row.order_id !== request.orderId) || (request.paymentId !== undefined && row.id !== request.paymentId) ||
-      (op.fingerprint ?? undefined) !== request.fingerprint) {
+    if (
+      op.kind !== kind ||
+      (request.orderId !== undefined && row.order_id !== request.orderId) ||
+      (request.paymentId !== undefined && row.id !== request.paymentId) ||
+      (op.fingerprint ?? undefined) !== request.fingerprint
+    ) {
       throw new MosaicError(codes.idempotency_key_reused, { detail: `key ${request.key} was used for another request` })
     }
     if (op.status === 'done') return { done: op.response }
     if (op.status === 'failed') {
-      if (kind === 'refund') throw new MosaicError(op.error!, { detail: `the first request with key ${request.key} failed` })
+      if (kind === 'refund')
+        throw new MosaicError(op.error!, { detail: `the first request with key ${request.key} failed` })
       return askAgain(tx, kind, op, row)
     }
     return { drive: op, row }
   }
 
-  const row = request.paymentId !== undefined
-    ? (await tx.query<PaymentRow>(`select ${paymentColumns} from payments where id = $1 for update`, [request.paymentId]))[0]
-    : await lockByOrder(tx, request.orderId!)
+  const row =
+    request.paymentId !== undefined
+      ? (
+          await tx.query<PaymentRow>(`select ${paymentColumns} from payments where id = $1 for update`, [
+            request.paymentId,
+          ])
+        )[0]
+      : await lockByOrder(tx, request.orderId!)
   const insert = async (payment: PaymentRow, status: 'pending' | 'done', amountMinor = 0n): Promise<OperationRow> => {
-    const [created] = await tx.query<OperationRow>(`insert into payment_operations (key, kind, payment_id, status, amount_minor, fingerprint)
-      values ($1, $2, $3, $4, $5, $6) returning *`, [request.key, kind, payment.id, status, amountMinor, request.fingerprint ?? null])
+    const [created] = await tx.query<OperationRow>(
+      `insert into payment_operations (key, kind, payment_id, status, amount_minor, fingerprint)
+      values ($1, $2, $3, $4, $5, $6) returning *`,
+      [request.key, kind, payment.id, status, amountMinor, request.fingerprint ?? null],
+    )
     return created!
   }
   const done = async (payment: PaymentRow, response: PaymentOut | null): Promise<Claim> => {
@@ -96,8 +123,10 @@ async function claim(tx: ServiceTx<PaymentsContract>, kind: Kind, request: Opera
   if (kind === 'void') {
     if (!row) {
       // Nothing authorized yet (the authorization may still be on its way): leave a tombstone.
-      const [tombstone] = await tx.query<PaymentRow>(`insert into payments (id, order_id, status) values ($1, $2, 'voided') returning ${paymentColumns}`,
-        [`pay_${createHash('sha256').update(request.orderId!).digest('hex').slice(0, 32)}`, request.orderId])
+      const [tombstone] = await tx.query<PaymentRow>(
+        `insert into payments (id, order_id, status) values ($1, $2, 'voided') returning ${paymentColumns}`,
+        [`pay_${createHash('sha256').update(request.orderId!).digest('hex').slice(0, 32)}`, request.orderId],
+      )
       return done(tombstone!, null)
     }
     if (row.user_id === null) return done(row, null)
@@ -105,35 +134,55 @@ async function claim(tx: ServiceTx<PaymentsContract>, kind: Kind, request: Opera
     if (row.status === 'pending') {
       // The authorization is still with the provider (or timed out): from now on its answer cannot
       // hold money here, and the provider is told to release whatever it may hold.
-      const [voided] = await tx.query<PaymentRow>(`update payments set status = 'voided', updated_at = now() where id = $1 returning ${paymentColumns}`, [row.id])
+      const [voided] = await tx.query<PaymentRow>(
+        `update payments set status = 'voided', updated_at = now() where id = $1 returning ${paymentColumns}`,
+        [row.id],
+      )
       await tx.publish('payment.voided', eventOf(voided!), { subject: row.id })
       return { drive: await insert(voided!, 'pending'), row: voided! }
     }
-    if (row.status !== 'authorized') throw new MosaicError(paymentsErrors.payment_state, { detail: `payment ${row.id} is ${row.status}: refund it instead` })
+    if (row.status !== 'authorized')
+      throw new MosaicError(paymentsErrors.payment_state, {
+        detail: `payment ${row.id} is ${row.status}: refund it instead`,
+      })
     await notBusy(tx, row)
     return { drive: await insert(row, 'pending'), row }
   }
 
-  if (!row || row.user_id === null) throw new MosaicError('not_found', { detail: `no payment for ${request.paymentId ?? `order ${request.orderId}`}` })
+  if (!row || row.user_id === null)
+    throw new MosaicError('not_found', { detail: `no payment for ${request.paymentId ?? `order ${request.orderId}`}` })
   if (kind === 'capture') {
-    if (row.status === 'captured' || row.status === 'refunded' || row.status === 'partially_refunded') return done(row, toPayment(row))
-    if (row.status !== 'authorized') throw new MosaicError(paymentsErrors.payment_state, { detail: `payment ${row.id} is ${row.status}, not authorized` })
+    if (row.status === 'captured' || row.status === 'refunded' || row.status === 'partially_refunded')
+      return done(row, toPayment(row))
+    if (row.status !== 'authorized')
+      throw new MosaicError(paymentsErrors.payment_state, {
+        detail: `payment ${row.id} is ${row.status}, not authorized`,
+      })
     await notBusy(tx, row)
     return { drive: await insert(row, 'pending', row.amount_minor!), row }
   }
 
   if (row.status !== 'captured' && row.status !== 'partially_refunded' && row.status !== 'refunded') {
-    throw new MosaicError(paymentsErrors.payment_state, { detail: `payment ${row.id} is ${row.status}: only captured money is refunded` })
+    throw new MosaicError(paymentsErrors.payment_state, {
+      detail: `payment ${row.id} is ${row.status}: only captured money is refunded`,
+    })
   }
-  const [{ pending }] = await tx.query<{ pending: bigint }>(`select coalesce(sum(amount_minor), 0)::bigint as pending from payment_operations
-    where payment_id = $1 and kind = 'refund' and status = 'pending'`, [row.id]) as [{ pending: bigint }]
+  const [{ pending }] = (await tx.query<{ pending: bigint }>(
+    `select coalesce(sum(amount_minor), 0)::bigint as pending from payment_operations
+    where payment_id = $1 and kind = 'refund' and status = 'pending'`,
+    [row.id],
+  )) as [{ pending: bigint }]
   const left = row.captured_minor - row.refunded_minor - BigInt(pending)
   const amountMinor = request.amount === undefined ? left : toMinor(request.amount, row.currency!, '/amount')
   if (request.amount !== undefined && amountMinor === 0n) {
-    throw new MosaicError('validation_failed', { issues: [{ path: '/amount', code: 'minimum', message: 'must be more than 0' }] })
+    throw new MosaicError('validation_failed', {
+      issues: [{ path: '/amount', code: 'minimum', message: 'must be more than 0' }],
+    })
   }
   if (amountMinor > left || left === 0n) {
-    throw new MosaicError(paymentsErrors.refund_exceeds_capture, { detail: `${toAmount(left, row.currency!)} ${row.currency} is left to refund` })
+    throw new MosaicError(paymentsErrors.refund_exceeds_capture, {
+      detail: `${toAmount(left, row.currency!)} ${row.currency} is left to refund`,
+    })
   }
   return { drive: await insert(row, 'pending', amountMinor), row }
 }
@@ -147,25 +196,42 @@ async function claim(tx: ServiceTx<PaymentsContract>, kind: Kind, request: Opera
  * refund stands: its amount went back to what is left to refund, and another key asks again.)
  */
 async function askAgain(tx: Sql, kind: 'capture' | 'void', op: OperationRow, row: PaymentRow): Promise<Claim> {
-  if (kind === 'capture' && (row.status === 'captured' || row.status === 'refunded' || row.status === 'partially_refunded')) {
+  if (
+    kind === 'capture' &&
+    (row.status === 'captured' || row.status === 'refunded' || row.status === 'partially_refunded')
+  ) {
     return { done: await finishOperation(tx, op.key, toPayment(row)) }
   }
   // A void may have marked the payment voided before the provider refused to release the hold.
-  const allowed = kind === 'capture' ? row.status === 'authorized' : row.status === 'authorized' || row.status === 'voided'
-  if (!allowed) throw new MosaicError(paymentsErrors.payment_state, { detail: `payment ${row.id} is ${row.status}: the ${kind} refused with key ${op.key} is not asked again` })
+  const allowed =
+    kind === 'capture' ? row.status === 'authorized' : row.status === 'authorized' || row.status === 'voided'
+  if (!allowed)
+    throw new MosaicError(paymentsErrors.payment_state, {
+      detail: `payment ${row.id} is ${row.status}: the ${kind} refused with key ${op.key} is not asked again`,
+    })
   await notBusy(tx, row)
-  const [again] = await tx.query<OperationRow>(`update payment_operations set status = 'pending', error = null, updated_at = now() where key = $1 returning *`, [op.key])
+  const [again] = await tx.query<OperationRow>(
+    `update payment_operations set status = 'pending', error = null, updated_at = now() where key = $1 returning *`,
+    [op.key],
+  )
   return { drive: again!, row }
 }
 
 /** A second capture or void while one waits for the provider would race it there. */
 async function notBusy(tx: Sql, row: PaymentRow): Promise<void> {
-  const busy = await tx.query(`select key from payment_operations where payment_id = $1 and status = 'pending' and kind in ('capture', 'void')`, [row.id])
-  if (busy.length > 0) throw new MosaicError(paymentsErrors.payment_busy, { detail: `payment ${row.id} has an operation in progress` })
+  const busy = await tx.query(
+    `select key from payment_operations where payment_id = $1 and status = 'pending' and kind in ('capture', 'void')`,
+    [row.id],
+  )
+  if (busy.length > 0)
+    throw new MosaicError(paymentsErrors.payment_busy, { detail: `payment ${row.id} has an operation in progress` })
 }
 
 async function fail(tx: Sql, key: string, error: MosaicError): Promise<void> {
-  await tx.query(`update payment_operations set status = 'failed', error = $2, updated_at = now() where key = $1 and status = 'pending'`, [key, error.code])
+  await tx.query(
+    `update payment_operations set status = 'failed', error = $2, updated_at = now() where key = $1 and status = 'pending'`,
+    [key, error.code],
+  )
 }
 
 export const refundIdOf = (key: string): string => `rf_${createHash('sha256').update(key).digest('hex').slice(0, 32)}`
@@ -177,21 +243,36 @@ async function apply(tx: ServiceTx<PaymentsContract>, kind: Kind, key: string): 
   const row = await lockById(tx, op!.payment_id)
   let updated = row
   if (kind === 'capture') {
-    ;[updated] = await tx.query<PaymentRow>(`update payments set status = 'captured', captured_minor = amount_minor, updated_at = now()
-      where id = $1 returning ${paymentColumns}`, [row.id]) as [PaymentRow]
+    ;[updated] = (await tx.query<PaymentRow>(
+      `update payments set status = 'captured', captured_minor = amount_minor, updated_at = now()
+      where id = $1 returning ${paymentColumns}`,
+      [row.id],
+    )) as [PaymentRow]
     await tx.publish('payment.captured', eventOf(updated, updated.captured_minor), { subject: row.id })
   } else if (kind === 'void') {
     if (row.status === 'authorized') {
-      ;[updated] = await tx.query<PaymentRow>(`update payments set status = 'voided', updated_at = now() where id = $1 returning ${paymentColumns}`, [row.id]) as [PaymentRow]
+      ;[updated] = (await tx.query<PaymentRow>(
+        `update payments set status = 'voided', updated_at = now() where id = $1 returning ${paymentColumns}`,
+        [row.id],
+      )) as [PaymentRow]
       await tx.publish('payment.voided', eventOf(updated), { subject: row.id })
     }
   } else {
-    ;[updated] = await tx.query<PaymentRow>(`update payments set refunded_minor = refunded_minor + $2,
+    ;[updated] = (await tx.query<PaymentRow>(
+      `update payments set refunded_minor = refunded_minor + $2,
       status = case when refunded_minor + $2 = captured_minor then 'refunded' else 'partially_refunded' end, updated_at = now()
-      where id = $1 returning ${paymentColumns}`, [row.id, op!.amount_minor]) as [PaymentRow]
-    await tx.publish('payment.refunded', {
-      ...eventOf(updated, op!.amount_minor), refundId: refundIdOf(key), refunded: toAmount(updated.refunded_minor, updated.currency!),
-    }, { subject: row.id })
+      where id = $1 returning ${paymentColumns}`,
+      [row.id, op!.amount_minor],
+    )) as [PaymentRow]
+    await tx.publish(
+      'payment.refunded',
+      {
+        ...eventOf(updated, op!.amount_minor),
+        refundId: refundIdOf(key),
+        refunded: toAmount(updated.refunded_minor, updated.currency!),
+      },
+      { subject: row.id },
+    )
   }
   return finishOperation(tx, key, toPayment(updated))
 }

@@ -9,8 +9,8 @@ import { paymentsErrors } from './contract.ts'
 export type DeclineReason = 'card_declined' | 'insufficient_funds'
 
 export type AuthorizeResult =
-  | { readonly outcome: 'authorized', readonly reference: string }
-  | { readonly outcome: 'declined', readonly reason: DeclineReason }
+  | { readonly outcome: 'authorized'; readonly reference: string }
+  | { readonly outcome: 'declined'; readonly reason: DeclineReason }
 
 export interface MoneyRequest {
   readonly idempotencyKey: string
@@ -27,13 +27,19 @@ export interface PaymentProvider {
    * Releases the hold made by the authorization with key `authorizationKey`, whether or not its
    * answer ever reached us; releasing nothing (never authorized, declined, already released) is no error.
    */
-  void(request: { readonly idempotencyKey: string, readonly authorizationKey: string }, signal: AbortSignal): Promise<void>
+  void(
+    request: { readonly idempotencyKey: string; readonly authorizationKey: string },
+    signal: AbortSignal,
+  ): Promise<void>
   refund(request: MoneyRequest & { readonly reference: string }, signal: AbortSignal): Promise<void>
 }
 
 /** Rejects when `signal` aborts: what a provider call does when its caller gives up. */
 function aborted(signal: AbortSignal): MosaicError {
-  return new MosaicError('deadline_exceeded', { detail: 'the payment provider call was abandoned', cause: signal.reason })
+  return new MosaicError('deadline_exceeded', {
+    detail: 'the payment provider call was abandoned',
+    cause: signal.reason,
+  })
 }
 
 /** Waits for nothing but the signal: a provider that never answers, without a timer of its own. */
@@ -62,8 +68,10 @@ interface AuthorizationRow {
 }
 
 const toResult = (row: AuthorizationRow): AuthorizeResult | undefined =>
-  row.outcome === 'authorized' ? { outcome: 'authorized', reference: row.reference! }
-    : row.outcome === 'declined' ? { outcome: 'declined', reason: row.decline_reason! }
+  row.outcome === 'authorized'
+    ? { outcome: 'authorized', reference: row.reference! }
+    : row.outcome === 'declined'
+      ? { outcome: 'declined', reason: row.decline_reason! }
       : undefined
 
 /** The answer a token gives on the given attempt; undefined: this attempt fails (tok_flaky's first), null: no answer (tok_timeout). */
@@ -87,44 +95,79 @@ function answer(token: string, attempt: number, key: string): AuthorizeResult | 
  */
 export function createSimulatedProvider(db: LedgerDb): SimulatedProvider {
   /** Locks the authorization a capture or refund names, or refuses: the simulator never authorized it. */
-  const authorizationOf = async (tx: Sql, reference: string): Promise<{ key: string, captured_minor: bigint, refunded_minor: bigint }> => {
-    const [auth] = await tx.query<{ key: string, captured_minor: bigint, refunded_minor: bigint }>(`select key, captured_minor, refunded_minor
-      from simulated_provider_authorizations where reference = $1 and outcome = 'authorized' for update`, [reference])
+  const authorizationOf = async (
+    tx: Sql,
+    reference: string,
+  ): Promise<{ key: string; captured_minor: bigint; refunded_minor: bigint }> => {
+    const [auth] = await tx.query<{ key: string; captured_minor: bigint; refunded_minor: bigint }>(
+      `select key, captured_minor, refunded_minor
+      from simulated_provider_authorizations where reference = $1 and outcome = 'authorized' for update`,
+      [reference],
+    )
     if (!auth) throw new MosaicError('bad_request', { detail: `no authorization ${reference}` })
     return auth
   }
   /** Claims a capture, void or refund key; false when it was carried out already (then nothing is done again). */
-  const firstTime = async (tx: Sql, key: string, kind: 'capture' | 'void' | 'refund', authorizationKey: string, amountMinor = 0n): Promise<boolean> =>
-    (await tx.query(`insert into simulated_provider_requests (key, kind, authorization_key, amount_minor) values ($1, $2, $3, $4)
-      on conflict (key) do nothing returning key`, [key, kind, authorizationKey, amountMinor])).length > 0
+  const firstTime = async (
+    tx: Sql,
+    key: string,
+    kind: 'capture' | 'void' | 'refund',
+    authorizationKey: string,
+    amountMinor = 0n,
+  ): Promise<boolean> =>
+    (
+      await tx.query(
+        `insert into simulated_provider_requests (key, kind, authorization_key, amount_minor) values ($1, $2, $3, $4)
+      on conflict (key) do nothing returning key`,
+        [key, kind, authorizationKey, amountMinor],
+      )
+    ).length > 0
 
   return {
     name: 'simulated',
     async held(key) {
-      const [row] = await db.query<{ held: boolean }>('select held from simulated_provider_authorizations where key = $1', [key])
+      const [row] = await db.query<{ held: boolean }>(
+        'select held from simulated_provider_authorizations where key = $1',
+        [key],
+      )
       return row?.held ?? false
     },
 
     async authorize({ idempotencyKey: key, token }, signal) {
       if (signal.aborted) throw aborted(signal)
       const decided = await db.transaction(async (tx) => {
-        await tx.query('insert into simulated_provider_authorizations (key) values ($1) on conflict (key) do nothing', [key])
-        const [row] = await tx.query<AuthorizationRow>(`select attempts, outcome, reference, decline_reason
-          from simulated_provider_authorizations where key = $1 for update`, [key])
+        await tx.query('insert into simulated_provider_authorizations (key) values ($1) on conflict (key) do nothing', [
+          key,
+        ])
+        const [row] = await tx.query<AuthorizationRow>(
+          `select attempts, outcome, reference, decline_reason
+          from simulated_provider_authorizations where key = $1 for update`,
+          [key],
+        )
         const first = toResult(row!)
         if (first) return first
         // Counted whatever the attempt brings, so that tok_flaky's second attempt succeeds even after a restart.
         const attempt = row!.attempts + 1
         const result = answer(token, attempt, key)
-        await tx.query(`update simulated_provider_authorizations set attempts = $2, outcome = $3, reference = $4, decline_reason = $5,
-          held = $6, updated_at = now() where key = $1`, [
-          key, attempt, result?.outcome ?? null, result?.outcome === 'authorized' ? result.reference : null, result?.outcome === 'declined' ? result.reason : null,
-          result?.outcome === 'authorized',
-        ])
+        await tx.query(
+          `update simulated_provider_authorizations set attempts = $2, outcome = $3, reference = $4, decline_reason = $5,
+          held = $6, updated_at = now() where key = $1`,
+          [
+            key,
+            attempt,
+            result?.outcome ?? null,
+            result?.outcome === 'authorized' ? result.reference : null,
+            result?.outcome === 'declined' ? result.reason : null,
+            result?.outcome === 'authorized',
+          ],
+        )
         return result
       })
       if (decided === null) return hangUntilAborted(signal)
-      if (decided === undefined) throw new MosaicError(paymentsErrors.provider_unavailable, { detail: 'simulated outage: try again with the same key' })
+      if (decided === undefined)
+        throw new MosaicError(paymentsErrors.provider_unavailable, {
+          detail: 'simulated outage: try again with the same key',
+        })
       return decided
     },
 
@@ -132,9 +175,12 @@ export function createSimulatedProvider(db: LedgerDb): SimulatedProvider {
       if (signal.aborted) throw aborted(signal)
       await db.transaction(async (tx) => {
         const auth = await authorizationOf(tx, reference)
-        if (!await firstTime(tx, idempotencyKey, 'capture', auth.key, amountMinor)) return
-        await tx.query(`update simulated_provider_authorizations set held = false, captured_minor = captured_minor + $2, updated_at = now()
-          where key = $1`, [auth.key, amountMinor])
+        if (!(await firstTime(tx, idempotencyKey, 'capture', auth.key, amountMinor))) return
+        await tx.query(
+          `update simulated_provider_authorizations set held = false, captured_minor = captured_minor + $2, updated_at = now()
+          where key = $1`,
+          [auth.key, amountMinor],
+        )
       })
     },
 
@@ -143,7 +189,10 @@ export function createSimulatedProvider(db: LedgerDb): SimulatedProvider {
       // Releasing is harmless to repeat, and releases a hold granted since the first time.
       await db.transaction(async (tx) => {
         await firstTime(tx, idempotencyKey, 'void', authorizationKey)
-        await tx.query('update simulated_provider_authorizations set held = false, updated_at = now() where key = $1 and held', [authorizationKey])
+        await tx.query(
+          'update simulated_provider_authorizations set held = false, updated_at = now() where key = $1 and held',
+          [authorizationKey],
+        )
       })
     },
 
@@ -151,10 +200,14 @@ export function createSimulatedProvider(db: LedgerDb): SimulatedProvider {
       if (signal.aborted) throw aborted(signal)
       await db.transaction(async (tx) => {
         const auth = await authorizationOf(tx, reference)
-        if (!await firstTime(tx, idempotencyKey, 'refund', auth.key, amountMinor)) return
-        if (auth.refunded_minor + amountMinor > auth.captured_minor) throw new MosaicError('bad_request', { detail: 'refund exceeds the captured amount' })
-        await tx.query(`update simulated_provider_authorizations set refunded_minor = refunded_minor + $2, updated_at = now()
-          where key = $1`, [auth.key, amountMinor])
+        if (!(await firstTime(tx, idempotencyKey, 'refund', auth.key, amountMinor))) return
+        if (auth.refunded_minor + amountMinor > auth.captured_minor)
+          throw new MosaicError('bad_request', { detail: 'refund exceeds the captured amount' })
+        await tx.query(
+          `update simulated_provider_authorizations set refunded_minor = refunded_minor + $2, updated_at = now()
+          where key = $1`,
+          [auth.key, amountMinor],
+        )
       })
     },
   }

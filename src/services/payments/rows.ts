@@ -22,7 +22,8 @@ export interface PaymentRow {
   updated_at: Date
 }
 
-export const paymentColumns = 'id, order_id, user_id, tenant_id, status, amount_minor, captured_minor, refunded_minor, currency, decline_reason, provider_ref, lease_until, created_at, updated_at'
+export const paymentColumns =
+  'id, order_id, user_id, tenant_id, status, amount_minor, captured_minor, refunded_minor, currency, decline_reason, provider_ref, lease_until, created_at, updated_at'
 
 /** Rows that customers and staff may see: not a claim still waiting for the provider, not a tombstone. */
 export const visible = `user_id is not null and status <> 'pending'`
@@ -48,7 +49,9 @@ export function toPayment(row: PaymentRow): PaymentOut {
 }
 
 export async function lockByOrder(tx: Sql, orderId: string): Promise<PaymentRow | undefined> {
-  const [row] = await tx.query<PaymentRow>(`select ${paymentColumns} from payments where order_id = $1 for update`, [orderId])
+  const [row] = await tx.query<PaymentRow>(`select ${paymentColumns} from payments where order_id = $1 for update`, [
+    orderId,
+  ])
   return row
 }
 
@@ -60,7 +63,11 @@ export async function lockById(tx: Sql, id: string): Promise<PaymentRow> {
 /** The data every payment event carries. */
 export function eventOf(row: PaymentRow, amountMinor = row.amount_minor ?? 0n) {
   return {
-    paymentId: row.id, orderId: row.order_id, userId: row.user_id!, tenantId: row.tenant_id!,
-    amount: toAmount(amountMinor, row.currency!), currency: row.currency!,
+    paymentId: row.id,
+    orderId: row.order_id,
+    userId: row.user_id!,
+    tenantId: row.tenant_id!,
+    amount: toAmount(amountMinor, row.currency!),
+    currency: row.currency!,
   }
 }

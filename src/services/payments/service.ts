@@ -9,14 +9,28 @@ import { operate } from './operations.ts'
 import { paymentColumns, toPayment, visible, type PaymentRow } from './rows.ts'
 import { mayAccess, listScope } from './access.ts'
 import { invoiceOrder, findInvoice, toInvoice, invoiceHtml } from './invoices.ts'
-import { listPlans, subscribe, findSubscription, toSubscription, recordUsage, closePeriod, type SubscriptionRow } from './subscriptions.ts'
+import {
+  listPlans,
+  subscribe,
+  findSubscription,
+  toSubscription,
+  recordUsage,
+  closePeriod,
+  type SubscriptionRow,
+} from './subscriptions.ts'
 
-const owned = (row: { id: string, tenant_id: string | null, user_id: string | null } | undefined) =>
+const owned = (row: { id: string; tenant_id: string | null; user_id: string | null } | undefined) =>
   row && { id: row.id, tenantId: row.tenant_id!, ownerId: row.user_id! }
-const scoped = (scope: { tenantId: string, userId: string | null }) =>
-  scope.userId === null ? { filter: 'tenant_id = $1', params: [scope.tenantId] } : { filter: 'tenant_id = $1 and user_id = $2', params: [scope.tenantId, scope.userId] }
+const scoped = (scope: { tenantId: string; userId: string | null }) =>
+  scope.userId === null
+    ? { filter: 'tenant_id = $1', params: [scope.tenantId] }
+    : { filter: 'tenant_id = $1 and user_id = $2', params: [scope.tenantId, scope.userId] }
 const wantsHtml = (format: string | undefined, accept: unknown): boolean =>
-  format === 'html' || (format === undefined && typeof accept === 'string' && /\btext\/html\b/.test(accept) && !/\bapplication\/json\b/.test(accept))
+  format === 'html' ||
+  (format === undefined &&
+    typeof accept === 'string' &&
+    /\btext\/html\b/.test(accept) &&
+    !/\bapplication\/json\b/.test(accept))
 
 export interface PaymentsOptions {
   /**
@@ -28,7 +42,7 @@ export interface PaymentsOptions {
 
 export function createPaymentsService(options: PaymentsOptions = {}) {
   const providerFor = (db: LedgerDb): PaymentProvider =>
-    typeof options.provider === 'function' ? options.provider(db) : options.provider ?? createSimulatedProvider(db)
+    typeof options.provider === 'function' ? options.provider(db) : (options.provider ?? createSimulatedProvider(db))
 
   return defineService(paymentsContract, {
     migrations: new URL('./migrations/', import.meta.url),
@@ -47,26 +61,53 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
     routes: {
       async listPayments({ query }, ctx) {
         const { filter, params } = scoped(listScope(ctx, 'payments:list', 'payments:read', 'Payment'))
-        return newestFirst(ctx.db, { table: 'payments', time: 'created_at', where: `${filter} and ${visible}`, params, limit: query.limit, cursor: query.cursor }, toPayment)
+        return newestFirst(
+          ctx.db,
+          {
+            table: 'payments',
+            time: 'created_at',
+            where: `${filter} and ${visible}`,
+            params,
+            limit: query.limit,
+            cursor: query.cursor,
+          },
+          toPayment,
+        )
       },
       async getPayment({ params }, ctx) {
-        const [row] = await ctx.db.query<PaymentRow>(`select ${paymentColumns} from payments where id = $1 and ${visible}`, [params.id])
+        const [row] = await ctx.db.query<PaymentRow>(
+          `select ${paymentColumns} from payments where id = $1 and ${visible}`,
+          [params.id],
+        )
         mayAccess(ctx, 'payments:read', 'Payment', owned(row))
         return toPayment(row!)
       },
       async refundPayment({ params, body, headers }, ctx) {
         const key = idempotencyKey(headers)
-        const [row] = await ctx.db.query<PaymentRow>(`select ${paymentColumns} from payments where id = $1 and ${visible}`, [params.id])
+        const [row] = await ctx.db.query<PaymentRow>(
+          `select ${paymentColumns} from payments where id = $1 and ${visible}`,
+          [params.id],
+        )
         // Who may not see it learns nothing; who may see it but not refund it is told so.
         const identity = mayAccess(ctx, 'payments:read', 'Payment', owned(row))
-        if (!ctx.authorize(identity, 'payments:refund', { type: 'Payment', ...owned(row)! })) throw new MosaicError('forbidden', { detail: 'only staff refund payments' })
-        const request = { key: `http:${identity.tenantId}:${identity.userId}:${key}`, paymentId: params.id, amount: body.amount, fingerprint: `amount=${body.amount ?? 'rest'}` }
+        if (!ctx.authorize(identity, 'payments:refund', { type: 'Payment', ...owned(row)! }))
+          throw new MosaicError('forbidden', { detail: 'only staff refund payments' })
+        const request = {
+          key: `http:${identity.tenantId}:${identity.userId}:${key}`,
+          paymentId: params.id,
+          amount: body.amount,
+          fingerprint: `amount=${body.amount ?? 'rest'}`,
+        }
         return (await operate('refund', request, ctx, ctx.state))!
       },
 
       async listInvoices({ query }, ctx) {
         const { filter, params } = scoped(listScope(ctx, 'invoices:list', 'invoices:read', 'Invoice'))
-        return newestFirst(ctx.db, { table: 'invoices', time: 'issued_at', where: filter, params, limit: query.limit, cursor: query.cursor }, toInvoice)
+        return newestFirst(
+          ctx.db,
+          { table: 'invoices', time: 'issued_at', where: filter, params, limit: query.limit, cursor: query.cursor },
+          toInvoice,
+        )
       },
       async getInvoice({ params, query, headers }, ctx) {
         const row = await findInvoice(ctx.db, params.id)
@@ -82,7 +123,8 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
       listPlans: async (_input, ctx) => ({ items: await listPlans(ctx.db) }),
       async createSubscription({ body }, ctx) {
         const identity = requireIdentity(ctx)
-        if (!ctx.authorize(identity, 'subscriptions:create', { type: 'Tenant', id: identity.tenantId })) throw new MosaicError('forbidden')
+        if (!ctx.authorize(identity, 'subscriptions:create', { type: 'Tenant', id: identity.tenantId }))
+          throw new MosaicError('forbidden')
         const row = await ctx.db.transaction((tx) => subscribe(tx, identity.tenantId, identity.userId, body.planId))
         ctx.setHeader('location', `/api/subscriptions/${row.id}`)
         return toSubscription(ctx.db, row)
@@ -106,7 +148,8 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
         return ctx.db.transaction(async (tx) => {
           const row: SubscriptionRow | undefined = await findSubscription(tx, params.id, true)
           const identity = mayAccess(ctx, 'subscriptions:read', 'Subscription', owned(row))
-          if (!ctx.authorize(identity, 'subscriptions:bill', { type: 'Subscription', ...owned(row)! })) throw new MosaicError('forbidden', { detail: 'only staff close billing periods' })
+          if (!ctx.authorize(identity, 'subscriptions:bill', { type: 'Subscription', ...owned(row)! }))
+            throw new MosaicError('forbidden', { detail: 'only staff close billing periods' })
           return closePeriod(tx, row!, key)
         })
       },
@@ -116,7 +159,8 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
       authorizePayment: (input, ctx) => authorizePayment(input, ctx, ctx.state),
       capturePayment: async ({ key, orderId }, ctx) => (await operate('capture', { key, orderId }, ctx, ctx.state))!,
       voidPayment: ({ key, orderId }, ctx) => operate('void', { key, orderId }, ctx, ctx.state),
-      refundPayment: async ({ key, orderId, amount }, ctx) => (await operate('refund', { key, orderId, amount, fingerprint: `amount=${amount ?? 'rest'}` }, ctx, ctx.state))!,
+      refundPayment: async ({ key, orderId, amount }, ctx) =>
+        (await operate('refund', { key, orderId, amount, fingerprint: `amount=${amount ?? 'rest'}` }, ctx, ctx.state))!,
     },
   })
 }
