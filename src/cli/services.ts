@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { envPrefix } from '../kit/config.ts'
 import { topology } from '../runtime/topology.ts'
 import { ServicesError } from './errors.ts'
+import { alive } from '../runtime/data-dir.ts'
 
 const entry = fileURLToPath(new URL('./mosaic.ts', import.meta.url))
 const everything = ['gateway', ...topology.map((s) => s.definition.contract.name)]
@@ -25,14 +26,6 @@ export interface Running {
 }
 
 const runDir = (env: NodeJS.ProcessEnv): string => resolve(env.DATA_DIR || '.mosaic', 'services')
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** The processes recorded in pid files, those whose process is gone forgotten. */
 export async function recorded(env: NodeJS.ProcessEnv): Promise<Running[]> {

@@ -48,7 +48,8 @@ interface Holder {
   command: string
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process with this pid exists (owned by anyone). */
+export const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0) // signal 0: only asks whether the process exists
     return true

@@ -16,28 +16,14 @@ import { seededRandom } from '../helpers/seed.ts'
 import { envPrefix } from '../../src/kit/config.ts'
 import type { Running } from '../../src/cli/services.ts'
 import type { Order } from '../orders/helpers.ts'
+import type { PaymentOut as Payment } from '../payments/helpers.ts'
+import { alive } from '../../src/runtime/data-dir.ts'
 
 const cleanup = { after: (fn: () => Promise<void>) => after(fn) }
 const CHECKOUTS = 100
 const CONCURRENCY = 6
 const replicated = ['catalog', 'orders', 'payments']
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-interface Payment {
-  orderId: string
-  status: string
-  amount: number
-  captured: number
-  refunded: number
-}
 
 test('a replica of catalog, orders or payments SIGKILLed during 100 checkouts, then started again: nothing lost, everything adds up', {
   timeout: 240_000,

@@ -12,6 +12,7 @@ import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
 import { cli, runNode } from '../process.ts'
 import { natsNamespace } from '../infra.ts'
+import { alive } from '../../src/runtime/data-dir.ts'
 
 const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
@@ -34,14 +35,6 @@ const env = {
 }
 const mosaic = (args: string[], extra: Record<string, string> = {}) =>
   runNode([cli, ...args], { ...env, ...extra }, 180_000)
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 after(async () => {
   await mosaic(['services', 'stop'])

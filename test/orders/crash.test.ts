@@ -15,6 +15,7 @@ import { sagaEnv, PASSWORD, type Order } from './helpers.ts'
 import { call as httpCall } from '../helpers/http.ts'
 import { seededRandom } from '../helpers/seed.ts'
 import { customer as signedUp } from '../helpers/users.ts'
+import type { PaymentOut as Payment } from '../payments/helpers.ts'
 
 const script = join(import.meta.dirname, 'crash-node.ts')
 const TOKENS = [
@@ -27,14 +28,6 @@ const TOKENS = [
   'tok_timeout',
 ]
 const ORDERS = 50
-
-interface Payment {
-  orderId: string
-  status: string
-  amount: number
-  captured: number
-  refunded: number
-}
 
 test('50 checkouts under random SIGKILLs: every order settles and every invariant holds', {
   timeout: 240_000,

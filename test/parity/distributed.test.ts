@@ -15,15 +15,7 @@ import { topology } from '../../src/runtime/topology.ts'
 import { envPrefix } from '../../src/kit/config.ts'
 import type { Running } from '../../src/cli/services.ts'
 import { scenario } from './scenario.ts'
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+import { alive } from '../../src/runtime/data-dir.ts'
 
 scenario(
   'distributed: `mosaic services start`, PostgreSQL databases of their own, NATS JetStream',

@@ -19,6 +19,7 @@ import {
 import { png, form } from '../files/helpers.ts'
 import { startSmtp, SMTP_USER, SMTP_PASS, type TestSmtp } from '../notifications/smtp.ts'
 import type { Order } from '../orders/helpers.ts'
+import type { PaymentOut as Payment } from '../payments/helpers.ts'
 
 /** Registers `fn` to run when the suite ends (infra.ts's `defer` takes one). */
 export interface Cleanup {
@@ -85,15 +86,6 @@ interface Product {
   category: string | null
   stock: number
   imageFileId: string | null
-}
-interface Payment {
-  orderId: string
-  status: string
-  amount: number
-  captured: number
-  refunded: number
-  currency: string
-  declineReason: string | null
 }
 interface Invoice {
   id: string
@@ -174,7 +166,11 @@ export function scenario(mode: string, start: StartSystem): void {
     const stockOf = async (...ids: string[]): Promise<number[]> =>
       Promise.all(ids.map(async (id) => (await product(id)).stock))
     /** The payment of an order as the customer sees it: its state and amounts. */
-    const paymentOf = async (orderId: string): Promise<Omit<Payment, 'orderId'> | undefined> => {
+    const paymentOf = async (
+      orderId: string,
+    ): Promise<
+      Pick<Payment, 'status' | 'amount' | 'captured' | 'refunded' | 'currency' | 'declineReason'> | undefined
+    > => {
       const found = (
         await call<{ items: Payment[] }>('GET', '/api/payments?limit=100', { token: ada.token })
       ).body.items.find((p) => p.orderId === orderId)

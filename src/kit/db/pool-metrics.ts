@@ -14,7 +14,8 @@ interface Pool {
 }
 const pools = new Map<string, Pool>()
 
-const state = new Gauge({
+// The gauges read the pools when scraped (collect), so they need no name of their own here.
+new Gauge({
   name: 'db_client_connection_count',
   help: 'Connections of a PostgreSQL pool by state: used (running a statement or transaction), idle (free slots of the pool)',
   labelNames: ['db_client_connection_pool_name', 'db_client_connection_state'],
@@ -28,7 +29,7 @@ const state = new Gauge({
   },
 })
 
-const max = new Gauge({
+new Gauge({
   name: 'db_client_connection_max',
   help: 'Largest number of connections of a PostgreSQL pool (DATABASE_POOL_SIZE)',
   labelNames: ['db_client_connection_pool_name'],
@@ -38,7 +39,7 @@ const max = new Gauge({
   },
 })
 
-const pending = new Gauge({
+new Gauge({
   name: 'db_client_connection_pending_requests',
   help: 'Statements and transactions waiting for a connection of a PostgreSQL pool',
   labelNames: ['db_client_connection_pool_name'],
@@ -85,5 +86,3 @@ export function meterPool(name: string, size: number): PoolMeter {
     },
   }
 }
-
-export const poolMetrics = { state, max, pending, waitTime }

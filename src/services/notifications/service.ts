@@ -16,6 +16,14 @@ import { startSender } from './sender.ts'
 
 const domainOf = (ctx: { config: unknown }): string => senderDomain((ctx.config as NotificationsConfig).SMTP_FROM)
 
+// Identity's events that each tell the user of something done to their account: one security notice each.
+const securityNotices = [
+  'user.registration_repeated',
+  'user.locked',
+  'user.recovery_code_used',
+  'user.mfa_disabled',
+] as const
+
 export default defineService(notificationsContract, {
   migrations: new URL('./migrations/', import.meta.url),
   config: Config,
@@ -80,33 +88,14 @@ export default defineService(notificationsContract, {
         tenantId: event.data.tenantId,
       })
     }),
-    on(identityContract, 'user.registration_repeated', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), {
-        kind: 'security',
-        userId: event.data.userId,
-        tenantId: event.data.tenantId,
-      }),
-    ),
-    on(identityContract, 'user.locked', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), {
-        kind: 'security',
-        userId: event.data.userId,
-        tenantId: event.data.tenantId,
-      }),
-    ),
-    on(identityContract, 'user.recovery_code_used', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), {
-        kind: 'security',
-        userId: event.data.userId,
-        tenantId: event.data.tenantId,
-      }),
-    ),
-    on(identityContract, 'user.mfa_disabled', (event, tx, ctx) =>
-      recordNotification(tx, event, domainOf(ctx), {
-        kind: 'security',
-        userId: event.data.userId,
-        tenantId: event.data.tenantId,
-      }),
+    ...securityNotices.map((type) =>
+      on(identityContract, type, (event, tx, ctx) =>
+        recordNotification(tx, event, domainOf(ctx), {
+          kind: 'security',
+          userId: event.data.userId,
+          tenantId: event.data.tenantId,
+        }),
+      ),
     ),
     on(ordersContract, 'order.confirmed', (event, tx, ctx) =>
       recordNotification(tx, event, domainOf(ctx), {
