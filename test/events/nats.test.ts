@@ -9,12 +9,13 @@ import { randomUUID } from 'node:crypto'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
-import { streamOf } from '../../src/kit/events/nats-bus.ts'
+import { createNatsBus, durableOf, streamOf } from '../../src/kit/events/nats-bus.ts'
+import { pino } from 'pino'
 import { pulseSystem } from '../fixtures/pulse.ts'
 import { fixtureRoutes } from '../fixtures/routes.ts'
 import { testEnv } from '../auth.ts'
 import { drained } from '../helpers/drained.ts'
-import { eventually } from '../helpers/wait.ts'
+import { eventually, sleep } from '../helpers/wait.ts'
 import { defer, freshDatabase, natsNamespace, privateNats, NATS_URL } from '../infra.ts'
 
 async function natsNode(t: TestContext, env: Record<string, string>): Promise<MosaicNode> {
@@ -186,4 +187,63 @@ test('readiness and /metrics say when the broker is gone, and the bus carries on
     ),
     { total: 5, events: 5 },
   )
+})
+
+test('a batch slower than the ack wait: its messages and those queued behind it are not given out again', {
+  timeout: 60_000,
+}, async (t) => {
+  const namespace = natsNamespace(t)
+  const bus = createNatsBus({
+    url: NATS_URL,
+    namespace,
+    name: 'slow-consumer',
+    log: pino({ level: 'silent' }),
+    batchSize: 3,
+    ackWaitSeconds: 1,
+  })
+  await bus.start()
+  defer(t, () => bus.stop())
+  const route = { id: 'slow/beats', consumer: 'slow', source: 'pulse', type: 'pulse.beat' }
+  const handled: string[] = []
+  await bus.subscribe({
+    ...route,
+    // 2.5 ack waits a batch: without the in-hand signal every message would be delivered again.
+    handle: async (events) => {
+      await sleep(2_500)
+      handled.push(...events.map((e) => e.id))
+      return events.length
+    },
+    deadLetter: async (event) => {
+      throw new Error(`${event.id} was dead-lettered`)
+    },
+  })
+  const events = Array.from({ length: 9 }, (_, n) => ({
+    specversion: '1.0' as const,
+    id: randomUUID(),
+    source: '/mosaic/pulse',
+    type: 'pulse.beat',
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json' as const,
+    data: { n, run: 'slow' },
+  }))
+  await bus.publish('pulse', events, undefined as never) // the NATS bus takes no transaction
+  await until(
+    'all nine handled',
+    async () => handled.length,
+    (n) => n >= 9,
+    30_000,
+  )
+  await sleep(1_500) // time for a redelivery to show, were there one
+  assert.deepEqual(
+    handled,
+    events.map((e) => e.id),
+  )
+  const nc = await connect({ servers: NATS_URL })
+  try {
+    const info = await (await jetstreamManager(nc)).consumers.info(streamOf(namespace, 'pulse'), durableOf(route))
+    assert.equal(info.num_redelivered, 0)
+    assert.equal(info.num_ack_pending, 0)
+  } finally {
+    await nc.close()
+  }
 })

@@ -136,8 +136,20 @@ export function createNatsBus(options: NatsBusOptions): Bus {
   /** Handles what has arrived, a batch at a time, in arrival order. */
   async function work(subscription: BusSubscription, messages: ConsumerMessages): Promise<void> {
     const queue: JsMsg[] = []
+    let batch: Message[] = []
     let wake: (() => void) | undefined
     let ended = false
+    // A message waits behind a slow batch, or in one, longer than ack_wait at times. Telling the
+    // broker it is in hand keeps it from going to another replica meanwhile: the inbox would absorb
+    // the second delivery, but the work would be done twice and the lag would read wrong.
+    const inHand = setInterval(
+      () => {
+        for (const msg of queue) msg.working()
+        for (const m of batch) m.msg.working()
+      },
+      (ackWaitSeconds * 1000) / 3,
+    )
+    inHand.unref()
     void (async () => {
       try {
         for await (const msg of messages) {
@@ -151,49 +163,58 @@ export function createNatsBus(options: NatsBusOptions): Bus {
         wake?.()
       }
     })()
-    for (;;) {
-      if (queue.length === 0) {
-        if (ended) return
-        await new Promise<void>((resolve) => {
-          wake = resolve
-        })
-        wake = undefined
-        continue
-      }
-      const batch: Message[] = []
-      for (const msg of queue.splice(0, batchSize)) {
-        const only = msg.headers?.get(ROUTE_HEADER)
-        if (only && only !== subscription.id) {
-          msg.ack() // a replay meant for another subscriber of this event type
+    try {
+      await handleQueue()
+    } finally {
+      clearInterval(inHand)
+    }
+
+    async function handleQueue(): Promise<void> {
+      for (;;) {
+        if (queue.length === 0) {
+          if (ended) return
+          await new Promise<void>((resolve) => {
+            wake = resolve
+          })
+          wake = undefined
           continue
         }
-        batch.push({ msg, event: msg.json<CloudEvent>(), attempts: msg.info.deliveryCount - 1 })
+        batch = []
+        for (const msg of queue.splice(0, batchSize)) {
+          const only = msg.headers?.get(ROUTE_HEADER)
+          if (only && only !== subscription.id) {
+            msg.ack() // a replay meant for another subscriber of this event type
+            continue
+          }
+          batch.push({ msg, event: msg.json<CloudEvent>(), attempts: msg.info.deliveryCount - 1 })
+        }
+        if (!running) {
+          for (const m of batch) m.msg.nak() // stopping: let another replica have them now
+          continue
+        }
+        await dispatch(
+          subscription,
+          batch,
+          retry,
+          log,
+          {
+            done: async (handled) => {
+              for (const m of handled) m.msg.ack()
+            },
+            retry: async (m, _attempts, delayMs) => {
+              m.msg.nak(Math.round(delayMs))
+            },
+            dead: async (m) => {
+              m.msg.term('dead-lettered')
+            },
+          },
+          'nats',
+        ).catch((error: unknown) => {
+          // Settling failed (the consumer's database is down): the broker redelivers after ack_wait.
+          log.error({ err: error, subscription: subscription.id }, 'event delivery failed')
+        })
+        batch = []
       }
-      if (!running) {
-        for (const m of batch) m.msg.nak() // stopping: let another replica have them now
-        continue
-      }
-      await dispatch(
-        subscription,
-        batch,
-        retry,
-        log,
-        {
-          done: async (handled) => {
-            for (const m of handled) m.msg.ack()
-          },
-          retry: async (m, _attempts, delayMs) => {
-            m.msg.nak(Math.round(delayMs))
-          },
-          dead: async (m) => {
-            m.msg.term('dead-lettered')
-          },
-        },
-        'nats',
-      ).catch((error: unknown) => {
-        // Settling failed (the consumer's database is down): the broker redelivers after ack_wait.
-        log.error({ err: error, subscription: subscription.id }, 'event delivery failed')
-      })
     }
   }
 
