@@ -3,7 +3,8 @@
 // the entry authentication matched (request.routeMatch), so the table is looked up once.
 import { Transform } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import rateLimit from '@fastify/rate-limit'
+import { clientKey } from '../kit/client-key.ts'
 import type { Logger } from 'pino'
 import { MosaicError } from '../kit/errors.ts'
 import { sharedStore } from './rate-store.ts'
@@ -42,7 +43,7 @@ export async function registerRateLimits(app: FastifyInstance, options: RateLimi
     // another's allowance. The other routes share the client's default allowance.
     keyGenerator: (request) => {
       const { identity } = request.caller
-      const client = identity ? `user:${identity.tenantId}/${identity.userId}` : `ip:${normalizeIP(request.ip)}`
+      const client = identity ? `user:${identity.tenantId}/${identity.userId}` : `ip:${clientKey(request.ip)}`
       return request.routeMatch?.access.rateLimit ? `${request.routeMatch.route}|${client}` : client
     },
     // The plugin has set Retry-After and the RateLimit-* headers; the error handler answers with problem+json.

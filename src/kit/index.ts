@@ -17,6 +17,7 @@ export {
 export { MosaicError, defineErrors, codes, isRetryable, type FieldIssue } from './errors.ts'
 export { Env } from './config.ts'
 export { idempotencyKey } from './idempotency-key.ts'
+export { clientKey } from './client-key.ts'
 export { html, escapeHtml, SafeHtml } from './html.ts'
 export { backoffMs, type Backoff } from './backoff.ts'
 export { requireIdentity, type Identity, type Caller } from './identity.ts'

@@ -66,3 +66,12 @@ test('when the window has passed, the address may register again', async () => {
   ])
   assert.equal((await registerFrom(ip)).status, 201)
 })
+
+test('IPv6 addresses of one /64 count as one client; another /64 is another', async () => {
+  const net = '2001:db8:7:9'
+  for (let i = 1; i <= LIMIT; i++) assert.equal((await registerFrom(`${net}::${i}`)).status, 201)
+  const email = uniqueEmail('v6')
+  assertProblem(await registerFrom(`${net}:ffff:1:2:3`, email), 429, 'too_many_requests')
+  assert.equal(await accounts(email), 0)
+  assert.equal((await registerFrom('2001:db8:7:a::1')).status, 201, 'the next /64')
+})

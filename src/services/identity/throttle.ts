@@ -1,7 +1,7 @@
 // Brute-force protection. Failed sign-ins are counted per account (tenant + email, whether or
 // not such an account exists, so a lockout tells nothing about which emails are registered) and
-// per client address. Past a threshold each further failure doubles the lockout, up to a cap.
-import { MosaicError, type Sql } from '../../kit/index.ts'
+// per client (an address, or an IPv6 /64: kit/client-key.ts). Past a threshold each further failure doubles the lockout, up to a cap.
+import { MosaicError, clientKey, type Sql } from '../../kit/index.ts'
 
 export interface ThrottlePolicy {
   readonly accountThreshold: number
@@ -12,7 +12,7 @@ export interface ThrottlePolicy {
 
 export const throttleKeys = (tenant: string, email: string, ip: string): { account: string; ip: string } => ({
   account: `account:${tenant}:${email}`,
-  ip: `ip:${ip}`,
+  ip: `ip:${clientKey(ip)}`,
 })
 
 /** The answer while locked: the same for sign-in and for checking a current password. */
@@ -65,7 +65,7 @@ export async function clearFailures(tx: Sql, accountKey: string): Promise<void> 
 }
 
 /**
- * Registrations per client address: at most `max` in a window of `windowSeconds` from its first.
+ * Registrations per client (an address; for IPv6 its /64): at most `max` in a window of `windowSeconds` from its first.
  * Counted in the same table as failed sign-ins (a key of its own; `locked_until` is the window's
  * end), so every instance of the service shares the count. Returns the seconds to wait, or 0.
  */
@@ -76,7 +76,7 @@ export async function countRegistration(db: Sql, ip: string, max: number, window
        failures = case when f.locked_until > now() then f.failures + 1 else 1 end,
        locked_until = case when f.locked_until > now() then f.locked_until else now() + make_interval(secs => $2) end
      returning failures, ceil(extract(epoch from locked_until - now()))::int as seconds`,
-    [`register:${ip}`, windowSeconds],
+    [`register:${clientKey(ip)}`, windowSeconds],
   )
   return row && row.failures > max ? Math.max(1, Number(row.seconds)) : 0
 }
