@@ -1,8 +1,15 @@
 // The load side shared by the HTTP benchmarks (catalog-read.ts, gateway-proxy.ts, read-path.ts):
 // autocannon in this process, a warm-up then the measured run, and rounds that take each target
 // in turn so that a neighbour's load on a shared machine hits all alike, each keeping its best.
+import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import autocannon from 'autocannon'
+
+/** CPU time a process has used, ms (utime + stime of Linux's /proc/<pid>/stat, in 10 ms ticks). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
 
 export interface Run {
   readonly req: number
@@ -10,6 +17,11 @@ export interface Run {
   readonly p99: number
   readonly errors: number
   readonly non2xx: number
+  /**
+   * CPU ms the target's processes (`Target.pids`) spent per answered request: on a shared machine
+   * req/s follow the neighbours' load, CPU per request much less.
+   */
+  readonly cpuMs: number
 }
 
 export interface LoadOptions {
@@ -23,13 +35,18 @@ export interface Target {
   readonly label: string
   readonly url: string
   readonly headers?: Record<string, string>
+  /** The processes that serve it, whose CPU time is counted. */
+  readonly pids?: readonly number[]
 }
 
 export async function measure(target: Target, options: LoadOptions): Promise<Run> {
-  const { url, headers = {} } = target
+  const { url, headers = {}, pids = [] } = target
+  const cpu = (): number => pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0)
   await autocannon({ url, connections: options.connections, duration: options.warmup, headers })
+  const before = cpu()
   const r = await autocannon({ url, connections: options.connections, duration: options.duration, headers })
   return {
+    cpuMs: pids.length ? (cpu() - before) / Math.max(1, r.requests.total) : NaN,
     req: r.requests.average,
     p50: r.latency.p50,
     p99: r.latency.p99,

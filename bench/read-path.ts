@@ -41,30 +41,32 @@ async function main(cleanup: Cleanup): Promise<void> {
   const cached = await spawnReady('mosaic', ['start'], 'PORT', cleanup)
   const token = await bearer(uncached.url)
   const targets = [
-    { label: 'fastify', url: fastify.url + product },
-    { label: 'moleculer', url: moleculer.url + product },
-    { label: 'uncached', url: uncached.url + product },
-    { label: 'me', url: uncached.url + '/api/users/me', headers: token },
-    { label: 'cached', url: cached.url + product },
+    { label: 'fastify', url: fastify.url + product, pids: [fastify.pid] },
+    { label: 'moleculer', url: moleculer.url + product, pids: [moleculer.pid] },
+    { label: 'uncached', url: uncached.url + product, pids: [uncached.pid] },
+    { label: 'me', url: uncached.url + '/api/users/me', headers: token, pids: [uncached.pid] },
+    { label: 'cached', url: cached.url + product, pids: [cached.pid] },
   ]
   for (const { url, headers } of targets) await expectOk(url, headers)
   const runs = await bestOfRounds(targets, rounds, options)
   const best = Object.fromEntries(runs) as Record<string, Run>
   console.log(`load average (1 min) after: ${loadavg()[0]!.toFixed(1)}`)
 
-  const ratio = (a: Run, b: Run): string => `${(a.req / b.req).toFixed(2)}x`
+  // Req/s ratio, and the peer's CPU per request over ours: both read "higher is better".
+  const ratio = (a: Run, b: Run): string => `${(a.req / b.req).toFixed(2)}x, CPU ${(b.cpuMs / a.cpuMs).toFixed(2)}x`
   const row = (label: string, r: Run, peer: string, vs: string, target: string): string[] => [
     label,
     String(Math.round(r.req)),
     String(r.p50),
     String(r.p99),
     String(r.errors + r.non2xx),
+    r.cpuMs.toFixed(3),
     peer,
     vs,
     target,
   ]
   printTable([
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'bad', 'peer', 'vs peer', 'target'],
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'bad', 'CPU ms/req', 'peer', 'vs peer', 'target'],
     row('peer: Fastify + PGlite, same read', best.fastify!, '', '', ''),
     row('peer: Moleculer + moleculer-web, constant', best.moleculer!, '', '', ''),
     row(
