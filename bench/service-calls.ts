@@ -1,6 +1,7 @@
 // Service-to-service calls, IN_FLIGHT (50) at once, between two processes: Mosaic (typed client →
 // HTTP keep-alive via undici, with balancing and resilience policies) beside Moleculer 0.15 over
-// NATS. The callee runs on CPU 0 and the caller on CPU 1, one system at a time.
+// NATS, and beside a plain undici client and Fastify route (what HTTP itself costs per call).
+// The callee runs on CPU 0 and the caller on CPU 1, one system at a time.
 // Run with `node bench/service-calls.ts`; BENCH_DURATION (s), IN_FLIGHT, NATS_URL tune it.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -93,9 +94,30 @@ async function main(cleanup: Cleanup): Promise<void> {
       .line,
   ) as Result
 
+  const plainPort = await freePort()
+  const plainServer = await run(
+    'bench/peers/undici-fastify-echo.ts',
+    'serve',
+    '0',
+    { ECHO_PORT: String(plainPort) },
+    cleanup,
+  )
+  const plain = JSON.parse(
+    (
+      await run(
+        'bench/peers/undici-fastify-echo.ts',
+        'call',
+        '1',
+        { ECHO_URL: `http://127.0.0.1:${plainPort}`, SERVER_PID: String(plainServer.pid) },
+        cleanup,
+      )
+    ).line,
+  ) as Result
+
   const rows = [['system', 'calls/s', 'p50 ms', 'p99 ms', 'errors', 'CPU ms/call: caller', 'callee']]
   for (const [label, r] of [
     ['moleculer 0.15 over NATS', moleculer],
+    ['plain undici → Fastify (the transport alone)', plain],
     ['mosaic over HTTP (undici)', mosaic],
   ] as const) {
     rows.push([
