@@ -105,9 +105,11 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     hsts: false, // sent below, only on responses to HTTPS requests: over plain HTTP it means nothing
     frameguard: { action: 'deny' }, // for browsers that predate CSP's frame-ancestors
   })
+  const apiHeaders = { ...security, 'cache-control': 'no-store' }
   // First, so that every answer has them, a CORS preflight and an early refusal too.
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(security)
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(request.url.startsWith('/api/') ? apiHeaders : security)
+    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
     done()
   })
   // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
@@ -119,11 +121,6 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
       maxAge: 600,
       methods: CORS_METHODS,
     })
-  app.addHook('onRequest', (request, reply, done) => {
-    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store')
-    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
-    done()
-  })
 
   const tokens = createTokenVerifier({
     issuer: config.AUTH_ISSUER,

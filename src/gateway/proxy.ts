@@ -4,7 +4,6 @@
 // directly rather than with @fastify/http-proxy: the upstream must pick the instance per
 // attempt and see each answer to count failures, and the plugin logged two lines per request.
 import { Readable } from 'node:stream'
-import { buffer } from 'node:stream/consumers'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, FastifyReply } from 'fastify'
 import type { Contract } from '../kit/contract.ts'
@@ -40,6 +39,13 @@ const BUFFERED_BYTES = 64 * 1024
 const declaredSmall = (length: string | string[] | undefined): boolean =>
   typeof length === 'string' && Number(length) <= BUFFERED_BYTES
 
+/** The whole of a (small) stream. Not node:stream/consumers' buffer(), which goes through a Blob: 4.6 % of the gateway's CPU. */
+async function readWhole(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+}
+
 // The upstream continues the gateway's span, never a context the caller sent (see http-app.ts).
 const callerTrace = new Set(['traceparent', 'tracestate'])
 
@@ -61,7 +67,7 @@ export function proxyRoutes({ contract, upstream, credentials, requestTimeoutMs 
     // Bodies pass through unparsed (after the edge's body limits, which wrap the stream).
     app.removeAllContentTypeParsers()
     app.addContentTypeParser('*', async (request: FastifyRequest, payload: Readable) =>
-      declaredSmall(request.headers['content-length']) ? buffer(payload) : payload,
+      declaredSmall(request.headers['content-length']) ? readWhole(payload) : payload,
     )
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const body = request.body as Readable | Buffer | undefined
@@ -108,7 +114,7 @@ export function proxyRoutes({ contract, upstream, credentials, requestTimeoutMs 
       )
       reply.code(res.statusCode)
       for (const name in res.headers) if (!hopByHop.has(name)) reply.header(name, res.headers[name])
-      return reply.send(declaredSmall(res.headers['content-length']) ? await buffer(res.body) : res.body)
+      return reply.send(declaredSmall(res.headers['content-length']) ? await readWhole(res.body) : res.body)
     }
     for (const prefix of routePrefixes(contract)) {
       app.all(prefix, handler)
