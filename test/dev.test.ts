@@ -53,7 +53,11 @@ test('mosaic dev restarts the system when a source file changes, and stops it on
     { PORT: '0', DATA_DIR: join(copy, 'data'), LOG_LEVEL: 'info', LOG_PRETTY: 'false' },
     120_000,
   )
-  t.after(() => dev.kill('SIGKILL').then(() => undefined))
+  // Should an assertion fail, nothing may be left running: SIGKILL is not forwarded, so every descendant gets its own.
+  t.after(async () => {
+    for (const pid of await descendants(dev.process.pid!)) if (alive(pid)) process.kill(pid, 'SIGKILL')
+    await dev.kill('SIGKILL')
+  })
   const [firstUrl] = readyUrls(dev.output())
   const first = await systemPid(dev.process.pid!)
   assert.ok(first && firstUrl, `mosaic dev started the system in a process of its own:\n${dev.output()}`)
