@@ -68,6 +68,8 @@ export async function spawnReady(
       ...process.env,
       MOSAIC_INTERNAL_SECRET: 'bench-only-secret-bench-only-secret',
       RATE_LIMIT_MAX: '1000000000',
+      // Not on the request path, and its fixed default port (9464) clashes between parallel benchmarks.
+      METRICS_PORT: 'off',
       ...env,
       [portVar]: String(port),
       DATA_DIR: dataDir,

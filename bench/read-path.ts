@@ -5,33 +5,17 @@
 //   GET /api/users/me with a bearer token  vs  the uncached public read
 // Servers pinned to core 0; autocannon here, on the other core.
 // Run with `node bench/read-path.ts`; BENCH_DURATION (s), BENCH_CONNECTIONS, BENCH_ROUNDS tune it.
-import { cpus, loadavg } from 'node:os'
-import autocannon from 'autocannon'
+import { loadavg } from 'node:os'
 import { spawnReady, printTable, runBench, type Cleanup } from './children.ts'
+import { bestOfRounds, describeMachine, expectOk, type LoadOptions, type Run } from './load.ts'
 
-const duration = Number(process.env.BENCH_DURATION ?? 5)
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
-const warmup = 1
+const options: LoadOptions = {
+  duration: Number(process.env.BENCH_DURATION ?? 5),
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+  warmup: 1,
+}
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const product = '/api/products/prod-mouse'
-
-interface Run {
-  req: number
-  p50: number
-  p99: number
-  bad: number
-}
-
-async function load(url: string, headers: Record<string, string> = {}): Promise<Run> {
-  await autocannon({ url, connections, duration: warmup, headers })
-  const r = await autocannon({ url, connections, duration, headers })
-  return { req: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, bad: r.errors + r.timeouts + r.non2xx }
-}
-
-async function expectOk(url: string, headers: Record<string, string> = {}): Promise<void> {
-  const response = await fetch(url, { headers })
-  if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}: ${await response.text()}`)
-}
 
 async function bearer(url: string): Promise<Record<string, string>> {
   const body = { email: `bench-${Date.now()}@mosaic.test`, password: 'a long bench passphrase 12345', name: 'Bench' }
@@ -43,14 +27,11 @@ async function bearer(url: string): Promise<Record<string, string>> {
 }
 
 async function main(cleanup: Cleanup): Promise<void> {
-  const cpu = cpus()
-  console.log(`machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, node ${process.version}`)
+  console.log(describeMachine())
   console.log(
-    `load: autocannon, ${connections} connections, ${warmup} s warm-up + ${duration} s per figure, best of ${rounds} rounds; servers on core 0, load on core ${cpu.length - 1}`,
+    `load: autocannon, ${options.connections} connections, ${options.warmup} s warm-up + ${options.duration} s per figure, best of ${rounds} rounds; servers on core 0, load on the last core`,
   )
-  console.log(
-    `load average (1 min) before: ${loadavg()[0]!.toFixed(1)} (a busy machine makes every figure lower; the ratios hold better)\n`,
-  )
+  console.log('(a busy machine makes every figure lower; the ratios hold better)\n')
 
   // Every server is started first and idles while another is measured; rounds alternate between
   // them so that a neighbour's load on a shared machine hits all alike, and each keeps its best.
@@ -59,37 +40,33 @@ async function main(cleanup: Cleanup): Promise<void> {
   const uncached = await spawnReady('mosaic (cache off)', ['start'], 'PORT', cleanup, { CACHE_MAX_ENTRIES: '0' })
   const cached = await spawnReady('mosaic', ['start'], 'PORT', cleanup)
   const token = await bearer(uncached.url)
-  const scenarios: Record<string, { url: string; headers?: Record<string, string> }> = {
-    fastify: { url: fastify.url + product },
-    moleculer: { url: moleculer.url + product },
-    uncached: { url: uncached.url + product },
-    me: { url: uncached.url + '/api/users/me', headers: token },
-    cached: { url: cached.url + product },
-  }
-  const best: Record<string, Run> = {}
-  for (let round = 1; round <= rounds; round++) {
-    for (const [name, { url, headers }] of Object.entries(scenarios)) {
-      await expectOk(url, headers)
-      const run = await load(url, headers)
-      if (!best[name] || run.req > best[name].req) best[name] = run
-      console.log(`  round ${round} ${name.padEnd(10)} ${Math.round(run.req)} req/s`)
-    }
-  }
+  const targets = [
+    { label: 'fastify', url: fastify.url + product, pids: [fastify.pid] },
+    { label: 'moleculer', url: moleculer.url + product, pids: [moleculer.pid] },
+    { label: 'uncached', url: uncached.url + product, pids: [uncached.pid] },
+    { label: 'me', url: uncached.url + '/api/users/me', headers: token, pids: [uncached.pid] },
+    { label: 'cached', url: cached.url + product, pids: [cached.pid] },
+  ]
+  for (const { url, headers } of targets) await expectOk(url, headers)
+  const runs = await bestOfRounds(targets, rounds, options)
+  const best = Object.fromEntries(runs) as Record<string, Run>
   console.log(`load average (1 min) after: ${loadavg()[0]!.toFixed(1)}`)
 
-  const ratio = (a: Run, b: Run): string => `${(a.req / b.req).toFixed(2)}x`
+  // Req/s ratio, and the peer's CPU per request over ours: both read "higher is better".
+  const ratio = (a: Run, b: Run): string => `${(a.req / b.req).toFixed(2)}x, CPU ${(b.cpuMs / a.cpuMs).toFixed(2)}x`
   const row = (label: string, r: Run, peer: string, vs: string, target: string): string[] => [
     label,
     String(Math.round(r.req)),
     String(r.p50),
     String(r.p99),
-    String(r.bad),
+    String(r.errors + r.non2xx),
+    r.cpuMs.toFixed(3),
     peer,
     vs,
     target,
   ]
   printTable([
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'bad', 'peer', 'vs peer', 'target'],
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'bad', 'CPU ms/req', 'peer', 'vs peer', 'target'],
     row('peer: Fastify + PGlite, same read', best.fastify!, '', '', ''),
     row('peer: Moleculer + moleculer-web, constant', best.moleculer!, '', '', ''),
     row(

@@ -9,7 +9,10 @@ import { readRouteTables, defaultRouteTable } from '../src/gateway/route-table.t
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
-import { cli, runNode, spawnNode, type Child } from './process.ts'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { cli, runNode, spawnNode, closedPort, type Child } from './process.ts'
 import { adminEnv, login, bearer, INTERNAL_SECRET } from './auth.ts'
 import { problemOf } from './helpers/http.ts'
 import { customer } from './helpers/users.ts'
@@ -122,6 +125,94 @@ test('errors from the remote service arrive as its problem documents', async () 
     body: '{"name":',
   })
   await problemOf(bad, 400, 'malformed_json')
+})
+
+test('a wrong method on a proxied path is 405 with Allow, from the route table; an unknown path stays 404', async () => {
+  for (const [method, path, allow] of [
+    ['PUT', '/api/products/split-1', 'GET, HEAD, PATCH, DELETE'],
+    ['PUT', '/api/products', 'GET, HEAD, POST'],
+  ] as const) {
+    const reply = await fetch(new URL(path, gateway.url), { method, ...bearer(adminToken) })
+    assert.equal(reply.headers.get('allow'), allow, `${method} ${path}`)
+    const problem = await problemOf(reply, 405, 'method_not_allowed')
+    assert.match(String(problem.detail), new RegExp(`not ${method}$`))
+  }
+  const unknown = await fetch(new URL('/api/products/split-1/parts', gateway.url), { method: 'DELETE' })
+  assert.equal(unknown.headers.get('allow'), null)
+  await problemOf(unknown, 404, 'route_not_found')
+})
+
+test('a small POST goes to another instance when the first refuses the connection, and is created once', async () => {
+  // Round-robin over [nothing listening, the catalog]: each first attempt of a call alternates.
+  const dead = `http://127.0.0.1:${await closedPort()}`
+  const failover = await startGateway({
+    CATALOG_SERVICE_URL: `${dead},${service.url}`,
+    CATALOG_CALLS_BALANCER: 'round-robin',
+    CATALOG_CALLS_PROBE_MS: '600000', // the refused instance stays a candidate: the POSTs must meet it
+    CATALOG_CALLS_RETRY_BUDGET_PERCENT: '100', // a fresh gateway has earned no retries yet
+    CATALOG_CALLS_BACKOFF_MIN_MS: '1',
+    CATALOG_CALLS_BACKOFF_MAX_MS: '2',
+  })
+  try {
+    const token = (await login(failover.url)).accessToken
+    const id = `split-failover-${randomUUID()}`
+    for (let i = 0; i < 4; i++) {
+      const created = await postProduct(
+        failover.url,
+        { id: `${id}-${i}`, name: `Failover ${i}`, price: 2, stock: 1 },
+        bearer(token),
+      )
+      const text = await created.text()
+      assert.equal(created.status, 201, text)
+      assert.equal((JSON.parse(text) as { id: string }).id, `${id}-${i}`)
+    }
+    const listed = (await (await fetch(new URL('/api/products?limit=100', service.url))).json()) as {
+      items: { id: string }[]
+    }
+    assert.deepEqual(
+      listed.items
+        .map((p) => p.id)
+        .filter((p) => p.startsWith(id))
+        .sort(),
+      [0, 1, 2, 3].map((i) => `${id}-${i}`),
+    )
+  } finally {
+    await failover.stop()
+  }
+})
+
+test('a POST the instance may have acted on is not sent again without an idempotency key', async () => {
+  // The instance answers 503 after reading the request: it may have acted, so no second attempt.
+  let received = 0
+  const flaky = createServer((request, response) => {
+    received++
+    request.resume().on('end', () => {
+      response.writeHead(503, { 'content-type': 'application/problem+json' })
+      response.end(JSON.stringify({ code: 'unavailable', status: 503, title: 'Unavailable' }))
+    })
+  }).listen(0, '127.0.0.1')
+  await once(flaky, 'listening')
+  const flakyUrl = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`
+  const node = await startGateway({
+    CATALOG_SERVICE_URL: flakyUrl,
+    CATALOG_CALLS_PROBE_MS: '600000',
+    CATALOG_CALLS_RETRY_BUDGET_PERCENT: '100',
+    CATALOG_CALLS_BACKOFF_MIN_MS: '1',
+    CATALOG_CALLS_BACKOFF_MAX_MS: '2',
+  })
+  try {
+    const token = bearer((await login(node.url)).accessToken)
+    const body = { id: 'split-flaky', name: 'Flaky', price: 1 }
+    await problemOf(await postProduct(node.url, body, token), 503, 'unavailable')
+    assert.equal(received, 1, 'sent once')
+    received = 0
+    const keyed = await postProduct(node.url, body, { ...token, 'idempotency-key': randomUUID() })
+    await problemOf(keyed, 503, 'unavailable')
+    assert.ok(received > 1, `an idempotency-keyed POST is retried: ${received} attempts`)
+  } finally {
+    await node.stop()
+    flaky.close()
+  }
 })
 
 test('actions are called over HTTP with validation, error codes and deadlines intact', async () => {

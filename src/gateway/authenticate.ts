@@ -45,7 +45,17 @@ export function createAuthenticator(options: AuthenticateOptions) {
     const matched = options.table.match(request.method === 'HEAD' ? 'GET' : request.method, path)
     // Default deny: a path the table does not know is no route, whatever a router downstream
     // (or a proxied service) might make of it.
-    if (!matched) throw new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+    if (!matched) {
+      // A path the table knows, asked with another method: 405 with Allow (RFC 9110 §15.5.6), as
+      // http-app.ts answers for routes mounted here; a proxied prefix gets here for any method.
+      const allowed = options.table.allowed(path)
+      if (allowed.length === 0)
+        throw new MosaicError('route_not_found', { detail: `no route for ${request.method} ${path}` })
+      reply.header('allow', allowed.join(', '))
+      throw new MosaicError('method_not_allowed', {
+        detail: `${path} answers to ${allowed.join(', ')}, not ${request.method}`,
+      })
+    }
     // Kept for the hooks that run later (limits.ts): the table is looked up once per request.
     request.routeMatch = matched
     const { access } = matched

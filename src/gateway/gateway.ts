@@ -5,7 +5,6 @@
 // resilience for proxied services (proxy.ts, kit/calls).
 import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
@@ -25,6 +24,7 @@ import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
 import { registerDocs } from './docs.ts'
 import { registerLanding } from './landing.ts'
+import { edgeHeaders } from './edge-headers.ts'
 
 export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
@@ -98,12 +98,19 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
   const { config, table } = options.settings
   const contracts = [...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract)]
 
-  await app.register(helmet, {
+  const security = edgeHeaders({
     // An API answers with JSON, never with a page to frame or run scripts in; /docs and / set their
     // own. Without useDefaults: false, helmet adds its defaults (script-src, style-src https: ...).
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     hsts: false, // sent below, only on responses to HTTPS requests: over plain HTTP it means nothing
     frameguard: { action: 'deny' }, // for browsers that predate CSP's frame-ancestors
+  })
+  const apiHeaders = { ...security, 'cache-control': 'no-store' }
+  // First, so that every answer has them, a CORS preflight and an early refusal too.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(request.url.startsWith('/api/') ? apiHeaders : security)
+    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
+    done()
   })
   // No allowed origins: no CORS headers at all, so browsers keep the same-origin policy.
   // The methods are named: the plugin's default allows only GET, HEAD and POST in preflights.
@@ -114,11 +121,6 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
       maxAge: 600,
       methods: CORS_METHODS,
     })
-  app.addHook('onRequest', (request, reply, done) => {
-    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store')
-    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains')
-    done()
-  })
 
   const tokens = createTokenVerifier({
     issuer: config.AUTH_ISSUER,

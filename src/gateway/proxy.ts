@@ -3,9 +3,9 @@
 // plain undici request with the verified caller in a signed credential. Written on undici
 // directly rather than with @fastify/http-proxy: the upstream must pick the instance per
 // attempt and see each answer to count failures, and the plugin logged two lines per request.
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, FastifyReply } from 'fastify'
 import type { Contract } from '../kit/contract.ts'
 import { routePrefixes } from '../kit/contract.ts'
 import { MosaicError, fromProblem } from '../kit/errors.ts'
@@ -28,6 +28,23 @@ const hopByHop = new Set([
 ])
 const unsentCodes = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT'])
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
+/**
+ * Bodies up to this size, with a declared length, are read whole before the first attempt: one
+ * that found no listener (a refused connection) can then go to another instance with the same
+ * bytes. Larger or chunked bodies stream through once. Answers up to it are read whole too: one
+ * write of head and body to the client instead of a stream piped through (a tenth of the
+ * gateway's CPU on a small proxied read went to the stream machinery).
+ */
+const BUFFERED_BYTES = 64 * 1024
+const declaredSmall = (length: string | string[] | undefined): boolean =>
+  typeof length === 'string' && Number(length) <= BUFFERED_BYTES
+
+/** The whole of a (small) stream. Not node:stream/consumers' buffer(), which goes through a Blob: 4.6 % of the gateway's CPU. */
+async function readWhole(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+}
 
 // The upstream continues the gateway's span, never a context the caller sent (see http-app.ts).
 const callerTrace = new Set(['traceparent', 'tracestate'])
@@ -49,16 +66,18 @@ export function proxyRoutes({ contract, upstream, credentials, requestTimeoutMs 
   return async (app: FastifyInstance) => {
     // Bodies pass through unparsed (after the edge's body limits, which wrap the stream).
     app.removeAllContentTypeParsers()
-    app.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
-    const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
-      const body = request.body as Readable | undefined
+    app.addContentTypeParser('*', async (request: FastifyRequest, payload: Readable) =>
+      declaredSmall(request.headers['content-length']) ? readWhole(payload) : payload,
+    )
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+      const body = request.body as Readable | Buffer | undefined
       const headers = forwarded(request.headers)
       Object.assign(headers, traceHeaders(request.trace.context))
       headers[EDGE_HEADER] = credentials.signEdge(request.caller)
       const res = await upstream.send(
         async ({ pool, info }, signal) => {
           // A streamed body can be sent once: after an attempt that read it (or destroyed it), another would send it empty.
-          if (body && (body.destroyed || body.readableDidRead))
+          if (body instanceof Readable && (body.destroyed || body.readableDidRead))
             throw new MosaicError('bad_gateway', {
               detail: `${contract.name}: the request's body went with an attempt that failed; send the request again`,
             })
@@ -85,11 +104,17 @@ export function proxyRoutes({ contract, upstream, credentials, requestTimeoutMs 
             throw unsentCodes.has((error as { code?: string }).code ?? '') ? notSent(failure) : failure
           }
         },
-        { deadline: Date.now() + requestTimeoutMs, idempotent: safeMethods.has(request.method) && body === undefined },
+        {
+          deadline: Date.now() + requestTimeoutMs,
+          // Sent twice only when that is safe and the same body can be sent again.
+          idempotent:
+            (safeMethods.has(request.method) || request.headers['idempotency-key'] !== undefined) &&
+            !(body instanceof Readable),
+        },
       )
       reply.code(res.statusCode)
       for (const name in res.headers) if (!hopByHop.has(name)) reply.header(name, res.headers[name])
-      return reply.send(res.body)
+      return reply.send(declaredSmall(res.headers['content-length']) ? await readWhole(res.body) : res.body)
     }
     for (const prefix of routePrefixes(contract)) {
       app.all(prefix, handler)

@@ -9,6 +9,7 @@ import FindMyWay from 'find-my-way'
 import Type, { type Static } from 'typebox'
 import type { Contract } from '../kit/contract.ts'
 import { validator } from '../kit/validation.ts'
+import { METHODS } from '../kit/internal/allowed-methods.ts'
 
 const Entry = Type.Object(
   {
@@ -48,6 +49,8 @@ export interface RouteTable {
   readonly entries: Readonly<Record<string, RouteAccess>>
   /** The entry of the route a request is for (`GET /api/users/123`), if any. */
   match(method: string, path: string): RouteMatch | undefined
+  /** The methods some route answers `path` with (HEAD wherever GET), for a 405's Allow: empty when none. */
+  allowed(path: string): string[]
 }
 
 export const defaultRouteTable = fileURLToPath(new URL('../../policies/routes', import.meta.url))
@@ -98,6 +101,9 @@ export function loadRouteTable(
     entries: routes,
     match(method, path) {
       return router.find(method as FindMyWay.HTTPMethod, path)?.store as RouteMatch | undefined
+    },
+    allowed(path) {
+      return METHODS.filter((method) => router.find(method === 'HEAD' ? 'GET' : method, path) !== null)
     },
   }
 }

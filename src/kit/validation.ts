@@ -78,6 +78,8 @@ function convertStrings(schema: TSchema, data: unknown): unknown {
  * contract, hence this walk, done only after the schema has passed (a bounded, valid value).
  */
 function nulIssues(value: unknown, path = '', issues: FieldIssue[] = []): FieldIssue[] {
+  // Most values hold no NUL: a walk that builds no paths says so first, and the paths are built only when one does.
+  if (path === '' && !containsNul(value)) return issues
   if (typeof value === 'string') {
     if (value.includes('\u0000'))
       issues.push({ path: path || '/', code: 'nul_character', message: 'must not contain the NUL character (U+0000)' })
@@ -98,13 +100,38 @@ function nulIssues(value: unknown, path = '', issues: FieldIssue[] = []): FieldI
   return issues
 }
 
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000')
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return false
+  if (Array.isArray(value)) return value.some(containsNul)
+  for (const key in value)
+    if (key.includes('\u0000') || containsNul((value as Record<string, unknown>)[key])) return true
+  return false
+}
+
+/**
+ * Whether applying defaults can change a value of this schema. TypeBox's Default walks the whole
+ * value whatever the schema says, on every request; most inputs have no default anywhere. A
+ * property named "default" or a reference only costs the walk, never a missed default.
+ */
+function mayHaveDefaults(schema: TSchema): boolean {
+  try {
+    const text = JSON.stringify(schema)
+    return text.includes('"default":') || text.includes('"$ref"')
+  } catch {
+    return true // not plain data (a cycle): keep TypeBox's walk
+  }
+}
+
 export function validator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const v = compiled(schema)
   const { code = 'validation_failed', coerce = false } = options
+  const defaults = mayHaveDefaults(schema)
   return {
     check: (value): value is Static<S> => v.Check(value),
     parse(value) {
-      const candidate = v.Default(coerce ? convertStrings(schema, value) : value)
+      const converted = coerce ? convertStrings(schema, value) : value
+      const candidate = defaults ? v.Default(converted) : converted
       if (!v.Check(candidate)) throw new MosaicError(code, { issues: issuesOf(schema, candidate) })
       const nul = nulIssues(candidate)
       if (nul.length > 0) throw new MosaicError(code, { issues: nul })

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import FindMyWay from 'find-my-way'
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
 
 /** Must be called before routes are added; returns the lookup: the methods `path` has routes for. */
 export function trackAllowedMethods(

@@ -226,9 +226,10 @@ export async function startService(definition: AnyService, platform: Platform): 
   const cache = platform.cache.forService(name)
   const db = serviceDb(raw, name, contract, system, () => relay?.notify(), cache)
 
-  // Set once `start` returns; read at each call, so handlers registered before it (subscriptions) see it too.
-  let state: unknown = undefined
-  const context: ServiceContext = {
+  // `state` is set once `start` returns; a call's context copies it then, so handlers registered
+  // before it (subscriptions) see it too. A plain property, not a getter: V8 copies an object
+  // without accessors on its fast path, and every call and request copies this one.
+  const context: { -readonly [K in keyof ServiceContext]: ServiceContext[K] } = {
     name,
     db,
     log,
@@ -236,9 +237,7 @@ export async function startService(definition: AnyService, platform: Platform): 
     client: (c) => makeClient(c, platform, name),
     authorize: platform.authorizer.authorize,
     cache,
-    get state() {
-      return state
-    },
+    state: undefined,
   }
   const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
     const signal = lazySignal(deadline)
@@ -295,7 +294,7 @@ export async function startService(definition: AnyService, platform: Platform): 
 
   const inputs = new Map(Object.entries(contract.actions).map(([action, spec]) => [action, validator(spec.input)]))
   // The service's own loops (a saga runner, a mail sender) run as the service: their spans name it.
-  state = await inService(name, () => implementation.start?.(context as never))
+  context.state = await inService(name, () => implementation.start?.(context as never))
   if (bus) relay = startRelay({ service: name, schema, engine, bus, log, pollMs: platform.pollMs ?? 250 })
   log.debug('started')
 
