@@ -1,6 +1,6 @@
-// The two static files the pages load: htmx from its npm package and the site's stylesheet. Read
+// The static files the pages load: htmx from its npm package, the site's stylesheet and icon. Read
 // once at start and served from memory with a content hash in the URL, so browsers cache them for
-// good (`immutable`) and a new version is a new URL; two fixed files do not need a static-files plugin.
+// good (`immutable`) and a new version is a new URL; three fixed files do not need a static-files plugin.
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -22,6 +22,7 @@ function asset(name: string, path: string, type: string): Asset {
 export interface Assets {
   readonly htmx: string
   readonly css: string
+  readonly icon: string
 }
 
 export function registerAssets(app: FastifyInstance): Assets {
@@ -29,11 +30,12 @@ export function registerAssets(app: FastifyInstance): Assets {
   const files = {
     'htmx.min.js': asset('htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'),
     'site.css': asset('site.css', join(import.meta.dirname, 'assets', 'site.css'), 'text/css; charset=utf-8'),
+    'favicon.svg': asset('favicon.svg', join(import.meta.dirname, 'assets', 'favicon.svg'), 'image/svg+xml'),
   }
   app.get<{ Params: { name: string } }>('/assets/:name', async (request, reply) => {
     const file = files[request.params.name as keyof typeof files]
     if (!file) return reply.code(404).type('text/plain').send('not found')
     return reply.type(file.type).header('cache-control', 'public, max-age=31536000, immutable').send(file.body)
   })
-  return { htmx: files['htmx.min.js'].url, css: files['site.css'].url }
+  return { htmx: files['htmx.min.js'].url, css: files['site.css'].url, icon: files['favicon.svg'].url }
 }
