@@ -16,6 +16,8 @@ import { registerCart } from './routes/cart.ts'
 import { registerCheckout } from './routes/checkout.ts'
 import { registerAccount } from './routes/account.ts'
 import { registerSignIn } from './routes/sign-in.ts'
+import { registerOrders } from './routes/orders.ts'
+import { registerSecurity } from './routes/security.ts'
 
 export interface WebOptions {
   /** AUTH_COOKIE_SECURE: cookies are Secure and `__Host-` prefixed. */
@@ -116,5 +118,7 @@ export function webApp(options: WebOptions) {
     registerCheckout(web)
     registerSignIn(web)
     registerAccount(web)
+    registerOrders(web)
+    registerSecurity(web)
   }
 }

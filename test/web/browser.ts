@@ -53,7 +53,7 @@ export async function startSystem(t: Cleanup, env: Record<string, string> = {}):
       AUTH_COOKIE_SECURE: 'false',
       AUTH_REGISTER_LIMIT: '1000000',
       EVENT_POLL_MS: '50',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info', // the ready line, which carries the URL, is logged at info
       LOG_PRETTY: 'false',
       ...adminEnv,
       ...env,
@@ -78,6 +78,7 @@ export async function openPage(browser: Browser, baseURL: string, javaScript = t
     javaScriptEnabled: javaScript,
     viewport: { width: 1280, height: 800 },
   })
+  context.setDefaultTimeout(15_000) // a step that waits longer has hung: fail with where it was
   const page = await context.newPage()
   const errors: string[] = []
   page.on('console', (message) => {
