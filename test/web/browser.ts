@@ -69,6 +69,7 @@ export interface CheckedPage {
   readonly context: BrowserContext
   /** Console errors and uncaught exceptions seen so far. */
   readonly errors: string[]
+  readonly javaScript: boolean
 }
 
 /** A new browser context (its own cookies) and page, recording console errors. */
@@ -85,7 +86,7 @@ export async function openPage(browser: Browser, baseURL: string, javaScript = t
     if (message.type() === 'error') errors.push(`console: ${message.text()} (${message.location().url})`)
   })
   page.on('pageerror', (error) => errors.push(`page error: ${error.message}`))
-  return { page, context, errors }
+  return { page, context, errors, javaScript }
 }
 
 const axeSource = (): string => {
@@ -104,7 +105,9 @@ interface AxeViolation {
  * Checks the page as it is now: no serious or critical axe violation at either width, no console
  * error, and a full-page screenshot at 375 px and 1280 px named `name`.
  */
-export async function checkPage({ page, errors }: CheckedPage, name: string): Promise<void> {
+export async function checkPage({ page, errors, javaScript }: CheckedPage, name: string): Promise<void> {
+  // axe runs in the page: with JavaScript off, evaluate would wait for ever.
+  assert.ok(javaScript, `${name}: check pages in a context with JavaScript on`)
   await mkdir(ARTIFACTS, { recursive: true })
   // Evaluated through the DevTools protocol, not added as a <script>: the page's CSP allows no
   // inline script, and the test must not weaken it.

@@ -118,15 +118,23 @@ async function orderState(web: Web, request: FastifyRequest, id: string): Promis
   const order = await api<Order>({ url: orderUrl(id) })
   if (!order.ok)
     return { missing: order.status === 404 || order.status === 400, notice: noticeOf(order, 'Your orders') }
-  if (order.data.status === 'PENDING' || !order.data.paymentId) return { order: order.data }
+  if (order.data.status === 'PENDING') return { order: order.data }
+  // A declined payment is not linked from the order (only a captured one is): found by order id.
+  const paymentId = order.data.paymentId
   const [payment, invoices] = await Promise.all([
-    api<Payment>({ url: `/api/payments/${encodeURIComponent(order.data.paymentId)}` }),
-    api<{ items: Invoice[] }>({ url: '/api/invoices?limit=100' }),
+    paymentId
+      ? api<Payment>({ url: `/api/payments/${encodeURIComponent(paymentId)}` })
+      : api<{ items: Payment[] }>({ url: '/api/payments?limit=100' }).then((page) =>
+          page.ok ? { ...page, data: page.data.items.find((p) => p.orderId === id) } : page,
+        ),
+    order.data.status === 'CONFIRMED' || order.data.refunded
+      ? api<{ items: Invoice[] }>({ url: '/api/invoices?limit=100' })
+      : undefined,
   ])
   return {
     order: order.data,
-    ...(payment.ok ? { payment: payment.data } : {}),
-    ...(invoices.ok ? { invoice: invoices.data.items.find((i) => i.orderId === id) } : {}),
+    ...(payment.ok && payment.data ? { payment: payment.data } : {}),
+    ...(invoices?.ok ? { invoice: invoices.data.items.find((i) => i.orderId === id) } : {}),
   }
 }
 

@@ -50,7 +50,7 @@ export function registerSecurity(web: Web): void {
       url: '/api/users/me/mfa/totp',
       body: { currentPassword: request.body.currentPassword ?? '' },
     })
-    if (!started.ok) return failed(reply.code(started.unavailable ? 503 : 422), started)
+    if (!started.ok) return failed(reply, started)
     return show(request, reply, { enrolment: await withQr(started.data) })
 
     function failed(r: FastifyReply, result: Extract<typeof started, { ok: false }>) {
@@ -83,7 +83,6 @@ export function registerSecurity(web: Web): void {
       const errors = fieldErrors(verified.problem)
       if (verified.problem?.code === 'invalid_code')
         errors.code ??= [verified.problem.detail ?? 'That code is not right']
-      reply.code(verified.unavailable ? 503 : 422)
       return show(request, reply, {
         errors,
         notices: Object.keys(errors).length ? [] : [noticeOf(verified, 'Two-step sign-in')],
@@ -103,7 +102,6 @@ export function registerSecurity(web: Web): void {
     const errors = fieldErrors(disabled.problem)
     if (disabled.problem?.code === 'invalid_credentials' || disabled.problem?.code === 'too_many_attempts')
       errors.currentPassword ??= [disabled.problem.detail ?? disabled.problem.title]
-    reply.code(disabled.unavailable ? 503 : 422)
     return show(request, reply, {
       errors,
       notices: Object.keys(errors).length ? [] : [noticeOf(disabled, 'Two-step sign-in')],
