@@ -55,7 +55,7 @@ export function webApp(options: WebOptions) {
     await app.register(formBody, { bodyLimit: 64 * 1024 })
     const assets = registerAssets(app)
     await app.register(fastifyView, {
-      engine: { eta: new Eta({ autoEscape: true, autoTrim: false }) },
+      engine: { eta: new Eta({ autoEscape: true }) },
       templates: join(import.meta.dirname, 'views'),
       production: true, // compile each template once; they change only with the code
       defaultContext: {
