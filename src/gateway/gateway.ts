@@ -23,8 +23,9 @@ import { createAuthenticator } from './authenticate.ts'
 import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
 import { registerDocs } from './docs.ts'
-import { registerLanding } from './landing.ts'
 import { edgeHeaders } from './edge-headers.ts'
+import { landingJson } from './landing.ts'
+import { webApp } from '../web/plugin.ts'
 
 export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
@@ -168,7 +169,15 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     '/openapi.json',
     async () => (document ??= openApiDocument(contracts, options.version, (route) => table.entries[route])),
   )
-  registerLanding(app, options.version)
+  // The web application takes `/` (a JSON client asking there still gets the gateway's links).
+  await app.register(
+    webApp({
+      cookieSecure: config.AUTH_COOKIE_SECURE,
+      sessionCookie: sessionCookieName(config.AUTH_COOKIE_SECURE),
+      effectiveRoles: (roles) => options.authorizer.effectiveRoles(roles),
+      landingJson: () => landingJson(options.version),
+    }),
+  )
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {
       reply.header(
