@@ -44,24 +44,38 @@ async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): 
 /**
  * Runs `cmd` on order `orderId`; `then` runs in the same transaction with the state after it,
  * whether or not the command changed anything (a saga row update, an idempotency record).
+ * `known`: the order's state as the caller's last command left it (see `command`).
  */
 export function runCommand(
   db: Db,
   orderId: string,
   cmd: Command | ((state: OrderState) => Command),
   then?: (tx: Tx, state: OrderState, changed: boolean) => Promise<void>,
+  known?: OrderState,
 ): Promise<OrderState> {
-  return command(db, orderId, orderReducer, (state) => {
-    const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
-    return {
-      events,
-      then: async (tx, next, appended) => {
-        if (appended.length > 0) {
-          await project(tx, next)
-          await publish(tx, next, appended)
-        }
-        await then?.(tx, next, appended.length > 0)
-      },
-    }
-  })
+  return command(
+    db,
+    orderId,
+    orderReducer,
+    (state) => {
+      const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
+      return {
+        events,
+        // Side by side: on PostgreSQL the statements go out together and cost one round trip, not
+        // one each (none depends on another's answer). All of them settle before the transaction
+        // ends, so none can run after its rollback; if one failed, the transaction fails whole.
+        then: async (tx, next, appended) => {
+          const changed = appended.length > 0
+          const settled = await Promise.allSettled([
+            changed && project(tx, next),
+            changed && publish(tx, next, appended),
+            then?.(tx, next, changed),
+          ])
+          const failed = settled.find((s) => s.status === 'rejected')
+          if (failed) throw failed.reason
+        },
+      }
+    },
+    known,
+  )
 }
