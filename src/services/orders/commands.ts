@@ -71,8 +71,9 @@ export function runCommand(
             changed && publish(tx, next, appended),
             then?.(tx, next, changed),
           ])
-          const failed = settled.find((s) => s.status === 'rejected')
-          if (failed) throw failed.reason
+          const errors = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []))
+          // The cause, not a statement that failed after it because the transaction was aborted (25P02).
+          if (errors.length > 0) throw errors.find((e) => (e as { code?: unknown }).code !== '25P02') ?? errors[0]
         },
       }
     },
