@@ -1,6 +1,6 @@
 // One way to change an order: a command decided on the aggregate, appended to its stream, and in
 // the same transaction the read model updated and the public events put in the outbox.
-import { toAmount, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
+import { toAmount, sideBySide, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
 import type { OrdersContract } from './contract.ts'
 import { decide, type Command, type OrderState } from './order.ts'
 import { command, type Stored } from './event-store.ts'
@@ -61,19 +61,14 @@ export function runCommand(
       const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
       return {
         events,
-        // Side by side: on PostgreSQL the statements go out together and cost one round trip, not
-        // one each (none depends on another's answer). All of them settle before the transaction
-        // ends, so none can run after its rollback; if one failed, the transaction fails whole.
+        // Side by side: none needs another's answer, so on PostgreSQL they cost one round trip.
         then: async (tx, next, appended) => {
           const changed = appended.length > 0
-          const settled = await Promise.allSettled([
+          await sideBySide([
             changed && project(tx, next),
             changed && publish(tx, next, appended),
             then?.(tx, next, changed),
           ])
-          const errors = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []))
-          // The cause, not a statement that failed after it because the transaction was aborted (25P02).
-          if (errors.length > 0) throw errors.find((e) => (e as { code?: unknown }).code !== '25P02') ?? errors[0]
         },
       }
     },
