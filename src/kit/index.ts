@@ -35,6 +35,7 @@ export {
   type NewestFirstList,
 } from './pagination.ts'
 export type { Sql } from './db/database.ts'
+export { sideBySide } from './db/side-by-side.ts'
 export { traceContext, traced, type TraceContext } from './trace.ts'
 export { registry as metricsRegistry } from './telemetry/metrics.ts'
 export { startWorker, type Worker, type WorkerOptions } from './worker.ts'

@@ -84,6 +84,64 @@ test('an append with a stale expected version fails and leaves the stream as it 
   )
 })
 
+test('a command on a state the caller held: appended to when still the latest, decided again on a fresh load when not', async () => {
+  const stream = `held-${randomUUID()}`
+  const held = await command(db, stream, tally, () => [{ type: 'tallied', data: { writer: 1 } }])
+  // Still the latest: appended at the next version.
+  const second = await command(db, stream, tally, () => [{ type: 'tallied', data: { writer: 2 } }], held)
+  assert.deepEqual(second, { version: 2, writers: [1, 2] })
+  // Another writer appends; deciding on the old state would append at version 2 again.
+  await command(db, stream, tally, () => [{ type: 'tallied', data: { writer: 3 } }])
+  const seen: number[] = []
+  const fourth = await command(
+    db,
+    stream,
+    tally,
+    (state) => {
+      seen.push(state.version)
+      return [{ type: 'tallied', data: { writer: 4 } }]
+    },
+    second,
+  )
+  assert.deepEqual(seen, [2, 3], 'decided on the held state, then again on the fresh one')
+  assert.deepEqual(fourth, { version: 4, writers: [1, 2, 3, 4] })
+  // A held state on which the command appends nothing is no proof of anything: decided again on a fresh load.
+  const versions: number[] = []
+  await command(
+    db,
+    stream,
+    tally,
+    (state) => {
+      versions.push(state.version)
+      return []
+    },
+    second,
+  )
+  assert.deepEqual(versions, [2, 4])
+  // A refusal on a held state is decided again too; a refusal on the fresh state stands.
+  await assert.rejects(
+    command(
+      db,
+      stream,
+      tally,
+      (state) => {
+        throw new Error(`refused at ${state.version}`)
+      },
+      second,
+    ),
+    /refused at 4/,
+  )
+  assert.deepEqual(
+    (await readEvents(db, stream)).map((e) => [e.version, (e.data as { writer: number }).writer]),
+    [
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ],
+  )
+})
+
 test('concurrent cancels racing the saga on one order: one cancel_requested, no lost or doubled step', async () => {
   const customer = await h.customer()
   const p = await h.product(10)

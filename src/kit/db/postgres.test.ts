@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url'
 import postgres from 'postgres'
 import { openPostgres } from './postgres.ts'
 import { migrate } from './migrations.ts'
+import { sideBySide } from './side-by-side.ts'
 import type { Engine } from './database.ts'
 
 const adminUrl = process.env.POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -59,4 +60,32 @@ test('a transaction is all or nothing', async () => {
     /duplicate key/,
   )
   assert.deepEqual(await beta.query('select * from t'), [])
+})
+
+test('BEGIN goes out with the first statement, yet every statement runs inside the transaction', async () => {
+  const alpha = engine.forSchema('alpha')
+  // now() is the transaction's start: the same in every statement of one transaction, and the
+  // first statement's backend transaction id is the last one's.
+  const [first, last] = await alpha.transaction(async (tx) => {
+    const [a] = await tx.query<{ at: Date; xid: string }>('select now() as at, txid_current()::text as xid')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const [b] = await tx.query<{ at: Date; xid: string }>('select now() as at, txid_current()::text as xid')
+    return [a!, b!]
+  })
+  assert.equal(first.xid, last.xid)
+  assert.equal(first.at.getTime(), last.at.getTime())
+  // Statements sent side by side in one transaction, one failing: none of them is kept.
+  await assert.rejects(
+    alpha.transaction((tx) =>
+      sideBySide([
+        tx.query(`insert into t (id, note) values (2, 'side')`),
+        tx.query(`insert into t (id, note) values (2, 'by side')`),
+      ]),
+    ),
+    /duplicate key/,
+  )
+  assert.deepEqual(await alpha.query('select id from t where id = 2'), [])
+  // The connection is back in the pool, in no transaction: the next one starts afresh.
+  const [again] = await alpha.query<{ open: boolean }>(`select pg_current_xact_id_if_assigned() is not null as open`)
+  assert.equal(again!.open, false)
 })

@@ -12,6 +12,7 @@ import { ident } from '../db/database.ts'
 import { eventsPublished, messagingSystem } from '../telemetry/metrics.ts'
 import type { Bus } from './bus.ts'
 import { startWorker, type Worker } from '../worker.ts'
+import { sideBySide } from '../db/side-by-side.ts'
 
 export interface RelayOptions {
   /** The producing service, and the schema its outbox is in. */
@@ -31,23 +32,32 @@ export function startRelay(options: RelayOptions): Worker {
   const lockKey = `mosaic-relay:${options.schema}`
 
   async function relay(): Promise<number> {
+    // Most cycles find nothing (the poll of a service that published nothing): one statement says
+    // so, where the transaction below costs three round trips.
+    if ((await engine.admin.query(`select 1 from ${outbox} limit 1`)).length === 0) return 0
     const events = await engine.admin.transaction(async (tx) => {
-      if (engine.kind === 'postgres') {
-        const [lock] = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1)) as ok', [
-          lockKey,
-        ])
-        if (!lock!.ok) return [] // another replica is relaying; the next poll looks again
-      }
-      const rows = await tx.query<{ seq: bigint; event: CloudEvent }>(
-        `select seq, event from ${outbox} order by seq limit ${batchSize}`,
-      )
+      // The lock and the read side by side (one round trip): the server runs them in turn, so the
+      // read still sees everything committed before the lock was taken.
+      const [lock, rows] = await sideBySide([
+        engine.kind === 'postgres'
+          ? tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1)) as ok', [lockKey])
+          : [{ ok: true }],
+        tx.query<{ seq: bigint; event: CloudEvent }>(
+          `select seq, event from ${outbox} order by seq limit ${batchSize}`,
+        ),
+      ])
+      if (!lock[0]!.ok) return [] // another replica is relaying; the next poll looks again
       if (rows.length === 0) return []
-      await bus.publish(
-        service,
-        rows.map((r) => r.event),
-        tx,
-      )
-      await tx.query(`delete from ${outbox} where seq = any($1::bigint[])`, [rows.map((r) => String(r.seq))])
+      // The delete beside the hand-over: it commits only if the bus took the events (else the
+      // transaction rolls back, and the rows stay to be sent again).
+      await sideBySide([
+        bus.publish(
+          service,
+          rows.map((r) => r.event),
+          tx,
+        ),
+        tx.query(`delete from ${outbox} where seq = any($1::bigint[])`, [rows.map((r) => String(r.seq))]),
+      ])
       return rows.map((r) => r.event)
     })
     for (const [type, batch] of Map.groupBy(events, (e) => e.type)) {

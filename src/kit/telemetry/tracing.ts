@@ -190,6 +190,11 @@ export function inSpan(): boolean {
   return valid(trace.getActiveSpan()?.spanContext())
 }
 
+/** Whether the active span is recorded (exported): spans made under one that is not would not be either. */
+export function recording(): boolean {
+  return trace.getActiveSpan()?.isRecording() ?? false
+}
+
 export function currentTraceId(): string | undefined {
   const ctx = trace.getActiveSpan()?.spanContext()
   return valid(ctx) ? ctx.traceId : undefined

@@ -1,6 +1,6 @@
 // One way to change an order: a command decided on the aggregate, appended to its stream, and in
 // the same transaction the read model updated and the public events put in the outbox.
-import { toAmount, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
+import { toAmount, sideBySide, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
 import type { OrdersContract } from './contract.ts'
 import { decide, type Command, type OrderState } from './order.ts'
 import { command, type Stored } from './event-store.ts'
@@ -44,24 +44,34 @@ async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): 
 /**
  * Runs `cmd` on order `orderId`; `then` runs in the same transaction with the state after it,
  * whether or not the command changed anything (a saga row update, an idempotency record).
+ * `known`: the order's state as the caller's last command left it (see `command`).
  */
 export function runCommand(
   db: Db,
   orderId: string,
   cmd: Command | ((state: OrderState) => Command),
   then?: (tx: Tx, state: OrderState, changed: boolean) => Promise<void>,
+  known?: OrderState,
 ): Promise<OrderState> {
-  return command(db, orderId, orderReducer, (state) => {
-    const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
-    return {
-      events,
-      then: async (tx, next, appended) => {
-        if (appended.length > 0) {
-          await project(tx, next)
-          await publish(tx, next, appended)
-        }
-        await then?.(tx, next, appended.length > 0)
-      },
-    }
-  })
+  return command(
+    db,
+    orderId,
+    orderReducer,
+    (state) => {
+      const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
+      return {
+        events,
+        // Side by side: none needs another's answer, so on PostgreSQL they cost one round trip.
+        then: async (tx, next, appended) => {
+          const changed = appended.length > 0
+          await sideBySide([
+            changed && project(tx, next),
+            changed && publish(tx, next, appended),
+            then?.(tx, next, changed),
+          ])
+        },
+      }
+    },
+    known,
+  )
 }

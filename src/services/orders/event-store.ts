@@ -49,9 +49,20 @@ export async function load<S extends { version: number }, E extends Stored>(
   streamId: string,
   reducer: Reducer<S, E>,
 ): Promise<S> {
-  const [snapshot] = await db.query<{ state: S }>('select state from snapshots where stream_id = $1', [streamId])
-  const from = snapshot?.state ?? reducer.initial()
-  return reducer.replay(from, (await readEvents(db, streamId, from.version)) as E[])
+  // One statement, one round trip: the snapshot (if any) beside each event after it, or alone in
+  // one row when no event follows it. Snapshots are rare (one per SNAPSHOT_EVERY events), so
+  // repeating one on at most that many rows costs less than a second trip to the server.
+  const rows = await db.query<{ state: S | null } & { [K in keyof EventRow]: EventRow[K] | null }>(
+    `select s.state, e.type, e.data, e.version, e.recorded_at
+    from (select 1) one
+    left join snapshots s on s.stream_id = $1
+    left join events e on e.stream_id = $1 and e.version > coalesce(s.version, 0)
+    order by e.version`,
+    [streamId],
+  )
+  const from = rows[0]?.state ?? reducer.initial()
+  const events = rows.flatMap((row) => (row.version === null ? [] : [toStored(row as EventRow)]))
+  return reducer.replay(from, events as E[])
 }
 
 /** Thrown when another writer appended first; `command` retries on a fresh state. */
@@ -110,24 +121,44 @@ const MAX_ATTEMPTS = 20
 /** Between attempts after a conflict: writers that all lost the same race spread out instead of racing again at once. */
 const CONFLICT_BACKOFF = { baseDelayMs: 2, maxDelayMs: 100 }
 
+/** Thrown inside a command's transaction when a state the caller held turned out to be stale. */
+class StaleState extends Error {}
+
 /**
  * Runs a command on a stream: load, decide, append, all in one transaction; on a concurrent
  * append, again from a fresh load. Returns the state after it (unchanged when nothing was decided).
+ *
+ * `known` is a state of the stream the caller got from its last command (the saga keeps the order
+ * it has just appended to): the first attempt decides on it without reading the stream, and the
+ * append's version check says whether it was still the latest. If it was not (another writer
+ * appended), or deciding on it appends nothing or refuses, the command runs again on a fresh load,
+ * so the outcome is the same as without `known`, one round trip cheaper when nobody else wrote.
  */
 export async function command<S extends { version: number }, E extends { type: string; data: unknown }>(
   db: ServiceDb<OrdersContract>,
   streamId: string,
   reducer: Reducer<S, E & Stored>,
   decide: (state: S) => Decision<S, E> | readonly E[],
+  known?: S,
 ): Promise<S> {
   for (let attempt = 1; ; attempt++) {
+    const held = known
+    known = undefined
     try {
       return await db.transaction(async (tx) => {
-        const state = await load(tx, streamId, reducer)
-        const decision = decide(state)
+        const state = held ?? (await load(tx, streamId, reducer))
+        let decision: Decision<S, E> | readonly E[]
+        try {
+          decision = decide(state)
+        } catch (error) {
+          if (held) throw new StaleState()
+          throw error
+        }
         const { events, then } = Array.isArray(decision)
           ? { events: decision as readonly E[], then: undefined }
           : (decision as Decision<S, E>)
+        // Nothing appended means no version check: the held state may be old, so decide on the latest.
+        if (held && events.length === 0) throw new StaleState()
         const appended = events.length > 0 ? await append(tx, streamId, state.version, events) : []
         const next = reducer.replay(state, appended as (E & Stored)[])
         await snapshotIfDue(tx, streamId, state.version, next)
@@ -135,6 +166,8 @@ export async function command<S extends { version: number }, E extends { type: s
         return next
       })
     } catch (error) {
+      // A held state that was stale is no conflict with another writer: load and go again at once.
+      if (error instanceof StaleState || (held && error instanceof ConcurrencyConflict)) continue
       if (!(error instanceof ConcurrencyConflict)) throw error
       if (attempt >= MAX_ATTEMPTS)
         throw new MosaicError('conflict', {

@@ -59,15 +59,19 @@ async function tryClaim(
   print: string,
   options: IdempotencyOptions,
 ): Promise<Claim | 'busy'> {
-  return db.transaction(async (tx) => {
-    const lockMs = String(options.abandonAfterMs)
-    const inserted = await tx.query(
+  const lockMs = String(options.abandonAfterMs)
+  const insert = (sql: Sql): Promise<unknown[]> =>
+    sql.query(
       `insert into idempotency_keys (tenant_id, user_id, key, fingerprint, status, locked_until, expires_at)
       values ($1, $2, $3, $4, 'in_flight', now() + $5::int * interval '1 millisecond', now() + $6::int * interval '1 hour')
       on conflict do nothing returning key`,
       [scope.tenantId, scope.userId, scope.key, print, lockMs, options.ttlHours],
     )
-    if (inserted.length > 0) return { fresh: true } as const
+  // A new key, the usual case, is this one statement; only a key already there needs the
+  // transaction below (three round trips more), to read and change its row under a lock.
+  if ((await insert(db)).length > 0) return { fresh: true }
+  return db.transaction(async (tx) => {
+    if ((await insert(tx)).length > 0) return { fresh: true } as const
     const [row] = await tx.query<KeyRow>(
       `select fingerprint, status, response_status, response_body, location,
         locked_until < now() as abandoned, expires_at < now() as expired

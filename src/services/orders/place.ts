@@ -19,7 +19,7 @@ import type { OrdersContract, ordersContract } from './contract.ts'
 import type { OrdersSettings } from './config.ts'
 import type { Line } from './order.ts'
 import { runCommand } from './commands.ts'
-import { findOrder, orderNotFound, type Order } from './views.ts'
+import { findOrder, orderNotFound, orderOf, type Order } from './views.ts'
 import { claim, fingerprint, forget, record, type Scope } from './idempotency.ts'
 import type { SagaRunner } from './runner.ts'
 import { sagasStarted } from './metrics.ts'
@@ -118,18 +118,32 @@ const placingMs = (ctx: Ctx): number => ctx.config.ORDERS_STEP_TIMEOUT_MS + 5000
 const locationOf = (id: string): string => `/api/orders/${encodeURIComponent(id)}`
 const isFinal = (order: Order | undefined): boolean => order !== undefined && order.status !== 'PENDING'
 
-/** Waits up to `seconds` for the order to leave PENDING (woken by the local runner, else polling). */
+/**
+ * How often a `Prefer: wait` looks at the order when not woken: only for a saga that another
+ * replica runs (one running here wakes the waiter as it finishes), or one waiting for a retry.
+ */
+const WAIT_POLL_MS = 1000
+
+/**
+ * Waits up to `seconds` for the order to leave PENDING: woken by the local runner when the saga
+ * finishes, else polling. `current` is the order as the caller has it already, if it has.
+ */
 export async function waitForFinal(
   ctx: Ctx,
   runner: SagaRunner,
   id: string,
   seconds: number,
   isDone: (o: Order | undefined) => boolean = isFinal,
+  current?: Order,
 ): Promise<Order | undefined> {
   const until = Math.min(Date.now() + seconds * 1000, ctx.deadline - 500)
-  let order = await findOrder(ctx.db, id)
+  // Listening before looking: a saga that finishes while the order is being read still wakes us.
+  const listen = (): Promise<void> => runner.settled(id, Math.max(0, Math.min(WAIT_POLL_MS, until - Date.now())))
+  let woken = listen()
+  let order = current ?? (await findOrder(ctx.db, id))
   while (!isDone(order) && Date.now() < until) {
-    await runner.settled(id, Math.min(250, until - Date.now()))
+    await woken
+    woken = listen()
     order = await findOrder(ctx.db, id)
   }
   return order
@@ -174,12 +188,12 @@ export async function placeOrder(body: PlaceBody, headers: Headers, ctx: Ctx, ru
       ctx.db,
       orderId,
       { type: 'place', orderId, userId, tenantId: identity.tenantId, items, currency },
-      async (tx) => {
+      async (tx, state) => {
         await tx.query(
           `insert into sagas (order_id, phase, payment_token, deadline_at, trace_context) values ($1, 'forward', $2, now() + $3::int * interval '1 millisecond', $4)`,
           [orderId, token, ctx.config.ORDERS_SAGA_TIMEOUT_MS, traceContext()],
         )
-        placed = (await findOrder(tx, orderId))!
+        placed = orderOf(state)
         await record(
           tx,
           scope,
@@ -200,7 +214,7 @@ export async function placeOrder(body: PlaceBody, headers: Headers, ctx: Ctx, ru
   ctx.setHeader('location', locationOf(orderId))
   if (wait === undefined) return placed
 
-  const final = (await waitForFinal(ctx, runner, orderId, wait)) ?? placed
+  const final = (await waitForFinal(ctx, runner, orderId, wait, isFinal, placed)) ?? placed
   const status = isFinal(final) ? 200 : 202
   await record(ctx.db, scope, orderId, { status, body: final, location: locationOf(orderId) })
   ctx.setHeader('preference-applied', `wait=${wait}`)

@@ -197,13 +197,19 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
   // appended to inside its transaction), so reloading the stream before every step only repeated
   // the read. Anything appended meanwhile (a cancel request) is in the next command's own load.
   let order = await load(db, orderId, orderReducer)
+  // What the last step's transaction already wrote for the next one, saving a statement each:
+  // the next step noted as started with the lease renewed (as `renew` does), or the saga done.
+  let renewedFor: Step | undefined
+  let doneInTx = false
   for (;;) {
     const next = plan(order, view(saga), Date.now())
     if (next.kind === 'finish') {
-      const rows = await db.query(
-        `update sagas set phase = 'done', lease_owner = null, lease_until = null, updated_at = now() where order_id = $1 and lease_owner = $2 and phase <> 'done' returning order_id`,
-        [orderId, owner],
-      )
+      const rows = doneInTx
+        ? [orderId]
+        : await db.query(
+            `update sagas set phase = 'done', lease_owner = null, lease_until = null, updated_at = now() where order_id = $1 and lease_owner = $2 and phase <> 'done' returning order_id`,
+            [orderId, owner],
+          )
       if (rows.length > 0) sagasFinished.inc({ outcome: saga.phase === 'compensate' ? 'compensated' : 'confirmed' })
       deps.settled(orderId)
       return
@@ -217,12 +223,14 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
       )
       if (rows.length === 0) return
       Object.assign(saga, { phase: 'compensate', reason: next.reason, detail: next.detail, attempts: 0 })
+      renewedFor = undefined
       continue
     }
     const step = next.step
     const rank = FORWARD.indexOf(step) + 1
     // Noted before the call: if we crash during it, compensation knows the call may have acted.
-    if (!(await renew(deps, saga, owner, rank))) return
+    if (renewedFor !== step && !(await renew(deps, saga, owner, rank))) return
+    renewedFor = undefined
     saga.reached = Math.max(saga.reached, rank)
     const started = performance.now()
     let stepOutcome = 'retry'
@@ -258,15 +266,37 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
             })
             return true
           }
-          order = await runCommand(db, orderId, outcome.record, async (tx) => {
-            // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
-            // record next to the one that took over; the new holder repeats the call (same key) anyway.
-            const held = await tx.query(
-              'update sagas set attempts = 0, last_error = null where order_id = $1 and lease_owner = $2 returning order_id',
-              [orderId, owner],
-            )
-            if (held.length === 0) throw new LeaseLost()
-          })
+          let after: ReturnType<typeof plan> = { kind: 'finish' }
+          order = await runCommand(
+            db,
+            orderId,
+            outcome.record,
+            async (tx, state) => {
+              // What comes next is known now: note it in this transaction rather than in one of its own
+              // (a forward step as started, as `renew` would just before the call; or the saga as done).
+              after = plan(state, view(saga), Date.now())
+              const nextRank = after.kind === 'step' ? FORWARD.indexOf(after.step) + 1 : 0
+              // Only the lease holder writes: a runner that lost its lease (it was too slow) must not
+              // record next to the one that took over; the new holder repeats the call (same key) anyway.
+              const held = await tx.query(
+                `update sagas set attempts = 0, last_error = null, reached = greatest(reached, $3), updated_at = now(),
+                  phase = case when $5 then 'done' else phase end,
+                  lease_owner = case when $5 then null else lease_owner end,
+                  lease_until = case when $5 then null else now() + $4::int * interval '1 millisecond' end
+                where order_id = $1 and lease_owner = $2 returning order_id`,
+                [orderId, owner, nextRank, settings.leaseMs, after.kind === 'finish'],
+              )
+              if (held.length === 0) throw new LeaseLost()
+            },
+            order,
+          )
+          // `after` is from the attempt that committed (a retried command plans again).
+          const planned = after as ReturnType<typeof plan>
+          if (planned.kind === 'step') {
+            renewedFor = planned.step
+            saga.reached = Math.max(saga.reached, FORWARD.indexOf(planned.step) + 1)
+          }
+          doneInTx = planned.kind === 'finish'
           return false
         },
       )

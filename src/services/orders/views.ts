@@ -84,6 +84,25 @@ export function toOrder(row: ViewRow): Order {
   }
 }
 
+/** The order as the read model shows it, from its state (the row `project` writes for it, read back). */
+export const orderOf = (state: OrderState): Order =>
+  toOrder({
+    id: state.orderId,
+    tenant_id: state.tenantId,
+    user_id: state.userId,
+    status: state.status as ViewRow['status'],
+    items: state.items,
+    total_minor: BigInt(state.totalMinor),
+    currency: state.currency,
+    reason: state.reason,
+    detail: state.detail,
+    payment_id: state.paymentId,
+    refunded: state.refunded,
+    version: state.version,
+    created_at: new Date(state.createdAt),
+    updated_at: new Date(state.updatedAt),
+  })
+
 export async function findOrder(db: Sql, id: string): Promise<Order | undefined> {
   const [row] = await db.query<ViewRow>(`select ${columns} from order_views where id = $1`, [id])
   return row ? toOrder(row) : undefined
