@@ -8,15 +8,16 @@
 // 160 MB of resident memory for the life of the process), and is no faster than copying files.
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
-import { existsSync } from 'node:fs'
-import { cp, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises'
+import { cpSync, existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises'
 import { PGlite } from '@electric-sql/pglite'
+import { derivedDir } from '../internal/derived-files.ts'
 
 // node_modules/@electric-sql/pglite/dist/index.js → the package folder
 const pglitePackage = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))))
 const { version } = JSON.parse(await readFile(join(pglitePackage, 'package.json'), 'utf8')) as { version: string }
 /** node_modules/.cache/mosaic/, keyed by PGlite's version: a new PGlite makes a new template. */
-export const templatePath = join(pglitePackage, '..', '..', '.cache', 'mosaic', `pglite-${version}`)
+export const templatePath = join(derivedDir, `pglite-${version}`)
 
 /**
  * Fills the fresh directory `dataDir` from the template; false when there is none, or when it went
@@ -25,7 +26,10 @@ export const templatePath = join(pglitePackage, '..', '..', '.cache', 'mosaic', 
 export async function copyTemplate(dataDir: string): Promise<boolean> {
   if (!existsSync(join(templatePath, 'PG_VERSION'))) return false
   try {
-    await cp(templatePath, dataDir, { recursive: true })
+    // The synchronous copy, on purpose: it walks the tree in C++, where the promise one awaits each
+    // of the template's ~1,000 files in JavaScript and costs ten times the CPU (0.6 s against 0.06 s
+    // measured here). Nothing else runs while a database opens, so blocking the loop costs nothing.
+    cpSync(templatePath, dataDir, { recursive: true })
     return true
   } catch {
     await rm(dataDir, { recursive: true, force: true })
