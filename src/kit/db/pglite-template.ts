@@ -1,5 +1,5 @@
 // Initialising an empty PGlite data directory (initdb, in WebAssembly) takes seconds; copying a
-// prepared one is a plain file copy. `npm install` runs this file to prepare the copy once, so
+// prepared one is a plain file copy. `npm install` prepares the copy once (scripts/prepare-start.ts), so
 // the first `npm start` is as quick as the later ones. Without it (installs with --ignore-scripts)
 // the first fresh start prepares it.
 //
@@ -53,5 +53,3 @@ export async function writeTemplate(): Promise<string> {
   }
   return templatePath
 }
-
-if (import.meta.main) console.log(`mosaic: prepared an empty PGlite database at ${await writeTemplate()}`)
