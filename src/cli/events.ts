@@ -16,7 +16,7 @@ export async function replayCommand(service: string, ids?: number[]): Promise<nu
   const config = loadConfig(RuntimeConfig)
   const engine = await openServiceEngine(service)
   const routes = topology.flatMap((s) => routesOf(s.definition))
-  const bus = createBus({ config, engine, log: createLogger(), routes, name: `mosaic-cli-${process.pid}` })
+  const bus = await createBus({ config, engine, log: createLogger(), routes, name: `mosaic-cli-${process.pid}` })
   try {
     await bus.start()
     return await replayDeadLetters(engine, schemaOf(service), bus, routes, ids)

@@ -1,5 +1,6 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -158,4 +159,28 @@ test('policies need a unique @id and known roles; roles.json may only name its o
   assert.match(problems, /c\.cedar:2:1: role "admn" is not in roles\.json/)
   assert.match(problems, /role "admin" includes "owner", which is not a role/)
   assert.match(problems, /role "customer" includes itself/)
+})
+
+test('a start with policies validated before does not load Cedar until something is authorized', () => {
+  loadPolicies() // validated, and remembered in node_modules/.cache/mosaic
+  const script = `
+    import { createRequire } from 'node:module'
+    const { loadPolicies } = await import(${JSON.stringify(new URL('./authz.ts', import.meta.url).href)})
+    const cedarLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('cedar_wasm'))
+    const { authorize, effectiveRoles } = loadPolicies()
+    const atStart = cedarLoaded()
+    const roles = effectiveRoles(['admin'])
+    const allowed = authorize(${JSON.stringify(customer)}, 'orders:read', ${JSON.stringify(order)})
+    console.log(JSON.stringify({ atStart, roles, allowed, afterwards: cedarLoaded() }))`
+  const answer = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }))
+  assert.deepEqual(answer, { atStart: false, roles: ['admin', 'staff', 'customer'], allowed: true, afterwards: true })
+})
+
+test('what a validation found holds for those very files: an edited policy is validated again', () => {
+  const careful =
+    '@id("careful")\npermit (principal, action == Mosaic::Action::"orders:read", resource)\nwhen { resource.owner == principal };\n'
+  const { authorize } = loadPolicies(policyDir({ 'extra.cedar': careful }).dir)
+  assert.equal(authorize(otherCustomer, 'orders:read', { ...order, ownerId: otherCustomer.userId }), true)
+  const edited = policyDir({ 'extra.cedar': careful.replace('resource.owner', 'resource.total') })
+  assert.throws(() => loadPolicies(edited.dir), /attribute `total`/)
 })

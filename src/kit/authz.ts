@@ -2,9 +2,32 @@
 // against mosaic.cedarschema, with the role hierarchy in roles.json). Services ask
 // authorize(principal, action, resource) and never compare role names themselves, so every rule can
 // be read and reviewed in one place.
+import { createHash } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import * as cedar from '@cedar-policy/cedar-wasm/nodejs'
+import type * as Cedar from '@cedar-policy/cedar-wasm/nodejs'
+import { readDerived, writeDerived } from './internal/derived-files.ts'
+
+const require = createRequire(import.meta.url)
+let cedarModule: typeof Cedar | undefined
+/**
+ * Cedar is a 4 MB WebAssembly module that V8 compiles function by function as they are first used:
+ * loading and validating the policies costs some 0.7 s of CPU and 50 MB. It is loaded when first
+ * needed (the first authorize(), or a validation), not by every start; synchronously, since
+ * authorize() is (the CommonJS build allows it).
+ */
+function cedar(): typeof Cedar {
+  return (cedarModule ??= require('@cedar-policy/cedar-wasm/nodejs') as typeof Cedar)
+}
+const cedarVersion = (
+  JSON.parse(
+    readFileSync(join(dirname(require.resolve('@cedar-policy/cedar-wasm/nodejs')), 'package.json'), 'utf8'),
+  ) as {
+    version: string
+  }
+).version
 
 export interface Principal {
   readonly userId: string
@@ -39,6 +62,22 @@ const SCHEMA_FILE = 'mosaic.cedarschema'
 const ROLES_FILE = 'roles.json'
 const DEFAULT_DIR = new URL('../../policies/', import.meta.url)
 
+/** The policy folder's files as read, before Cedar parses them. */
+interface Sources {
+  readonly schemaPath: string
+  readonly schema: string
+  readonly rolesPath: string
+  readonly roles: string
+  readonly policyFiles: readonly { readonly path: string; readonly text: string }[]
+}
+
+/** What a validation derives from the sources, and all a start needs from them afterwards. */
+interface Prepared {
+  readonly policies: Record<string, string>
+  /** Action name → the resource types it applies to (see actionsOf). */
+  readonly actions: readonly (readonly [string, string[]])[]
+}
+
 interface PolicySource {
   readonly path: string
   readonly text: string
@@ -72,27 +111,43 @@ export function loadPolicies(dir: URL = DEFAULT_DIR): Authorizer {
 
 /** Everything wrong with the policies of `dir` (parse errors, then strict validation errors and warnings); [] when clean. */
 export function validatePolicies(dir: URL = DEFAULT_DIR): string[] {
-  const loaded = load(asFolder(dir))
+  const loaded = load(readSources(asFolder(dir)))
   const { errors, warnings } = validation(loaded)
   return [...loaded.errors, ...errors, ...warnings]
 }
 
 function createAuthorizer(dir: URL): Authorizer {
-  const loaded = load(dir)
-  // Refusing to start beats an invalid policy that would error on every request it touches.
-  const errors = [...loaded.errors, ...validation(loaded).errors]
-  if (errors.length > 0) throw new Error(`invalid authorization policies:\n${errors.join('\n')}`)
-
-  // Parsed once into the wasm module's own cache; each decision then only sends the entities.
-  const id = `mosaic:${dir.href}`
-  for (const answer of [
-    cedar.preparseSchema(id, loaded.schema),
-    cedar.preparsePolicySet(id, { staticPolicies: loaded.policies }),
-  ]) {
-    if (answer.type === 'failure') throw new Error(`cannot prepare ${fileURLToPath(dir)}: ${messages(answer.errors)}`)
+  const sources = readSources(dir)
+  // Validating the policies in full takes Cedar most of a second. The outcome depends on the files'
+  // contents and Cedar's version alone, so a clean result is kept under their hash: a later start
+  // with the same files reads it and does not load Cedar until it authorizes something.
+  const name = `cedar-policies-${digest(sources)}.json`
+  let prepared = readDerived<Prepared>(name)
+  if (!Array.isArray(prepared?.actions) || typeof prepared.policies !== 'object') {
+    const loaded = load(sources)
+    // Refusing to start beats an invalid policy that would error on every request it touches.
+    const errors = [...loaded.errors, ...validation(loaded).errors]
+    if (errors.length > 0) throw new Error(`invalid authorization policies:\n${errors.join('\n')}`)
+    prepared = { policies: loaded.policies, actions: [...actionsOf(loaded.schema)] }
+    writeDerived(name, prepared)
   }
-  const actions = actionsOf(loaded.schema)
-  const roleEntities = [...loaded.roles].map(([role, parents]) => entity('Role', role, {}, parents))
+  const { policies } = prepared
+  const actions = new Map(prepared.actions)
+  const hierarchy = readRoles(sources.rolesPath, sources.roles, []) // its errors were found by the validation
+  const roleEntities = [...hierarchy].map(([role, parents]) => entity('Role', role, {}, parents))
+
+  // Parsed once into the wasm module's own cache, on first use; each decision then only sends the entities.
+  const id = `mosaic:${dir.href}`
+  let parsed = false
+  const parse = (): void => {
+    for (const answer of [
+      cedar().preparseSchema(id, sources.schema),
+      cedar().preparsePolicySet(id, { staticPolicies: policies }),
+    ]) {
+      if (answer.type === 'failure') throw new Error(`cannot prepare ${fileURLToPath(dir)}: ${messages(answer.errors)}`)
+    }
+    parsed = true
+  }
 
   // No `this`: the platform hands services this function on its own.
   const authorize = (
@@ -111,12 +166,13 @@ function createAuthorizer(dir: URL): Authorizer {
     }
     if (!principal) return false
 
-    const answer = cedar.statefulIsAuthorized({
+    if (!parsed) parse()
+    const answer = cedar().statefulIsAuthorized({
       principal: uid('User', principal.userId),
       action: { type: `${NAMESPACE}::Action`, id: action },
       resource: uid(resource.type, resource.id),
-      context: context as cedar.Context,
-      entities: [...roleEntities, ...requestEntities(principal, resource, loaded.roles)],
+      context: context as Cedar.Context,
+      entities: [...roleEntities, ...requestEntities(principal, resource, hierarchy)],
       preparsedSchemaName: id,
       preparsedPolicySetId: id,
       validateRequest: true,
@@ -135,9 +191,9 @@ function createAuthorizer(dir: URL): Authorizer {
   const effectiveRoles = (roles: readonly string[]): string[] => {
     const all = new Set<string>()
     const visit = (role: string): void => {
-      if (all.has(role) || !loaded.roles.has(role)) return
+      if (all.has(role) || !hierarchy.has(role)) return
       all.add(role)
-      for (const included of loaded.roles.get(role)!) visit(included)
+      for (const included of hierarchy.get(role)!) visit(included)
     }
     roles.forEach(visit)
     return [...all]
@@ -150,9 +206,9 @@ function requestEntities(
   principal: Principal,
   resource: Resource,
   roles: ReadonlyMap<string, readonly string[]>,
-): cedar.EntityJson[] {
-  const entities = new Map<string, cedar.EntityJson>()
-  const add = (e: cedar.EntityJson & { uid: cedar.TypeAndId }) => {
+): Cedar.EntityJson[] {
+  const entities = new Map<string, Cedar.EntityJson>()
+  const add = (e: Cedar.EntityJson & { uid: Cedar.TypeAndId }) => {
     const key = `${e.uid.type}::${e.uid.id}`
     if (!entities.has(key)) entities.set(key, e)
   }
@@ -165,7 +221,7 @@ function requestEntities(
       principal.roles.filter((r) => roles.has(r)),
     ),
   )
-  const attrs: Record<string, cedar.CedarValueJson> = {}
+  const attrs: Record<string, Cedar.CedarValueJson> = {}
   if (resource.tenantId !== undefined) attrs.tenant = ref('Tenant', resource.tenantId)
   if (resource.ownerId !== undefined) attrs.owner = ref('User', resource.ownerId)
   add(entity(resource.type, resource.id, attrs))
@@ -177,23 +233,23 @@ function requestEntities(
 function entity(
   type: string,
   id: string,
-  attrs: Record<string, cedar.CedarValueJson> = {},
+  attrs: Record<string, Cedar.CedarValueJson> = {},
   roles: readonly string[] = [],
 ) {
   return { uid: uid(type, id), attrs, parents: roles.map((role) => uid('Role', role)) }
 }
 
-function uid(type: string, id: string): cedar.TypeAndId {
+function uid(type: string, id: string): Cedar.TypeAndId {
   return { type: `${NAMESPACE}::${type}`, id }
 }
 
-function ref(type: string, id: string): cedar.CedarValueJson {
+function ref(type: string, id: string): Cedar.CedarValueJson {
   return { __entity: uid(type, id) }
 }
 
 /** Action name → the resource types (without namespace) it applies to, from the schema. */
 function actionsOf(schema: string): Map<string, string[]> {
-  const answer = cedar.schemaToJson(schema)
+  const answer = cedar().schemaToJson(schema)
   if (answer.type === 'failure') throw new Error(`${SCHEMA_FILE}: ${messages(answer.errors)}`)
   const actions = answer.json[NAMESPACE]?.actions ?? {}
   return new Map(
@@ -204,33 +260,58 @@ function actionsOf(schema: string): Map<string, string[]> {
   )
 }
 
-function load(dir: URL): Loaded {
+/** The files of the policy folder `dir`, read (Cedar parses nothing yet). */
+function readSources(dir: URL): Sources {
+  const read = (name: string) => {
+    const path = fileURLToPath(new URL(name, dir))
+    return { path, text: readFileSync(path, 'utf8') }
+  }
+  const schema = read(SCHEMA_FILE)
+  const roles = read(ROLES_FILE)
+  const policyFiles = readdirSync(dir)
+    .filter((n) => n.endsWith('.cedar'))
+    .sort()
+    .map(read)
+  return { schemaPath: schema.path, schema: schema.text, rolesPath: roles.path, roles: roles.text, policyFiles }
+}
+
+/** A hash of everything a validation depends on: the files' names and contents, and Cedar's version. */
+function digest(sources: Sources): string {
+  const hash = createHash('sha256').update(`${cedarVersion}\0${sources.schema}\0${sources.roles}`)
+  for (const { path, text } of sources.policyFiles) hash.update(`\0${basename(path)}\0${text}`)
+  return hash.digest('hex').slice(0, 32)
+}
+
+function load(sources: Sources): Loaded {
   const errors: string[] = []
-  const schemaPath = fileURLToPath(new URL(SCHEMA_FILE, dir))
-  const schema = readFileSync(schemaPath, 'utf8')
-  const parsed = cedar.checkParseSchema(schema)
+  const { schemaPath, schema } = sources
+  const parsed = cedar().checkParseSchema(schema)
   if (parsed.type === 'failure') errors.push(...parsed.errors.map((e) => describe(e, schemaPath, schema)))
-  const roles = readRoles(fileURLToPath(new URL(ROLES_FILE, dir)), errors)
+  const roles = readRoles(sources.rolesPath, sources.roles, errors)
 
   const policies: Record<string, string> = {}
-  const sources = new Map<string, PolicySource>()
-  for (const name of readdirSync(dir)
-    .filter((n) => n.endsWith('.cedar'))
-    .sort()) {
-    readPolicyFile(fileURLToPath(new URL(name, dir)), roles, policies, sources, errors)
+  const policySources = new Map<string, PolicySource>()
+  for (const { path, text } of sources.policyFiles) readPolicyFile(path, text, roles, policies, policySources, errors)
+  return {
+    schemaPath,
+    schema,
+    schemaParsed: parsed.type === 'success',
+    roles,
+    policies,
+    sources: policySources,
+    errors,
   }
-  return { schemaPath, schema, schemaParsed: parsed.type === 'success', roles, policies, sources, errors }
 }
 
 function readPolicyFile(
   path: string,
+  text: string,
   roles: ReadonlyMap<string, unknown>,
   policies: Record<string, string>,
   sources: Map<string, PolicySource>,
   errors: string[],
 ): void {
-  const text = readFileSync(path, 'utf8')
-  const parts = cedar.policySetTextToParts(text)
+  const parts = cedar().policySetTextToParts(text)
   if (parts.type === 'failure') {
     errors.push(...parts.errors.map((e) => describe(e, path, text)))
     return
@@ -244,7 +325,7 @@ function readPolicyFile(
     cursor = index + policy.length
     const source = { path, text, offset: Buffer.byteLength(text.slice(0, index)) }
     const where = `${path}:${position(text, source.offset)}`
-    const json = cedar.policyToJson(policy)
+    const json = cedar().policyToJson(policy)
     const id = json.type === 'success' ? json.json.annotations?.id : undefined
     if (id === undefined) errors.push(`${where}: policy has no @id("...") annotation`)
     else if (sources.has(id)) errors.push(`${where}: @id("${id}") is already used in ${sources.get(id)!.path}`)
@@ -271,9 +352,8 @@ function rolesIn(value: unknown, found: string[] = []): string[] {
   return found
 }
 
-function readRoles(path: string, errors: string[]): Map<string, readonly string[]> {
+function readRoles(path: string, text: string, errors: string[]): Map<string, readonly string[]> {
   const roles = new Map<string, readonly string[]>()
-  const text = readFileSync(path, 'utf8')
   let raw: unknown
   try {
     raw = JSON.parse(text)
@@ -315,14 +395,14 @@ function reaches(
 
 function validation(loaded: Loaded): { errors: string[]; warnings: string[] } {
   if (!loaded.schemaParsed) return { errors: [], warnings: [] }
-  const answer = cedar.validate({
+  const answer = cedar().validate({
     schema: loaded.schema,
     policies: { staticPolicies: loaded.policies },
     validationSettings: { mode: 'strict' },
   })
-  const inSchema = (e: cedar.DetailedError) => describe(e, loaded.schemaPath, loaded.schema)
+  const inSchema = (e: Cedar.DetailedError) => describe(e, loaded.schemaPath, loaded.schema)
   if (answer.type === 'failure') return { errors: answer.errors.map(inSchema), warnings: answer.warnings.map(inSchema) }
-  const inPolicy = ({ policyId, error }: cedar.ValidationError) => {
+  const inPolicy = ({ policyId, error }: Cedar.ValidationError) => {
     const source = loaded.sources.get(policyId)!
     return describe(error, source.path, source.text, source.offset)
   }
@@ -333,7 +413,7 @@ function validation(loaded: Loaded): { errors: string[]; warnings: string[] } {
 }
 
 /** `file:line:column: message (hint)`; Cedar's locations are byte offsets, `offset` that of the policy in its file. */
-function describe(error: cedar.DetailedError, path: string, text: string, offset = 0): string {
+function describe(error: Cedar.DetailedError, path: string, text: string, offset = 0): string {
   const location = error.sourceLocations?.[0]
   const where = location ? `${path}:${position(text, offset + location.start)}` : path
   const hints = [location?.label, error.help].filter(Boolean)
@@ -345,7 +425,7 @@ function position(text: string, byteOffset: number): string {
   return `${lines.length}:${lines.at(-1)!.length + 1}`
 }
 
-function messages(errors: readonly cedar.DetailedError[]): string {
+function messages(errors: readonly Cedar.DetailedError[]): string {
   return errors.map((e) => e.message).join('; ')
 }
 

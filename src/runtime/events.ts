@@ -7,7 +7,6 @@ import { ConfigError, envPrefix } from '../kit/config.ts'
 import type { Engine } from '../kit/db/database.ts'
 import type { Bus, Route } from '../kit/events/bus.ts'
 import { createLocalBus } from '../kit/events/local-bus.ts'
-import { createNatsBus } from '../kit/events/nats-bus.ts'
 import type { RuntimeConfig } from './config.ts'
 
 type Config = Static<typeof RuntimeConfig>
@@ -23,9 +22,11 @@ export interface BusOptions {
   readonly name: string
 }
 
-export function createBus({ config, engine, log, routes, name }: BusOptions): Bus {
+export async function createBus({ config, engine, log, routes, name }: BusOptions): Promise<Bus> {
   const retry = { maxAttempts: config.EVENT_MAX_ATTEMPTS, baseDelayMs: config.EVENT_RETRY_BASE_MS, maxDelayMs: 60_000 }
   if (config.BUS === 'nats') {
+    // NATS' client is loaded only by the processes that use it (some 20 MB and 0.1 s of CPU).
+    const { createNatsBus } = await import('../kit/events/nats-bus.ts')
     return createNatsBus({
       url: config.NATS_URL,
       namespace: config.NATS_NAMESPACE,

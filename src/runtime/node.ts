@@ -13,7 +13,7 @@ import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
 import { openPglite } from '../kit/db/pglite.ts'
-import { openPostgres } from '../kit/db/postgres.ts'
+import type { PostgresOptions } from '../kit/db/postgres.ts'
 import type { Bus } from '../kit/events/bus.ts'
 import {
   startService,
@@ -83,6 +83,11 @@ const { version } = JSON.parse(await readFile(new URL('../../package.json', impo
   version: string
 }
 
+/** PostgreSQL's client, loaded only by the processes that use one (embedded ones never do). */
+async function openPostgres(url: string, options?: PostgresOptions): Promise<Engine> {
+  return (await import('../kit/db/postgres.ts')).openPostgres(url, options)
+}
+
 /** `<NAME>_DATABASE_URL`: a service's own PostgreSQL database, if it has one. */
 export function ownDatabaseUrl(service: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env[`${envPrefix(service)}_DATABASE_URL`] || undefined
@@ -97,7 +102,10 @@ export async function openServiceEngine(service: string, env: NodeJS.ProcessEnv 
 /** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
 export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
   if (config.DATABASE_URL)
-    return reachable(openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }), config.DATABASE_URL)
+    return reachable(
+      await openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }),
+      config.DATABASE_URL,
+    )
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
   await createDataDir(dir)
@@ -177,17 +185,17 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   // (seconds of start and hundreds of megabytes each, and replicas would share its directory).
   const sole = options.role === 'service' ? ownUrl(name) : undefined
   const engine = sole
-    ? openPostgres(sole, { poolSize: config.DATABASE_POOL_SIZE })
+    ? await openPostgres(sole, { poolSize: config.DATABASE_POOL_SIZE })
     : await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
   // A database of its own for each service given one; services sharing a URL share its pool.
   const engines = new Map<string, Engine>()
   for (const s of local) {
     const url = ownUrl(s.contract.name)
     if (url && url !== sole && !engines.has(url))
-      engines.set(url, openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
+      engines.set(url, await openPostgres(url, { poolSize: config.DATABASE_POOL_SIZE }))
   }
   const engineOf = (service: string): Engine => engines.get(ownUrl(service) ?? '') ?? engine
-  const bus = createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })
+  const bus = await createBus({ config, engine, log, routes, name: `mosaic-${name}-${process.pid}` })
   trackBus(bus)
   const cache = await openCache(
     {

@@ -1,6 +1,5 @@
 // What an upload must pass before it is kept: a size limit counted on the bytes themselves (not on
 // a Content-Length a client may lie in), and a type sniffed from the first bytes by file-type.
-import { fileTypeFromBuffer } from 'file-type'
 import { MosaicError } from '../../kit/index.ts'
 import { ALLOWED_TYPES } from './contract.ts'
 
@@ -31,7 +30,8 @@ export async function* checkedUpload(
   const release = async (): Promise<Buffer> => {
     const bytes = Buffer.concat(head!)
     head = undefined
-    const type = await fileTypeFromBuffer(bytes)
+    // Loaded on the first upload, not by every start.
+    const type = await (await import('file-type')).fileTypeFromBuffer(bytes)
     if (!type || !(ALLOWED_TYPES as readonly string[]).includes(type.mime)) {
       throw new MosaicError('file_type_not_allowed', {
         detail: `the content is ${type ? type.mime : 'not a recognised format'}; allowed: ${ALLOWED_TYPES.join(', ')}`,

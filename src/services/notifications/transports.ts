@@ -1,7 +1,7 @@
 // Where rendered mails go: an SMTP server through nodemailer, or, with no SMTP_HOST, the
 // development mailbox table. Both build the message with nodemailer, so the mailbox keeps the
 // very bytes (headers, Message-ID, MIME parts) an SMTP server would have received.
-import nodemailer from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import type { ServiceDb } from '../../kit/index.ts'
 import type { NotificationsConfig } from './config.ts'
 
@@ -36,6 +36,22 @@ function message(from: string, mail: Outgoing) {
   }
 }
 
+/**
+ * A nodemailer transporter made for the first mail: nodemailer (some 25 MB and 0.1 s of CPU to
+ * load) comes in then, not with every start.
+ */
+function onFirstMail(options: object): { get(): Promise<Transporter>; close(): void } {
+  let made: Promise<Transporter> | undefined
+  return {
+    get: () => (made ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(options))),
+    close: () =>
+      void made?.then(
+        (transporter) => transporter.close(),
+        () => {},
+      ),
+  }
+}
+
 const smtpPort = (config: NotificationsConfig): number => config.SMTP_PORT ?? (config.SMTP_SECURE ? 465 : 587)
 
 /** Where this configuration sends mail: `smtp://host:port`, or `mailbox`. */
@@ -50,7 +66,7 @@ export function smtpTransport(config: NotificationsConfig): Transport {
     throw new Error('invalid configuration: SMTP_PASSWORD is required with SMTP_USERNAME')
   // Not pooled: a connection per mail, so a server that went away costs one failed attempt,
   // never a pool of dead sockets. Notification volumes do not need more.
-  const transporter = nodemailer.createTransport({
+  const transporter = onFirstMail({
     host,
     port,
     secure: config.SMTP_SECURE,
@@ -64,20 +80,18 @@ export function smtpTransport(config: NotificationsConfig): Transport {
   return {
     describe: destination(config),
     async send(mail) {
-      await transporter.sendMail(message(config.SMTP_FROM, mail))
+      await (await transporter.get()).sendMail(message(config.SMTP_FROM, mail))
     },
-    close() {
-      transporter.close()
-    },
+    close: transporter.close,
   }
 }
 
 export function mailboxTransport(config: NotificationsConfig, db: ServiceDb): Transport {
-  const render = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
+  const render = onFirstMail({ streamTransport: true, buffer: true, newline: 'unix' })
   return {
     describe: destination(config),
     async send(mail) {
-      const info = await render.sendMail(message(config.SMTP_FROM, mail))
+      const info = await (await render.get()).sendMail(message(config.SMTP_FROM, mail))
       // Keyed by the notification: a retry after a crash between this and marking it sent keeps one copy.
       await db.query(
         `insert into mailbox (notification_id, tenant_id, recipient, subject, text_body, html_body, raw)
@@ -93,9 +107,7 @@ export function mailboxTransport(config: NotificationsConfig, db: ServiceDb): Tr
         ],
       )
     },
-    close() {
-      render.close()
-    },
+    close: render.close,
   }
 }
 
