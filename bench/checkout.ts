@@ -8,13 +8,21 @@
 // milliseconds of the Mosaic process and of the PostgreSQL backends serving it (/proc), counted from
 // the start of the warm-up until the system is idle again, over every order placed in that time.
 // Run with `node bench/checkout.ts`; BENCH_DURATION (s), BENCH_CLIENTS, POSTGRES_ADMIN_URL tune it;
-// BENCH_TARGETS=embedded or =postgres runs one of the two (both by default).
+// BENCH_TARGETS=embedded,postgres,distributed picks the targets (the first two by default): distributed
+// is `mosaic services start` (a process per service, catalog and orders twice, every process pinned
+// to core 0 like the others), one PostgreSQL database, NATS JetStream and Redis.
 import { execFile } from 'node:child_process'
 import { randomUUID, randomBytes } from 'node:crypto'
-import { cpus } from 'node:os'
 import { promisify } from 'node:util'
 import postgres from 'postgres'
-import { spawnReady, printTable, runBench, type Child, type Cleanup } from './children.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { spawnReady, printTable, runBench, freePort, pinned, type Child, type Cleanup } from './children.ts'
+import type { Running } from '../src/cli/services.ts'
+
+const mosaicBin = fileURLToPath(new URL('../bin/mosaic.js', import.meta.url))
 import { cpuMs, totalCpuMs } from './cpu.ts'
 
 const run = promisify(execFile)
@@ -57,11 +65,11 @@ export interface Meter {
 export const processMeter = (pid: number): Meter => ({ read: async () => ({ cpuMs: await cpuMs(pid) }) })
 
 /**
- * The Mosaic process and the server's database `url`: transactions committed or rolled back in it
+ * The Mosaic processes and the server's database `url`: transactions committed or rolled back in it
  * (pg_stat_database), and the CPU of the backends connected to it (their pids from pg_stat_activity,
  * those seen at the start and those at the end).
  */
-function databaseMeter(pid: number, url: string, cleanup: Cleanup): Meter {
+function databaseMeter(pids: readonly number[], url: string, cleanup: Cleanup): Meter {
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   cleanup.push(() => sql.end({ timeout: 5 }))
   const seen = new Set<number>()
@@ -72,7 +80,7 @@ function databaseMeter(pid: number, url: string, cleanup: Cleanup): Meter {
       const backends = await sql<{ pid: number }[]>`
         select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`
       for (const b of backends) seen.add(b.pid)
-      return { cpuMs: await cpuMs(pid), xacts: Number(row!.xacts), dbCpuMs: await totalCpuMs([...seen]) }
+      return { cpuMs: await totalCpuMs(pids), xacts: Number(row!.xacts), dbCpuMs: await totalCpuMs([...seen]) }
     },
   }
 }
@@ -82,13 +90,13 @@ function databaseMeter(pid: number, url: string, cleanup: Cleanup): Meter {
  * twice in a row, at most 20 s; then a little more so PostgreSQL's backends have flushed their
  * statistics (each does at most once a second while busy, and within a second of going idle).
  */
-async function settle(pid: number): Promise<void> {
+async function settle(meter: Meter): Promise<void> {
   const until = performance.now() + 20_000
   let quiet = 0
-  let last = await cpuMs(pid)
+  let last = (await meter.read()).cpuMs
   while (quiet < 2 && performance.now() < until) {
     await new Promise((resolve) => setTimeout(resolve, 500))
-    const now = await cpuMs(pid)
+    const now = (await meter.read()).cpuMs
     quiet = now - last < 25 ? quiet + 1 : 0
     last = now
   }
@@ -123,7 +131,10 @@ async function customer(base: string): Promise<string> {
 }
 
 /** Places orders against `target` for the warm-up and BENCH_DURATION; also used by bench/tracing.ts. */
-export async function checkout(target: Child, meter: Meter = processMeter(target.pid)): Promise<Result> {
+export async function checkout(
+  target: Pick<Child, 'url' | 'pid'>,
+  meter: Meter = processMeter(target.pid),
+): Promise<Result> {
   const base = target.url
   const login = await json<{ accessToken: string }>(`${base}/api/users/login`, {
     method: 'POST',
@@ -174,7 +185,7 @@ export async function checkout(target: Child, meter: Meter = processMeter(target
   const end = until(duration)
   await Promise.all(Array.from({ length: clients }, (_, i) => loop(i, end)))
   const elapsed = (performance.now() - started) / 1000
-  await settle(target.pid)
+  await settle(meter)
   const after = await meter.read()
   const perOrder = (from?: number, to?: number): number | undefined =>
     from === undefined || to === undefined ? undefined : (to - from) / placed
@@ -191,6 +202,45 @@ export async function checkout(target: Child, meter: Meter = processMeter(target
     p50: percentile(sorted, 0.5),
     p99: percentile(sorted, 0.99),
   }
+}
+
+/**
+ * The system as `mosaic services start` runs it, every process pinned to core 0 (its children
+ * inherit taskset's affinity); stopped with `mosaic services stop` on cleanup.
+ */
+async function startDistributed(
+  cleanup: Cleanup,
+  env: Record<string, string>,
+): Promise<{ url: string; pid: number; pids: number[] }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mosaic-bench-distributed-'))
+  const all = {
+    ...process.env,
+    ...env,
+    DATA_DIR: dataDir,
+    BUS: 'nats',
+    NATS_NAMESPACE: `bench_${randomBytes(4).toString('hex')}`,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    HOST: '127.0.0.1',
+    PORT: String(await freePort()),
+    LOG_LEVEL: 'warn',
+  }
+  const mosaic = (...args: string[]) =>
+    run(
+      pinned ? 'taskset' : process.execPath,
+      [...(pinned ? ['-c', '0', process.execPath] : []), mosaicBin, 'services', ...args],
+      {
+        env: all,
+        maxBuffer: 16 << 20,
+      },
+    )
+  cleanup.push(async () => {
+    await mosaic('stop').catch(() => {})
+    await rm(dataDir, { recursive: true, force: true })
+  })
+  await mosaic('start', '--replicas', 'catalog=2,orders=2')
+  const processes = JSON.parse((await mosaic('status', '--json')).stdout) as Running[]
+  const gateway = processes.find((p) => p.name === 'gateway')!
+  return { url: gateway.url, pid: gateway.pid, pids: processes.map((p) => p.pid) }
 }
 
 /** A fresh database on the local server; dropped on cleanup. */
@@ -311,11 +361,20 @@ async function main(cleanup: Cleanup): Promise<void> {
   if (targets.has('postgres')) {
     const url = await freshDatabase(cleanup)
     const server = await spawnReady('postgres', ['start'], 'PORT', cleanup, { ...env, DATABASE_URL: url })
-    pg = await checkout(server, databaseMeter(server.pid, url, cleanup))
+    pg = await checkout(server, databaseMeter([server.pid], url, cleanup))
     add('PostgreSQL server', pg)
     await server.stop()
     ceiling = await writeCeiling(url)
     rows.push([`PostgreSQL write ceiling (tps)`, ceiling.tps.toFixed(0), '', '', '', '', '', '', ''])
+  }
+
+  if (targets.has('distributed')) {
+    const url = await freshDatabase(cleanup)
+    const system = await startDistributed(cleanup, { ...env, DATABASE_URL: url })
+    add(
+      `distributed (${system.pids.length} processes, NATS)`,
+      await checkout(system, databaseMeter(system.pids, url, cleanup)),
+    )
   }
   printTable(rows)
   console.log(

@@ -17,7 +17,7 @@ export type Cleanup = (() => Promise<void>)[]
  * The system under test runs on core 0 and the load generator (this process) on the last core,
  * so they never compete for one (`taskset`, Linux; BENCH_PIN=false or a single core turns it off).
  */
-const pinned = process.env.BENCH_PIN !== 'false' && cpus().length > 1 && process.platform === 'linux'
+export const pinned = process.env.BENCH_PIN !== 'false' && cpus().length > 1 && process.platform === 'linux'
 const pinPrefix = pinned ? ['taskset', '-c', '0'] : []
 
 /** Resident memory of a process, MiB (Linux /proc). */
