@@ -24,7 +24,8 @@ import { createAuthenticator } from './authenticate.ts'
 import { registerRateLimits, registerBodyLimits } from './limits.ts'
 import { openApiDocument } from './openapi.ts'
 import { registerDocs } from './docs.ts'
-import { registerLanding } from './landing.ts'
+import { landingJson } from './landing.ts'
+import { webApp } from '../web/plugin.ts'
 import { opsContract } from './ops/contract.ts'
 import { opsSystem, type OpsSources } from './ops/system.ts'
 import { opsRoutes } from './ops/routes.ts'
@@ -192,7 +193,15 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     '/openapi.json',
     async () => (document ??= openApiDocument(contracts, options.version, (route) => table.entries[route])),
   )
-  registerLanding(app, options.version)
+  // The web application takes `/` (a JSON client asking there still gets the gateway's links).
+  await app.register(
+    webApp({
+      cookieSecure: config.AUTH_COOKIE_SECURE,
+      sessionCookie: sessionCookieName(config.AUTH_COOKIE_SECURE),
+      effectiveRoles: (roles) => options.authorizer.effectiveRoles(roles),
+      landingJson: () => landingJson(options.version),
+    }),
+  )
   await app.register(async (docs) => {
     docs.addHook('onSend', async (_request, reply) => {
       reply.header(
