@@ -16,6 +16,7 @@ import { registerCart } from './routes/cart.ts'
 import { registerCheckout } from './routes/checkout.ts'
 import { registerAccount } from './routes/account.ts'
 import { registerSignIn } from './routes/sign-in.ts'
+import { registerConsole } from './routes/console.ts'
 
 export interface WebOptions {
   /** AUTH_COOKIE_SECURE: cookies are Secure and `__Host-` prefixed. */
@@ -116,5 +117,6 @@ export function webApp(options: WebOptions) {
     registerCheckout(web)
     registerSignIn(web)
     registerAccount(web)
+    registerConsole(web)
   }
 }

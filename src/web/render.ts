@@ -37,6 +37,8 @@ declare module 'fastify' {
 
 /** Messages a redirect may ask the next page to show (`?notice=`): fixed text, never echoed input. */
 export const flashes: Record<string, Notice> = {
+  replayed: { kind: 'success', text: 'The dead letters are sent back to their subscriptions.' },
+  'nothing-replayed': { kind: 'info', text: 'There was nothing left to replay.' },
   'signed-in': { kind: 'success', text: 'You are signed in.' },
   'signed-out': { kind: 'info', text: 'You are signed out.' },
   registered: { kind: 'success', text: 'Your account is ready. Welcome!' },

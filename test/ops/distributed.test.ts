@@ -47,8 +47,12 @@ const children: Child[] = []
 let gateway: MosaicNode
 let token: string
 
-const serve = async (name: string, extra: Record<string, string> = {}): Promise<Child> => {
-  const dir = join(dataDir, `${name}-${randomUUID().slice(0, 6)}`)
+/** `dir`: the process's data directory under the test's (a restart passes the same one: its PGlite, its dead letters). */
+const serve = async (
+  name: string,
+  extra: Record<string, string> = {},
+  dir = join(dataDir, `${name}-${randomUUID().slice(0, 6)}`),
+): Promise<Child> => {
   const child = ['pulse', 'tally'].includes(name)
     ? await spawnNode([fixtureNode, name], { ...env, DATA_DIR: dir, ...extra }, 120_000)
     : await spawnNode(
@@ -69,7 +73,7 @@ before(async () => {
     serve('catalog'),
     serve('catalog'),
     serve('pulse'),
-    serve('tally', { TALLY_FAIL_RUN: run }),
+    serve('tally', { TALLY_FAIL_RUN: run }, join(dataDir, 'tally')),
   ])
   replicas = started.slice(1, 3)
   tally = started[4]!
@@ -157,7 +161,7 @@ test('a remote consumer dead-letters; fixed and replayed from the console, each 
 
   // The consumer fixed: a new process without the fault takes over the durable consumer.
   await tally.kill('SIGTERM')
-  tally = await serve('tally')
+  tally = await serve('tally', {}, join(dataDir, 'tally'))
   const replayed = await eventually(
     'the fixed tally process answers the replay',
     async () => {
@@ -196,22 +200,16 @@ test('services: both replicas with their health; a killed one has its breaker op
     assert.equal(i.breaker, 'closed')
     assert.equal(i.draining, false)
   }
-  assert.deepEqual(
-    both.map((i) => i.url).sort(),
-    replicas.map((r) => r.url).sort(),
-  )
+  assert.deepEqual(both.map((i) => i.url).sort(), replicas.map((r) => r.url).sort())
   assert.equal((await instancesOf('identity')).length, 1)
 
   const [victim] = replicas as [Child]
   await victim.kill('SIGKILL')
-  // Reads keep coming (each answered by the other replica); those sent to the dead one open its breaker.
+  // Reads keep coming; those sent to the dead replica open its breaker. (A read in flight on it
+  // when it died may fail with a 502: the proxy does not resend what it sent to a dead process.)
   let reading = true
   const reads = (async () => {
-    while (reading) {
-      const res = await fetch(new URL('/api/products/prod-mouse', gateway.url))
-      await res.arrayBuffer()
-      assert.equal(res.status, 200, 'every read is answered')
-    }
+    while (reading) await (await fetch(new URL('/api/products/prod-mouse', gateway.url))).arrayBuffer()
   })()
   try {
     const seen = await eventually(
@@ -224,6 +222,12 @@ test('services: both replicas with their health; a killed one has its breaker op
     reading = false
     await reads
   }
+  for (let i = 0; i < 20; i++)
+    assert.equal(
+      (await fetch(new URL('/api/products/prod-mouse', gateway.url))).status,
+      200,
+      'the other replica answers',
+    )
   await eventually(
     'the dead replica gone from the list',
     async () => {
