@@ -43,7 +43,7 @@ import { createDataDir, lockDataDir } from './data-dir.ts'
 import { reachable, listenError } from './startup-error.ts'
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 import { processOps } from '../kit/internal/process-ops.ts'
-import { opsEndpoint } from '../kit/internal/ops-endpoint.ts'
+import { opsEndpoint, OPS_PATH } from '../kit/internal/ops-endpoint.ts'
 import { ordersContract } from '../services/orders/contract.ts'
 
 export interface NodeOptions {
@@ -81,6 +81,9 @@ export interface MosaicNode {
   /** Graceful: readiness off, drain requests and handlers, close the database. */
   stop(): Promise<void>
 }
+
+/** What the operator console polls (the operator API, each process's part of it, the console's sections): not traced. */
+const OPERATOR_ROUTES = ['/api/ops/', `${OPS_PATH}/`, '/console/part/']
 
 const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -268,6 +271,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       trustProxy: trustProxy(config.TRUST_PROXY),
       // A service's own server is reached through the gateway or other services, which send their context.
       trustIncomingTrace: options.role === 'service' || config.TRACE_TRUST_INCOMING,
+      untracedRoutes: OPERATOR_ROUTES,
       connections: {
         headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
         receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Problem } from '../kit/errors.ts'
 import { addCookie, csrfOf } from './cookies.ts'
+import { runInContext } from '../kit/telemetry/tracing.ts'
 
 export type ApiResult<T> =
   | { readonly ok: true; readonly status: number; readonly data: T }
@@ -40,13 +41,17 @@ export function apiFor(app: FastifyInstance, request: FastifyRequest, reply?: Fa
     const traceparent = request.headers.traceparent
     if (typeof traceparent === 'string') forwarded.traceparent = traceparent
     try {
-      const response = await app.inject({
-        method,
-        url,
-        headers: forwarded,
-        remoteAddress: request.ip,
-        ...(body === undefined ? {} : { payload: body as object }),
-      })
+      // In the page request's context: the call is a trace of its own either way, but what the
+      // page's request is not traced for (the console's polling) its calls are not either.
+      const response = await runInContext(request.trace.context, () =>
+        app.inject({
+          method,
+          url,
+          headers: forwarded,
+          remoteAddress: request.ip,
+          ...(body === undefined ? {} : { payload: body as object }),
+        }),
+      )
       const setCookie = response.headers['set-cookie']
       if (reply && setCookie) for (const cookie of [setCookie].flat()) addCookie(reply, cookie)
       const data = response.body === '' ? null : (JSON.parse(response.body) as unknown)

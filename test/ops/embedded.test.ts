@@ -168,6 +168,11 @@ test('sagas, traces and route metrics after a checkout', async () => {
   const listed = list.body.traces.find((t) => t.traceId === saga.traceId)
   assert.ok(listed, 'the trace is listed')
   assert.ok(listed.spans >= trace.spans.length - 1 && listed.services.includes('payments'))
+  assert.deepEqual(
+    list.body.traces.filter((t) => JSON.stringify(t).includes('/api/ops')),
+    [],
+    "the operator API's own requests are not traced (they would push out what is worth seeing)",
+  )
   assertProblem(await ops('/traces/0123456789abcdef0123456789abcdef'), 404, 'not_found')
   assertFieldError(await ops('/traces/not-a-trace'), '/traceId', 'invalid_parameters', 400)
 
