@@ -17,6 +17,7 @@ import { registerCheckout } from './routes/checkout.ts'
 import { registerAccount } from './routes/account.ts'
 import { registerSignIn } from './routes/sign-in.ts'
 import { registerConsole } from './routes/console.ts'
+import { registerBackOffice } from './routes/back-office.ts'
 
 export interface WebOptions {
   /** AUTH_COOKIE_SECURE: cookies are Secure and `__Host-` prefixed. */
@@ -85,7 +86,9 @@ export function webApp(options: WebOptions) {
       if (SAFE.has(request.method)) return
       const site = request.headers['sec-fetch-site']
       const body = request.body as Record<string, unknown> | undefined
-      if ((site !== undefined && site !== 'same-origin' && site !== 'none') || !csrfMatches(request, body?._csrf)) {
+      // A multipart form (an upload) is not parsed before this check: its token is in the action's query.
+      const token = body?._csrf ?? (request.query as { _csrf?: unknown } | undefined)?._csrf
+      if ((site !== undefined && site !== 'same-origin' && site !== 'none') || !csrfMatches(request, token)) {
         reply.code(403)
         return web.render(request, reply, 'error', {
           title: 'Form expired',
@@ -118,5 +121,6 @@ export function webApp(options: WebOptions) {
     registerSignIn(web)
     registerAccount(web)
     registerConsole(web)
+    registerBackOffice(web)
   }
 }

@@ -39,6 +39,9 @@ declare module 'fastify' {
 export const flashes: Record<string, Notice> = {
   replayed: { kind: 'success', text: 'The dead letters are sent back to their subscriptions.' },
   'nothing-replayed': { kind: 'info', text: 'There was nothing left to replay.' },
+  'product-saved': { kind: 'success', text: 'The product is saved.' },
+  'image-saved': { kind: 'success', text: 'The image is saved; its thumbnail follows in a moment.' },
+  refunded: { kind: 'success', text: 'The payment is refunded.' },
   'signed-in': { kind: 'success', text: 'You are signed in.' },
   'signed-out': { kind: 'info', text: 'You are signed out.' },
   registered: { kind: 'success', text: 'Your account is ready. Welcome!' },
