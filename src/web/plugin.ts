@@ -37,6 +37,8 @@ export interface Web {
   render(request: FastifyRequest, reply: FastifyReply, view: string, data: PageData): Promise<FastifyReply>
   /** The signed-in user, or a redirect to sign in (then undefined: the route returns `reply`). */
   requireUser(request: FastifyRequest, reply: FastifyReply): User | undefined
+  /** Whether `user` holds `role`, after the policies' hierarchy (admin ⊇ staff ⊇ customer). */
+  hasRole(user: User, role: string): boolean
 }
 
 /**
@@ -114,6 +116,7 @@ export function webApp(options: WebOptions) {
         void reply.redirect(`/sign-in?next=${encodeURIComponent(request.url)}`, 303)
         return undefined
       },
+      hasRole: (user, role) => options.effectiveRoles(user.roles).includes(role),
     }
     registerShop(web, options.landingJson)
     registerCart(web)

@@ -59,11 +59,20 @@ const IMAGE_LIMIT = 8 * 1024 * 1024
 export function registerBackOffice(web: Web): void {
   const staffOnly = (request: FastifyRequest, reply: FastifyReply, notice: Notice) =>
     web.render(request, reply.code(403), 'error', { title: 'Staff only', message: notice.text })
+  // The API decides what each call may do; this only keeps customers out of pages that are not
+  // theirs (the orders API would show a customer their own orders here).
+  const staff = (request: FastifyRequest, reply: FastifyReply): boolean => {
+    const user = web.requireUser(request, reply)
+    if (!user) return false
+    if (web.hasRole(user, 'staff')) return true
+    void staffOnly(request, reply, { kind: 'error', text: 'The back office is for staff.' })
+    return false
+  }
 
   web.app.get('/staff', async (_request, reply) => reply.redirect('/staff/products', 303))
 
   web.app.get('/staff/products', async (request, reply) => {
-    if (!web.requireUser(request, reply)) return reply
+    if (!staff(request, reply)) return reply
     const list = await web.api(request)<{ items: Product[] }>({ url: '/api/products?limit=100&sort=-created' })
     return web.render(request, reply, 'back-office/products', {
       title: 'Products',
@@ -80,12 +89,12 @@ export function registerBackOffice(web: Web): void {
     })
 
   web.app.get('/staff/products/new', async (request, reply) => {
-    if (!web.requireUser(request, reply)) return reply
+    if (!staff(request, reply)) return reply
     return form(request, reply, { values: { currency: 'EUR', stock: '0' } })
   })
 
   web.app.post<{ Body: ProductForm }>('/staff/products/new', async (request, reply) => {
-    if (!web.requireUser(request, reply)) return reply
+    if (!staff(request, reply)) return reply
     const created = await web.api(request)<Product>({
       method: 'POST',
       url: '/api/products',
@@ -106,7 +115,7 @@ export function registerBackOffice(web: Web): void {
   })
 
   web.app.get<{ Params: { id: string } }>('/staff/products/:id', async (request, reply) => {
-    if (!web.requireUser(request, reply)) return reply
+    if (!staff(request, reply)) return reply
     const found = await web.api(request)<Product>({ url: `/api/products/${encodeURIComponent(request.params.id)}` })
     if (!found.ok) {
       reply.code(found.status === 404 ? 404 : 503)
@@ -120,7 +129,7 @@ export function registerBackOffice(web: Web): void {
   })
 
   web.app.post<{ Params: { id: string }; Body: ProductForm }>('/staff/products/:id', async (request, reply) => {
-    if (!web.requireUser(request, reply)) return reply
+    if (!staff(request, reply)) return reply
     const url = `/api/products/${encodeURIComponent(request.params.id)}`
     const updated = await web.api(request)<Product>({ method: 'PATCH', url, body: productBody(request.body, false) })
     if (updated.ok)
@@ -149,7 +158,7 @@ export function registerBackOffice(web: Web): void {
       '/staff/products/:id/image',
       { bodyLimit: IMAGE_LIMIT },
       async (request, reply) => {
-        if (!web.requireUser(request, reply)) return reply
+        if (!staff(request, reply)) return reply
         const api = web.api(request)
         const id = encodeURIComponent(request.params.id)
         const uploaded = await api<{ id: string }>({
@@ -192,7 +201,7 @@ export function registerBackOffice(web: Web): void {
   })
 
   web.app.get<{ Querystring: { status?: string } }>('/staff/orders', async (request, reply) => {
-    if (!web.requireUser(request, reply)) return reply
+    if (!staff(request, reply)) return reply
     const api = web.api(request)
     const status = ['PENDING', 'CONFIRMED', 'CANCELLED'].includes(request.query.status ?? '')
       ? request.query.status
@@ -217,7 +226,7 @@ export function registerBackOffice(web: Web): void {
   web.app.post<{ Params: { id: string }; Body: { payment?: string } }>(
     '/staff/orders/:id/refund',
     async (request, reply) => {
-      if (!web.requireUser(request, reply)) return reply
+      if (!staff(request, reply)) return reply
       const payment = request.body.payment ?? ''
       const refunded = await web.api(request)({
         method: 'POST',
