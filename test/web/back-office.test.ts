@@ -8,11 +8,12 @@ import { randomUUID } from 'node:crypto'
 import sharp from 'sharp'
 import { startNode } from '../../src/runtime/node.ts'
 import { topology } from '../../src/runtime/topology.ts'
-import { ADMIN_EMAIL, ADMIN_PASSWORD, testEnv } from '../auth.ts'
+import { ADMIN_EMAIL, ADMIN_PASSWORD, INTERNAL_SECRET, testEnv } from '../auth.ts'
+import { closedPort } from '../process.ts'
 import { call } from '../helpers/http.ts'
 import { customer, PASSWORD } from '../helpers/users.ts'
 import { eventually } from '../helpers/wait.ts'
-import { defer } from '../infra.ts'
+import { defer, freshDatabase } from '../infra.ts'
 import { launchBrowser, openPage, checkPage, type CheckedPage } from './browser.ts'
 
 async function signIn({ page }: CheckedPage, email: string, password: string): Promise<void> {
@@ -127,6 +128,21 @@ test('staff: a product with an image, seen in the shop; an order refunded', { ti
     'nothing left to refund',
   )
 
+  // The reports: the order's revenue in the sales chart (analytics counts it from the events), the lamp on top.
+  await page.getByRole('link', { name: 'Reports' }).click()
+  await page.waitForURL('**/staff/reports')
+  await eventually(
+    'the sale in the reports',
+    async () => {
+      await page.reload()
+      return (await page.locator('.hbars li', { hasText: 'Desk lamp' }).count()) === 1
+    },
+    20_000,
+  )
+  assert.match((await page.locator('svg.chart-columns').getAttribute('aria-label')) ?? '', /€49\.80/)
+  assert.equal(await page.locator('.hbars li', { hasText: 'Desk lamp' }).locator('.hbar-value').textContent(), '2')
+  await checkPage(staff, 'back-office-reports')
+
   // A customer gets no back office.
   const other = await openPage(browser, node.url)
   await signIn(other, buyer.user.email, PASSWORD)
@@ -139,4 +155,28 @@ test('staff: a product with an image, seen in the shop; an order refunded', { ti
     ...other.errors.filter((e) => !/status of 403 .*\/staff\/orders\)/.test(e)),
   )
   await checkPage(other, 'back-office-refused')
+})
+
+test('analytics down: the reports say so, the rest of the back office works', { timeout: 90_000 }, async (t) => {
+  const node = await startNode({
+    role: 'gateway',
+    services: topology.map((s) => s.definition),
+    port: 0,
+    env: testEnv({
+      // Analytics "elsewhere", at an address nobody answers (its events wait in the shared database).
+      ANALYTICS_SERVICE_URL: `http://127.0.0.1:${await closedPort()}`,
+      DATABASE_URL: await freshDatabase(t),
+      MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
+    }),
+  })
+  defer(t, () => node.stop())
+  const browser = await launchBrowser(t)
+  const staff = await openPage(browser, node.url)
+  await signIn(staff, ADMIN_EMAIL, ADMIN_PASSWORD)
+  await staff.page.goto('/staff/reports')
+  assert.equal(await staff.page.getByText('Analytics is unavailable right now').count(), 3, 'each chart says so')
+  await checkPage(staff, 'back-office-reports-down')
+  const products = await staff.page.goto('/staff/products')
+  assert.equal(products?.status(), 200)
+  await staff.page.getByRole('link', { name: 'New product' }).waitFor()
 })

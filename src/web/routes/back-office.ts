@@ -6,6 +6,7 @@ import type { Web } from '../plugin.ts'
 import type { Product } from './shop.ts'
 import { addStaffLink } from '../nav.ts'
 import { fieldErrors, noticeOf, type FieldErrors, type Notice } from '../render.ts'
+import { bars, days } from '../charts.ts'
 
 addStaffLink({ href: '/staff', label: 'Back office', roles: ['staff'] })
 
@@ -198,6 +199,63 @@ export function registerBackOffice(web: Web): void {
         })
       },
     )
+  })
+
+  // Reports as charts: sales per day (the main currency), top products, the funnel. Analytics down: each chart says so.
+  web.app.get('/staff/reports', async (request, reply) => {
+    if (!staff(request, reply)) return reply
+    const api = web.api(request)
+    const [sales, top, funnel] = await Promise.all([
+      api<{
+        from: string
+        to: string
+        rows: { period: string; currency: string; revenue: number; ordersConfirmed: number }[]
+      }>({
+        url: '/api/analytics/reports/sales?interval=day',
+      }),
+      api<{ items: { name: string; quantity: number; revenue: number; currency: string }[] }>({
+        url: '/api/analytics/reports/top-products?limit=8',
+      }),
+      api<{ stages: { stage: string; actors: number; conversion: number | null }[] }>({
+        url: '/api/analytics/reports/funnel',
+      }),
+    ])
+    const unavailable = (r: { ok: boolean }) => (r.ok ? undefined : noticeOf(r as never, 'Analytics'))
+    let salesChart: Record<string, unknown> | undefined
+    if (sales.ok) {
+      const currencies = Map.groupBy(sales.data.rows, (r) => r.currency)
+      const currency =
+        [...currencies.keys()].sort((a, b) => currencies.get(b)!.length - currencies.get(a)!.length)[0] ?? 'EUR'
+      const byDay = new Map((currencies.get(currency) ?? []).map((r) => [r.period, r]))
+      const series = days(sales.data.from, sales.data.to).map((day) => ({
+        label: day,
+        value: byDay.get(day)?.revenue ?? 0,
+      }))
+      salesChart = {
+        currency,
+        from: sales.data.from,
+        to: sales.data.to,
+        bars: bars(series),
+        total: series.reduce((n, d) => n + d.value, 0),
+        confirmed: [...byDay.values()].reduce((n, r) => n + r.ordersConfirmed, 0),
+      }
+    }
+    return web.render(request, reply, 'back-office/reports', {
+      title: 'Reports',
+      sales: salesChart,
+      salesNotice: unavailable(sales),
+      top: top.ok ? bars(top.data.items.map((p) => ({ label: p.name, value: p.quantity }))) : undefined,
+      topNotice: unavailable(top),
+      funnel: funnel.ok
+        ? bars(funnel.data.stages.map((s) => ({ label: s.stage.replaceAll('_', ' '), value: s.actors }))).map(
+            (b, i) => ({
+              ...b,
+              conversion: funnel.data.stages[i]!.conversion,
+            }),
+          )
+        : undefined,
+      funnelNotice: unavailable(funnel),
+    })
   })
 
   web.app.get<{ Querystring: { status?: string } }>('/staff/orders', async (request, reply) => {
