@@ -18,6 +18,7 @@ import { registerAccount } from './routes/account.ts'
 import { registerSignIn } from './routes/sign-in.ts'
 import { registerConsole } from './routes/console.ts'
 import { registerBackOffice } from './routes/back-office.ts'
+import { registerUsers } from './routes/users.ts'
 
 export interface WebOptions {
   /** AUTH_COOKIE_SECURE: cookies are Secure and `__Host-` prefixed. */
@@ -125,5 +126,6 @@ export function webApp(options: WebOptions) {
     registerAccount(web)
     registerConsole(web)
     registerBackOffice(web)
+    registerUsers(web)
   }
 }

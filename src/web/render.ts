@@ -42,6 +42,7 @@ export const flashes: Record<string, Notice> = {
   'product-saved': { kind: 'success', text: 'The product is saved.' },
   'image-saved': { kind: 'success', text: 'The image is saved; its thumbnail follows in a moment.' },
   refunded: { kind: 'success', text: 'The payment is refunded.' },
+  'role-changed': { kind: 'success', text: 'The role is changed.' },
   'signed-in': { kind: 'success', text: 'You are signed in.' },
   'signed-out': { kind: 'info', text: 'You are signed out.' },
   registered: { kind: 'success', text: 'Your account is ready. Welcome!' },

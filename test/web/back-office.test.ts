@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import sharp from 'sharp'
 import { startNode } from '../../src/runtime/node.ts'
 import { topology } from '../../src/runtime/topology.ts'
-import { ADMIN_EMAIL, ADMIN_PASSWORD, INTERNAL_SECRET, testEnv } from '../auth.ts'
+import { ADMIN_EMAIL, ADMIN_PASSWORD, INTERNAL_SECRET, login, testEnv } from '../auth.ts'
 import { closedPort } from '../process.ts'
 import { call } from '../helpers/http.ts'
 import { customer, PASSWORD } from '../helpers/users.ts'
@@ -142,6 +142,32 @@ test('staff: a product with an image, seen in the shop; an order refunded', { ti
   assert.match((await page.locator('svg.chart-columns').getAttribute('aria-label')) ?? '', /€49\.80/)
   assert.equal(await page.locator('.hbars li', { hasText: 'Desk lamp' }).locator('.hbar-value').textContent(), '2')
   await checkPage(staff, 'back-office-reports')
+
+  // The development mailbox: the buyer's welcome mail.
+  await page.getByRole('link', { name: 'Mailbox' }).click()
+  await page.waitForURL('**/api/notifications/mailbox')
+  await page
+    .getByText(buyer.user.email)
+    .first()
+    .waitFor({ timeout: 20_000 })
+    .catch(async () => {
+      await page.reload()
+      await page.getByText(buyer.user.email).first().waitFor()
+    })
+
+  // Users and roles (an admin): another customer made staff.
+  const promoted = await customer(node)
+  await page.goto('/admin/users')
+  await page.getByLabel(`Role of ${promoted.user.email}`).selectOption('staff')
+  await page.getByRole('button', { name: `Save the role of ${promoted.user.email}` }).click()
+  await page.waitForURL('**/admin/users?notice=role-changed')
+  await page.getByText('The role is changed.').waitFor()
+  assert.equal(await page.getByLabel(`Role of ${promoted.user.email}`).inputValue(), 'staff')
+  const me = await call<{ roles: string[] }>(node, 'GET', '/api/users/me', {
+    token: (await login(node.url, promoted.user.email, PASSWORD)).accessToken,
+  })
+  assert.deepEqual(me.body.roles, ['staff'])
+  await checkPage(staff, 'admin-users')
 
   // A customer gets no back office.
   const other = await openPage(browser, node.url)
