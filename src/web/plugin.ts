@@ -16,6 +16,8 @@ import { registerCart } from './routes/cart.ts'
 import { registerCheckout } from './routes/checkout.ts'
 import { registerAccount } from './routes/account.ts'
 import { registerSignIn } from './routes/sign-in.ts'
+import { registerOrders } from './routes/orders.ts'
+import { registerSecurity } from './routes/security.ts'
 import { registerConsole } from './routes/console.ts'
 import { registerBackOffice } from './routes/back-office.ts'
 import { registerUsers } from './routes/users.ts'
@@ -124,6 +126,8 @@ export function webApp(options: WebOptions) {
     registerCheckout(web)
     registerSignIn(web)
     registerAccount(web)
+    registerOrders(web)
+    registerSecurity(web)
     registerConsole(web)
     registerBackOffice(web)
     registerUsers(web)

@@ -58,6 +58,11 @@ export interface RenderOptions {
   readonly effectiveRoles: (roles: readonly string[]) => string[]
 }
 
+/**
+ * Pages answer 200 even when they show a form's errors or a notice that a service is down: the
+ * page itself is whole (and a browser logs every non-2xx document as a console error). Only a
+ * page with nothing to show (not found) or a refused form (CSRF) has an error status.
+ */
 export async function renderPage(
   request: FastifyRequest,
   reply: FastifyReply,

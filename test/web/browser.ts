@@ -53,7 +53,7 @@ export async function startSystem(t: Cleanup, env: Record<string, string> = {}):
       AUTH_COOKIE_SECURE: 'false',
       AUTH_REGISTER_LIMIT: '1000000',
       EVENT_POLL_MS: '50',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info', // the ready line, which carries the URL, is logged at info
       LOG_PRETTY: 'false',
       ...adminEnv,
       ...env,
@@ -69,6 +69,7 @@ export interface CheckedPage {
   readonly context: BrowserContext
   /** Console errors and uncaught exceptions seen so far. */
   readonly errors: string[]
+  readonly javaScript: boolean
 }
 
 /** A new browser context (its own cookies) and page, recording console errors. */
@@ -78,13 +79,14 @@ export async function openPage(browser: Browser, baseURL: string, javaScript = t
     javaScriptEnabled: javaScript,
     viewport: { width: 1280, height: 800 },
   })
+  context.setDefaultTimeout(15_000) // a step that waits longer has hung: fail with where it was
   const page = await context.newPage()
   const errors: string[] = []
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(`console: ${message.text()} (${message.location().url})`)
   })
   page.on('pageerror', (error) => errors.push(`page error: ${error.message}`))
-  return { page, context, errors }
+  return { page, context, errors, javaScript }
 }
 
 const axeSource = (): string => {
@@ -103,7 +105,9 @@ interface AxeViolation {
  * Checks the page as it is now: no serious or critical axe violation at either width, no console
  * error, and a full-page screenshot at 375 px and 1280 px named `name`.
  */
-export async function checkPage({ page, errors }: CheckedPage, name: string): Promise<void> {
+export async function checkPage({ page, errors, javaScript }: CheckedPage, name: string): Promise<void> {
+  // axe runs in the page: with JavaScript off, evaluate would wait for ever.
+  assert.ok(javaScript, `${name}: check pages in a context with JavaScript on`)
   await mkdir(ARTIFACTS, { recursive: true })
   // Evaluated through the DevTools protocol, not added as a <script>: the page's CSP allows no
   // inline script, and the test must not weaken it.

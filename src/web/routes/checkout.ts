@@ -59,7 +59,6 @@ export function registerCheckout(web: Web): void {
     if (!placed.ok) {
       const errors = fieldErrors(placed.problem)
       if (errors['paymentMethod.token']) errors.token = errors['paymentMethod.token']
-      reply.code(placed.unavailable ? 503 : 422)
       return showForm(request, reply, {
         token,
         key,

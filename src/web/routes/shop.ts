@@ -95,7 +95,7 @@ export function registerShop(web: Web, landingJson: () => unknown): void {
     const product = await web.api(request)<Product>({ url: `/api/products/${encodeURIComponent(request.params.id)}` })
     if (!product.ok) {
       const missing = product.status === 404 || product.status === 400
-      reply.code(missing ? 404 : 503)
+      reply.code(missing ? 404 : 200)
       return web.render(request, reply, 'error', {
         title: missing ? 'Product not found' : 'Catalog unavailable',
         message: missing ? 'There is no such product.' : noticeOf(product, 'The catalog').text,

@@ -34,7 +34,7 @@ export function registerSignIn(web: Web): void {
     return signIn(web, request, reply, { email, password, ...(totp ? { totp } : {}) }, next, (problem) => {
       const errors = fieldErrors(problem.problem)
       const needsCode = problem.problem?.code === 'mfa_required' || problem.problem?.code === 'invalid_code'
-      return web.render(request, reply.code(problem.status === 503 ? 503 : 422), 'account/sign-in', {
+      return web.render(request, reply, 'account/sign-in', {
         title: 'Sign in',
         next,
         values: { email },
@@ -59,7 +59,7 @@ export function registerSignIn(web: Web): void {
     if (!created.ok) {
       const errors = fieldErrors(created.problem)
       if (created.problem?.code === 'weak_password') errors.password ??= [created.problem.detail ?? 'too weak']
-      return web.render(request, reply.code(created.unavailable ? 503 : 422), 'account/register', {
+      return web.render(request, reply, 'account/register', {
         title: 'Create an account',
         values: { email, name },
         errors,
