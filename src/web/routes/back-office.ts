@@ -104,7 +104,7 @@ export function registerBackOffice(web: Web): void {
     if (created.ok)
       return reply.redirect(`/staff/products/${encodeURIComponent(created.data.id)}?notice=product-saved`, 303)
     if (created.status === 403) return staffOnly(request, reply, noticeOf(created, 'Creating a product'))
-    return form(request, reply.code(created.unavailable ? 503 : 422), {
+    return form(request, reply, {
       values: request.body,
       errors: fieldErrors(created.problem),
       notices: [
@@ -137,7 +137,7 @@ export function registerBackOffice(web: Web): void {
       return reply.redirect(`/staff/products/${encodeURIComponent(updated.data.id)}?notice=product-saved`, 303)
     if (updated.status === 403) return staffOnly(request, reply, noticeOf(updated, 'Editing a product'))
     const current = await web.api(request)<Product>({ url })
-    return form(request, reply.code(updated.unavailable ? 503 : 422), {
+    return form(request, reply, {
       ...(current.ok ? { product: current.data } : {}),
       values: request.body,
       errors: fieldErrors(updated.problem),
@@ -187,7 +187,7 @@ export function registerBackOffice(web: Web): void {
         }
         const current = await api<Product>({ url: `/api/products/${id}` })
         const p = current.ok ? current.data : undefined
-        return form(request, reply.code(!uploaded.ok && uploaded.unavailable ? 503 : 422), {
+        return form(request, reply, {
           ...(p
             ? {
                 product: p,
@@ -295,7 +295,6 @@ export function registerBackOffice(web: Web): void {
       })
       if (refunded.ok) return reply.redirect('/staff/orders?notice=refunded', 303)
       if (refunded.status === 403) return staffOnly(request, reply, noticeOf(refunded, 'Refunds'))
-      reply.code(refunded.unavailable ? 503 : 409)
       return web.render(request, reply, 'error', {
         title: 'Refund not made',
         message: noticeOf(refunded, 'The refund').text,

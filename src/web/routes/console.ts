@@ -93,7 +93,6 @@ export function registerConsole(web: Web): void {
     if (result.ok)
       return reply.redirect(`/console?notice=${result.data.replayed > 0 ? 'replayed' : 'nothing-replayed'}#bus`, 303)
     const sections = await Promise.all((Object.keys(SECTIONS) as Section[]).map((name) => section(request, name)))
-    reply.code(result.status >= 500 ? 503 : 422)
     return web.render(request, reply, 'console/index', {
       title: 'Operator console',
       sections,

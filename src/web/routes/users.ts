@@ -46,7 +46,6 @@ export function registerUsers(web: Web): void {
       body: { roles: [request.body.role ?? ''] },
     })
     if (changed.ok) return reply.redirect('/admin/users?notice=role-changed', 303)
-    reply.code(changed.unavailable ? 503 : 422)
     return page(request, reply, [noticeOf(changed, 'Changing the role')])
   })
 }
