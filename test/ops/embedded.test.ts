@@ -91,10 +91,13 @@ test('bus: a failing consumer dead-letters, the console lists the letters, and a
   assert.equal(replayed.status, 200, replayed.text)
   assert.equal(replayed.body.replayed, 1)
   const after = (await ops<Bus>('/bus')).body
-  assert.deepEqual(
-    after.letters.filter((l) => l.service === 'tally').map((l) => l.id),
-    [letters[1]!.id],
-    'the replayed letter left the dead letters',
+  assert.ok(
+    !after.letters.some((l) => l.id === letters[0]!.id),
+    'the replayed letter left the dead letters (still failing, it may be back already, under a new id)',
+  )
+  assert.ok(
+    after.letters.some((l) => l.id === letters[1]!.id),
+    'the other one stays',
   )
   await eventually(
     'the replayed event dead-lettered again',

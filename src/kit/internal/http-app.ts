@@ -21,6 +21,8 @@ import {
   linkFrom,
   rootContext,
   untraced,
+  UNTRACED_HEADER,
+  UNTRACED_TOKEN,
   traceHeaders,
   failed,
   SpanKind,
@@ -213,7 +215,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     const route = request.routeOptions.url ?? 'unmatched'
     // Probes are not traced: they would bury the requests worth looking at.
     const { span, context } =
-      route.startsWith('/health/') || untracedRoutes.some((prefix) => route.startsWith(prefix))
+      route.startsWith('/health/') ||
+      untracedRoutes.some((prefix) => route.startsWith(prefix)) ||
+      request.headers[UNTRACED_HEADER] === UNTRACED_TOKEN
         ? untraced()
         : startSpan(`${request.method} ${route}`, {
             kind: SpanKind.SERVER,

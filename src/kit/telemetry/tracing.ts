@@ -39,6 +39,7 @@ import {
 import { suppressTracing } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { createRequire } from 'node:module'
+import { randomBytes } from 'node:crypto'
 import { recentTracesProcessor, type RecentTraces, type SpanRecord } from './recent-traces.ts'
 
 export { SpanKind, SpanStatusCode, type Span, type Context }
@@ -230,10 +231,23 @@ export function linkFrom(headers: Record<string, string | string[] | undefined>)
   return valid(linked) ? [{ context: linked }] : []
 }
 
+/**
+ * Marks an in-process request (the web pages' calls to the API through `app.inject`) as made for an
+ * untraced one: the trace context does not reach the injected request (Fastify queues it), so the
+ * header carries the decision. Its value is random per process, so a client cannot send it.
+ */
+export const UNTRACED_HEADER = 'x-mosaic-untraced'
+export const UNTRACED_TOKEN = randomBytes(16).toString('hex')
+
 /** A span that is not recorded nor propagated, for requests not worth a trace (health, metrics): nothing inside is traced. */
 export function untraced(): { span: Span; context: Context } {
   const span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
   return { span, context: suppressTracing(trace.setSpan(context.active(), span)) }
+}
+
+/** Whether `span` is one of `untraced()`'s (a request not worth a trace). */
+export function isUntraced(span: Span): boolean {
+  return !trace.isSpanContextValid(span.spanContext())
 }
 
 /** A context with no span: what a span started in it is the root of a new trace. */
