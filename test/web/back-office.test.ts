@@ -14,15 +14,8 @@ import { call } from '../helpers/http.ts'
 import { customer, PASSWORD } from '../helpers/users.ts'
 import { eventually } from '../helpers/wait.ts'
 import { defer, freshDatabase } from '../infra.ts'
-import { launchBrowser, openPage, checkPage, type CheckedPage } from './browser.ts'
-
-async function signIn({ page }: CheckedPage, email: string, password: string): Promise<void> {
-  await page.goto('/sign-in')
-  await page.getByLabel('Email').fill(email)
-  await page.getByLabel('Password').fill(password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL((url) => !url.pathname.startsWith('/sign-in'))
-}
+import { launchBrowser, openPage, checkPage } from './browser.ts'
+import { signIn } from './sign-in.ts'
 
 test('staff: a product with an image, seen in the shop; an order refunded', { timeout: 120_000 }, async (t) => {
   const node = await startNode({

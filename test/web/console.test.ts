@@ -16,7 +16,8 @@ import { call } from '../helpers/http.ts'
 import { customer, PASSWORD } from '../helpers/users.ts'
 import { eventually } from '../helpers/wait.ts'
 import { defer, freshDatabase } from '../infra.ts'
-import { launchBrowser, openPage, checkPage, type CheckedPage } from './browser.ts'
+import { launchBrowser, openPage, checkPage } from './browser.ts'
+import { signIn } from './sign-in.ts'
 
 const system = [...topology.map((s) => s.definition), ...pulseSystem]
 
@@ -29,14 +30,6 @@ async function start(t: Parameters<typeof defer>[0], env: Record<string, string>
   })
   defer(t, () => node.stop())
   return node
-}
-
-async function signIn({ page }: CheckedPage, email: string, password: string): Promise<void> {
-  await page.goto('/sign-in')
-  await page.getByLabel('Email').fill(email)
-  await page.getByLabel('Password').fill(password)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL((url) => !url.pathname.startsWith('/sign-in'))
 }
 
 const deadCount = async (node: MosaicNode): Promise<number> =>
