@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startNode, type MosaicNode } from '../src/runtime/node.ts'
+import { opsContract } from '../src/gateway/ops/contract.ts'
 import { topology } from '../src/runtime/topology.ts'
 import type { Contract } from '../src/kit/contract.ts'
 import { defaultRouteTable, readRouteTables } from '../src/gateway/route-table.ts'
@@ -41,10 +42,9 @@ test('the OpenAPI document lists every public route of every service once, and n
   const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, op]) => ({ path, method, op })),
   )
-  const expected = topology.flatMap((s) =>
-    Object.values(s.definition.contract.routes as Contract['routes']).map(
-      (r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`,
-    ),
+  // The services' routes, and the gateway's own operator API (src/gateway/ops).
+  const expected = [...topology.map((s) => s.definition.contract as Contract), opsContract].flatMap((c) =>
+    Object.values(c.routes).map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`),
   )
   assert.deepEqual(operations.map((o) => `${o.method} ${o.path}`).sort(), expected.sort())
   const ids = operations.map((o) => o.op.operationId)

@@ -12,6 +12,7 @@ import { envPrefix } from '../kit/config.ts'
 import { topology } from '../runtime/topology.ts'
 import { ServicesError } from './errors.ts'
 import { alive } from '../runtime/data-dir.ts'
+import { askReadiness } from '../kit/internal/readiness-report.ts'
 
 const entry = fileURLToPath(new URL('./mosaic.ts', import.meta.url))
 const everything = ['gateway', ...topology.map((s) => s.definition.contract.name)]
@@ -200,24 +201,12 @@ export interface Status extends Running {
 export async function servicesStatus(env: NodeJS.ProcessEnv): Promise<Status[]> {
   return Promise.all(
     (await recorded(env)).map(async (r) => {
-      const ready = await fetch(new URL('/health/ready', r.url), { signal: AbortSignal.timeout(2_000) }).then(
-        (res) =>
-          res.json() as Promise<{
-            status: string
-            output?: string
-            checks?: Record<string, { instances?: { url: string; breaker: string }[] }[]>
-          }>,
-        () => undefined,
-      )
-      const breakers: Record<string, string> = {}
-      for (const [check, results] of Object.entries(ready?.checks ?? {})) {
-        for (const i of results[0]?.instances ?? []) breakers[`${check.replace(/^calls:/, '')} ${i.url}`] = i.breaker
-      }
+      const ready = await askReadiness(r.url)
       return {
         ...r,
-        health: ready ? `${ready.status}${ready.output ? ` (${ready.output})` : ''}` : 'unreachable',
-        draining: ready?.output === 'draining',
-        breakers,
+        health: `${ready.status}${ready.output ? ` (${ready.output})` : ''}`,
+        draining: ready.draining,
+        breakers: ready.breakers,
       }
     }),
   )

@@ -9,6 +9,7 @@ import type { Identity } from '../kit/identity.ts'
 import type { Authorizer } from '../kit/authz.ts'
 import type { RouteTable } from './route-table.ts'
 import type { TokenVerifier } from './tokens.ts'
+import { runInContext } from '../kit/telemetry/tracing.ts'
 
 defineErrors({
   csrf_failed: { status: 403, title: 'Cross-site request refused', retryable: false },
@@ -100,7 +101,8 @@ async function verifyCaller(request: FastifyRequest, options: AuthenticateOption
   }
   const secret = request.headers.cookie ? parseCookie(request.headers.cookie)[options.cookieName] : undefined
   if (!secret) return undefined
-  const session = await options.resolveSession(secret)
+  // In the request's trace (by default it would be a trace of its own), or untraced with it.
+  const session = await runInContext(request.trace.context, () => options.resolveSession(secret))
   if (!session) return undefined
   if (!SAFE_METHODS.has(request.method)) checkCrossSite(request, session.csrfHash, options.trustedOrigins)
   return session.identity

@@ -26,6 +26,13 @@ import { registerDocs } from './docs.ts'
 import { edgeHeaders } from './edge-headers.ts'
 import { landingJson } from './landing.ts'
 import { webApp } from '../web/plugin.ts'
+import { opsContract } from './ops/contract.ts'
+import { opsSystem, type OpsSources } from './ops/system.ts'
+import { opsRoutes } from './ops/routes.ts'
+import { createRouteStats } from './ops/route-stats.ts'
+import { summarizeReadiness, type ReadinessBody } from '../kit/internal/readiness-report.ts'
+import { httpServerDuration } from '../kit/telemetry/metrics.ts'
+import type { ordersContract } from '../services/orders/contract.ts'
 
 export const GatewayConfig = Type.Object({
   ...AuthSettings.properties,
@@ -64,7 +71,7 @@ export function gatewaySettings(contracts: readonly Contract[], env: NodeJS.Proc
       'false',
     )
   }
-  return { config, table: loadRouteTable(contracts, splitList(config.GATEWAY_ROUTES)) }
+  return { config, table: loadRouteTable([...contracts, opsContract], splitList(config.GATEWAY_ROUTES)) }
 }
 
 export interface GatewayOptions {
@@ -81,6 +88,13 @@ export interface GatewayOptions {
   readonly corsOrigins: readonly string[]
   readonly requestTimeoutMs: number
   readonly version: string
+  /** What the operator API (/api/ops) reads: this process and the others (ops/system.ts). */
+  readonly ops: {
+    readonly sources: Omit<OpsSources, 'self' | 'credentials'>
+    readonly orders: Client<typeof ordersContract>
+    /** The gateway's own address, known once it listens. */
+    readonly url: () => string
+  }
 }
 
 declare module 'fastify' {
@@ -97,7 +111,7 @@ const isLoopback = (host: string): boolean =>
 
 export async function mountGateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const { config, table } = options.settings
-  const contracts = [...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract)]
+  const contracts = [...options.local.map((i) => i.contract), ...options.remote.map((r) => r.contract), opsContract]
 
   const security = edgeHeaders({
     // An API answers with JSON, never with a page to frame or run scripts in; /docs and / set their
@@ -162,6 +176,18 @@ export async function mountGateway(app: FastifyInstance, options: GatewayOptions
     if (!credentials) throw new Error(`${contract.name} is remote but no credentials were given to sign callers with`)
     await app.register(proxyRoutes({ contract, upstream, credentials, requestTimeoutMs: options.requestTimeoutMs }))
   }
+
+  const stats = createRouteStats(httpServerDuration)
+  app.addHook('onClose', async () => stats.close())
+  const system = opsSystem({
+    ...options.ops.sources,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    self: async () => {
+      const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+      return { url: options.ops.url(), ready: summarizeReadiness(ready.json<ReadinessBody>()) }
+    },
+  })
+  await app.register(opsRoutes({ system, stats, orders: options.ops.orders }))
 
   // Built on the first request for it, not at start.
   let document: ReturnType<typeof openApiDocument> | undefined

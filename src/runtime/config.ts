@@ -1,5 +1,6 @@
 import Type from 'typebox'
 import { Env, envPrefix } from '../kit/config.ts'
+import { DEFAULT_RECENT_TRACES } from '../kit/telemetry/tracing.ts'
 
 /** The variables every Mosaic process reads. Services add their own (see each service's config). */
 export const RuntimeConfig = Type.Object({
@@ -161,6 +162,13 @@ export const RuntimeConfig = Type.Object({
         "Service name of the process's own spans (default: the service, or `gateway`); spans of the services inside name their service",
     }),
   ),
+  RECENT_TRACES: Type.Integer({
+    minimum: 0,
+    maximum: 10_000,
+    default: DEFAULT_RECENT_TRACES,
+    description:
+      "Traces this process keeps in memory (each up to 500 spans) for the operator console's waterfall; 0: none, and spans are recorded only when exported",
+  }),
   TRACE_TRUST_INCOMING: Type.Boolean({
     default: false,
     description:

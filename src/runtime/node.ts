@@ -42,6 +42,9 @@ import { createBus, checkEventPaths } from './events.ts'
 import { createDataDir, lockDataDir } from './data-dir.ts'
 import { reachable, listenError } from './startup-error.ts'
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
+import { processOps } from '../kit/internal/process-ops.ts'
+import { opsEndpoint, OPS_PATH } from '../kit/internal/ops-endpoint.ts'
+import { ordersContract } from '../services/orders/contract.ts'
 
 export interface NodeOptions {
   readonly role: 'gateway' | 'service'
@@ -78,6 +81,9 @@ export interface MosaicNode {
   /** Graceful: readiness off, drain requests and handlers, close the database. */
   stop(): Promise<void>
 }
+
+/** What the operator console polls (the operator API, each process's part of it, the console's sections): not traced. */
+const OPERATOR_ROUTES = ['/api/ops/', `${OPS_PATH}/`, '/console/part/']
 
 const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -254,7 +260,12 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
     },
   }
 
+  const replay = (service: string, ids?: readonly number[]): Promise<number> =>
+    replayDeadLetters(engineOf(service), schemaOf(service), bus, routes, ids)
+  const ops = processOps({ bus, routes, services: local.map((s) => s.contract.name), engineOf, replay })
+
   let app: FastifyInstance | undefined
+  let address = ''
   try {
     await bus.start()
     for (const definition of local) instances.set(definition.contract.name, await startService(definition, platform))
@@ -268,6 +279,7 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       trustProxy: trustProxy(config.TRUST_PROXY),
       // A service's own server is reached through the gateway or other services, which send their context.
       trustIncomingTrace: options.role === 'service' || config.TRACE_TRUST_INCOMING,
+      untracedRoutes: OPERATOR_ROUTES,
       connections: {
         headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
         receiveTimeoutMs: Math.max(config.RECEIVE_TIMEOUT_MS, config.HEADERS_TIMEOUT_MS),
@@ -297,15 +309,25 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
         corsOrigins: splitList(config.CORS_ORIGINS),
         requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
         version,
+        ops: {
+          sources: {
+            local: ops,
+            localServices: [...instances.keys()],
+            remote: () => remote.map((s) => upstreamOf(s.contract.name)!),
+          },
+          orders: makeClient(ordersContract, platform, 'gateway'),
+          url: () => address,
+        },
       })
     } else {
       const instance = [...instances.values()][0]!
       trustEdge(app, credentials!)
       await app.register(serviceRoutes(instance, { requestTimeoutMs: config.REQUEST_TIMEOUT_MS }))
       await app.register(actionsEndpoint(instance, config.REQUEST_TIMEOUT_MS))
+      await app.register(opsEndpoint(ops, credentials!))
     }
     const port = options.port ?? config.PORT
-    const address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => {
+    address = await app.listen({ port, host: config.HOST }).catch((error: unknown) => {
       throw listenError(error, options.portVariable ?? 'PORT', port, config.HOST)
     })
     const metrics = await openMetrics(config.METRICS_PORT, port, config.HOST)
@@ -351,8 +373,6 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
         clearTimeout(timer)
         log.info('stopped')
       })())
-    const replay = (service: string, ids?: readonly number[]): Promise<number> =>
-      replayDeadLetters(engineOf(service), schemaOf(service), bus, routes, ids)
     return {
       url: address,
       ...(metrics ? { metricsUrl: metrics.url } : {}),

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Problem } from '../kit/errors.ts'
 import { addCookie, csrfOf } from './cookies.ts'
+import { UNTRACED_HEADER, UNTRACED_TOKEN, isUntraced } from '../kit/telemetry/tracing.ts'
 
 export type ApiResult<T> =
   | { readonly ok: true; readonly status: number; readonly data: T }
@@ -35,6 +36,8 @@ const UNAVAILABLE = new Set([502, 503, 504])
 export function apiFor(app: FastifyInstance, request: FastifyRequest, reply?: FastifyReply): Api {
   return async function call<T>({ method = 'GET', url, body, headers = {} }: ApiCall): Promise<ApiResult<T>> {
     const forwarded: Record<string, string> = { accept: 'application/json', ...headers }
+    // What the page is not traced for (the console's polling), its calls are not either.
+    if (isUntraced(request.trace.span)) forwarded[UNTRACED_HEADER] = UNTRACED_TOKEN
     if (request.headers.cookie) forwarded.cookie = request.headers.cookie
     if (method !== 'GET') forwarded['x-csrf-token'] = csrfOf(request) ?? ''
     const traceparent = request.headers.traceparent

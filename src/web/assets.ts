@@ -22,6 +22,8 @@ function asset(name: string, path: string, type: string): Asset {
 export interface Assets {
   readonly htmx: string
   readonly css: string
+  /** The console's and back office's own styles, linked by their pages only. */
+  readonly ops: string
   readonly icon: string
 }
 
@@ -30,6 +32,7 @@ export function registerAssets(app: FastifyInstance): Assets {
   const files = {
     'htmx.min.js': asset('htmx.min.js', require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'),
     'site.css': asset('site.css', join(import.meta.dirname, 'assets', 'site.css'), 'text/css; charset=utf-8'),
+    'ops.css': asset('ops.css', join(import.meta.dirname, 'assets', 'ops.css'), 'text/css; charset=utf-8'),
     'favicon.svg': asset('favicon.svg', join(import.meta.dirname, 'assets', 'favicon.svg'), 'image/svg+xml'),
   }
   app.get<{ Params: { name: string } }>('/assets/:name', async (request, reply) => {
@@ -37,5 +40,10 @@ export function registerAssets(app: FastifyInstance): Assets {
     if (!file) return reply.code(404).type('text/plain').send('not found')
     return reply.type(file.type).header('cache-control', 'public, max-age=31536000, immutable').send(file.body)
   })
-  return { htmx: files['htmx.min.js'].url, css: files['site.css'].url, icon: files['favicon.svg'].url }
+  return {
+    htmx: files['htmx.min.js'].url,
+    css: files['site.css'].url,
+    ops: files['ops.css'].url,
+    icon: files['favicon.svg'].url,
+  }
 }

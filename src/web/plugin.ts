@@ -18,6 +18,9 @@ import { registerAccount } from './routes/account.ts'
 import { registerSignIn } from './routes/sign-in.ts'
 import { registerOrders } from './routes/orders.ts'
 import { registerSecurity } from './routes/security.ts'
+import { registerConsole } from './routes/console.ts'
+import { registerBackOffice } from './routes/back-office.ts'
+import { registerUsers } from './routes/users.ts'
 
 export interface WebOptions {
   /** AUTH_COOKIE_SECURE: cookies are Secure and `__Host-` prefixed. */
@@ -37,6 +40,8 @@ export interface Web {
   render(request: FastifyRequest, reply: FastifyReply, view: string, data: PageData): Promise<FastifyReply>
   /** The signed-in user, or a redirect to sign in (then undefined: the route returns `reply`). */
   requireUser(request: FastifyRequest, reply: FastifyReply): User | undefined
+  /** Whether `user` holds `role`, after the policies' hierarchy (admin ⊇ staff ⊇ customer). */
+  hasRole(user: User, role: string): boolean
 }
 
 /**
@@ -86,7 +91,9 @@ export function webApp(options: WebOptions) {
       if (SAFE.has(request.method)) return
       const site = request.headers['sec-fetch-site']
       const body = request.body as Record<string, unknown> | undefined
-      if ((site !== undefined && site !== 'same-origin' && site !== 'none') || !csrfMatches(request, body?._csrf)) {
+      // A multipart form (an upload) is not parsed before this check: its token is in the action's query.
+      const token = body?._csrf ?? (request.query as { _csrf?: unknown } | undefined)?._csrf
+      if ((site !== undefined && site !== 'same-origin' && site !== 'none') || !csrfMatches(request, token)) {
         reply.code(403)
         return web.render(request, reply, 'error', {
           title: 'Form expired',
@@ -112,6 +119,7 @@ export function webApp(options: WebOptions) {
         void reply.redirect(`/sign-in?next=${encodeURIComponent(request.url)}`, 303)
         return undefined
       },
+      hasRole: (user, role) => options.effectiveRoles(user.roles).includes(role),
     }
     registerShop(web, options.landingJson)
     registerCart(web)
@@ -120,5 +128,8 @@ export function webApp(options: WebOptions) {
     registerAccount(web)
     registerOrders(web)
     registerSecurity(web)
+    registerConsole(web)
+    registerBackOffice(web)
+    registerUsers(web)
   }
 }

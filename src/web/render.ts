@@ -37,6 +37,12 @@ declare module 'fastify' {
 
 /** Messages a redirect may ask the next page to show (`?notice=`): fixed text, never echoed input. */
 export const flashes: Record<string, Notice> = {
+  replayed: { kind: 'success', text: 'The dead letters are sent back to their subscriptions.' },
+  'nothing-replayed': { kind: 'info', text: 'There was nothing left to replay.' },
+  'product-saved': { kind: 'success', text: 'The product is saved.' },
+  'image-saved': { kind: 'success', text: 'The image is saved; its thumbnail follows in a moment.' },
+  refunded: { kind: 'success', text: 'The payment is refunded.' },
+  'role-changed': { kind: 'success', text: 'The role is changed.' },
   'signed-in': { kind: 'success', text: 'You are signed in.' },
   'signed-out': { kind: 'info', text: 'You are signed out.' },
   registered: { kind: 'success', text: 'Your account is ready. Welcome!' },

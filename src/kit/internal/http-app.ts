@@ -21,6 +21,8 @@ import {
   linkFrom,
   rootContext,
   untraced,
+  UNTRACED_HEADER,
+  UNTRACED_TOKEN,
   traceHeaders,
   failed,
   SpanKind,
@@ -63,6 +65,11 @@ export interface HttpAppOptions {
    * otherwise a request starts a trace of its own that links the caller's (a public edge).
    */
   readonly trustIncomingTrace?: boolean
+  /**
+   * Route prefixes not traced, besides the health checks: the operator console's own polling, which
+   * would otherwise fill each process's ring of recent traces with itself (kit/telemetry/recent-traces.ts).
+   */
+  readonly untracedRoutes?: readonly string[]
   /** How long a client may take and how many connections it may hold; Node's defaults without. */
   readonly connections?: ConnectionLimits
 }
@@ -166,6 +173,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     headerLimit = 16 * 1024,
     trustProxy = false,
     trustIncomingTrace = false,
+    untracedRoutes = [],
   } = options
   const { connections } = options
   const limits = connections ? serverOptions(connections) : undefined
@@ -206,15 +214,18 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     // Probes are not traced: they would bury the requests worth looking at.
-    const { span, context } = route.startsWith('/health/')
-      ? untraced()
-      : startSpan(`${request.method} ${route}`, {
-          kind: SpanKind.SERVER,
-          service: name,
-          parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
-          ...(trustIncomingTrace ? {} : { links: linkFrom(request.headers) }),
-          attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
-        })
+    const { span, context } =
+      route.startsWith('/health/') ||
+      untracedRoutes.some((prefix) => route.startsWith(prefix)) ||
+      request.headers[UNTRACED_HEADER] === UNTRACED_TOKEN
+        ? untraced()
+        : startSpan(`${request.method} ${route}`, {
+            kind: SpanKind.SERVER,
+            service: name,
+            parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
+            ...(trustIncomingTrace ? {} : { links: linkFrom(request.headers) }),
+            attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
+          })
     request.trace = { span, context, started: performance.now() }
     // The caller can find its trace: W3C Trace Context Level 2's response header.
     const { traceparent } = traceHeaders(context)

@@ -81,6 +81,8 @@ function asService<T>(service: string, name: string, fn: () => Promise<T>): Prom
   return currentService() === service ? fn() : withSpan(name, { kind: SpanKind.SERVER, service }, fn)
 }
 
+const INTERNAL_PREFIX = '/_mosaic/'
+
 /**
  * A service's own server: requests carry the caller the gateway verified in a signed credential
  * (anonymous without one), and the actions endpoint admits only other services.
@@ -88,7 +90,8 @@ function asService<T>(service: string, name: string, fn: () => Promise<T>): Prom
 export function trustEdge(app: FastifyInstance, credentials: Credentials): void {
   app.addHook('onRequest', async (request) => {
     // By the route matched, not the raw URL, which may spell the same path differently (/%5Fmosaic/...).
-    if (request.routeOptions.url?.startsWith(ACTIONS_PATH)) {
+    // The actions endpoint and the operator endpoint (runtime/ops-endpoint.ts): other processes only.
+    if (request.routeOptions.url?.startsWith(INTERNAL_PREFIX)) {
       await credentials.verifyCaller(String(request.headers[CALLER_HEADER] ?? ''))
       return
     }

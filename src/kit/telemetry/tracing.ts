@@ -7,9 +7,10 @@
 // belongs to is carried in the context: the kit enters a service wherever its code starts running
 // (an action, a route, an event, its own loops), and spans made there inherit it.
 //
-// With OTEL_EXPORTER_OTLP_ENDPOINT unset, the sampler records nothing: spans are non-recording
-// shells that still carry real trace ids (for logs, problem documents and `traceparent`), so
-// tracing costs an id and a context switch per span and nothing is exported.
+// Spans are recorded when they go somewhere: exported (OTEL_EXPORTER_OTLP_ENDPOINT), or kept in
+// the process's ring of recent traces for the operator console (RECENT_TRACES, on by default;
+// recent-traces.ts). With both off the sampler records nothing: spans are non-recording shells
+// that still carry real trace ids (for logs, problem documents and `traceparent`).
 import {
   context,
   propagation,
@@ -38,6 +39,8 @@ import {
 import { suppressTracing } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { createRequire } from 'node:module'
+import { randomBytes } from 'node:crypto'
+import { recentTracesProcessor, type RecentTraces, type SpanRecord } from './recent-traces.ts'
 
 export { SpanKind, SpanStatusCode, type Span, type Context }
 
@@ -49,6 +52,8 @@ interface Tracing {
   readonly processors: SpanProcessor[]
   /** One provider per service, made on its first span; only when exporting (else one shared no-op). */
   readonly services: Map<string, Tracer>
+  /** The last traces of this process, kept for the operator console (RECENT_TRACES; absent when 0). */
+  readonly recent?: RecentTraces
 }
 
 let tracing: Tracing | undefined
@@ -63,16 +68,22 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
       env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ||
       (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`)
     const exporting = Boolean(endpoint) && env.OTEL_SDK_DISABLED !== 'true'
-    const sampler = new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() })
+    const kept = env.OTEL_SDK_DISABLED === 'true' ? 0 : Number(env.RECENT_TRACES ?? DEFAULT_RECENT_TRACES)
+    const recent = kept > 0 ? recentTracesProcessor(kept) : undefined
+    const recording = exporting || recent !== undefined
+    const sampler = new ParentBasedSampler({ root: recording ? new AlwaysOnSampler() : new AlwaysOffSampler() })
     // The URL from `env` (which may not be process.env); the exporter reads its other settings itself.
-    const processors = exporting ? [new BatchSpanProcessor(new (otlpExporter())({ url: endpoint || undefined }))] : []
+    const processors: SpanProcessor[] = exporting
+      ? [new BatchSpanProcessor(new (otlpExporter())({ url: endpoint || undefined }))]
+      : []
+    if (recent) processors.push(recent)
     const provider = new NodeTracerProvider({
       resource: resource(env.OTEL_SERVICE_NAME ?? processName),
       sampler,
       spanProcessors: processors,
     })
     provider.register()
-    tracing = { provider, processName, sampler, processors, services: new Map() }
+    tracing = { provider, processName, sampler, processors, services: new Map(), ...(recent ? { recent } : {}) }
   }
   users++
   const { provider } = tracing
@@ -100,6 +111,14 @@ function otlpExporter(): typeof import('@opentelemetry/exporter-trace-otlp-http'
 
 const resource = (name: string) =>
   resourceFromAttributes({ 'service.name': name, 'service.namespace': 'mosaic', 'process.pid': process.pid })
+
+/** Traces kept by default for the operator console (RECENT_TRACES). */
+export const DEFAULT_RECENT_TRACES = 100
+
+/** This process's recent spans (all kept, or one trace's); empty when RECENT_TRACES is 0. */
+export function recentSpans(traceId?: string): SpanRecord[] {
+  return tracing?.recent?.spans(traceId) ?? []
+}
 
 /** Sends the spans ended so far (tests, before reading a receiver). */
 export async function flushTracing(): Promise<void> {
@@ -217,10 +236,23 @@ export function linkFrom(headers: Record<string, string | string[] | undefined>)
   return valid(linked) ? [{ context: linked }] : []
 }
 
+/**
+ * Marks an in-process request (the web pages' calls to the API through `app.inject`) as made for an
+ * untraced one: the trace context does not reach the injected request (Fastify queues it), so the
+ * header carries the decision. Its value is random per process, so a client cannot send it.
+ */
+export const UNTRACED_HEADER = 'x-mosaic-untraced'
+export const UNTRACED_TOKEN = randomBytes(16).toString('hex')
+
 /** A span that is not recorded nor propagated, for requests not worth a trace (health, metrics): nothing inside is traced. */
 export function untraced(): { span: Span; context: Context } {
   const span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
   return { span, context: suppressTracing(trace.setSpan(context.active(), span)) }
+}
+
+/** Whether `span` is one of `untraced()`'s (a request not worth a trace). */
+export function isUntraced(span: Span): boolean {
+  return !trace.isSpanContextValid(span.spanContext())
 }
 
 /** A context with no span: what a span started in it is the root of a new trace. */

@@ -95,6 +95,32 @@ const UserListQuery = Type.Object(
   { additionalProperties: false },
 )
 const OrderPage = Page(Order)
+
+/** The checkout sagas as the operator console shows them: each step taken, when, and its outcome. */
+export const SagaList = Type.Object({
+  sagas: Type.Array(
+    Type.Object({
+      orderId: Id,
+      phase: Type.Union([Type.Literal('forward'), Type.Literal('compensate'), Type.Literal('done')]),
+      attempts: Type.Integer({ description: 'Failed attempts at the current step' }),
+      reason: Type.Union([Type.String(), Type.Null()]),
+      lastError: Type.Union([Type.String(), Type.Null()]),
+      dueAt: Type.String({ format: 'date-time', description: 'When the runner tries the next step' }),
+      deadlineAt: Type.String({ format: 'date-time' }),
+      startedAt: Type.String({ format: 'date-time' }),
+      updatedAt: Type.String({ format: 'date-time' }),
+      traceId: Type.Union([Type.String(), Type.Null()], { description: 'The trace of the placing request' }),
+      steps: Type.Array(
+        Type.Object({
+          step: Type.String(),
+          outcome: Type.String({ description: 'ok, declined or compensated' }),
+          at: Type.String({ format: 'date-time' }),
+          tookMs: Type.Number({ description: 'Since the step before (or the order was placed)' }),
+        }),
+      ),
+    }),
+  ),
+})
 const IdParams = Type.Object({ id: Id })
 
 export const ordersContract = defineContract({
@@ -152,7 +178,17 @@ export const ordersContract = defineContract({
       errors: ['not_found', 'not_cancellable'],
     },
   },
-  actions: {},
+  actions: {
+    sagas: {
+      summary: 'Checkout sagas not finished (all: the latest of any phase), newest first, for the operator console',
+      input: Type.Object(
+        { limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), all: Type.Boolean({ default: false }) },
+        { additionalProperties: false },
+      ),
+      output: SagaList,
+      idempotent: true,
+    },
+  },
   events: {
     'order.placed': Type.Object({ ...OrderRef, items: Type.Array(OrderLine), total: Amount, currency: Currency }),
     'order.confirmed': Type.Object({

@@ -8,6 +8,7 @@ import { OrdersConfig, type OrdersSettings } from './config.ts'
 import { listOrders } from './views.ts'
 import { startSagaRunner } from './runner.ts'
 import { placeOrder, cancelOrder, visibleOrder } from './place.ts'
+import { sagaReport } from './saga-report.ts'
 
 type Ctx = RouteContext<OrdersContract, OrdersSettings>
 
@@ -80,5 +81,8 @@ export default defineService(ordersContract, {
     getOrder: ({ params }, ctx) => visibleOrder(ctx, params.id, 'orders:read'),
     cancelOrder: ({ params, headers }, ctx) => cancelOrder(params.id, headers, ctx, ctx.state),
   },
-  actions: {},
+  actions: {
+    // Internal: only other services and the gateway (whose /api/ops routes are for admins) call actions.
+    sagas: async (input, ctx) => ({ sagas: await sagaReport(ctx.db, input) }),
+  },
 })
