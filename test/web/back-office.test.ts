@@ -129,6 +129,17 @@ test('staff: a product with an image, seen in the shop; an order refunded', { ti
   )
   assert.match((await page.locator('svg.chart-columns').getAttribute('aria-label')) ?? '', /€49\.80/)
   assert.equal(await page.locator('.hbars li', { hasText: 'Desk lamp' }).locator('.hbar-value').textContent(), '2')
+  // The visitor's look at the lamp's page is the funnel's first step.
+  await eventually(
+    'the product page view in the funnel',
+    async () => {
+      await page.reload()
+      return (
+        (await page.locator('.hbars li', { hasText: 'product viewed' }).locator('.hbar-value').textContent()) === '1'
+      )
+    },
+    20_000,
+  )
   await checkPage(staff, 'back-office-reports')
 
   // The development mailbox: the buyer's welcome mail.
