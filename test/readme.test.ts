@@ -1,6 +1,8 @@
 // The documentation's shell examples work as written, in order, on a fresh start. The rules:
 // - The ```sh blocks of README.md, then of the gateway's and each service's README (in `documents`
-//   order), run in one bash, one command after another, in a temporary working directory.
+//   order), run in one bash, one command after another, in a temporary working directory. The
+//   ```bash blocks are not run: they start the distributed system on servers of the reader's
+//   (test/parity/distributed.test.ts runs those same `mosaic services` commands).
 // - A command is a line and the lines its trailing backslashes join; comment and blank lines are not.
 // - Commands that install, start or test the project (`npm …`, after any VAR=value assignments) are
 //   not run: this test starts the system itself (`mosaic start` on a free port, a fresh temporary

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { topology } from '../../src/runtime/topology.ts'
 import type { Contract } from '../../src/kit/contract.ts'
+import { opsContract } from '../../src/gateway/ops/contract.ts'
 import { createAdmin } from '../../src/services/identity/admin.ts'
 import { createPasswordHasher } from '../../src/services/identity/passwords.ts'
 import { totpCode } from '../../src/services/identity/totp.ts'
@@ -58,9 +59,10 @@ const hierarchy = JSON.parse(readFileSync(new URL('../../policies/roles.json', i
   string,
   string[]
 >
+// The services' contracts and the gateway's own (the operator API).
 const contractRoutes = new Map<string, Contract['routes'][string]>(
-  topology
-    .flatMap((s) => Object.values((s.definition.contract as Contract).routes))
+  [...topology.map((s) => s.definition.contract as Contract), opsContract as Contract]
+    .flatMap((c) => Object.values(c.routes))
     .map((r) => [`${r.method} ${r.path}`, r]),
 )
 
@@ -383,6 +385,19 @@ const requests: Record<string, (c: CaseContext) => Promise<Built>> = {
   }),
   'GET /api/notifications/mailbox': async (c) => ({ path: '/api/notifications/mailbox', token: tokenOf(c) }),
 
+  // The operator API: administrators only; a replay with no dead letters replays none.
+  'GET /api/ops/services': async (c) => ({ path: '/api/ops/services', token: tokenOf(c) }),
+  'GET /api/ops/bus': async (c) => ({ path: '/api/ops/bus', token: tokenOf(c) }),
+  'POST /api/ops/bus/replay': async (c) => ({
+    path: '/api/ops/bus/replay',
+    json: { service: 'analytics' },
+    token: tokenOf(c),
+  }),
+  'GET /api/ops/sagas': async (c) => ({ path: '/api/ops/sagas', token: tokenOf(c) }),
+  'GET /api/ops/traces': async (c) => ({ path: '/api/ops/traces', token: tokenOf(c) }),
+  'GET /api/ops/traces/:traceId': async (c) => ({ path: `/api/ops/traces/${await aTraceId()}`, token: tokenOf(c) }),
+  'GET /api/ops/routes': async (c) => ({ path: '/api/ops/routes', token: tokenOf(c) }),
+
   // Orders: placed over HTTP by their owner (the caller, or the victim); cancelling takes a fresh one each time.
   'POST /api/orders': async (c) => ({
     path: '/api/orders',
@@ -397,6 +412,16 @@ const requests: Record<string, (c: CaseContext) => Promise<Built>> = {
     path: `/api/orders/${await orderFor(c, true)}/cancel`,
     token: tokenOf(c),
   }),
+}
+
+/** The id of a trace the node keeps: a public read's, made for the purpose (the operator API itself is not traced). */
+async function aTraceId(): Promise<string> {
+  assert.equal((await call(node, 'GET', '/api/products?limit=1')).status, 200)
+  const reply = await call<{ traces: { traceId: string }[] }>(node, 'GET', '/api/ops/traces', {
+    token: principals.admin.tokens.accessToken,
+  })
+  assert.equal(reply.status, 200, reply.text)
+  return reply.body.traces[0]!.traceId
 }
 
 /** A product with stock to spare for the orders the matrix places. */
