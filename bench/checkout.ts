@@ -205,8 +205,8 @@ export async function checkout(
 }
 
 /**
- * The system as `mosaic services start` runs it, every process pinned to core 0 (its children
- * inherit taskset's affinity); stopped with `mosaic services stop` on cleanup.
+ * The system as `mosaic services start` runs it, every process (all its threads) pinned to core 0
+ * once ready; stopped with `mosaic services stop` on cleanup.
  */
 async function startDistributed(
   cleanup: Cleanup,
@@ -218,27 +218,22 @@ async function startDistributed(
     ...env,
     DATA_DIR: dataDir,
     BUS: 'nats',
-    NATS_NAMESPACE: `bench_${randomBytes(4).toString('hex')}`,
+    NATS_NAMESPACE: `bench-${randomBytes(4).toString('hex')}`,
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     HOST: '127.0.0.1',
     PORT: String(await freePort()),
     LOG_LEVEL: 'warn',
   }
   const mosaic = (...args: string[]) =>
-    run(
-      pinned ? 'taskset' : process.execPath,
-      [...(pinned ? ['-c', '0', process.execPath] : []), mosaicBin, 'services', ...args],
-      {
-        env: all,
-        maxBuffer: 16 << 20,
-      },
-    )
+    run(process.execPath, [mosaicBin, 'services', ...args], { env: all, maxBuffer: 16 << 20 })
   cleanup.push(async () => {
     await mosaic('stop').catch(() => {})
     await rm(dataDir, { recursive: true, force: true })
   })
   await mosaic('start', '--replicas', 'catalog=2,orders=2')
   const processes = JSON.parse((await mosaic('status', '--json')).stdout) as Running[]
+  // Pinned once started: ten processes starting at once on one core would not all be ready in time.
+  if (pinned) for (const p of processes) await run('taskset', ['-a', '-p', '-c', '0', String(p.pid)])
   const gateway = processes.find((p) => p.name === 'gateway')!
   return { url: gateway.url, pid: gateway.pid, pids: processes.map((p) => p.pid) }
 }

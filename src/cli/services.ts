@@ -82,10 +82,14 @@ async function launch(name: string, replica: number, env: NodeJS.ProcessEnv): Pr
   const log = join(dir, `${name}-${replica}.log`)
   const out = await open(log, 'a')
   const from = (await out.stat()).size // the log is kept across runs: read only this run's lines
-  const own: NodeJS.ProcessEnv =
-    name === 'gateway'
+  const readyFile = join(dir, `${name}-${replica}.ready`)
+  await rm(readyFile, { force: true })
+  const own: NodeJS.ProcessEnv = {
+    ...(name === 'gateway'
       ? { DATA_DIR: join(dir, 'gateway') }
-      : { [`${envPrefix(name)}_SERVICE_PORT`]: '0', DATA_DIR: join(dir, name) }
+      : { [`${envPrefix(name)}_SERVICE_PORT`]: '0', DATA_DIR: join(dir, name) }),
+    MOSAIC_READY_FILE: readyFile,
+  }
   const child = spawn(process.execPath, [entry, 'serve', name], {
     env: { ...env, ...own },
     stdio: ['ignore', out.fd, out.fd],
@@ -106,18 +110,15 @@ async function launch(name: string, replica: number, env: NodeJS.ProcessEnv): Pr
       child.kill('SIGKILL')
       throw new ServicesError(`${name}-${replica} was not ready after ${READY_TIMEOUT_MS / 1000} s:\n${await tail()}`)
     }
-    const line = (await readFile(log))
-      .subarray(from)
-      .toString()
-      .split('\n')
-      .find((l) => l.includes('"msg":"mosaic ready"'))
-    const url = line ? (JSON.parse(line) as { url?: string }).url : undefined
+    const ready = await readFile(readyFile, 'utf8').catch(() => undefined)
+    const url = ready ? (JSON.parse(ready) as { url: string }).url : undefined
     if (!url) continue
     const status = await fetch(new URL('/health/ready', url), { signal: AbortSignal.timeout(1_000) }).then(
       (r) => r.status,
       () => 0,
     )
     if (status !== 200) continue
+    await rm(readyFile, { force: true })
     const running: Running = { name, replica, pid: child.pid!, url, log }
     await writeFile(join(dir, `${name}-${replica}.pid`), JSON.stringify(running))
     return running

@@ -2,7 +2,7 @@
 // public edge (`mosaic start`); as a service it runs one service on its own port (`mosaic serve`).
 // Either way: one database engine, one event bus, health, metrics, and graceful shutdown.
 import { resolve } from 'node:path'
-import { readFile } from 'node:fs/promises'
+import { readFile, rename, writeFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import Type, { type Static } from 'typebox'
 import type { AnyService } from '../kit/service.ts'
@@ -350,6 +350,12 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
       },
       'mosaic ready',
     )
+    // `mosaic services start` learns from this file that the process is ready and where it listens,
+    // whatever LOG_LEVEL leaves out of the log.
+    if (env.MOSAIC_READY_FILE) {
+      await writeFile(`${env.MOSAIC_READY_FILE}.tmp`, JSON.stringify({ url: address }))
+      await rename(`${env.MOSAIC_READY_FILE}.tmp`, env.MOSAIC_READY_FILE) // whole, or not there yet
+    }
 
     let stopping: Promise<void> | undefined
     const stop = (): Promise<void> =>

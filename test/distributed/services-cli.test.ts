@@ -30,7 +30,7 @@ const env = {
   NATS_URL,
   NATS_NAMESPACE: natsNamespace({ after: (fn) => after(fn) }),
   DISCOVERY_BUCKET: bucket,
-  LOG_LEVEL: 'info',
+  LOG_LEVEL: 'warn', // readiness does not depend on what the log says (MOSAIC_READY_FILE)
   MOSAIC_INTERNAL_SECRET: '',
 }
 const mosaic = (args: string[], extra: Record<string, string> = {}) =>
