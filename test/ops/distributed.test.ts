@@ -3,7 +3,7 @@
 // of its own on NATS JetStream. The console's views gather from every process: instances with
 // their health and the gateway's breakers (a killed replica's opens, then it leaves), a trace
 // joined from the gateway's spans and a replica's, and a remote consumer's dead letters replayed
-// over HTTP once it is fixed.
+// over HTTP once it is fixed. The killed replica is watched on the console in Chromium too.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,7 +13,9 @@ import { randomUUID } from 'node:crypto'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
 import { cli, spawnNode, spawnNodes, type Child } from '../process.ts'
-import { INTERNAL_SECRET, adminEnv, login, testEnv } from '../auth.ts'
+import { ADMIN_EMAIL, ADMIN_PASSWORD, INTERNAL_SECRET, adminEnv, login, testEnv } from '../auth.ts'
+import { launchBrowser, openPage, checkPage } from '../web/browser.ts'
+import { signIn } from '../web/sign-in.ts'
 import { NATS_URL, natsNamespace } from '../infra.ts'
 import { startNode, type MosaicNode } from '../../src/runtime/node.ts'
 import identity from '../../src/services/identity/service.ts'
@@ -184,9 +186,9 @@ test('a remote consumer dead-letters; fixed and replayed from the console, each 
   assert.equal(after.body.deadLetters.find((d) => d.service === 'tally')?.count, 0)
 })
 
-test('services: both replicas with their health; a killed one has its breaker opened, then leaves', {
-  timeout: 120_000,
-}, async () => {
+test('services: both replicas with their health; a killed one has its breaker opened, then leaves, in the API and on the console', {
+  timeout: 150_000,
+}, async (t) => {
   const both = await eventually(
     'both catalog replicas listed, healthy',
     async () => {
@@ -203,6 +205,14 @@ test('services: both replicas with their health; a killed one has its breaker op
   assert.deepEqual(both.map((i) => i.url).sort(), replicas.map((r) => r.url).sort())
   assert.equal((await instancesOf('identity')).length, 1)
 
+  // The console, as an operator watches it: its services section polls by itself.
+  const browser = await launchBrowser(t)
+  const operator = await openPage(browser, gateway.url)
+  await signIn(operator, ADMIN_EMAIL, ADMIN_PASSWORD)
+  await operator.page.goto('/console')
+  const rowOf = (url: string) => operator.page.locator('#services tbody tr', { hasText: url })
+  for (const r of replicas) await rowOf(r.url).locator('.breaker-closed').waitFor()
+
   const [victim] = replicas as [Child]
   await victim.kill('SIGKILL')
   // Reads keep coming; those sent to the dead replica open its breaker. (A read in flight on it
@@ -218,6 +228,8 @@ test('services: both replicas with their health; a killed one has its breaker op
       15_000,
     )
     assert.equal(seen.health, 'unreachable')
+    await rowOf(victim.url).locator('.breaker-open').waitFor({ timeout: 15_000 })
+    await checkPage(operator, 'console-replica-down')
   } finally {
     reading = false
     await reads
@@ -236,4 +248,6 @@ test('services: both replicas with their health; a killed one has its breaker op
     },
     20_000,
   )
+  await rowOf(victim.url).waitFor({ state: 'detached', timeout: 15_000 })
+  assert.equal(await rowOf(replicas[1]!.url).count(), 1, 'the other replica still listed')
 })
