@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Problem } from '../kit/errors.ts'
 import type { ApiResult } from './api.ts'
 import { staffLinksFor, type NavLink } from './nav.ts'
+import type { Web } from './plugin.ts'
 
 export interface User {
   readonly id: string
@@ -90,6 +91,25 @@ export function noticeOf(result: Extract<ApiResult<unknown>, { ok: false }>, wha
   if (result.unavailable)
     return { kind: 'warning', text: `${what} is unavailable right now. Please try again in a moment.` }
   return { kind: 'error', text: result.problem?.detail ?? result.problem?.title ?? `${what} failed.` }
+}
+
+/**
+ * The page for a lookup that failed: 404 for an id that names nothing (or no valid id), otherwise
+ * the service's trouble as a notice on a 200 page (a non-2xx document is a console error).
+ */
+export function renderLookupFailure(
+  web: Web,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: Extract<ApiResult<unknown>, { ok: false }>,
+  texts: { notFound: string; noSuch: string; unavailable: string; what: string },
+): Promise<FastifyReply> {
+  const missing = result.status === 404 || result.status === 400
+  reply.code(missing ? 404 : 200)
+  return web.render(request, reply, 'error', {
+    title: missing ? texts.notFound : texts.unavailable,
+    message: missing ? texts.noSuch : noticeOf(result, texts.what).text,
+  })
 }
 
 /** A 422's field paths as form field names: `/paymentMethod/token` → `paymentMethod.token`. */

@@ -1,6 +1,6 @@
 // The account's other pages: the overview, invoices, payments and notification preferences.
 import type { Web } from '../plugin.ts'
-import { noticeOf } from '../render.ts'
+import { noticeOf, renderLookupFailure } from '../render.ts'
 
 interface Page<T> {
   readonly items: T[]
@@ -43,14 +43,13 @@ export function registerAccount(web: Web): void {
   web.app.get<{ Params: { id: string } }>('/account/invoices/:id', async (request, reply) => {
     if (!web.requireUser(request, reply)) return reply
     const invoice = await web.api(request)({ url: `/api/invoices/${encodeURIComponent(request.params.id)}` })
-    if (!invoice.ok) {
-      const missing = invoice.status === 404 || invoice.status === 400
-      reply.code(missing ? 404 : 200)
-      return web.render(request, reply, 'error', {
-        title: missing ? 'Invoice not found' : 'Invoices unavailable',
-        message: missing ? 'There is no such invoice in your account.' : noticeOf(invoice, 'Invoices').text,
+    if (!invoice.ok)
+      return renderLookupFailure(web, request, reply, invoice, {
+        notFound: 'Invoice not found',
+        noSuch: 'There is no such invoice in your account.',
+        unavailable: 'Invoices unavailable',
+        what: 'Invoices',
       })
-    }
     return web.render(request, reply, 'account/invoice', { title: 'Invoice', invoice: invoice.data })
   })
 

@@ -1,7 +1,7 @@
 // The storefront: the catalog (search, category, sort, a page at a time) and product pages.
 import { createHash } from 'node:crypto'
 import type { Web } from '../plugin.ts'
-import { noticeOf, type Notice } from '../render.ts'
+import { noticeOf, renderLookupFailure, type Notice } from '../render.ts'
 
 export interface Product {
   readonly id: string
@@ -94,14 +94,13 @@ export function registerShop(web: Web, landingJson: () => unknown): void {
 
   web.app.get<{ Params: { id: string } }>('/products/:id', async (request, reply) => {
     const product = await web.api(request)<Product>({ url: `/api/products/${encodeURIComponent(request.params.id)}` })
-    if (!product.ok) {
-      const missing = product.status === 404 || product.status === 400
-      reply.code(missing ? 404 : 200)
-      return web.render(request, reply, 'error', {
-        title: missing ? 'Product not found' : 'Catalog unavailable',
-        message: missing ? 'There is no such product.' : noticeOf(product, 'The catalog').text,
+    if (!product.ok)
+      return renderLookupFailure(web, request, reply, product, {
+        notFound: 'Product not found',
+        noSuch: 'There is no such product.',
+        unavailable: 'Catalog unavailable',
+        what: 'The catalog',
       })
-    }
     // The funnel's first step (analytics' product_viewed), recorded beside the page and not waited
     // for: analytics slow or down never holds a page up. An anonymous visitor is named by a hash of
     // their CSRF cookie (stable for the visit, and not the token itself, which must stay secret).
