@@ -70,6 +70,7 @@ export function webApp(options: WebOptions) {
       },
     })
 
+    // After the gateway's own onRequest (the API's CSP, which would forbid every script): replaces it.
     app.addHook('onRequest', async (request, reply) => {
       reply.header('content-security-policy', WEB_CSP)
       reply.header('referrer-policy', 'same-origin')
@@ -81,7 +82,6 @@ export function webApp(options: WebOptions) {
       request.web = state
     })
     app.addHook('onSend', async (_request, reply) => {
-      reply.header('content-security-policy', WEB_CSP) // helmet's API policy would forbid every script
       if (String(reply.getHeader('content-type') ?? '').startsWith('text/html'))
         reply.header('cache-control', 'no-store')
     })

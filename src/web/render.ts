@@ -93,6 +93,10 @@ export function noticeOf(result: Extract<ApiResult<unknown>, { ok: false }>, wha
   return { kind: 'error', text: result.problem?.detail ?? result.problem?.title ?? `${what} failed.` }
 }
 
+/** A lookup refused because its id names nothing: not found, or not an id at all. */
+export const namesNothing = (result: Extract<ApiResult<unknown>, { ok: false }>): boolean =>
+  result.status === 404 || result.status === 400
+
 /**
  * The page for a lookup that failed: 404 for an id that names nothing (or no valid id), otherwise
  * the service's trouble as a notice on a 200 page (a non-2xx document is a console error).
@@ -104,7 +108,7 @@ export function renderLookupFailure(
   result: Extract<ApiResult<unknown>, { ok: false }>,
   texts: { notFound: string; noSuch: string; unavailable: string; what: string },
 ): Promise<FastifyReply> {
-  const missing = result.status === 404 || result.status === 400
+  const missing = namesNothing(result)
   reply.code(missing ? 404 : 200)
   return web.render(request, reply, 'error', {
     title: missing ? texts.notFound : texts.unavailable,

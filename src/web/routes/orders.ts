@@ -3,7 +3,7 @@
 // cancelling (a pending order is compensated, a confirmed one refunded).
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Web } from '../plugin.ts'
-import { noticeOf, type Notice } from '../render.ts'
+import { namesNothing, noticeOf, type Notice } from '../render.ts'
 
 export interface Order {
   readonly id: string
@@ -116,8 +116,7 @@ interface OrderState {
 async function orderState(web: Web, request: FastifyRequest, id: string): Promise<OrderState> {
   const api = web.api(request)
   const order = await api<Order>({ url: orderUrl(id) })
-  if (!order.ok)
-    return { missing: order.status === 404 || order.status === 400, notice: noticeOf(order, 'Your orders') }
+  if (!order.ok) return { missing: namesNothing(order), notice: noticeOf(order, 'Your orders') }
   if (order.data.status === 'PENDING') return { order: order.data }
   // A declined payment is not linked from the order (only a captured one is): found by order id.
   const paymentId = order.data.paymentId
