@@ -1,1 +1,0 @@
-const t=performance.now(); await import('./src/runtime/node.ts'); await import('./src/runtime/topology.ts'); const u=process.cpuUsage(); console.log(Math.round(performance.now()-t),'ms wall', Math.round((u.user+u.system)/1000), 'ms cpu')
