@@ -71,8 +71,8 @@ function order(user: User, overrides: Partial<OrderConfirmed> = {}): OrderConfir
 
 async function invoiceOf(orderId: string, token = as(staff)): Promise<InvoiceOut> {
   return eventually(`an invoice for ${orderId}`, async () => {
-    const list = await call<{ items: InvoiceOut[] }>(t, 'GET', '/api/invoices?limit=100', { token })
-    return list.body.items.find((i) => i.orderId === orderId)
+    const list = await call<{ items: InvoiceOut[] }>(t, 'GET', `/api/invoices?orderId=${orderId}`, { token })
+    return list.body.items[0]
   })
 }
 
@@ -104,6 +104,38 @@ describe('payments routes', () => {
     const all = await call<{ items: PaymentOut[] }>(t, 'GET', '/api/payments?limit=100', { token: as(staff) })
     assert.ok(all.body.items.some((p) => p.id === mine.id) && all.body.items.some((p) => p.id === theirs.id))
     assertProblem(await call(t, 'GET', '/api/payments'), 401, 'unauthenticated')
+  })
+
+  test('?orderId= narrows a list to the order, within what the caller may see', async () => {
+    const mine = await paidOrder(customer.user.id)
+    await paidOrder(customer.user.id)
+    const theirs = await paidOrder(other.user.id)
+    const list = (orderId: string, token: string) =>
+      call<{ items: PaymentOut[] }>(t, 'GET', `/api/payments?orderId=${orderId}`, { token })
+    assert.deepEqual(
+      (await list(mine.orderId, as(customer))).body.items.map((p) => p.id),
+      [mine.id],
+    )
+    assert.deepEqual((await list(theirs.orderId, as(customer))).body.items, [])
+    assert.deepEqual(
+      (await list(theirs.orderId, as(staff))).body.items.map((p) => p.id),
+      [theirs.id],
+    )
+    assert.deepEqual((await list('ord_nothing', as(staff))).body.items, [])
+    const [ours, others] = [order(customer.user), order(other.user)]
+    await Promise.all([confirmOrder(ours), confirmOrder(others)])
+    assert.equal((await invoiceOf(ours.orderId, as(customer))).orderId, ours.orderId)
+    await invoiceOf(others.orderId)
+    const invoices = await call<{ items: InvoiceOut[] }>(t, 'GET', `/api/invoices?orderId=${others.orderId}`, {
+      token: as(customer),
+    })
+    assert.deepEqual(invoices.body.items, [])
+    assertProblem(
+      await call(t, 'GET', `/api/payments?orderId=${'x'.repeat(101)}`, { token: as(staff) }),
+      400,
+      'invalid_parameters',
+    )
+    assertProblem(await call(t, 'GET', '/api/invoices?orderId=', { token: as(staff) }), 400, 'invalid_parameters')
   })
 
   test('the list pages by cursor, newest first, without repeats', async () => {

@@ -105,6 +105,8 @@ const ListQuery = Type.Object(
   {
     limit: Limit(),
     cursor: Type.Optional(Cursor),
+    /** Only the order's payment or invoice (an order has at most one of each). */
+    orderId: Type.Optional(Id),
   },
   { additionalProperties: false },
 )

@@ -21,10 +21,14 @@ import {
 
 const owned = (row: { id: string; tenant_id: string | null; user_id: string | null } | undefined) =>
   row && { id: row.id, tenantId: row.tenant_id!, ownerId: row.user_id! }
-const scoped = (scope: { tenantId: string; userId: string | null }) =>
-  scope.userId === null
-    ? { filter: 'tenant_id = $1', params: [scope.tenantId] }
-    : { filter: 'tenant_id = $1 and user_id = $2', params: [scope.tenantId, scope.userId] }
+/** A list's where clause: the caller's scope, narrowed to one order when asked. */
+const scoped = (scope: { tenantId: string; userId: string | null }, orderId: string | undefined) => {
+  const params: string[] = [scope.tenantId]
+  const where = ['tenant_id = $1']
+  if (scope.userId !== null) where.push(`user_id = $${params.push(scope.userId)}`)
+  if (orderId !== undefined) where.push(`order_id = $${params.push(orderId)}`)
+  return { filter: where.join(' and '), params }
+}
 const wantsHtml = (format: string | undefined, accept: unknown): boolean =>
   format === 'html' ||
   (format === undefined &&
@@ -60,7 +64,7 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
 
     routes: {
       async listPayments({ query }, ctx) {
-        const { filter, params } = scoped(listScope(ctx, 'payments:list', 'payments:read', 'Payment'))
+        const { filter, params } = scoped(listScope(ctx, 'payments:list', 'payments:read', 'Payment'), query.orderId)
         return newestFirst(
           ctx.db,
           {
@@ -102,7 +106,7 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
       },
 
       async listInvoices({ query }, ctx) {
-        const { filter, params } = scoped(listScope(ctx, 'invoices:list', 'invoices:read', 'Invoice'))
+        const { filter, params } = scoped(listScope(ctx, 'invoices:list', 'invoices:read', 'Invoice'), query.orderId)
         return newestFirst(
           ctx.db,
           { table: 'invoices', time: 'issued_at', where: filter, params, limit: query.limit, cursor: query.cursor },

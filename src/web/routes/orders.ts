@@ -120,20 +120,21 @@ async function orderState(web: Web, request: FastifyRequest, id: string): Promis
   if (order.data.status === 'PENDING') return { order: order.data }
   // A declined payment is not linked from the order (only a captured one is): found by order id.
   const paymentId = order.data.paymentId
+  const byOrder = `?orderId=${encodeURIComponent(id)}&limit=1`
   const [payment, invoices] = await Promise.all([
     paymentId
       ? api<Payment>({ url: `/api/payments/${encodeURIComponent(paymentId)}` })
-      : api<{ items: Payment[] }>({ url: '/api/payments?limit=100' }).then((page) =>
-          page.ok ? { ...page, data: page.data.items.find((p) => p.orderId === id) } : page,
+      : api<{ items: Payment[] }>({ url: `/api/payments${byOrder}` }).then((page) =>
+          page.ok ? { ...page, data: page.data.items[0] } : page,
         ),
     order.data.status === 'CONFIRMED' || order.data.refunded
-      ? api<{ items: Invoice[] }>({ url: '/api/invoices?limit=100' })
+      ? api<{ items: Invoice[] }>({ url: `/api/invoices${byOrder}` })
       : undefined,
   ])
   return {
     order: order.data,
     ...(payment.ok && payment.data ? { payment: payment.data } : {}),
-    ...(invoices?.ok ? { invoice: invoices.data.items.find((i) => i.orderId === id) } : {}),
+    ...(invoices?.ok && invoices.data.items[0] ? { invoice: invoices.data.items[0] } : {}),
   }
 }
 
