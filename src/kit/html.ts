@@ -8,6 +8,19 @@ export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => entities[c]!)
 }
 
+/**
+ * Whether a route that answers as JSON or as an HTML page answers with the page: `?format=` decides,
+ * then an Accept header that names one of the two and not the other, then the route's own default.
+ */
+export function wantsHtml(format: 'json' | 'html' | undefined, accept: unknown, byDefault: 'json' | 'html'): boolean {
+  if (format !== undefined) return format === 'html'
+  if (typeof accept === 'string') {
+    const page = /\btext\/html\b/.test(accept)
+    if (page !== /\bapplication\/json\b/.test(accept)) return page
+  }
+  return byDefault === 'html'
+}
+
 /** Markup that is already safe: the output of `html`, never a raw string from outside. */
 export class SafeHtml {
   readonly value: string

@@ -78,6 +78,28 @@ test("staff see their tenant's mailbox as an HTML page, every value escaped; cus
   assert.ok(reply.text.includes('Hello &amp;lt;img src=x onerror=alert(1)&amp;gt;,'), 'the HTML part shown as source')
   assert.doesNotMatch(reply.text, /<img/)
 
+  // The same mails as data, asked for by ?format=json or by Accept.
+  const asks: { query: string; headers: Record<string, string> }[] = [
+    { query: '?format=json', headers: {} },
+    { query: '', headers: { accept: 'application/json' } },
+  ]
+  for (const ask of asks) {
+    const data = await call<{ destination: string; items: { recipient: string; text: string; html: string }[] }>(
+      node,
+      'GET',
+      `/api/notifications/mailbox${ask.query}`,
+      { token: staff.accessToken, headers: ask.headers },
+    )
+    assert.equal(data.status, 200, data.text)
+    assert.equal(data.body.destination, 'mailbox')
+    const mail = data.body.items.find((m) => m.recipient === customer.email)
+    assert.ok(mail?.text.includes('Hello <img src=x onerror=alert(1)>,'), 'the text part as it was sent')
+  }
+  assertProblem(
+    await call(node, 'GET', '/api/notifications/mailbox?format=xml', { token: staff.accessToken }),
+    400,
+    'invalid_parameters',
+  )
   assertProblem(
     await call(node, 'GET', '/api/notifications/mailbox', { token: customer.tokens.accessToken }),
     403,

@@ -144,7 +144,7 @@ test('staff: a product with an image, seen in the shop; an order refunded', { ti
 
   // The development mailbox: the buyer's welcome mail.
   await page.getByRole('link', { name: 'Mailbox' }).click()
-  await page.waitForURL('**/api/notifications/mailbox')
+  await page.waitForURL('**/staff/mailbox')
   await page
     .getByText(buyer.user.email)
     .first()
@@ -153,6 +153,13 @@ test('staff: a product with an image, seen in the shop; an order refunded', { ti
       await page.reload()
       await page.getByText(buyer.user.email).first().waitFor()
     })
+  // In the site's layout, the mail's text as sent; its HTML part only as source, never rendered.
+  const welcome = page
+    .locator('article.mail', { hasText: buyer.user.email })
+    .filter({ has: page.getByRole('heading', { name: /welcome/i }) })
+  await welcome.waitFor()
+  assert.match((await welcome.locator('details pre').textContent()) ?? '', /<(html|p|table)\b/i)
+  await checkPage(staff, 'back-office-mailbox')
 
   // Users and roles (an admin): another customer made staff.
   const promoted = await customer(node)

@@ -51,6 +51,23 @@ const PreferencesPatch = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 )
 
+const Mail = Type.Object({
+  notificationId: Type.String(),
+  recipient: Type.String(),
+  subject: Type.String(),
+  text: Type.String(),
+  /** The HTML part, as source: never to be rendered as it is. */
+  html: Type.String(),
+  /** The whole RFC 5322 message, as SMTP would carry it. */
+  raw: Type.String(),
+  deliveredAt: Type.String({ format: 'date-time' }),
+})
+export const Mailbox = Type.Object({
+  /** `mailbox` when no SMTP server is configured, else where mails go now (`smtp://host:port`). */
+  destination: Type.String(),
+  items: Type.Array(Mail),
+})
+
 export const notificationsContract = defineContract({
   name: 'notifications',
   version: '1.0.0',
@@ -88,9 +105,15 @@ export const notificationsContract = defineContract({
       method: 'GET',
       path: '/api/notifications/mailbox',
       summary:
-        'Development mailbox (staff): an HTML page of the mails kept for your tenant when no SMTP server is configured',
-      query: Type.Object({ limit: Limit(200, 50) }, { additionalProperties: false }),
-      response: Type.String({ contentMediaType: 'text/html' }),
+        'Development mailbox (staff): the mails kept for your tenant when no SMTP server is configured, newest first; an HTML page unless ?format=json or Accept: application/json',
+      query: Type.Object(
+        {
+          limit: Limit(200, 50),
+          format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('html')])),
+        },
+        { additionalProperties: false },
+      ),
+      response: Mailbox,
       produces: ['text/html'],
     },
   },

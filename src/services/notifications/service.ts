@@ -1,7 +1,7 @@
 // The notifications service: turns identity, order and payment events into mails. Handlers only
 // record notifications (in the inbox transaction, so a redelivered event records nothing new);
 // the sender loop started here delivers them over SMTP, or to the development mailbox.
-import { MosaicError, defineService, on, requireIdentity } from '../../kit/index.ts'
+import { MosaicError, defineService, on, requireIdentity, wantsHtml } from '../../kit/index.ts'
 import { identityContract } from '../identity/contract.ts'
 import { ordersContract } from '../orders/contract.ts'
 import { paymentsContract } from '../payments/contract.ts'
@@ -10,7 +10,7 @@ import { Config, senderDomain, type NotificationsConfig } from './config.ts'
 import { rememberRecipient, recordNotification } from './record.ts'
 import { listMine, findNotification, notFound } from './queries.ts'
 import { getPreferences, updatePreferences } from './preferences.ts'
-import { mailboxPage } from './mailbox.ts'
+import { keptMails, mailboxPage } from './mailbox.ts'
 import { smtpTransport, mailboxTransport, destination } from './transports.ts'
 import { startSender } from './sender.ts'
 
@@ -68,13 +68,15 @@ export default defineService(notificationsContract, {
       const me = requireIdentity(ctx)
       return updatePreferences(ctx.db, me.tenantId, me.userId, body)
     },
-    async mailbox({ query }, ctx) {
+    async mailbox({ query, headers }, ctx) {
       const me = requireIdentity(ctx)
       if (!ctx.authorize(me, 'notifications:mailbox', { type: 'Tenant', id: me.tenantId }))
         throw new MosaicError('forbidden', { detail: 'the mailbox is for staff' })
-      const page = await mailboxPage(ctx.db, me.tenantId, query.limit, destination(ctx.config))
+      const mails = await keptMails(ctx.db, me.tenantId, query.limit, destination(ctx.config))
+      ctx.setHeader('vary', 'accept')
+      if (!wantsHtml(query.format, headers.accept, 'html')) return mails
       ctx.setHeader('content-type', 'text/html; charset=utf-8')
-      return page
+      return mailboxPage(mails, me.tenantId)
     },
   },
   actions: {},

@@ -1,6 +1,14 @@
 // The payments and billing service: payments through a provider (actions for the checkout saga,
 // public reads and refunds), invoices for confirmed orders, subscriptions billed from usage.
-import { MosaicError, defineService, on, requireIdentity, idempotencyKey, newestFirst } from '../../kit/index.ts'
+import {
+  MosaicError,
+  defineService,
+  on,
+  requireIdentity,
+  idempotencyKey,
+  newestFirst,
+  wantsHtml,
+} from '../../kit/index.ts'
 import { paymentsContract } from './contract.ts'
 import { ordersContract } from '../orders/contract.ts'
 import { createSimulatedProvider, type PaymentProvider, type LedgerDb } from './provider.ts'
@@ -29,12 +37,6 @@ const scoped = (scope: { tenantId: string; userId: string | null }, orderId: str
   if (orderId !== undefined) where.push(`order_id = $${params.push(orderId)}`)
   return { filter: where.join(' and '), params }
 }
-const wantsHtml = (format: string | undefined, accept: unknown): boolean =>
-  format === 'html' ||
-  (format === undefined &&
-    typeof accept === 'string' &&
-    /\btext\/html\b/.test(accept) &&
-    !/\bapplication\/json\b/.test(accept))
 
 export interface PaymentsOptions {
   /**
@@ -117,7 +119,7 @@ export function createPaymentsService(options: PaymentsOptions = {}) {
         const row = await findInvoice(ctx.db, params.id)
         mayAccess(ctx, 'invoices:read', 'Invoice', owned(row))
         ctx.setHeader('vary', 'accept')
-        if (!wantsHtml(query.format, headers.accept)) return toInvoice(row!)
+        if (!wantsHtml(query.format, headers.accept, 'json')) return toInvoice(row!)
         ctx.setHeader('content-type', 'text/html; charset=utf-8')
         // The page is data, not an application: it may not run or load anything.
         ctx.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")

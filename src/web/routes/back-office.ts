@@ -7,6 +7,8 @@ import type { Product } from './shop.ts'
 import { addStaffLink } from '../nav.ts'
 import { fieldErrors, noticeOf, type FieldErrors, type Notice } from '../render.ts'
 import { bars, days } from '../charts.ts'
+import type { Static } from 'typebox'
+import type { Mailbox } from '../../services/notifications/contract.ts'
 
 addStaffLink({ href: '/staff', label: 'Back office', roles: ['staff'] })
 
@@ -255,6 +257,17 @@ export function registerBackOffice(web: Web): void {
           )
         : undefined,
       funnelNotice: unavailable(funnel),
+    })
+  })
+
+  web.app.get('/staff/mailbox', async (request, reply) => {
+    if (!staff(request, reply)) return reply
+    const mailbox = await web.api(request)<Static<typeof Mailbox>>({ url: '/api/notifications/mailbox?format=json' })
+    if (!mailbox.ok && mailbox.status === 403) return staffOnly(request, reply, noticeOf(mailbox, 'The mailbox'))
+    return web.render(request, reply, 'back-office/mailbox', {
+      title: 'Mailbox',
+      mailbox: mailbox.ok ? mailbox.data : undefined,
+      notices: mailbox.ok ? [] : [noticeOf(mailbox, 'The notifications service')],
     })
   })
 
