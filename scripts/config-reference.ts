@@ -8,6 +8,7 @@ import Type, { type TObject } from 'typebox'
 import { RuntimeConfig, ServiceAddress } from '../src/runtime/config.ts'
 import { GatewayConfig } from '../src/gateway/gateway.ts'
 import { DiscoveryConfig } from '../src/kit/discovery/registry.ts'
+import { BusSettings } from '../src/kit/events/settings.ts'
 import { CallsConfig } from '../src/kit/calls/policy.ts'
 import { topology } from '../src/runtime/topology.ts'
 
@@ -28,7 +29,8 @@ export function configAreas(): ConfigArea[] {
     {
       title: 'Discovery',
       source: 'src/kit/discovery/registry.ts',
-      schemas: [Type.Omit(DiscoveryConfig, ['BUS', 'NATS_URL', 'NATS_NAMESPACE'])],
+      // The bus's settings are listed once, under every process.
+      schemas: [Type.Omit(DiscoveryConfig, Object.keys(BusSettings))],
     },
     {
       title: 'Calls between services (CALLS_<X> for every upstream, <NAME>_CALLS_<X> for one)',

@@ -1,6 +1,7 @@
 import Type from 'typebox'
 import { Env, envPrefix } from '../kit/config.ts'
 import { DEFAULT_RECENT_TRACES } from '../kit/telemetry/tracing.ts'
+import { BusSettings } from '../kit/events/settings.ts'
 
 /** The variables every Mosaic process reads. Services add their own (see each service's config). */
 export const RuntimeConfig = Type.Object({
@@ -90,21 +91,7 @@ export const RuntimeConfig = Type.Object({
     250,
     'How often relays and the bus look for work when not woken by a commit (retries due, other processes)',
   ),
-  BUS: Type.Union([Type.Literal('embedded'), Type.Literal('nats')], {
-    default: 'embedded',
-    description:
-      'embedded: events queued in the one database all services share; nats: NATS JetStream (needed when services have databases of their own)',
-  }),
-  NATS_URL: Type.String({
-    default: 'nats://127.0.0.1:4222',
-    pattern: '^(nats|tls)://',
-    description: 'The NATS server (JetStream enabled) when BUS=nats; comma-separated for a cluster',
-  }),
-  NATS_NAMESPACE: Type.String({
-    default: 'mosaic',
-    pattern: '^[a-z][a-z0-9-]*$',
-    description: 'Prefix of the streams and subjects, so that several deployments can share one NATS server',
-  }),
+  ...BusSettings,
   NATS_STREAM_MAX_AGE_SECONDS: Type.Integer({
     minimum: 60,
     default: 7 * 86_400,

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Type, { type Static } from 'typebox'
 import { loadConfig, Env } from '../config.ts'
 import { staticRegistry } from './static.ts'
+import { BusSettings } from '../events/settings.ts'
 
 export interface InstanceInfo {
   readonly service: string
@@ -39,10 +40,8 @@ export const DiscoveryConfig = Type.Object({
       description: 'static: <NAME>_SERVICE_URL only; nats: NATS KV too (default with BUS=nats)',
     }),
   ),
-  // Read here too, to pick the default; declared (and described) in RuntimeConfig.
-  BUS: Type.String({ default: 'embedded' }),
-  NATS_URL: Type.String({ default: 'nats://127.0.0.1:4222' }),
-  NATS_NAMESPACE: Type.String({ default: 'mosaic' }),
+  // The registry's default follows the bus, and it lives on the bus's NATS server.
+  ...BusSettings,
   DISCOVERY_BUCKET: Type.Optional(
     Type.String({
       pattern: '^[-_a-zA-Z0-9]+$',
