@@ -20,6 +20,7 @@ import {
   INVALID_SPAN_CONTEXT,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   type Span,
   type Attributes,
   type Context,
@@ -172,10 +173,18 @@ export interface SpanOptions {
   readonly service?: string
 }
 
+const valid = (ctx: SpanContext | undefined): ctx is SpanContext => ctx !== undefined && trace.isSpanContextValid(ctx)
+
 function begin(name: string, options: SpanOptions): { span: Span; context: Context } {
   const base = options.parent ?? context.active()
   const service = options.service ?? (base.getValue(SERVICE) as string | undefined)
   const parent = service ? base.setValue(SERVICE, service) : base
+  // Under a local parent that is not sampled the sampler records nothing (ParentBasedSampler), so
+  // the parent's own context stands in: no ids, sampler call nor span object per operation of a
+  // request the console and the exporter both pass over (most of them under load).
+  const inherited = trace.getSpanContext(parent)
+  if (inherited && !inherited.isRemote && (inherited.traceFlags & TraceFlags.SAMPLED) === 0 && valid(inherited))
+    return { span: trace.wrapSpanContext(inherited), context: parent }
   const span = tracerOf(service).startSpan(
     name,
     { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links },
@@ -210,8 +219,6 @@ export function failed(span: Span, error: unknown): void {
 export function startSpan(name: string, options: SpanOptions): { span: Span; context: Context } {
   return begin(name, options)
 }
-
-const valid = (ctx: SpanContext | undefined): ctx is SpanContext => ctx !== undefined && trace.isSpanContextValid(ctx)
 
 /** Whether a span (recording or not) is active: work that belongs to a trace. */
 export function inSpan(): boolean {
