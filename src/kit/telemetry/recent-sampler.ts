@@ -12,12 +12,7 @@
 // as before, and the marker only tells the ring which of them to keep. Without an exporter, a trace
 // the ring does not keep is not recorded at all (non-recording spans, real trace ids).
 import { createTraceState, trace, type Context, type SpanContext, type TraceState } from '@opentelemetry/api'
-import {
-  ParentBasedSampler,
-  SamplingDecision,
-  type Sampler,
-  type SamplingResult,
-} from '@opentelemetry/sdk-trace-base'
+import { ParentBasedSampler, SamplingDecision, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace-base'
 
 const KEY = 'mosaic'
 const VALUE = 'recent'
