@@ -1,6 +1,7 @@
 // The cost of tracing: the same system with tracing off (RECENT_TRACES=0 and no
 // OTEL_EXPORTER_OTLP_ENDPOINT: spans are not recorded), with the default ring of recent traces for
-// the operator console (RECENT_TRACES=100: every span recorded, kept in memory, nothing sent), and
+// the operator console (RECENT_TRACES=100: at most RECENT_TRACES_PER_SECOND traces a second
+// recorded, kept in memory, nothing sent), and
 // exported (every span also sent over OTLP/HTTP to a receiver in this process), side by side in one
 // run: embedded read throughput (GET /api/products/:id through `mosaic start`) and checkout
 // throughput (orders placed end to end). Aim: tracing on costs at most 15 %.

@@ -5,5 +5,9 @@
 // client is.
 import { normalizeIP } from '@fastify/rate-limit'
 
-/** The key a per-client limit counts `ip` under: the address itself, or its /64 for IPv6. */
-export const clientKey = (ip: string): string => normalizeIP(ip)
+/**
+ * The key a per-client limit counts `ip` under: the address itself, or its /64 for IPv6. An IPv4
+ * address (no colon) is its own key: normalizeIP would first match it against Node's IPv6
+ * pattern, a regular expression that was 1 % of a cached read's CPU.
+ */
+export const clientKey = (ip: string): string => (ip.includes(':') ? normalizeIP(ip) : ip)

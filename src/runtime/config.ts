@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { Env, envPrefix } from '../kit/config.ts'
-import { DEFAULT_RECENT_TRACES } from '../kit/telemetry/tracing.ts'
+import { DEFAULT_RECENT_TRACES, DEFAULT_RECENT_TRACES_PER_SECOND } from '../kit/telemetry/tracing.ts'
 import { BusSettings } from '../kit/events/settings.ts'
 
 /** The variables every Mosaic process reads. Services add their own (see each service's config). */
@@ -155,6 +155,13 @@ export const RuntimeConfig = Type.Object({
     default: DEFAULT_RECENT_TRACES,
     description:
       "Traces this process keeps in memory (each up to 500 spans) for the operator console's waterfall; 0: none, and spans are recorded only when exported",
+  }),
+  RECENT_TRACES_PER_SECOND: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: DEFAULT_RECENT_TRACES_PER_SECOND,
+    description:
+      'New traces a second the operator console keeps (every one below that); the others are not recorded unless exported',
   }),
   TRACE_TRUST_INCOMING: Type.Boolean({
     default: false,

@@ -3,10 +3,12 @@ import assert from 'node:assert/strict'
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api'
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
 import { recentTracesProcessor, MAX_SPANS_PER_TRACE } from './recent-traces.ts'
+import { recentSampler } from './recent-sampler.ts'
 
 test('keeps the last N traces (the oldest dropped first), each bounded, with parent links and errors', () => {
   const ring = recentTracesProcessor(2)
-  const tracer = new BasicTracerProvider({ spanProcessors: [ring] }).getTracer('t')
+  const sampler = recentSampler({ perSecond: 100, exporting: false })
+  const tracer = new BasicTracerProvider({ sampler, spanProcessors: [ring] }).getTracer('t')
   const traceIds: string[] = []
   for (let i = 0; i < 3; i++) {
     const root = tracer.startSpan(`root ${i}`)

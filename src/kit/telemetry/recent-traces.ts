@@ -9,6 +9,7 @@
 import type { Context } from '@opentelemetry/api'
 import { hrTimeToMilliseconds, hrTimeToMicroseconds } from '@opentelemetry/core'
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { keptForRecent } from './recent-sampler.ts'
 
 /** A span as the console draws it: times in epoch milliseconds. */
 export interface SpanRecord {
@@ -41,6 +42,8 @@ export function recentTracesProcessor(maxTraces: number): RecentTraces {
   return {
     onStart(_span: Span, _context: Context) {},
     onEnd(span: ReadableSpan) {
+      // Exported traces are all recorded; the ring takes those its sampler marked (recent-sampler.ts).
+      if (!keptForRecent(span.spanContext())) return
       const { traceId, spanId } = span.spanContext()
       let kept = traces.get(traceId)
       if (!kept) {

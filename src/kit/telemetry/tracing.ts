@@ -9,8 +9,9 @@
 //
 // Spans are recorded when they go somewhere: exported (OTEL_EXPORTER_OTLP_ENDPOINT), or kept in
 // the process's ring of recent traces for the operator console (RECENT_TRACES, on by default;
-// recent-traces.ts). With both off the sampler records nothing: spans are non-recording shells
-// that still carry real trace ids (for logs, problem documents and `traceparent`).
+// recent-traces.ts), which takes at most RECENT_TRACES_PER_SECOND new traces a second
+// (recent-sampler.ts). Spans recorded for neither are non-recording shells that still carry real
+// trace ids (for logs, problem documents and `traceparent`).
 import {
   context,
   propagation,
@@ -19,6 +20,7 @@ import {
   INVALID_SPAN_CONTEXT,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   type Span,
   type Attributes,
   type Context,
@@ -41,6 +43,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
 import { recentTracesProcessor, type RecentTraces, type SpanRecord } from './recent-traces.ts'
+import { recentSampler } from './recent-sampler.ts'
 
 export { SpanKind, SpanStatusCode, type Span, type Context }
 
@@ -70,8 +73,12 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
     const exporting = Boolean(endpoint) && env.OTEL_SDK_DISABLED !== 'true'
     const kept = env.OTEL_SDK_DISABLED === 'true' ? 0 : Number(env.RECENT_TRACES ?? DEFAULT_RECENT_TRACES)
     const recent = kept > 0 ? recentTracesProcessor(kept) : undefined
-    const recording = exporting || recent !== undefined
-    const sampler = new ParentBasedSampler({ root: recording ? new AlwaysOnSampler() : new AlwaysOffSampler() })
+    const sampler = recent
+      ? recentSampler({
+          perSecond: Number(env.RECENT_TRACES_PER_SECOND ?? DEFAULT_RECENT_TRACES_PER_SECOND),
+          exporting,
+        })
+      : new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() })
     // The URL from `env` (which may not be process.env); the exporter reads its other settings itself.
     const processors: SpanProcessor[] = exporting
       ? [new BatchSpanProcessor(new (otlpExporter())({ url: endpoint || undefined }))]
@@ -114,6 +121,9 @@ const resource = (name: string) =>
 
 /** Traces kept by default for the operator console (RECENT_TRACES). */
 export const DEFAULT_RECENT_TRACES = 100
+
+/** New traces the console's ring takes per second by default (RECENT_TRACES_PER_SECOND). */
+export const DEFAULT_RECENT_TRACES_PER_SECOND = 10
 
 /** This process's recent spans (all kept, or one trace's); empty when RECENT_TRACES is 0. */
 export function recentSpans(traceId?: string): SpanRecord[] {
@@ -163,10 +173,18 @@ export interface SpanOptions {
   readonly service?: string
 }
 
+const valid = (ctx: SpanContext | undefined): ctx is SpanContext => ctx !== undefined && trace.isSpanContextValid(ctx)
+
 function begin(name: string, options: SpanOptions): { span: Span; context: Context } {
   const base = options.parent ?? context.active()
   const service = options.service ?? (base.getValue(SERVICE) as string | undefined)
   const parent = service ? base.setValue(SERVICE, service) : base
+  // Under a local parent that is not sampled the sampler records nothing (ParentBasedSampler), so
+  // the parent's own context stands in: no ids, sampler call nor span object per operation of a
+  // request the console and the exporter both pass over (most of them under load).
+  const inherited = trace.getSpanContext(parent)
+  if (inherited && !inherited.isRemote && (inherited.traceFlags & TraceFlags.SAMPLED) === 0 && valid(inherited))
+    return { span: trace.wrapSpanContext(inherited), context: parent }
   const span = tracerOf(service).startSpan(
     name,
     { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links },
@@ -201,8 +219,6 @@ export function failed(span: Span, error: unknown): void {
 export function startSpan(name: string, options: SpanOptions): { span: Span; context: Context } {
   return begin(name, options)
 }
-
-const valid = (ctx: SpanContext | undefined): ctx is SpanContext => ctx !== undefined && trace.isSpanContextValid(ctx)
 
 /** Whether a span (recording or not) is active: work that belongs to a trace. */
 export function inSpan(): boolean {
