@@ -61,12 +61,19 @@ interface Counters {
 
 /** What is counted on a target: its own process, and the PostgreSQL database it uses, if any. */
 export interface Meter {
-  read(): Promise<Counters>
+  /**
+   * `statements`: also the process's statement counters, read from its /metrics, whose gauges cost
+   * statements of their own (read at the start and the end only, not while waiting to settle).
+   */
+  read(statements?: boolean): Promise<Counters>
 }
 
 /** The Mosaic process's CPU time only (embedded: PGlite runs inside it), and its statements if `metrics` is its /metrics. */
 export const processMeter = (pid: number, metrics?: string): Meter => ({
-  read: async () => ({ cpuMs: await cpuMs(pid), ...(metrics ? { statements: await statements(metrics) } : {}) }),
+  read: async (all) => ({
+    cpuMs: await cpuMs(pid),
+    ...(metrics && all ? { statements: await statements(metrics) } : {}),
+  }),
 })
 
 /** The statements counted by schema in a process's /metrics (db_client_statements_total). */
@@ -88,7 +95,7 @@ function databaseMeter(pids: readonly number[], url: string, cleanup: Cleanup, m
   cleanup.push(() => sql.end({ timeout: 5 }))
   const seen = new Set<number>()
   return {
-    async read() {
+    async read(all) {
       const [row] = await sql<{ xacts: string }[]>`
         select (xact_commit + xact_rollback)::text as xacts from pg_stat_database where datname = current_database()`
       const backends = await sql<{ pid: number }[]>`
@@ -98,7 +105,7 @@ function databaseMeter(pids: readonly number[], url: string, cleanup: Cleanup, m
         cpuMs: await totalCpuMs(pids),
         xacts: Number(row!.xacts),
         dbCpuMs: await totalCpuMs([...seen]),
-        ...(metrics ? { statements: await statements(metrics) } : {}),
+        ...(metrics && all ? { statements: await statements(metrics) } : {}),
       }
     },
   }
@@ -194,7 +201,7 @@ export async function checkout(
   const loop = async (i: number, end: number): Promise<void> => {
     while (performance.now() < end) await order(tokens[i % tokens.length]!)
   }
-  const before = await meter.read()
+  const before = await meter.read(true)
   const warm = until(2)
   await Promise.all(Array.from({ length: clients }, (_, i) => loop(i, warm)))
   latencies.length = 0
@@ -205,7 +212,7 @@ export async function checkout(
   await Promise.all(Array.from({ length: clients }, (_, i) => loop(i, end)))
   const elapsed = (performance.now() - started) / 1000
   await settle(meter)
-  const after = await meter.read()
+  const after = await meter.read(true)
   const perOrder = (from?: number, to?: number): number | undefined =>
     from === undefined || to === undefined ? undefined : (to - from) / placed
   const sorted = [...latencies].sort((a, b) => a - b)
