@@ -5,8 +5,10 @@
 // run with pgbench's built-in simple-update script (or, without pgbench, a postgres.js loop of
 // single-row updates, and it says so). Prints confirmed orders/s and p50/p99 from POST to final state,
 // and what an order costs: committed transactions on the server (pg_stat_database) and CPU
-// milliseconds of the Mosaic process and of the PostgreSQL backends serving it (/proc), counted from
-// the start of the warm-up until the system is idle again, over every order placed in that time.
+// milliseconds of the Mosaic process and of the PostgreSQL backends serving it (/proc), and the
+// statements the services sent (the process's db_client_statements_total, by schema, from its
+// /metrics), counted from the start of the warm-up until the system is idle again, over every order
+// placed in that time.
 // Run with `node bench/checkout.ts`; BENCH_DURATION (s), BENCH_CLIENTS, POSTGRES_ADMIN_URL tune it;
 // BENCH_TARGETS=embedded,postgres,distributed picks the targets (the first two by default): distributed
 // is `mosaic services start` (a process per service, catalog and orders twice, every process pinned
