@@ -5,8 +5,10 @@
 // run with pgbench's built-in simple-update script (or, without pgbench, a postgres.js loop of
 // single-row updates, and it says so). Prints confirmed orders/s and p50/p99 from POST to final state,
 // and what an order costs: committed transactions on the server (pg_stat_database) and CPU
-// milliseconds of the Mosaic process and of the PostgreSQL backends serving it (/proc), counted from
-// the start of the warm-up until the system is idle again, over every order placed in that time.
+// milliseconds of the Mosaic process and of the PostgreSQL backends serving it (/proc), and the
+// statements the services sent (the process's db_client_statements_total, by schema, from its
+// /metrics), counted from the start of the warm-up until the system is idle again, over every order
+// placed in that time.
 // Run with `node bench/checkout.ts`; BENCH_DURATION (s), BENCH_CLIENTS, POSTGRES_ADMIN_URL tune it;
 // BENCH_TARGETS=embedded,postgres,distributed picks the targets (the first two by default): distributed
 // is `mosaic services start` (a process per service, catalog and orders twice, every process pinned
@@ -47,6 +49,8 @@ export interface Result {
   /** Of the PostgreSQL server, when the target has one: committed transactions and backend CPU ms per order. */
   xactsPerOrder?: number
   dbCpuMsPerOrder?: number
+  /** Statements the services sent per order, by schema (the process's db_client_statements_total), when its /metrics is read. */
+  statementsPerOrder?: Record<string, number>
 }
 
 /** Counters read at the start of the warm-up and once the system is idle again. */
@@ -54,33 +58,57 @@ interface Counters {
   readonly cpuMs: number
   readonly xacts?: number
   readonly dbCpuMs?: number
+  readonly statements?: Record<string, number>
 }
 
 /** What is counted on a target: its own process, and the PostgreSQL database it uses, if any. */
 export interface Meter {
-  read(): Promise<Counters>
+  /**
+   * `statements`: also the process's statement counters, read from its /metrics, whose gauges cost
+   * statements of their own (read at the start and the end only, not while waiting to settle).
+   */
+  read(statements?: boolean): Promise<Counters>
 }
 
-/** The Mosaic process's CPU time only (embedded: PGlite runs inside it). */
-export const processMeter = (pid: number): Meter => ({ read: async () => ({ cpuMs: await cpuMs(pid) }) })
+/** The Mosaic process's CPU time only (embedded: PGlite runs inside it), and its statements if `metrics` is its /metrics. */
+export const processMeter = (pid: number, metrics?: string): Meter => ({
+  read: async (all) => ({
+    cpuMs: await cpuMs(pid),
+    ...(metrics && all ? { statements: await statements(metrics) } : {}),
+  }),
+})
+
+/** The statements counted by schema in a process's /metrics (db_client_statements_total). */
+async function statements(metrics: string): Promise<Record<string, number>> {
+  const text = await (await fetch(metrics)).text()
+  const counts: Record<string, number> = {}
+  for (const [, schema, n] of text.matchAll(/^db_client_statements_total\{db_namespace="([^"]+)"\} (\S+)$/gm))
+    counts[schema!] = Number(n)
+  return counts
+}
 
 /**
  * The Mosaic processes and the server's database `url`: transactions committed or rolled back in it
  * (pg_stat_database), and the CPU of the backends connected to it (their pids from pg_stat_activity,
  * those seen at the start and those at the end).
  */
-function databaseMeter(pids: readonly number[], url: string, cleanup: Cleanup): Meter {
+function databaseMeter(pids: readonly number[], url: string, cleanup: Cleanup, metrics?: string): Meter {
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   cleanup.push(() => sql.end({ timeout: 5 }))
   const seen = new Set<number>()
   return {
-    async read() {
+    async read(all) {
       const [row] = await sql<{ xacts: string }[]>`
         select (xact_commit + xact_rollback)::text as xacts from pg_stat_database where datname = current_database()`
       const backends = await sql<{ pid: number }[]>`
         select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`
       for (const b of backends) seen.add(b.pid)
-      return { cpuMs: await totalCpuMs(pids), xacts: Number(row!.xacts), dbCpuMs: await totalCpuMs([...seen]) }
+      return {
+        cpuMs: await totalCpuMs(pids),
+        xacts: Number(row!.xacts),
+        dbCpuMs: await totalCpuMs([...seen]),
+        ...(metrics && all ? { statements: await statements(metrics) } : {}),
+      }
     },
   }
 }
@@ -175,7 +203,7 @@ export async function checkout(
   const loop = async (i: number, end: number): Promise<void> => {
     while (performance.now() < end) await order(tokens[i % tokens.length]!)
   }
-  const before = await meter.read()
+  const before = await meter.read(true)
   const warm = until(2)
   await Promise.all(Array.from({ length: clients }, (_, i) => loop(i, warm)))
   latencies.length = 0
@@ -186,7 +214,7 @@ export async function checkout(
   await Promise.all(Array.from({ length: clients }, (_, i) => loop(i, end)))
   const elapsed = (performance.now() - started) / 1000
   await settle(meter)
-  const after = await meter.read()
+  const after = await meter.read(true)
   const perOrder = (from?: number, to?: number): number | undefined =>
     from === undefined || to === undefined ? undefined : (to - from) / placed
   const sorted = [...latencies].sort((a, b) => a - b)
@@ -195,6 +223,16 @@ export async function checkout(
     cpuMsPerOrder: perOrder(before.cpuMs, after.cpuMs)!,
     ...(before.xacts === undefined ? {} : { xactsPerOrder: perOrder(before.xacts, after.xacts) }),
     ...(before.dbCpuMs === undefined ? {} : { dbCpuMsPerOrder: perOrder(before.dbCpuMs, after.dbCpuMs) }),
+    ...(after.statements === undefined
+      ? {}
+      : {
+          statementsPerOrder: Object.fromEntries(
+            Object.entries(after.statements).map(([schema, n]) => [
+              schema,
+              perOrder(before.statements?.[schema] ?? 0, n)!,
+            ]),
+          ),
+        }),
     confirmed: latencies.length,
     other,
     errors,
@@ -297,6 +335,8 @@ async function writeCeiling(url: string): Promise<{ tps: number; how: string }> 
   }
 }
 
+const metricsUrl = (port: number): string => `http://127.0.0.1:${port}/metrics`
+
 /** Per-order figures for the table: one decimal, or a dash where the target has no such counter. */
 const fixed = (n: number | undefined): string => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(1))
 
@@ -311,7 +351,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     CATALOG_SEED_DEMO: 'false',
     ORDERS_SAGA_POLL_MS: '200',
     DATABASE_POOL_SIZE: '10',
-    // Not scraped here, and another benchmark on the machine may hold the default port.
+    // Another benchmark on the machine may hold the default port: a free one where it is read, else off.
     METRICS_PORT: 'off',
   }
   // BENCH_CPU_PROF=<dir>: the Mosaic process writes a V8 CPU profile there when it stops.
@@ -326,6 +366,7 @@ async function main(cleanup: Cleanup): Promise<void> {
       'confirmed',
       'not confirmed/errors',
       'tx/order',
+      'statements/order',
       'CPU ms/order',
       'PG CPU ms/order',
     ],
@@ -339,15 +380,21 @@ async function main(cleanup: Cleanup): Promise<void> {
       String(r.confirmed),
       `${r.other}/${r.errors}`,
       fixed(r.xactsPerOrder),
+      fixed(r.statementsPerOrder && Object.values(r.statementsPerOrder).reduce((a, b) => a + b, 0)),
       fixed(r.cpuMsPerOrder),
       fixed(r.dbCpuMsPerOrder),
     ])
     console.log(`  ${label}: ${r.perSecond.toFixed(1)} confirmed orders/s`)
+    if (r.statementsPerOrder) {
+      const by = Object.entries(r.statementsPerOrder).filter(([, n]) => n >= 0.05)
+      console.log(`    statements/order by schema: ${by.map(([s, n]) => `${s} ${n.toFixed(1)}`).join(', ')}`)
+    }
   }
 
   if (targets.has('embedded')) {
-    const embedded = await spawnReady('embedded', ['start'], 'PORT', cleanup, env)
-    add('embedded (PGlite)', await checkout(embedded))
+    const metrics = await freePort()
+    const embedded = await spawnReady('embedded', ['start'], 'PORT', cleanup, { ...env, METRICS_PORT: String(metrics) })
+    add('embedded (PGlite)', await checkout(embedded, processMeter(embedded.pid, metricsUrl(metrics))))
     await embedded.stop()
   }
 
@@ -355,12 +402,17 @@ async function main(cleanup: Cleanup): Promise<void> {
   let pg: Result | undefined
   if (targets.has('postgres')) {
     const url = await freshDatabase(cleanup)
-    const server = await spawnReady('postgres', ['start'], 'PORT', cleanup, { ...env, DATABASE_URL: url })
-    pg = await checkout(server, databaseMeter([server.pid], url, cleanup))
+    const metrics = await freePort()
+    const server = await spawnReady('postgres', ['start'], 'PORT', cleanup, {
+      ...env,
+      DATABASE_URL: url,
+      METRICS_PORT: String(metrics),
+    })
+    pg = await checkout(server, databaseMeter([server.pid], url, cleanup, metricsUrl(metrics)))
     add('PostgreSQL server', pg)
     await server.stop()
     ceiling = await writeCeiling(url)
-    rows.push([`PostgreSQL write ceiling (tps)`, ceiling.tps.toFixed(0), '', '', '', '', '', '', ''])
+    rows.push([`PostgreSQL write ceiling (tps)`, ceiling.tps.toFixed(0), '', '', '', '', '', '', '', ''])
   }
 
   if (targets.has('distributed')) {
@@ -376,7 +428,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     '\ntargets: ≥ 300 confirmed orders/s on PostgreSQL with p99 ≤ 250 ms (16 clients); ≥ 100 orders/s embedded',
   )
   console.log(
-    'per order: from the start of the warm-up until the system is idle again (events consumed), over every order placed; tx = transactions committed or rolled back in the database (PostgreSQL only)',
+    'per order: from the start of the warm-up until the system is idle again (events consumed), over every order placed; tx = transactions committed or rolled back in the database (PostgreSQL only); statements = those the services sent (db_client_statements_total of the process)',
   )
   if (ceiling && pg) {
     console.log(`ceiling: ${ceiling.how}`)

@@ -69,8 +69,23 @@ test('decisions', () => {
     ['customer lists orders of another tenant', customer, 'orders:list', tenant('t2'), false],
     ['a user with no roles lists orders', { ...customer, roles: [] }, 'orders:list', tenant('t1'), false],
   ]
-  for (const [name, principal, action, resource, expected] of cases) {
-    assert.equal(authorize(principal, action, resource), expected, name)
+  // Twice: the second answer is remembered from the first, and each must be right on its own
+  // (a remembered decision that leaked to a neighbouring case would fail one of them).
+  for (const pass of ['asked', 'remembered']) {
+    for (const [name, principal, action, resource, expected] of cases) {
+      assert.equal(authorize(principal, action, resource), expected, `${name} (${pass})`)
+    }
+  }
+})
+
+test('a remembered decision is for its own inputs: one attribute of the resource apart is another decision', () => {
+  const { authorize } = loadPolicies()
+  for (let i = 0; i < 2; i++) {
+    assert.equal(authorize(customer, 'orders:read', order), true)
+    assert.equal(authorize(customer, 'orders:read', { ...order, ownerId: 'cus2' }), false)
+    assert.equal(authorize(customer, 'orders:read', { ...order, tenantId: 't2' }), false)
+    assert.equal(authorize({ ...customer, roles: [] }, 'orders:list', tenant('t1')), false)
+    assert.equal(authorize(customer, 'orders:list', tenant('t1')), true)
   }
 })
 

@@ -6,6 +6,7 @@ export { defineContract, type Contract, type CloudEvent, type RouteSpec, type Ac
 export {
   defineService,
   on,
+  onBatch,
   type ServiceContext,
   type CallContext,
   type RouteContext,

@@ -115,6 +115,11 @@ export interface Subscription {
   readonly source: string
   readonly type: string
   readonly handler: (event: CloudEvent, tx: ServiceTx, ctx: CallContext) => Promise<void>
+  /**
+   * When given, used instead of `handler`: the events of a batch not handled before, in order, in
+   * one call (one multi-row statement rather than one per event).
+   */
+  readonly batchHandler?: (events: readonly CloudEvent[], tx: ServiceTx, ctx: CallContext) => Promise<void>
 }
 
 /** Subscribes to another service's event; the handler runs in a transaction with the inbox record. */
@@ -129,6 +134,20 @@ export function on<P extends Contract, K extends keyof P['events'] & string>(
     source: producer.name,
     type,
     handler: handler as Subscription['handler'],
+  }
+}
+
+/** Like `on`, for a handler that takes the batch's new events at once; each of them still takes effect once. */
+export function onBatch<P extends Contract, K extends keyof P['events'] & string>(
+  producer: P,
+  type: K,
+  handler: (events: readonly CloudEvent<EventData<P, K>>[], tx: ServiceTx, ctx: CallContext) => Promise<void>,
+  options: { name?: string } = {},
+): Subscription {
+  const batchHandler = handler as NonNullable<Subscription['batchHandler']>
+  return {
+    ...on(producer, type, (event, tx, ctx) => batchHandler([event], tx, ctx), options),
+    batchHandler,
   }
 }
 

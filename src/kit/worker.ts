@@ -17,8 +17,12 @@ interface Common {
 
 /** A loop that does its own work in each cycle (a bus relaying and delivering a batch). */
 export interface CycleWorkerOptions extends Common {
-  /** Does what is due; resolves true if more may be due at once (a full batch), to look again without sleeping. */
-  readonly cycle: () => Promise<boolean>
+  /**
+   * Does what is due; resolves true if more may be due at once (a full batch), to look again without
+   * sleeping. `nudged`: this cycle runs because work was announced (`notify()`, or a full batch),
+   * not because the poll came round, so a cheap look for whether anything is due may be skipped.
+   */
+  readonly cycle: (nudged: boolean) => Promise<boolean>
 }
 
 /** A loop that claims jobs (with a lease, in SQL) and runs up to `concurrency` of them at once. */
@@ -75,27 +79,30 @@ export function startWorker<J>(options: WorkerOptions<J>): Worker {
         }
 
   // Unref'd: the server keeps the process alive, not this timer (a node that fails to start must be able to exit).
-  const sleep = (): Promise<void> =>
+  /** Resolves true when woken by `notify()` (or `stop()`), false when the poll came round. */
+  const sleep = (): Promise<boolean> =>
     new Promise((resolve) => {
-      const timer = setTimeout(resolve, pollMs).unref()
+      const timer = setTimeout(() => resolve(false), pollMs).unref()
       wake = () => {
         clearTimeout(timer)
-        resolve()
+        resolve(true)
       }
     })
 
   const loop = (async () => {
+    let nudged = false
     while (running) {
       notified = false
       let more = false
       try {
-        more = await cycle()
+        more = await cycle(nudged)
       } catch (error) {
         // A database closed under a stopping worker is no news.
         if (running) log.error({ err: error, worker: name }, `${name}: cycle failed`)
       }
-      if (!running || more || notified) continue
-      await sleep()
+      nudged = more || notified
+      if (!running || nudged) continue
+      nudged = await sleep()
       wake = undefined
     }
   })()

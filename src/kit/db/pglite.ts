@@ -4,16 +4,21 @@ import { PGlite, types } from '@electric-sql/pglite'
 import { copyTemplate, writeTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident, roleOf } from './database.ts'
+import { countStatements, type StatementCounter } from './statements.ts'
 
 interface PgliteSql {
   query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>
   exec(text: string): Promise<unknown>
 }
 
-function sqlOf(on: PgliteSql): Sql {
+function sqlOf(on: PgliteSql, count: StatementCounter): Sql {
   return {
-    query: async (text, params) => (await on.query(text, params ? [...params] : undefined)).rows as never,
+    query: async (text, params) => {
+      count.statement()
+      return (await on.query(text, params ? [...params] : undefined)).rows as never
+    },
     exec: async (script) => {
+      count.statement()
       await on.exec(script)
     },
   }
@@ -53,10 +58,16 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
   // The end of the queue of units of work; a promise chain is the whole of the lock needed here.
   let tail: Promise<unknown> = Promise.resolve()
 
-  const inSchema = <T>(schema: string | 'admin', fn: (on: Sql) => Promise<T>, transaction: boolean): Promise<T> => {
+  const inSchema = <T>(
+    schema: string | 'admin',
+    count: StatementCounter,
+    fn: (on: Sql) => Promise<T>,
+    transaction: boolean,
+  ): Promise<T> => {
     const run = tail.then(async () => {
       if (current !== schema) {
         current = undefined // a SET that fails leaves the session's state unknown: set it again next time
+        count.statement()
         await pg.exec(
           schema === 'admin'
             ? 'reset role; reset search_path'
@@ -66,20 +77,23 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
       }
       // Session-level SETs outlive a failed statement and a rolled-back transaction alike. A unit of
       // work that changed them itself (nothing here does) would leave `current` wrong.
-      return transaction
-        ? pg.transaction((tx) => fn(sqlOf(tx as unknown as PgliteSql)))
-        : fn(sqlOf(pg as unknown as PgliteSql))
+      if (!transaction) return fn(sqlOf(pg as unknown as PgliteSql, count))
+      count.transaction()
+      return pg.transaction((tx) => fn(sqlOf(tx as unknown as PgliteSql, count)))
     })
     tail = run.catch(() => {})
     return run
   }
 
-  const databaseOf = (schema: string | 'admin'): Database => ({
-    schema: schema === 'admin' ? 'public' : schema,
-    query: (text, params) => inSchema(schema, (on) => on.query(text, params), false),
-    exec: (script) => inSchema(schema, (on) => on.exec(script), false),
-    transaction: (fn) => inSchema(schema, fn, true),
-  })
+  const databaseOf = (schema: string | 'admin'): Database => {
+    const count = countStatements(schema === 'admin' ? 'public' : schema)
+    return {
+      schema: schema === 'admin' ? 'public' : schema,
+      query: (text, params) => inSchema(schema, count, (on) => on.query(text, params), false),
+      exec: (script) => inSchema(schema, count, (on) => on.exec(script), false),
+      transaction: (fn) => inSchema(schema, count, fn, true),
+    }
+  }
 
   return {
     kind: 'pglite',

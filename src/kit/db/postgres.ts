@@ -2,10 +2,11 @@ import postgres from 'postgres'
 import type { Database, Engine, Sql } from './database.ts'
 import { roleOf } from './database.ts'
 import { meterPool, type PoolMeter } from './pool-metrics.ts'
+import { countStatements, type StatementCounter } from './statements.ts'
 
 type Client = postgres.Sql<{ bigint: bigint }>
 
-function sqlOf(client: postgres.Sql<never> | postgres.TransactionSql<never>): Sql {
+function sqlOf(client: postgres.Sql<never> | postgres.TransactionSql<never>, count: StatementCounter): Sql {
   return {
     // A plain array, as PGlite gives: postgres.js's Result subclass would compare unequal in tests.
     // Prepared (named, cached per connection): `unsafe` defaults to unnamed statements, which
@@ -13,9 +14,12 @@ function sqlOf(client: postgres.Sql<never> | postgres.TransactionSql<never>): Sq
     // round trips per statement every time. Prepared, a statement costs one round trip after its
     // first use, and the server skips parsing and planning it again. Every statement text is
     // built from constants (values are always $n parameters), so the cache stays small.
-    query: async (text, params) =>
-      [...(await client.unsafe(text, (params ?? []) as never[], { prepare: true }))] as never,
+    query: async (text, params) => {
+      count.statement()
+      return [...(await client.unsafe(text, (params ?? []) as never[], { prepare: true }))] as never
+    },
     exec: async (script) => {
+      count.statement()
       await client.unsafe(script).simple()
     },
   }
@@ -46,7 +50,8 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
   const databaseOf = (schema: string, client: Client): Database => {
     const meter = meterPool(`${new URL(url).pathname.slice(1)}.${schema}`, poolSize)
     meters.push(meter)
-    const sql = sqlOf(client as never)
+    const count = countStatements(schema)
+    const sql = sqlOf(client as never, count)
     return {
       schema,
       query: (text, params) => meter.using(() => sql.query(text, params)),
@@ -56,6 +61,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
           const asked = performance.now()
           const tx = await client.reserve()
           meter.acquired(asked)
+          count.transaction()
           // Hand-written rather than postgres.js's `begin`, which waits for BEGIN's answer before
           // sending the first statement: here BEGIN is sent and not waited for, so it leaves in
           // one write with the transaction's first statement (postgres.js coalesces what is written
@@ -64,7 +70,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Engine
           const begun = tx.unsafe('begin').simple().execute()
           begun.catch(() => {}) // it is awaited below; until then, not an unhandled rejection
           try {
-            const result = await fn(sqlOf(tx as never))
+            const result = await fn(sqlOf(tx as never, count))
             await begun
             await tx.unsafe('commit').simple()
             return result

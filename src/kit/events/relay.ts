@@ -12,7 +12,6 @@ import { ident } from '../db/database.ts'
 import { eventsPublished, messagingSystem } from '../telemetry/metrics.ts'
 import type { Bus } from './bus.ts'
 import { startWorker, type Worker } from '../worker.ts'
-import { sideBySide } from '../db/side-by-side.ts'
 
 export interface RelayOptions {
   /** The producing service, and the schema its outbox is in. */
@@ -31,34 +30,29 @@ export function startRelay(options: RelayOptions): Worker {
   const outbox = `${ident(options.schema)}.mosaic_outbox`
   const lockKey = `mosaic-relay:${options.schema}`
 
-  async function relay(): Promise<number> {
-    // Most cycles find nothing (the poll of a service that published nothing): one statement says
-    // so, where the transaction below costs three round trips.
-    if ((await engine.admin.query(`select 1 from ${outbox} limit 1`)).length === 0) return 0
+  async function relay(nudged: boolean): Promise<number> {
+    // Most polls find nothing (a service that published nothing): one statement says so, where the
+    // transaction below costs three round trips. A cycle nudged by a commit that published has
+    // events to send: it goes straight to the transaction.
+    if (!nudged && (await engine.admin.query(`select 1 from ${outbox} limit 1`)).length === 0) return 0
     const events = await engine.admin.transaction(async (tx) => {
-      // The lock and the read side by side (one round trip): the server runs them in turn, so the
-      // read still sees everything committed before the lock was taken.
-      const [lock, rows] = await sideBySide([
-        engine.kind === 'postgres'
-          ? tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1)) as ok', [lockKey])
-          : [{ ok: true }],
-        tx.query<{ seq: bigint; event: CloudEvent }>(
-          `select seq, event from ${outbox} order by seq limit ${batchSize}`,
-        ),
-      ])
-      if (!lock[0]!.ok) return [] // another replica is relaying; the next poll looks again
-      if (rows.length === 0) return []
-      // The delete beside the hand-over: it commits only if the bus took the events (else the
-      // transaction rolls back, and the rows stay to be sent again).
-      await sideBySide([
-        bus.publish(
-          service,
-          rows.map((r) => r.event),
-          tx,
-        ),
-        tx.query(`delete from ${outbox} where seq = any($1::bigint[])`, [rows.map((r) => String(r.seq))]),
-      ])
-      return rows.map((r) => r.event)
+      // The events leave the outbox in the statement that reads them, and only once this relay holds
+      // the lock (an uncorrelated subquery: taken once, before any row goes). The delete commits
+      // only if the bus takes them (else the transaction rolls back, and they stay to be sent
+      // again). A row another relay took since this statement began is skipped by the delete (it
+      // is gone by then), so none is sent twice. PGlite is one process: no lock.
+      const rows = await tx.query<{ seq: bigint; event: CloudEvent }>(
+        `with moved as (
+          delete from ${outbox} where seq in (select seq from ${outbox} order by seq limit ${batchSize})
+          ${engine.kind === 'postgres' ? 'and (select pg_try_advisory_xact_lock(hashtext($1)))' : ''}
+          returning seq, event)
+        select seq, event from moved order by seq`,
+        engine.kind === 'postgres' ? [lockKey] : [],
+      )
+      if (rows.length === 0) return [] // none, or another replica is relaying; the next poll looks again
+      const events = rows.map((r) => r.event)
+      await bus.publish(service, events, tx)
+      return events
     })
     for (const [type, batch] of Map.groupBy(events, (e) => e.type)) {
       eventsPublished.inc(
@@ -73,6 +67,6 @@ export function startRelay(options: RelayOptions): Worker {
     name: `${service} outbox relay`,
     log: options.log,
     pollMs: options.pollMs,
-    cycle: async () => (await relay()) === batchSize,
+    cycle: async (nudged) => (await relay(nudged)) === batchSize,
   })
 }

@@ -256,9 +256,9 @@ export async function startService(definition: AnyService, platform: Platform): 
     Number((await raw.query<{ n: bigint }>(`select count(*) as n from ${table}`))[0]!.n)
   trackOutbox(name, count('mosaic_outbox'))
   trackDeadLetters(name, count('mosaic_dead_letters'))
-  const handlers = new Map((implementation.subscriptions ?? []).map((s) => [`${name}/${s.name}`, s.handler]))
+  const handlers = new Map((implementation.subscriptions ?? []).map((s) => [`${name}/${s.name}`, s]))
   for (const route of bus ? routesOf(definition) : []) {
-    const handler = handlers.get(route.id)!
+    const { handler, batchHandler } = handlers.get(route.id)!
     await bus!.subscribe({
       ...route,
       // One transaction for the batch: the inbox rows first (those already there are repeats, and
@@ -275,11 +275,13 @@ export async function startService(definition: AnyService, platform: Platform): 
               ).map((r) => r.event_id),
             )
             const effects = fresh.size
-            for (const event of events) {
-              // delete: an event can come twice in one batch (a redelivery caught up with the first delivery).
-              if (!fresh.delete(event.id)) continue
-              await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
-            }
+            // delete: an event can come twice in one batch (a redelivery caught up with the first delivery).
+            const todo = events.filter((event) => fresh.delete(event.id))
+            if (batchHandler && todo.length > 0)
+              await batchHandler(todo, tx, callContext(Date.now() + platform.callTimeoutMs))
+            else
+              for (const event of todo)
+                await each(event, () => handler(event, tx, callContext(Date.now() + platform.callTimeoutMs)))
             return effects
           }),
         ),

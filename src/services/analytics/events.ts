@@ -1,6 +1,6 @@
 // The append-only event table: every domain event analytics subscribes to, and every tracking
 // event a client sends, recorded once by its id, with the aggregates updated in the same transaction.
-import { on, type Contract, type CloudEvent, type Sql, type Subscription } from '../../kit/index.ts'
+import { onBatch, type Contract, type CloudEvent, type Sql, type Subscription } from '../../kit/index.ts'
 import { aggregate } from './aggregates.ts'
 
 /** One row of `events`: a CloudEvent (or a tracking event) with who and which tenant lifted out of its data. */
@@ -40,34 +40,49 @@ export function fromCloudEvent(producer: string, event: CloudEvent): Recorded {
   }
 }
 
-/** Records an event and adds it to the aggregates; false (and nothing changed) when its id was seen before. */
-export async function record(tx: Sql, event: Recorded): Promise<boolean> {
-  const fresh = await tx.query(
+/**
+ * Records events, in one statement however many, and adds those recorded for the first time to the
+ * aggregates, in order; returns how many were. An id seen before (or twice here) changes nothing again.
+ */
+export async function recordAll(tx: Sql, events: readonly Recorded[]): Promise<number> {
+  if (events.length === 0) return 0
+  const rows = events.map((e) => ({
+    id: e.id,
+    source: e.source,
+    type: e.type,
+    time: e.time,
+    subject: e.subject,
+    tenant_id: e.tenantId,
+    user_id: e.userId,
+    visitor_id: e.visitorId,
+    data: e.data,
+  }))
+  const inserted = await tx.query<{ id: string }>(
     `insert into events (id, source, type, time, subject, tenant_id, user_id, visitor_id, data)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb) on conflict (id) do nothing returning id`,
-    [
-      event.id,
-      event.source,
-      event.type,
-      event.time,
-      event.subject,
-      event.tenantId,
-      event.userId,
-      event.visitorId,
-      JSON.stringify(event.data),
-    ],
+    select * from jsonb_to_recordset($1::text::jsonb) as r(id text, source text, type text, time timestamptz,
+      subject text, tenant_id text, user_id text, visitor_id text, data jsonb)
+    on conflict (id) do nothing returning id`,
+    [JSON.stringify(rows)],
   )
-  if (fresh.length === 0) return false
-  await aggregate(tx, event)
-  return true
+  const fresh = new Set(inserted.map((r) => r.id))
+  for (const event of events) if (fresh.delete(event.id)) await aggregate(tx, event)
+  return inserted.length
 }
 
-/** A subscription to every event each producer's contract declares, all recorded the same way. */
+/** Records an event and adds it to the aggregates; false (and nothing changed) when its id was seen before. */
+export async function record(tx: Sql, event: Recorded): Promise<boolean> {
+  return (await recordAll(tx, [event])) > 0
+}
+
+/** A subscription to every event each producer's contract declares, all recorded the same way, a batch at a time. */
 export function subscribeToAll(producers: readonly Contract[]): Subscription[] {
   return producers.flatMap((producer) =>
     Object.keys(producer.events).map((type) =>
-      on(producer, type, async (event, tx) => {
-        await record(tx, fromCloudEvent(producer.name, event))
+      onBatch(producer, type, async (events, tx) => {
+        await recordAll(
+          tx,
+          events.map((event) => fromCloudEvent(producer.name, event)),
+        )
       }),
     ),
   )

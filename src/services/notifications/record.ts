@@ -27,22 +27,25 @@ export async function rememberRecipient(tx: ServiceTx, user: Registered): Promis
   )
 }
 
-/** Records the notification (skipped if the user turned its kind off); a second call for the same event and kind does nothing. */
+/**
+ * Records the notification (skipped if the user turned its kind off; security notices cannot be
+ * turned off); a second call for the same event and kind does nothing. One statement: the
+ * preference is looked up inside the insert.
+ */
 export async function recordNotification(
   tx: ServiceTx,
   event: CloudEvent,
   domain: string,
   n: NewNotification,
 ): Promise<void> {
-  const [prefs] = await tx.query<{ disabled: string[] }>(
-    'select disabled from preferences where user_id = $1 and tenant_id = $2',
-    [n.userId, n.tenantId],
-  )
-  const skipped = n.kind !== 'security' && prefs?.disabled.includes(n.kind)
   const id = randomUUID()
   await tx.query(
     `insert into notifications (id, tenant_id, user_id, kind, event_id, event_type, order_id, data, status, next_attempt_at, last_error, message_id)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, case when $9 = 'queued' then now() + make_interval(secs => $10) end, $11, $12)
+     select $1, $2, $3, $4, $5, $6, $7, $8, s.status, case when s.status = 'queued' then now() + make_interval(secs => $9) end,
+       case when s.status = 'skipped' then 'turned off in the recipient''s preferences' end, $10
+     from (select case when $4 <> 'security' and exists (
+       select 1 from preferences p where p.user_id = $3 and p.tenant_id = $2 and $4 = any(p.disabled)
+     ) then 'skipped' else 'queued' end as status) s
      on conflict (event_id, kind) do nothing`,
     [
       id,
@@ -53,9 +56,7 @@ export async function recordNotification(
       event.type,
       n.orderId ?? null,
       event.data,
-      skipped ? 'skipped' : 'queued',
       (n.delayMs ?? 0) / 1000,
-      skipped ? "turned off in the recipient's preferences" : null,
       `<${id}@${domain}>`,
     ],
   )

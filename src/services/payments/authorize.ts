@@ -141,25 +141,28 @@ async function record(
   key: string,
   result: AuthorizeResult,
 ): Promise<{ payment: PaymentOut; lateHold: boolean }> {
-  const row = await lockById(tx, id)
-  if (row.status !== 'pending') {
-    // Voided while the provider was still deciding (the caller had given up): whatever the
-    // provider held must be released, and the void stays the outcome.
-    return { payment: await finishOperation(tx, key, toPayment(row)), lateHold: result.outcome === 'authorized' }
-  }
+  // The answer recorded if the payment still waits for it (the usual case, one statement); if not,
+  // it was voided while the provider was still deciding (the caller had given up): whatever the
+  // provider held must be released, and the void stays the outcome.
   const [updated] =
     result.outcome === 'authorized'
       ? await tx.query<PaymentRow>(
-          `update payments set status = 'authorized', provider_ref = $2, updated_at = now() where id = $1 returning ${paymentColumns}`,
+          `update payments set status = 'authorized', provider_ref = $2, updated_at = now()
+          where id = $1 and status = 'pending' returning ${paymentColumns}`,
           [id, result.reference],
         )
       : await tx.query<PaymentRow>(
-          `update payments set status = 'declined', decline_reason = $2, updated_at = now() where id = $1 returning ${paymentColumns}`,
+          `update payments set status = 'declined', decline_reason = $2, updated_at = now()
+          where id = $1 and status = 'pending' returning ${paymentColumns}`,
           [id, result.reason],
         )
-  if (result.outcome === 'authorized') await tx.publish('payment.authorized', eventOf(updated!), { subject: id })
-  else await tx.publish('payment.declined', { ...eventOf(updated!), reason: result.reason }, { subject: id })
-  return { payment: await finishOperation(tx, key, toPayment(updated!)), lateHold: false }
+  if (!updated) {
+    const row = await lockById(tx, id)
+    return { payment: await finishOperation(tx, key, toPayment(row)), lateHold: result.outcome === 'authorized' }
+  }
+  if (result.outcome === 'authorized') await tx.publish('payment.authorized', eventOf(updated), { subject: id })
+  else await tx.publish('payment.declined', { ...eventOf(updated), reason: result.reason }, { subject: id })
+  return { payment: await finishOperation(tx, key, toPayment(updated)), lateHold: false }
 }
 
 async function releaseLateHold(id: string, ctx: Ctx, rt: PaymentsRuntime): Promise<void> {

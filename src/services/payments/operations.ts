@@ -240,16 +240,20 @@ async function apply(tx: ServiceTx<PaymentsContract>, kind: Kind, key: string): 
   const [op] = await tx.query<OperationRow>('select * from payment_operations where key = $1 for update', [key])
   // Another attempt with this key got here first.
   if (op!.status === 'done') return op!.response
-  const row = await lockById(tx, op!.payment_id)
-  let updated = row
+  const id = op!.payment_id
+  // A capture or a refund changes the payment whatever its state (the claim checked it): the update
+  // locks the row itself. A void looks first.
+  let updated: PaymentRow
   if (kind === 'capture') {
     ;[updated] = (await tx.query<PaymentRow>(
       `update payments set status = 'captured', captured_minor = amount_minor, updated_at = now()
       where id = $1 returning ${paymentColumns}`,
-      [row.id],
+      [id],
     )) as [PaymentRow]
-    await tx.publish('payment.captured', eventOf(updated, updated.captured_minor), { subject: row.id })
+    await tx.publish('payment.captured', eventOf(updated, updated.captured_minor), { subject: id })
   } else if (kind === 'void') {
+    const row = await lockById(tx, id)
+    updated = row
     if (row.status === 'authorized') {
       ;[updated] = (await tx.query<PaymentRow>(
         `update payments set status = 'voided', updated_at = now() where id = $1 returning ${paymentColumns}`,
@@ -262,7 +266,7 @@ async function apply(tx: ServiceTx<PaymentsContract>, kind: Kind, key: string): 
       `update payments set refunded_minor = refunded_minor + $2,
       status = case when refunded_minor + $2 = captured_minor then 'refunded' else 'partially_refunded' end, updated_at = now()
       where id = $1 returning ${paymentColumns}`,
-      [row.id, op!.amount_minor],
+      [id, op!.amount_minor],
     )) as [PaymentRow]
     await tx.publish(
       'payment.refunded',
@@ -271,7 +275,7 @@ async function apply(tx: ServiceTx<PaymentsContract>, kind: Kind, key: string): 
         refundId: refundIdOf(key),
         refunded: toAmount(updated.refunded_minor, updated.currency!),
       },
-      { subject: row.id },
+      { subject: id },
     )
   }
   return finishOperation(tx, key, toPayment(updated))

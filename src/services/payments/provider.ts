@@ -82,6 +82,16 @@ function answer(token: string, attempt: number, key: string): AuthorizeResult | 
   return { outcome: 'declined', reason: token === 'tok_insufficient_funds' ? 'insufficient_funds' : 'card_declined' }
 }
 
+/** An answer as the ledger's outcome, reference, decline_reason and held columns (no answer: none of them). */
+const answerColumns = (
+  result: AuthorizeResult | undefined | null,
+): [string | null, string | null, string | null, boolean] => [
+  result?.outcome ?? null,
+  result?.outcome === 'authorized' ? result.reference : null,
+  result?.outcome === 'declined' ? result.reason : null,
+  result?.outcome === 'authorized',
+]
+
 /**
  * The built-in provider, driven by test tokens: tok_visa authorizes; tok_declined and any other
  * tok_* are declined (card_declined); tok_insufficient_funds is declined for insufficient funds;
@@ -135,34 +145,36 @@ export function createSimulatedProvider(db: LedgerDb): SimulatedProvider {
 
     async authorize({ idempotencyKey: key, token }, signal) {
       if (signal.aborted) throw aborted(signal)
-      const decided = await db.transaction(async (tx) => {
-        await tx.query('insert into simulated_provider_authorizations (key) values ($1) on conflict (key) do nothing', [
-          key,
-        ])
-        const [row] = await tx.query<AuthorizationRow>(
-          `select attempts, outcome, reference, decline_reason
-          from simulated_provider_authorizations where key = $1 for update`,
-          [key],
-        )
-        const first = toResult(row!)
-        if (first) return first
-        // Counted whatever the attempt brings, so that tok_flaky's second attempt succeeds even after a restart.
-        const attempt = row!.attempts + 1
-        const result = answer(token, attempt, key)
-        await tx.query(
-          `update simulated_provider_authorizations set attempts = $2, outcome = $3, reference = $4, decline_reason = $5,
-          held = $6, updated_at = now() where key = $1`,
-          [
-            key,
-            attempt,
-            result?.outcome ?? null,
-            result?.outcome === 'authorized' ? result.reference : null,
-            result?.outcome === 'declined' ? result.reason : null,
-            result?.outcome === 'authorized',
-          ],
-        )
-        return result
-      })
+      // A key's first attempt, the usual case: its row made with the answer, one statement and no
+      // transaction. A key seen before (its row exists: the simulator deletes none) is locked and
+      // looked at, so that concurrent repeats take turns.
+      const first = answer(token, 1, key)
+      const created = await db.query(
+        `insert into simulated_provider_authorizations (key, attempts, outcome, reference, decline_reason, held)
+        values ($1, 1, $2, $3, $4, $5) on conflict (key) do nothing returning key`,
+        [key, ...answerColumns(first)],
+      )
+      const decided =
+        created.length > 0
+          ? first
+          : await db.transaction(async (tx) => {
+              const [row] = await tx.query<AuthorizationRow>(
+                `select attempts, outcome, reference, decline_reason
+                from simulated_provider_authorizations where key = $1 for update`,
+                [key],
+              )
+              const earlier = toResult(row!)
+              if (earlier) return earlier
+              // Counted whatever the attempt brings, so that tok_flaky's second attempt succeeds even after a restart.
+              const attempt = row!.attempts + 1
+              const result = answer(token, attempt, key)
+              await tx.query(
+                `update simulated_provider_authorizations set attempts = $2, outcome = $3, reference = $4,
+                decline_reason = $5, held = $6, updated_at = now() where key = $1`,
+                [key, attempt, ...answerColumns(result)],
+              )
+              return result
+            })
       if (decided === null) return hangUntilAborted(signal)
       if (decided === undefined)
         throw new MosaicError(paymentsErrors.provider_unavailable, {
@@ -173,15 +185,23 @@ export function createSimulatedProvider(db: LedgerDb): SimulatedProvider {
 
     async capture({ idempotencyKey, reference, amountMinor }, signal) {
       if (signal.aborted) throw aborted(signal)
-      await db.transaction(async (tx) => {
-        const auth = await authorizationOf(tx, reference)
-        if (!(await firstTime(tx, idempotencyKey, 'capture', auth.key, amountMinor))) return
-        await tx.query(
-          `update simulated_provider_authorizations set held = false, captured_minor = captured_minor + $2, updated_at = now()
-          where key = $1`,
-          [auth.key, amountMinor],
+      // What refund does in three statements, in one (a capture is on every order's path): the
+      // authorization locked, the key claimed, and the money captured only if the key was new.
+      const [auth] = await db.query<{ found: boolean }>(
+        `with auth as (
+          select key from simulated_provider_authorizations where reference = $1 and outcome = 'authorized' for update
+        ), claimed as (
+          insert into simulated_provider_requests (key, kind, authorization_key, amount_minor)
+          select $2, 'capture', key, $3 from auth on conflict (key) do nothing returning authorization_key
+        ), captured as (
+          update simulated_provider_authorizations a
+          set held = false, captured_minor = a.captured_minor + $3, updated_at = now()
+          from claimed where a.key = claimed.authorization_key
         )
-      })
+        select exists (select 1 from auth) as found`,
+        [reference, idempotencyKey, amountMinor],
+      )
+      if (!auth!.found) throw new MosaicError('bad_request', { detail: `no authorization ${reference}` })
     },
 
     async void({ idempotencyKey, authorizationKey }, signal) {
