@@ -66,7 +66,9 @@ test("TypeBox validates routes without Fastify's own compilers; a response schem
     async (request) => ({ n: request.params.n, type: typeof request.params.n }),
   )
   app.get('/api/shaped', { schema: { response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async () => ({}))
-  await assert.rejects(app.ready(), /declare no response schema/)
+  await assert.rejects(async () => {
+    await app.ready()
+  }, /declare no response schema/)
   await app.close()
 
   const valid = createHttpApp({ name: 'probe', log: pino({ level: 'silent' }), readiness })
