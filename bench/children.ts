@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NODE_FLAGS } from '../src/runtime/node-flags.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const nodeBin = join(root, 'node_modules/.bin/node')
@@ -60,7 +61,9 @@ export async function spawnReady(
   if (!env.DATA_DIR) cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
   const started = performance.now()
   const [command, ...prefix] = [...pinPrefix, nodeBin]
-  const child = spawn(command!, [...prefix, script, ...args], {
+  // Mosaic as `npm start` runs it: its Node flags on the command line (bin/mosaic.js would re-exec for them).
+  const flags = script === 'bin/mosaic.js' ? NODE_FLAGS : []
+  const child = spawn(command!, [...prefix, ...flags, script, ...args], {
     cwd: root,
     // A process serving one service alone needs the secret callers are signed with.
     // Load comes from one address: the default rate limit (1000 a minute) would measure the 429s.

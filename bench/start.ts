@@ -3,7 +3,7 @@
 // spawn on a fresh data directory and on a restart, resident memory idle and after a spell of reads.
 // Beside each ready time, the CPU the process spent until then (all its threads, /proc): on a busy
 // machine the wall-clock times stretch, the CPU much less.
-// Run with `node bench/start.ts`; BENCH_LOAD_SECONDS (default 15; 60 for the target's minute) sets the spell of load.
+// Run with `node bench/start.ts`; BENCH_LOAD_SECONDS (default 60: the target is memory after a minute of load) sets the spell of load.
 import { cpus } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { spawnReady, printTable, runBench, rssMiB, type Cleanup } from './children.ts'
 
-const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 15)
+const loadSeconds = Number(process.env.BENCH_LOAD_SECONDS ?? 60)
 /** CPU time a process has used so far, all threads, ms (Linux /proc: utime + stime, in clock ticks of 10 ms). */
 const cpuMs = (pid: number): number => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')

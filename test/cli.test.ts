@@ -8,6 +8,10 @@ import { readFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { delimiter, dirname, join } from 'node:path'
 import { cli, runNode, spawnNode, tempDataDir } from './process.ts'
+import { NODE_FLAGS } from '../src/runtime/node-flags.ts'
+
+const bin = join(import.meta.dirname, '..', 'bin', 'mosaic.js')
+const node = process.execPath
 import { adminEnv, INTERNAL_SECRET } from './auth.ts'
 import { natsNamespace } from './infra.ts'
 
@@ -102,8 +106,12 @@ test('--help, -h, --version and <command> --help print and exit 0', { concurrenc
 
 test('one process at a time on an embedded data directory; a lock left by a killed process is taken over', async (t) => {
   const env = { DATA_DIR: await tempDataDir(t), LOG_LEVEL: 'info', LOG_PRETTY: 'false', CATALOG_SEED_DEMO: 'false' }
-  const running = await spawnNode([cli, 'start'], { ...env, PORT: '0' }, 90_000)
+  // Through bin/mosaic.js, which gives itself Mosaic's Node flags by replacing itself (execve): the
+  // lock must name, and SIGKILL must stop, the very process spawned.
+  const running = await spawnNode([bin, 'start'], { ...env, PORT: '0' }, 90_000)
   t.after(() => running.kill())
+  if (process.platform !== 'win32')
+    assert.equal(argsOf(running.process.pid!), [node, ...NODE_FLAGS, bin, 'start'].join(' '))
   const holder = new RegExp(
     `^mosaic: the data directory \\S+ is in use by \`mosaic start\` \\(pid ${running.process.pid}\\): stop it first, or use another DATA_DIR\n$`,
   )
@@ -235,6 +243,12 @@ test('SIGTERM to `npm start` stops the server: the port is free and no process i
   })
   for (const pid of childrenOf(npm.pid!)) descendants.add(pid)
   assert.ok(descendants.size > 0, 'npm runs the server as its child')
+  const server = [...descendants].map(argsOf).find((args) => args.includes('bin/mosaic.js start'))
+  assert.match(
+    server ?? '',
+    new RegExp(`^node ${NODE_FLAGS.join(' ')} bin/mosaic\\.js start$`),
+    'npm start passes the flags itself',
+  )
   assert.equal((await fetch(new URL('/health/live', url))).status, 200)
 
   const exited = once(npm, 'exit')
@@ -244,6 +258,13 @@ test('SIGTERM to `npm start` stops the server: the port is free and no process i
   const left = [...descendants].filter(alive)
   assert.deepEqual(left, [], `still running after npm exited: ${left.join(', ')}`)
 })
+
+/** A process's command line (Linux and macOS `ps`). */
+function argsOf(pid: number): string {
+  return execFileSync('ps', ['-o', 'args=', '-p', String(pid)])
+    .toString()
+    .trim()
+}
 
 /** The pids of a process's descendants (Linux and macOS `ps`). */
 function childrenOf(pid: number): number[] {

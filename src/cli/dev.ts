@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { startServices, stopServices, servicesStatus, statusTable, parseReplicas } from './services.ts'
 import { ServicesError } from './errors.ts'
+import { NODE_FLAGS } from '../runtime/node-flags.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -51,7 +52,14 @@ export async function devCommand(distributed: boolean): Promise<void> {
   const command = distributed ? ['services', 'start', '--foreground'] : ['start']
   const child = spawn(
     process.execPath,
-    ['--watch-path=src', '--watch-path=policies', '--watch-preserve-output', 'src/cli/mosaic.ts', ...command],
+    [
+      ...NODE_FLAGS,
+      '--watch-path=src',
+      '--watch-path=policies',
+      '--watch-preserve-output',
+      'src/cli/mosaic.ts',
+      ...command,
+    ],
     { cwd: root, stdio: 'inherit' },
   )
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal)

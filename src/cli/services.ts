@@ -12,6 +12,7 @@ import { envPrefix } from '../kit/config.ts'
 import { topology } from '../runtime/topology.ts'
 import { ServicesError } from './errors.ts'
 import { alive } from '../runtime/data-dir.ts'
+import { NODE_FLAGS } from '../runtime/node-flags.ts'
 import { askReadiness } from '../kit/internal/readiness-report.ts'
 
 const entry = fileURLToPath(new URL('./mosaic.ts', import.meta.url))
@@ -90,7 +91,7 @@ async function launch(name: string, replica: number, env: NodeJS.ProcessEnv): Pr
       : { [`${envPrefix(name)}_SERVICE_PORT`]: '0', DATA_DIR: join(dir, name) }),
     MOSAIC_READY_FILE: readyFile,
   }
-  const child = spawn(process.execPath, [entry, 'serve', name], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, entry, 'serve', name], {
     env: { ...env, ...own },
     stdio: ['ignore', out.fd, out.fd],
     detached: true,

@@ -1,7 +1,6 @@
 // Gathers the operator view from every process: the gateway's own (its embedded services, asked
 // in-process) and each instance of every remote service (asked over /_mosaic/ops with the
 // gateway's internal credential). The gateway keeps none of it: each request asks afresh.
-import { request } from 'undici'
 import type { Static } from 'typebox'
 import { MosaicError, fromProblem } from '../../kit/errors.ts'
 import { CALLER_HEADER, type Credentials } from '../../kit/internal/credentials.ts'
@@ -30,6 +29,8 @@ const TRACES_LISTED = 100
 export function opsSystem(sources: OpsSources) {
   async function ask<T>(url: string, path: string, body?: unknown): Promise<T> {
     if (!sources.credentials) throw new MosaicError('unavailable', { detail: 'no internal credentials to ask with' })
+    // Only remote processes are asked over HTTP: undici is loaded then, not by every start.
+    const { request } = await import('undici')
     const res = await request(new URL(`${OPS_PATH}${path}`, url), {
       method: body === undefined ? 'GET' : 'POST',
       headers: {

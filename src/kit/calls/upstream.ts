@@ -2,7 +2,8 @@
 // keep-alive pool and a breaker per instance, their readiness as last probed, a balancer over
 // those fit to take a call, and the resilience policies (resilience.ts). The actions transport
 // and the gateway's proxy both send through `send`.
-import { Pool } from 'undici'
+import { createRequire } from 'node:module'
+import type { Pool } from 'undici'
 import {
   BulkheadRejectedError,
   BrokenCircuitError,
@@ -18,6 +19,16 @@ import { createBalancer } from './balancer.ts'
 import { callPolicy, type CallPolicy } from './policy.ts'
 import { instanceBreaker, upstreamBulkhead, retryBudget, callRetry } from './resilience.ts'
 import { callAttempts, breakerState, breakerTransitions, bulkheadRejections } from './metrics.ts'
+
+/**
+ * undici, loaded with the first instance of a service in another process: a process whose services
+ * are all its own (`mosaic start`) never needs it, and it is some 110 modules, a tenth of a second
+ * or more of every start. Synchronous, as an endpoint is made inside the registry's refresh.
+ */
+const undici = (() => {
+  let loaded: typeof import('undici') | undefined
+  return (): typeof import('undici') => (loaded ??= createRequire(import.meta.url)('undici') as typeof import('undici'))
+})()
 
 export interface Endpoint {
   info: InstanceInfo
@@ -99,7 +110,7 @@ export function createUpstream(service: string, registry: Registry, policy: Call
       openedAt: 0,
       health: 'ready',
       missedProbes: 0,
-      pool: new Pool(info.url, {
+      pool: new (undici().Pool)(info.url, {
         connections: 128,
         keepAliveTimeout: 10_000,
         connect: { timeout: policy.CONNECT_TIMEOUT_MS },

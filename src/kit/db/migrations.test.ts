@@ -89,3 +89,36 @@ test('pending migrations apply together or not at all: one failing leaves none o
   assert.deepEqual(await migrate(engine, 'shop', [source()]), ['shop/003_tags.sql'])
   await rm(join(dir, '003_tags.sql'))
 })
+
+test("a restart trusts the schema's mark of its migrations; an edit, a new one or a dropped schema takes the full path", async () => {
+  const own = await mkdtemp(join(tmpdir(), 'mosaic-migrations-marked-'))
+  try {
+    const marked = { owner: 'marked', dir: pathToFileURL(own + '/') }
+    const markOf = async (): Promise<string | null> =>
+      (
+        await engine.admin.query<{ mark: string | null }>(
+          `select obj_description(to_regnamespace('marked'), 'pg_namespace') as mark`,
+        )
+      )[0]!.mark
+    await writeFile(join(own, '001_a.sql'), 'create table a (id int);')
+    assert.deepEqual(await migrate(engine, 'marked', [marked]), ['marked/001_a.sql'])
+    const first = await markOf()
+    assert.match(first ?? '', /^mosaic migrations [0-9a-f]{64}$/)
+
+    await writeFile(join(own, '001_a.sql'), 'create table a (id bigint);')
+    await assert.rejects(migrate(engine, 'marked', [marked]), /001_a.sql was changed/, 'an edit is still caught')
+    await writeFile(join(own, '001_a.sql'), 'create table a (id int);')
+    await writeFile(join(own, '002_b.sql'), 'create table b (id int);')
+    assert.deepEqual(await migrate(engine, 'marked', [marked]), ['marked/002_b.sql'])
+    assert.notEqual(await markOf(), first, 'the mark follows what is applied')
+
+    // With the mark in place nothing else is read: the record of what was applied is not even looked at.
+    await engine.forSchema('marked').query('delete from mosaic_migrations')
+    assert.deepEqual(await migrate(engine, 'marked', [marked]), [])
+
+    await engine.admin.exec('drop schema marked cascade')
+    assert.deepEqual(await migrate(engine, 'marked', [marked]), ['marked/001_a.sql', 'marked/002_b.sql'])
+  } finally {
+    await rm(own, { recursive: true, force: true })
+  }
+})

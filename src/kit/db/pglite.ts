@@ -1,10 +1,26 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
 import { PGlite, types } from '@electric-sql/pglite'
 import { copyTemplate, writeTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident, roleOf } from './database.ts'
 import { countStatements, type StatementCounter } from './statements.ts'
+
+/**
+ * V8 compiles WebAssembly with its baseline compiler first and recompiles a function with its
+ * optimising one once it has run "enough" (the tiering budget, about 13 MB of code executed). A
+ * start runs PostgreSQL's initialisation and every service's migrations check once: enough to send
+ * hundreds of large functions to the optimiser, a second or more of CPU on background threads
+ * (which share the core with the start) and some 100 MB of resident memory, for code the start
+ * never runs again. Ten times the budget leaves that to the functions requests keep hot; they reach
+ * it within the first seconds of load (docs/benchmarks.md: the start and the throughput measured
+ * both ways). Read when a module is compiled, so it is set before PGlite's is. An operator's own
+ * --wasm-tiering-budget on the command line is left alone.
+ */
+export const WASM_TIERING_BUDGET = 130_000_000
+if (!process.execArgv.some((flag) => flag.startsWith('--wasm-tiering-budget')))
+  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`)
 
 interface PgliteSql {
   query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>

@@ -2,7 +2,6 @@
 // URI (a PNG data: URL made by the qrcode package: an image, so no script and no inline SVG
 // markup) and the secret for typing in; a current code confirms it and shows the recovery codes
 // once. Switching it off takes the current password.
-import QRCode from 'qrcode'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Web } from '../plugin.ts'
 import { fieldErrors, noticeOf, type FieldErrors, type Notice } from '../render.ts'
@@ -35,7 +34,12 @@ export function registerSecurity(web: Web): void {
 
   const withQr = async (enrolment: Enrolment) => ({
     ...enrolment,
-    qr: await QRCode.toDataURL(enrolment.uri, { errorCorrectionLevel: 'M', margin: 2, width: 240 }),
+    // Loaded on the first enrolment, not by every start (some 60 modules for a page few open).
+    qr: await (await import('qrcode')).default.toDataURL(enrolment.uri, {
+      errorCorrectionLevel: 'M',
+      margin: 2,
+      width: 240,
+    }),
   })
 
   web.app.get('/account/security', async (request, reply) => {
