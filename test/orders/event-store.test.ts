@@ -84,6 +84,29 @@ test('an append with a stale expected version fails and leaves the stream as it 
   )
 })
 
+test('several events append in one go, in order; one taken version refuses them all', async () => {
+  const stream = `several-${randomUUID()}`
+  const tallied = (writer: number) => ({ type: 'tallied', data: { writer } })
+  const appended = await db.transaction((tx) => append(tx, stream, 0, [tallied(1), tallied(2), tallied(3)]))
+  assert.deepEqual(
+    appended.map((e) => [e.version, (e.data as { writer: number }).writer]),
+    [
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ],
+  )
+  // Versions 3 and 4 from a stale state: 3 is taken, so 4 is not appended either.
+  await assert.rejects(
+    db.transaction((tx) => append(tx, stream, 2, [tallied(4), tallied(5)])),
+    ConcurrencyConflict,
+  )
+  assert.deepEqual(
+    (await readEvents(db, stream)).map((e) => (e.data as { writer: number }).writer),
+    [1, 2, 3],
+  )
+})
+
 test('a command on a state the caller held: appended to when still the latest, decided again on a fresh load when not', async () => {
   const stream = `held-${randomUUID()}`
   const held = await command(db, stream, tally, () => [{ type: 'tallied', data: { writer: 1 } }])

@@ -2,7 +2,7 @@
 // the same transaction the read model updated and the public events put in the outbox.
 import { toAmount, sideBySide, type ServiceDb, type ServiceTx } from '../../kit/index.ts'
 import type { OrdersContract } from './contract.ts'
-import { decide, type Command, type OrderState } from './order.ts'
+import { decide, evolve, type Command, type OrderEvent, type OrderState, type Recorded } from './order.ts'
 import { command, type Stored } from './event-store.ts'
 import { orderReducer, project, linesOut } from './views.ts'
 
@@ -42,6 +42,34 @@ async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): 
 }
 
 /**
+ * A command and what follows it in the same append: `next` is asked on the state after each
+ * command's events and gives the command to decide after it, or none (the saga records a step's
+ * outcome and, in the same transaction, the step after it when that one calls nobody: confirm, cancel).
+ */
+export interface Commands {
+  readonly first: Command
+  readonly next: (state: OrderState) => Command | undefined
+}
+
+/** The events of `cmd` on `state`, each command decided on the state its predecessors' events left. */
+function decideAll(state: OrderState, cmd: Command | Commands): OrderEvent[] {
+  if (!('first' in cmd)) return decide(state, cmd)
+  const events: OrderEvent[] = []
+  let current = state
+  for (let c: Command | undefined = cmd.first; c; c = cmd.next(current)) {
+    const decided = decide(current, c)
+    // A follow-up that changes nothing ends the chain (it would be asked the same again).
+    if (decided.length === 0 && c !== cmd.first) break
+    for (const event of decided) {
+      events.push(event)
+      // Provisional: the version and time come from the append; deciding looks at neither.
+      current = evolve(current, { ...event, version: current.version + 1, at: current.updatedAt } as Recorded)
+    }
+  }
+  return events
+}
+
+/**
  * Runs `cmd` on order `orderId`; `then` runs in the same transaction with the state after it,
  * whether or not the command changed anything (a saga row update, an idempotency record).
  * `known`: the order's state as the caller's last command left it (see `command`).
@@ -49,7 +77,7 @@ async function publish(tx: Tx, state: OrderState, appended: readonly Stored[]): 
 export function runCommand(
   db: Db,
   orderId: string,
-  cmd: Command | ((state: OrderState) => Command),
+  cmd: Command | Commands,
   then?: (tx: Tx, state: OrderState, changed: boolean) => Promise<void>,
   known?: OrderState,
 ): Promise<OrderState> {
@@ -58,10 +86,11 @@ export function runCommand(
     orderId,
     orderReducer,
     (state) => {
-      const events = decide(state, typeof cmd === 'function' ? cmd(state) : cmd)
+      const events = decideAll(state, cmd)
       return {
         events,
         // Side by side: none needs another's answer, so on PostgreSQL they cost one round trip.
+        // The view once per append, from the final state, however many events it holds.
         then: async (tx, next, appended) => {
           const changed = appended.length > 0
           await sideBySide([

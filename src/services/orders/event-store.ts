@@ -70,30 +70,30 @@ export class ConcurrencyConflict extends Error {}
 
 const isUniqueViolation = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === '23505'
 
-/** Appends `events` as versions expectedVersion+1...; fails with ConcurrencyConflict if taken. */
+/**
+ * Appends `events` as versions expectedVersion+1... in one statement (one row each); fails with
+ * ConcurrencyConflict if any of those versions is taken, and then none of them is appended.
+ */
 export async function append(
   tx: Sql,
   streamId: string,
   expectedVersion: number,
   events: readonly { type: string; data: unknown }[],
 ): Promise<Stored[]> {
-  const stored: Stored[] = []
-  for (const [i, event] of events.entries()) {
-    const version = expectedVersion + i + 1
-    try {
-      const [row] = await tx.query<EventRow>(
-        `insert into events (stream_id, version, type, data) values ($1, $2, $3, $4::text::jsonb)
-        returning type, data, version, recorded_at`,
-        [streamId, version, event.type, JSON.stringify(event.data)],
-      )
-      stored.push(toStored(row!))
-    } catch (error) {
-      if (isUniqueViolation(error))
-        throw new ConcurrencyConflict(`${streamId}: version ${version} was appended by another writer`)
-      throw error
-    }
+  try {
+    const rows = await tx.query<EventRow>(
+      `insert into events (stream_id, version, type, data)
+      select $1, $2::int + n, type, data::jsonb from unnest($3::text[], $4::text[]) with ordinality as e(type, data, n)
+      returning type, data, version, recorded_at`,
+      [streamId, expectedVersion, events.map((e) => e.type), events.map((e) => JSON.stringify(e.data))],
+    )
+    // RETURNING promises no order.
+    return rows.map(toStored).sort((a, b) => a.version - b.version)
+  } catch (error) {
+    if (isUniqueViolation(error))
+      throw new ConcurrencyConflict(`${streamId}: version ${expectedVersion + 1} was appended by another writer`)
+    throw error
   }
-  return stored
 }
 
 /** Saves the state when the stream crosses a multiple of SNAPSHOT_EVERY. */

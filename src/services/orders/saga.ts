@@ -179,6 +179,14 @@ async function perform(
   }
 }
 
+/** The fact a step that calls no other service records (its outcome is known without asking), if `next` is one. */
+function localStep(next: ReturnType<typeof plan>, saga: SagaRow): Command | undefined {
+  if (next.kind !== 'step') return undefined
+  if (next.step === 'confirm') return { type: 'confirm' }
+  if (next.step === 'cancel') return { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail }
+  return undefined
+}
+
 /** Extends our lease (and notes how far forward we went) or finds it lost to another runner. */
 async function renew(deps: SagaDeps, saga: SagaRow, owner: string, reached: number): Promise<boolean> {
   const rows = await deps.db.query(
@@ -241,9 +249,7 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
         { attributes: { 'order.id': orderId, 'saga.step': step, 'saga.phase': saga.phase } },
         async () => {
           let outcome: Outcome
-          if (step === 'confirm') outcome = { record: { type: 'confirm' } }
-          else if (step === 'cancel')
-            outcome = { record: { type: 'cancel', reason: saga.reason ?? 'timeout', detail: saga.detail } }
+          if (step === 'confirm' || step === 'cancel') outcome = { record: localStep(next, saga)! }
           else {
             // Before the pivot a call may not outlive the saga's deadline; after it there is none.
             const left =
@@ -270,7 +276,9 @@ export async function runSaga(deps: SagaDeps, saga: SagaRow, owner: string): Pro
           order = await runCommand(
             db,
             orderId,
-            outcome.record,
+            // A next step that calls nobody (confirm, cancel) is decided in this append too: its
+            // outcome is known now, and a transaction of its own would only repeat this one's statements.
+            { first: outcome.record, next: (state) => localStep(plan(state, view(saga), Date.now()), saga) },
             async (tx, state) => {
               // What comes next is known now: note it in this transaction rather than in one of its own
               // (a forward step as started, as `renew` would just before the call; or the saga as done).
