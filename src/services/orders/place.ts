@@ -17,7 +17,7 @@ import { identityContract } from '../identity/contract.ts'
 import { catalogContract } from '../catalog/contract.ts'
 import type { OrdersContract, ordersContract } from './contract.ts'
 import type { OrdersSettings } from './config.ts'
-import type { Line } from './order.ts'
+import { initialState, type Line } from './order.ts'
 import { runCommand } from './commands.ts'
 import { findOrder, orderNotFound, orderOf, type Order } from './views.ts'
 import { claim, fingerprint, forget, record, type Scope } from './idempotency.ts'
@@ -202,6 +202,8 @@ export async function placeOrder(body: PlaceBody, headers: Headers, ctx: Ctx, ru
           wait === undefined ? undefined : wait * 1000 + placingMs(ctx),
         )
       },
+      // A new id's stream is empty: no need to read it; the append's version check would catch another writer.
+      initialState(),
     )
   } catch (error) {
     // Nothing was placed: free the key, so the client may correct the request and retry with it.
