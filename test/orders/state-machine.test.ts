@@ -19,6 +19,7 @@ import {
   type Reason,
 } from '../../src/services/orders/order.ts'
 import { plan, FORWARD, type Step } from '../../src/services/orders/saga-plan.ts'
+import { decideAll } from '../../src/services/orders/commands.ts'
 
 type CancelPoint = Step | 'after-confirm' | 'never'
 
@@ -303,4 +304,34 @@ test("any sequence of commands keeps the order's invariants, and a repeated comm
     }),
     { numRuns: 500 },
   )
+})
+
+test('a command and its follow-up decide together; a refused follow-up leaves the events of the first', () => {
+  const placed = replay(initialState(), [
+    ...[
+      {
+        type: 'order.placed',
+        data: { orderId: 'o1', userId: 'u1', tenantId: 't1', items: [], totalMinor: '100', currency: 'EUR' },
+      },
+      { type: 'order.stock_reserved', data: {} },
+      { type: 'order.payment_authorized', data: { paymentId: 'p1' } },
+      { type: 'order.stock_committed', data: {} },
+    ].map((e, i) => ({ ...e, version: i + 1, at: '2026-11-29T18:00:00.000Z' }) as Recorded),
+  ])
+  const confirmAfterCapture = {
+    first: { type: 'recordCaptured', paymentId: 'p1' } as Command,
+    next: (s: OrderState) => (s.status === 'PENDING' ? ({ type: 'confirm' } as Command) : undefined),
+  }
+  assert.deepEqual(
+    decideAll(placed, confirmAfterCapture).map((e) => e.type),
+    ['order.payment_captured', 'order.confirmed'],
+  )
+  // Confirming is refused once the stock went back: the capture is still recorded.
+  const released = evolve(placed, { type: 'order.stock_released', data: {}, version: 5, at: placed.updatedAt })
+  assert.deepEqual(
+    decideAll(released, confirmAfterCapture).map((e) => e.type),
+    ['order.payment_captured'],
+  )
+  // The first command refused is refused as before.
+  assert.throws(() => decideAll(initialState(), confirmAfterCapture), /no such order/)
 })

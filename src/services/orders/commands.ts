@@ -51,13 +51,23 @@ export interface Commands {
   readonly next: (state: OrderState) => Command | undefined
 }
 
-/** The events of `cmd` on `state`, each command decided on the state its predecessors' events left. */
-function decideAll(state: OrderState, cmd: Command | Commands): OrderEvent[] {
+/**
+ * The events of `cmd` on `state`, each command decided on the state its predecessors' events left.
+ * A follow-up refused ends the chain: the facts before it are still recorded, and it is refused
+ * again, on its own, when it is run as a step of its own.
+ */
+export function decideAll(state: OrderState, cmd: Command | Commands): OrderEvent[] {
   if (!('first' in cmd)) return decide(state, cmd)
   const events: OrderEvent[] = []
   let current = state
   for (let c: Command | undefined = cmd.first; c; c = cmd.next(current)) {
-    const decided = decide(current, c)
+    let decided: OrderEvent[]
+    try {
+      decided = decide(current, c)
+    } catch (error) {
+      if (c === cmd.first) throw error
+      break
+    }
     // A follow-up that changes nothing ends the chain (it would be asked the same again).
     if (decided.length === 0 && c !== cmd.first) break
     for (const event of decided) {
