@@ -60,6 +60,57 @@ test('each statement runs as its own schema whatever ran before it: interleaved,
   )
 })
 
+test('a transaction that switches schema does it in its BEGIN: rolled back, a failed statement caught inside, or a failed switch, the next unit of work still runs as its own schema', async (t) => {
+  const engine = await openPglite()
+  t.after(() => engine.close())
+  await migrate(engine, 'shop_a', [])
+  await migrate(engine, 'shop_b', [])
+  const a = engine.forSchema('shop_a')
+  const b = engine.forSchema('shop_b')
+  await a.exec(`create table t (v text primary key)`)
+  await b.exec(`create table t (v text primary key)`)
+  const who = `select current_user as role, current_schema() as schema`
+  const asA = [{ role: 'svc_shop_a', schema: 'shop_a' }]
+  const asB = [{ role: 'svc_shop_b', schema: 'shop_b' }]
+
+  assert.deepEqual(await a.transaction((tx) => tx.query(who)), asA)
+  // Rolled back: the SETs sent with its BEGIN are undone with it, so the session is back to shop_a's.
+  await assert.rejects(
+    b.transaction(async (tx) => {
+      assert.deepEqual(await tx.query(who), asB)
+      await tx.query(`insert into t values ('never')`)
+      throw new Error('no')
+    }),
+    /no/,
+  )
+  assert.deepEqual(await b.query(who), asB)
+  assert.deepEqual(await b.query('select v from t'), [])
+  await a.query(who)
+  assert.deepEqual(await b.transaction((tx) => tx.query(who)), asB, 'after a rollback, the next transaction switches')
+
+  // A failed statement whose error is caught inside: COMMIT rolls back, and the caller hears of it.
+  await a.query(who)
+  await assert.rejects(
+    b.transaction(async (tx) => {
+      await tx.query(`insert into t values ('x')`)
+      await tx.query(`insert into t values ('x')`).catch(() => {})
+    }),
+    /rolled back/,
+  )
+  assert.deepEqual(await b.query('select v from t'), [], 'nothing of it committed')
+  assert.deepEqual(await a.transaction((tx) => tx.query(who)), asA)
+
+  await assert.rejects(
+    engine.forSchema('no_such_service').transaction((tx) => tx.query('select 1')),
+    /svc_no_such_service/,
+  )
+  assert.deepEqual(await a.transaction((tx) => tx.query(who)), asA, 'no transaction left open by the failed switch')
+  assert.deepEqual(
+    await engine.admin.transaction((tx) => tx.query(`select current_user = session_user as reset, current_schema() as schema`)),
+    [{ reset: true, schema: 'public' }],
+  )
+})
+
 test('an embedded database keeps 16 MB of shared buffers, fresh or reopened', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'mosaic-pglite-'))
   t.after(() => rm(root, { recursive: true, force: true }))

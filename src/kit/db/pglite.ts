@@ -74,28 +74,59 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
   // The end of the queue of units of work; a promise chain is the whole of the lock needed here.
   let tail: Promise<unknown> = Promise.resolve()
 
+  const switchTo = (schema: string | 'admin'): string =>
+    schema === 'admin' ? 'reset role; reset search_path' : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`
+
+  /**
+   * A transaction's BEGIN carries the switch to its schema, if it needs one: one trip into the
+   * engine rather than two. The SETs then belong to the transaction, and a rollback undoes them, so
+   * after one the session's schema is unknown and the next unit of work sets it again (failures are
+   * rare; PGlite's own `transaction` cannot take the SETs, hence BEGIN and COMMIT sent here).
+   */
+  const transaction = async <T>(schema: string | 'admin', count: StatementCounter, fn: (on: Sql) => Promise<T>) => {
+    count.transaction()
+    const switching = current !== schema
+    if (switching) {
+      count.statement()
+      current = undefined
+    }
+    await pg.exec(switching ? `${switchTo(schema)}; begin` : 'begin')
+    let result: T
+    try {
+      current = schema
+      result = await fn(sqlOf(pg as unknown as PgliteSql, count))
+    } catch (error) {
+      current = undefined
+      await pg.exec('rollback')
+      throw error
+    }
+    // A statement that failed inside `fn`, its error caught there, leaves the transaction aborted:
+    // COMMIT then rolls back, and the caller must not think it took effect.
+    const [outcome] = (await pg.exec('commit')) as { command?: string }[]
+    if (outcome?.command !== 'COMMIT') {
+      current = undefined
+      throw new Error('the transaction was rolled back: a statement in it failed')
+    }
+    return result
+  }
+
   const inSchema = <T>(
     schema: string | 'admin',
     count: StatementCounter,
     fn: (on: Sql) => Promise<T>,
-    transaction: boolean,
+    isTransaction: boolean,
   ): Promise<T> => {
     const run = tail.then(async () => {
+      if (isTransaction) return transaction(schema, count, fn)
       if (current !== schema) {
         current = undefined // a SET that fails leaves the session's state unknown: set it again next time
         count.statement()
-        await pg.exec(
-          schema === 'admin'
-            ? 'reset role; reset search_path'
-            : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`,
-        )
+        await pg.exec(switchTo(schema))
         current = schema
       }
-      // Session-level SETs outlive a failed statement and a rolled-back transaction alike. A unit of
-      // work that changed them itself (nothing here does) would leave `current` wrong.
-      if (!transaction) return fn(sqlOf(pg as unknown as PgliteSql, count))
-      count.transaction()
-      return pg.transaction((tx) => fn(sqlOf(tx as unknown as PgliteSql, count)))
+      // Session-level SETs outlive a failed statement. A unit of work that changed them itself
+      // (nothing here does) would leave `current` wrong.
+      return fn(sqlOf(pg as unknown as PgliteSql, count))
     })
     tail = run.catch(() => {})
     return run
