@@ -107,7 +107,9 @@ test('a transaction that switches schema does it in its BEGIN: rolled back, a fa
   )
   assert.deepEqual(await a.transaction((tx) => tx.query(who)), asA, 'no transaction left open by the failed switch')
   assert.deepEqual(
-    await engine.admin.transaction((tx) => tx.query(`select current_user = session_user as reset, current_schema() as schema`)),
+    await engine.admin.transaction((tx) =>
+      tx.query(`select current_user = session_user as reset, current_schema() as schema`),
+    ),
     [{ reset: true, schema: 'public' }],
   )
 })
@@ -122,7 +124,9 @@ test('queued units of work run those of the current schema first, in their order
   await a.query('select 1')
   const switches = async (): Promise<number> => {
     const metric = await registry.getSingleMetric('db_client_statements_total')!.get()
-    return metric.values.filter((v) => String(v.labels.db_namespace).startsWith('shop_')).reduce((n, v) => n + v.value, 0)
+    return metric.values
+      .filter((v) => String(v.labels.db_namespace).startsWith('shop_'))
+      .reduce((n, v) => n + v.value, 0)
   }
   const before = await switches()
   const order: string[] = []

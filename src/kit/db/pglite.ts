@@ -82,7 +82,9 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
   let overtaken = 0
 
   const switchTo = (schema: string | 'admin'): string =>
-    schema === 'admin' ? 'reset role; reset search_path' : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`
+    schema === 'admin'
+      ? 'reset role; reset search_path'
+      : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`
 
   /**
    * A transaction's BEGIN carries the switch to its schema, if it needs one: one trip into the
