@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { openPglite } from './pglite.ts'
 import { templatePath } from './pglite-template.ts'
 import { migrate } from './migrations.ts'
+import { registry } from '../telemetry/metrics.ts'
 
 test('a fresh start without a template makes it again, and the next fresh start copies it', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'mosaic-pglite-'))
@@ -58,6 +59,104 @@ test('each statement runs as its own schema whatever ran before it: interleaved,
     await engine.admin.query(`select current_user = session_user as reset, current_schema() as schema`),
     [{ reset: true, schema: 'public' }],
   )
+})
+
+test('a transaction that switches schema does it in its BEGIN: rolled back, a failed statement caught inside, or a failed switch, the next unit of work still runs as its own schema', async (t) => {
+  const engine = await openPglite()
+  t.after(() => engine.close())
+  await migrate(engine, 'shop_a', [])
+  await migrate(engine, 'shop_b', [])
+  const a = engine.forSchema('shop_a')
+  const b = engine.forSchema('shop_b')
+  await a.exec(`create table t (v text primary key)`)
+  await b.exec(`create table t (v text primary key)`)
+  const who = `select current_user as role, current_schema() as schema`
+  const asA = [{ role: 'svc_shop_a', schema: 'shop_a' }]
+  const asB = [{ role: 'svc_shop_b', schema: 'shop_b' }]
+
+  assert.deepEqual(await a.transaction((tx) => tx.query(who)), asA)
+  // Rolled back: the SETs sent with its BEGIN are undone with it, so the session is back to shop_a's.
+  await assert.rejects(
+    b.transaction(async (tx) => {
+      assert.deepEqual(await tx.query(who), asB)
+      await tx.query(`insert into t values ('never')`)
+      throw new Error('no')
+    }),
+    /no/,
+  )
+  assert.deepEqual(await b.query(who), asB)
+  assert.deepEqual(await b.query('select v from t'), [])
+  await a.query(who)
+  assert.deepEqual(await b.transaction((tx) => tx.query(who)), asB, 'after a rollback, the next transaction switches')
+
+  // A failed statement whose error is caught inside: COMMIT rolls back, and the caller hears of it.
+  await a.query(who)
+  await assert.rejects(
+    b.transaction(async (tx) => {
+      await tx.query(`insert into t values ('x')`)
+      await tx.query(`insert into t values ('x')`).catch(() => {})
+    }),
+    /rolled back/,
+  )
+  assert.deepEqual(await b.query('select v from t'), [], 'nothing of it committed')
+  assert.deepEqual(await a.transaction((tx) => tx.query(who)), asA)
+
+  await assert.rejects(
+    engine.forSchema('no_such_service').transaction((tx) => tx.query('select 1')),
+    /svc_no_such_service/,
+  )
+  assert.deepEqual(await a.transaction((tx) => tx.query(who)), asA, 'no transaction left open by the failed switch')
+  assert.deepEqual(
+    await engine.admin.transaction((tx) =>
+      tx.query(`select current_user = session_user as reset, current_schema() as schema`),
+    ),
+    [{ reset: true, schema: 'public' }],
+  )
+})
+
+test('queued units of work run those of the current schema first, in their order, without starving the others', async (t) => {
+  const engine = await openPglite()
+  t.after(() => engine.close())
+  await migrate(engine, 'shop_a', [])
+  await migrate(engine, 'shop_b', [])
+  const a = engine.forSchema('shop_a')
+  const b = engine.forSchema('shop_b')
+  await a.query('select 1')
+  const switches = async (): Promise<number> => {
+    const metric = await registry.getSingleMetric('db_client_statements_total')!.get()
+    return metric.values
+      .filter((v) => String(v.labels.db_namespace).startsWith('shop_'))
+      .reduce((n, v) => n + v.value, 0)
+  }
+  const before = await switches()
+  const order: string[] = []
+  // Queued while shop_a's session is current: a, b, a, b, ... Every a first (in order), then every b.
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      (i % 2 === 0 ? a : b).query(`select current_user as role, ${i} as i`).then(([row]) => {
+        assert.equal((row as { role: string }).role, i % 2 === 0 ? 'svc_shop_a' : 'svc_shop_b')
+        order.push(`${i % 2 === 0 ? 'a' : 'b'}${i}`)
+      }),
+    ),
+  )
+  assert.deepEqual(order, [
+    ...Array.from({ length: 10 }, (_, k) => `a${2 * k}`),
+    ...Array.from({ length: 10 }, (_, k) => `b${2 * k + 1}`),
+  ])
+  assert.equal((await switches()) - before, 21, '20 statements and one switch, not 20')
+
+  // shop_b's unit waits at the head while shop_a's, queued behind it, keep overtaking: it runs after
+  // a bounded number of them, not after all.
+  let bRan = -1
+  let aRan = 0
+  await Promise.all([
+    a.query('select 1'),
+    b.query('select 1').then(() => {
+      bRan = aRan
+    }),
+    ...Array.from({ length: 100 }, () => a.query('select 1').then(() => aRan++)),
+  ])
+  assert.ok(bRan >= 0 && bRan <= 32, `shop_b ran after ${bRan} of shop_a's 100`)
 })
 
 test('an embedded database keeps 16 MB of shared buffers, fresh or reopened', async (t) => {

@@ -48,9 +48,13 @@ function sqlOf(on: PgliteSql, count: StatementCounter): Sql {
  * WebAssembly engine instead of one).
  *
  * PGlite's own locks guard one call each; "set the role, then run the statement" is two calls, so
- * units of work queue here. (`pg.runExclusive` cannot be used for that: it holds the lock that
- * `query` itself takes, and only the raw wire protocol may run inside it.)
+ * units of work queue here, those of the session's current schema first (`next`). (`pg.runExclusive`
+ * cannot be used for that: it holds the lock that `query` itself takes, and only the raw wire
+ * protocol may run inside it.)
  */
+/** Units of other schemas the current schema's may overtake in a row before the oldest runs. */
+const MAX_OVERTAKEN = 32
+
 export async function openPglite(dataDir?: string): Promise<Engine> {
   if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))) {
     // No template (the install script did not run, or the cache was cleared): made now, once, for
@@ -71,34 +75,100 @@ export async function openPglite(dataDir?: string): Promise<Engine> {
   })
   // The schema whose role and search_path the session has now; `admin` once reset.
   let current: string | undefined
-  // The end of the queue of units of work; a promise chain is the whole of the lock needed here.
-  let tail: Promise<unknown> = Promise.resolve()
+  // Units of work waiting their turn, and whether one is running.
+  const queue: { schema: string | 'admin'; run: () => Promise<void> }[] = []
+  let busy = false
+  // Units of other schemas that the current one's have overtaken in a row (bounded: see `next`).
+  let overtaken = 0
+
+  const switchTo = (schema: string | 'admin'): string =>
+    schema === 'admin'
+      ? 'reset role; reset search_path'
+      : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`
+
+  /**
+   * A transaction's BEGIN carries the switch to its schema, if it needs one: one trip into the
+   * engine rather than two. The SETs then belong to the transaction, and a rollback undoes them, so
+   * after one the session's schema is unknown and the next unit of work sets it again (failures are
+   * rare; PGlite's own `transaction` cannot take the SETs, hence BEGIN and COMMIT sent here).
+   */
+  const transaction = async <T>(schema: string | 'admin', count: StatementCounter, fn: (on: Sql) => Promise<T>) => {
+    count.transaction()
+    const switching = current !== schema
+    if (switching) {
+      count.statement()
+      current = undefined
+    }
+    await pg.exec(switching ? `${switchTo(schema)}; begin` : 'begin')
+    let result: T
+    try {
+      current = schema
+      result = await fn(sqlOf(pg as unknown as PgliteSql, count))
+    } catch (error) {
+      current = undefined
+      await pg.exec('rollback')
+      throw error
+    }
+    // A statement that failed inside `fn`, its error caught there, leaves the transaction aborted:
+    // COMMIT then rolls back, and the caller must not think it took effect.
+    const [outcome] = (await pg.exec('commit')) as { command?: string }[]
+    if (outcome?.command !== 'COMMIT') {
+      current = undefined
+      throw new Error('the transaction was rolled back: a statement in it failed')
+    }
+    return result
+  }
 
   const inSchema = <T>(
     schema: string | 'admin',
     count: StatementCounter,
     fn: (on: Sql) => Promise<T>,
-    transaction: boolean,
+    isTransaction: boolean,
   ): Promise<T> => {
-    const run = tail.then(async () => {
+    return new Promise<T>((resolve, reject) => {
+      queue.push({
+        schema,
+        run: async () => {
+          try {
+            resolve(await unit())
+          } catch (error) {
+            reject(error as Error)
+          }
+        },
+      })
+      if (!busy) void drain()
+    })
+
+    async function unit(): Promise<T> {
+      if (isTransaction) return transaction(schema, count, fn)
       if (current !== schema) {
         current = undefined // a SET that fails leaves the session's state unknown: set it again next time
         count.statement()
-        await pg.exec(
-          schema === 'admin'
-            ? 'reset role; reset search_path'
-            : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`,
-        )
+        await pg.exec(switchTo(schema))
         current = schema
       }
-      // Session-level SETs outlive a failed statement and a rolled-back transaction alike. A unit of
-      // work that changed them itself (nothing here does) would leave `current` wrong.
-      if (!transaction) return fn(sqlOf(pg as unknown as PgliteSql, count))
-      count.transaction()
-      return pg.transaction((tx) => fn(sqlOf(tx as unknown as PgliteSql, count)))
-    })
-    tail = run.catch(() => {})
-    return run
+      // Session-level SETs outlive a failed statement. A unit of work that changed them itself
+      // (nothing here does) would leave `current` wrong.
+      return fn(sqlOf(pg as unknown as PgliteSql, count))
+    }
+  }
+
+  /**
+   * The next unit of work: the first one waiting in the session's current schema if there is one,
+   * so a switch (and its SETs) serves every unit of that schema queued by then; else the oldest.
+   * Units of one schema keep their order; units of different schemas were concurrent, unordered.
+   * Overtaking is bounded so a busy schema cannot hold the others back for long.
+   */
+  const next = (): (typeof queue)[number] => {
+    const same = overtaken < MAX_OVERTAKEN ? queue.findIndex((u) => u.schema === current) : -1
+    overtaken = same > 0 ? overtaken + 1 : 0
+    return queue.splice(Math.max(same, 0), 1)[0]!
+  }
+
+  const drain = async (): Promise<void> => {
+    busy = true
+    while (queue.length > 0) await next().run()
+    busy = false
   }
 
   const databaseOf = (schema: string | 'admin'): Database => {
