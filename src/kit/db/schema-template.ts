@@ -1,0 +1,39 @@
+// A fresh embedded database starts as a copy of a template. The empty one (pglite-template.ts)
+// leaves every service's migrations to the first start: some 1.5 s of CPU on top of a restart's.
+// This one holds the schemas a process will use with their migrations already applied (roles,
+// schemas, tables, each schema's migrations mark), so a first start finds nothing pending, as a
+// restart does. Only what migrations make goes in: seeds, signing keys and administrators are
+// each data directory's own, made at its first start.
+//
+// Keyed by PGlite's version (the empty template's path) and a digest of each schema's name and
+// migrations: a new, edited or removed migration names another template, and until that one is
+// made (`npm install`, scripts/prepare-start.ts) fresh starts take the empty one and migrate.
+import { createHash } from 'node:crypto'
+import { openPglite } from './pglite.ts'
+import { buildTemplate, templatePath } from './pglite-template.ts'
+import { markOf, migrate, readAllMigrations, type MigrationSource } from './migrations.ts'
+
+export interface TemplateSchema {
+  readonly schema: string
+  readonly sources: readonly MigrationSource[]
+}
+
+/** Where the template for exactly these schemas and their migrations is kept (node_modules/.cache/mosaic). */
+export async function schemaTemplatePath(schemas: readonly TemplateSchema[]): Promise<string> {
+  const hash = createHash('sha256')
+  const sorted = [...schemas].sort((a, b) => (a.schema < b.schema ? -1 : a.schema > b.schema ? 1 : 0))
+  for (const { schema, sources } of sorted) hash.update(`${schema}: ${markOf(await readAllMigrations(sources))}\n`)
+  return `${templatePath}-schemas-${hash.digest('hex').slice(0, 16)}`
+}
+
+/** Migrates a copy of the empty template into the template for `schemas`; returns its path. */
+export async function writeSchemaTemplate(schemas: readonly TemplateSchema[]): Promise<string> {
+  return buildTemplate(await schemaTemplatePath(schemas), async (dir) => {
+    const engine = await openPglite(dir)
+    try {
+      for (const { schema, sources } of schemas) await migrate(engine, schema, sources)
+    } finally {
+      await engine.close()
+    }
+  })
+}
