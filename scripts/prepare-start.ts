@@ -2,7 +2,7 @@
 // once ahead of it, so that even the first `npm start` is as quick as the later ones. Both are kept
 // in node_modules/.cache/mosaic (src/kit/internal/derived-files.ts).
 import { writeTemplate } from '../src/kit/db/pglite-template.ts'
-import { writeSchemaTemplate } from '../src/kit/db/schema-template.ts'
+import { removeOtherSchemaTemplates, writeSchemaTemplate } from '../src/kit/db/schema-template.ts'
 import { embeddedSchemas } from '../src/runtime/embedded-schemas.ts'
 import { topology } from '../src/runtime/topology.ts'
 import { loadPolicies } from '../src/kit/authz.ts'
@@ -14,7 +14,9 @@ const schemas = embeddedSchemas(
   true,
 )
 try {
-  console.log(`mosaic: prepared a PGlite database with every service's schema at ${await writeSchemaTemplate(schemas)}`)
+  const template = await writeSchemaTemplate(schemas)
+  await removeOtherSchemaTemplates(template)
+  console.log(`mosaic: prepared a PGlite database with every service's schema at ${template}`)
 } catch (error) {
   // Never fails the install either: a migration that does not apply fails `mosaic start` the same way.
   console.warn(`mosaic: no PGlite database with the services' schemas prepared: ${(error as Error).message}`)

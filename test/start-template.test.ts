@@ -5,13 +5,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { cp, writeFile } from 'node:fs/promises'
+import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { openPglite } from '../src/kit/db/pglite.ts'
 import { migrate } from '../src/kit/db/migrations.ts'
 import type { Engine } from '../src/kit/db/database.ts'
-import { schemaTemplatePath, writeSchemaTemplate, type TemplateSchema } from '../src/kit/db/schema-template.ts'
+import {
+  removeOtherSchemaTemplates,
+  schemaTemplatePath,
+  writeSchemaTemplate,
+  type TemplateSchema,
+} from '../src/kit/db/schema-template.ts'
 import { templatePath } from '../src/kit/db/pglite-template.ts'
 import { embeddedSchemas } from '../src/runtime/embedded-schemas.ts'
 import { topology } from '../src/runtime/topology.ts'
@@ -148,4 +153,15 @@ test('two fresh starts from the template each make their own signing key and see
     keys.push(await (await fetch(new URL('/.well-known/jwks.json', child.url))).json())
   }
   assert.notDeepEqual(keys[0], keys[1], 'each data directory signs with a key of its own')
+})
+
+test('an install keeps only the template it made', async () => {
+  const current = await schemaTemplatePath(schemas)
+  if (!existsSync(current)) await writeSchemaTemplate(schemas)
+  const old = `${templatePath}-schemas-0000000000000000`
+  await mkdir(old, { recursive: true })
+  await removeOtherSchemaTemplates(current)
+  assert.ok(!existsSync(old), 'the one for other migrations is gone')
+  assert.ok(existsSync(join(current, 'PG_VERSION')), 'the current one stays')
+  assert.ok(existsSync(join(templatePath, 'PG_VERSION')), 'and so does the empty one')
 })

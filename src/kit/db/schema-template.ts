@@ -8,7 +8,10 @@
 // Keyed by PGlite's version (the empty template's path) and a digest of each schema's name and
 // migrations: a new, edited or removed migration names another template, and until that one is
 // made (`npm install`, scripts/prepare-start.ts) fresh starts take the empty one and migrate.
+// (The copy's mosaic_migrations rows say when the template was migrated, not the data directory.)
 import { createHash } from 'node:crypto'
+import { readdir, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { openPglite } from './pglite.ts'
 import { buildTemplate, templatePath } from './pglite-template.ts'
 import { markOf, migrate, readAllMigrations, type MigrationSource } from './migrations.ts'
@@ -36,4 +39,16 @@ export async function writeSchemaTemplate(schemas: readonly TemplateSchema[]): P
       await engine.close()
     }
   })
+}
+
+/**
+ * Removes the templates made for other migrations (41 MB each): an install keeps only the one it
+ * made, not one for every set of migrations the checkout ever had. A start copying one of them
+ * meanwhile finds it gone and takes the empty template.
+ */
+export async function removeOtherSchemaTemplates(keep: string): Promise<void> {
+  const prefix = `${basename(templatePath)}-schemas-`
+  for (const name of await readdir(dirname(templatePath)))
+    if (name.startsWith(prefix) && name !== basename(keep))
+      await rm(join(dirname(templatePath), name), { recursive: true, force: true })
 }
