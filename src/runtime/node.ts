@@ -123,9 +123,10 @@ export async function openEngine(
     )
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
+  // Before the lock: reading the migrations may fail (a misnamed file), and must not leave it held.
+  const template = schemas.length > 0 ? await schemaTemplatePath(schemas) : undefined
   await createDataDir(dir)
   const lock = await lockDataDir(dir)
-  const template = schemas.length > 0 ? await schemaTemplatePath(schemas) : undefined
   const engine = await openPglite(dir, template).catch(async (error: unknown) => {
     await lock.release()
     throw error
