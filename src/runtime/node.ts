@@ -13,6 +13,7 @@ import { MosaicError } from '../kit/errors.ts'
 import { createLogger, type Logger } from '../kit/log.ts'
 import { initTracing } from '../kit/telemetry/tracing.ts'
 import { openPglite } from '../kit/db/pglite.ts'
+import { schemaTemplatePath, type TemplateSchema } from '../kit/db/schema-template.ts'
 import type { PostgresOptions } from '../kit/db/postgres.ts'
 import type { Bus } from '../kit/events/bus.ts'
 import {
@@ -40,6 +41,7 @@ import { RuntimeConfig } from './config.ts'
 import { trackBus } from '../kit/telemetry/metrics.ts'
 import { createBus, checkEventPaths } from './events.ts'
 import { createDataDir, lockDataDir } from './data-dir.ts'
+import { embeddedSchemas } from './embedded-schemas.ts'
 import { reachable, listenError } from './startup-error.ts'
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 import { processOps } from '../kit/internal/process-ops.ts'
@@ -105,8 +107,15 @@ export async function openServiceEngine(service: string, env: NodeJS.ProcessEnv 
   return own ? openPostgres(own) : openEngine(loadConfig(RuntimeConfig, env), 'embedded')
 }
 
-/** The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>. */
-export async function openEngine(config: Static<typeof RuntimeConfig>, name: string): Promise<Engine> {
+/**
+ * The process's database: PostgreSQL with DATABASE_URL, else PGlite under DATA_DIR/<name>, a fresh
+ * one copied from the template already migrated for `schemas` when there is one.
+ */
+export async function openEngine(
+  config: Static<typeof RuntimeConfig>,
+  name: string,
+  schemas: readonly TemplateSchema[] = [],
+): Promise<Engine> {
   if (config.DATABASE_URL)
     return reachable(
       await openPostgres(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE }),
@@ -114,9 +123,11 @@ export async function openEngine(config: Static<typeof RuntimeConfig>, name: str
     )
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
+  // Before the lock: reading the migrations may fail (a misnamed file), and must not leave it held.
+  const template = schemas.length > 0 ? await schemaTemplatePath(schemas) : undefined
   await createDataDir(dir)
   const lock = await lockDataDir(dir)
-  const engine = await openPglite(dir).catch(async (error: unknown) => {
+  const engine = await openPglite(dir, template).catch(async (error: unknown) => {
     await lock.release()
     throw error
   })
@@ -192,7 +203,14 @@ export async function startNode(options: NodeOptions): Promise<MosaicNode> {
   const sole = options.role === 'service' ? ownUrl(name) : undefined
   const engine = sole
     ? await openPostgres(sole, { poolSize: config.DATABASE_POOL_SIZE })
-    : await openEngine(config, options.role === 'gateway' ? 'embedded' : name)
+    : await openEngine(
+        config,
+        options.role === 'gateway' ? 'embedded' : name,
+        embeddedSchemas(
+          local.filter((s) => !ownUrl(s.contract.name)),
+          config.BUS !== 'nats',
+        ),
+      )
   // A database of its own for each service given one; services sharing a URL share its pool.
   const engines = new Map<string, Engine>()
   for (const s of local) {

@@ -48,6 +48,11 @@ export async function readMigrations(source: MigrationSource): Promise<Migration
   return migrations
 }
 
+/** Every source's migrations, in the order they apply. */
+export async function readAllMigrations(sources: readonly MigrationSource[]): Promise<Migration[]> {
+  return (await Promise.all(sources.map(readMigrations))).flat()
+}
+
 interface Applied {
   owner: string
   version: number
@@ -76,7 +81,7 @@ async function createSchema(engine: Engine, schema: string): Promise<void> {
  * the schema's comment, written in the transaction that applies them. It lives and dies with the
  * schema, and a database restored from a dump keeps it.
  */
-function markOf(migrations: readonly Migration[]): string {
+export function markOf(migrations: readonly Migration[]): string {
   const hash = createHash('sha256')
   for (const m of migrations) hash.update(`${m.owner}/${m.version}/${m.checksum}\n`)
   return `mosaic migrations ${hash.digest('hex')}`
@@ -93,7 +98,7 @@ function markOf(migrations: readonly Migration[]): string {
  * path, with its checks and errors; the mark spares a start some ten statements per service.
  */
 export async function migrate(engine: Engine, schema: string, sources: readonly MigrationSource[]): Promise<string[]> {
-  const all = (await Promise.all(sources.map(readMigrations))).flat()
+  const all = await readAllMigrations(sources)
   const mark = markOf(all)
   const [state] = await engine.admin.query<{ done: boolean | null }>(
     `select obj_description(to_regnamespace($1), 'pg_namespace') = $2

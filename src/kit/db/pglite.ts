@@ -55,12 +55,14 @@ function sqlOf(on: PgliteSql, count: StatementCounter): Sql {
 /** Units of other schemas the current schema's may overtake in a row before the oldest runs. */
 const MAX_OVERTAKEN = 32
 
-export async function openPglite(dataDir?: string): Promise<Engine> {
+export async function openPglite(dataDir?: string, template?: string): Promise<Engine> {
   if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))) {
-    // No template (the install script did not run, or the cache was cleared): made now, once, for
-    // this start and the next. Best effort: a read-only node_modules only means PGlite initialises
-    // the directory itself, slowly.
-    if (!(await copyTemplate(dataDir)))
+    // A fresh directory starts as a copy of `template` (one with the schemas already migrated:
+    // schema-template.ts) if given and there, else of the empty one. No empty one (the install
+    // script did not run, or the cache was cleared): made now, once, for this start and the next.
+    // Best effort: a read-only node_modules only means PGlite initialises the directory itself, slowly.
+    const copied = (template !== undefined && (await copyTemplate(dataDir, template))) || (await copyTemplate(dataDir))
+    if (!copied)
       await writeTemplate().then(
         () => copyTemplate(dataDir),
         () => {},

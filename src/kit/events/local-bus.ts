@@ -8,11 +8,15 @@
 import type { Logger } from 'pino'
 import type { CloudEvent } from '../contract.ts'
 import type { Engine, Sql } from '../db/database.ts'
-import { migrate } from '../db/migrations.ts'
+import { migrate, type MigrationSource } from '../db/migrations.ts'
 import type { Bus, BusSubscription, Route, RetryPolicy } from './bus.ts'
 import { defaultRetryPolicy } from './bus.ts'
 import { dispatch, type Delivery } from './dispatch.ts'
 import { startWorker, type Worker } from '../worker.ts'
+
+/** The embedded bus's queue: a schema of its own in the database it shares with the services. */
+export const BUS_SCHEMA = 'mosaic_bus'
+export const busMigrations: MigrationSource = { owner: 'bus', dir: new URL('./bus-migrations/', import.meta.url) }
 
 export interface LocalBusOptions {
   readonly engine: Engine
@@ -128,7 +132,7 @@ export function createLocalBus(options: LocalBusOptions): Bus {
       worker?.notify()
     },
     async start() {
-      await migrate(engine, 'mosaic_bus', [{ owner: 'bus', dir: new URL('./bus-migrations/', import.meta.url) }])
+      await migrate(engine, BUS_SCHEMA, [busMigrations])
       worker = startWorker({ name: 'event bus', log, pollMs, cycle: async () => (await deliver()) === batchSize })
     },
     stop: async () => {

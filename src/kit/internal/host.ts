@@ -20,7 +20,7 @@ import type {
   CallOptions,
   RouteInput,
 } from '../service.ts'
-import { migrate } from '../db/migrations.ts'
+import { migrate, type MigrationSource } from '../db/migrations.ts'
 import { loadConfig } from '../config.ts'
 import { MosaicError } from '../errors.ts'
 import { validator } from '../validation.ts'
@@ -74,6 +74,12 @@ export interface ServiceInstance {
 }
 
 const kitMigrations = { owner: 'kit', dir: new URL('../events/migrations/', import.meta.url) }
+
+/** What a service's schema is migrated with: the kit's tables (outbox, inbox), then its own. */
+export function migrationSourcesOf(definition: AnyService): MigrationSource[] {
+  const dir = definition.implementation.migrations
+  return dir ? [kitMigrations, { owner: definition.contract.name, dir }] : [kitMigrations]
+}
 
 /** `order-history` → schema `order_history`. */
 export function schemaOf(service: string): string {
@@ -213,11 +219,7 @@ export async function startService(definition: AnyService, platform: Platform): 
   const log = platform.log.child({ service: name })
   const config = loadConfig(implementation.config ?? Type.Object({}), platform.env)
   const engine = platform.engine(name)
-  const applied = await migrate(
-    engine,
-    schema,
-    implementation.migrations ? [kitMigrations, { owner: name, dir: implementation.migrations }] : [kitMigrations],
-  )
+  const applied = await migrate(engine, schema, migrationSourcesOf(definition))
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
   const raw = engine.forSchema(schema)
   const bus = platform.bus
