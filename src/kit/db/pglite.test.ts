@@ -1,6 +1,6 @@
 // A fresh embedded database starts from the template `npm install` prepares; when the template is
 // missing (install scripts skipped, cache cleared), the first fresh start puts it back.
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -10,6 +10,19 @@ import { openPglite } from './pglite.ts'
 import { templatePath } from './pglite-template.ts'
 import { migrate } from './migrations.ts'
 import { registry } from '../telemetry/metrics.ts'
+
+/** An embedded database with two services' schemas, shop_a and shop_b, each with a table `t` made by `table`. */
+async function twoSchemas(t: TestContext, table: string) {
+  const engine = await openPglite()
+  t.after(() => engine.close())
+  await migrate(engine, 'shop_a', [])
+  await migrate(engine, 'shop_b', [])
+  const a = engine.forSchema('shop_a')
+  const b = engine.forSchema('shop_b')
+  await a.exec(table.replaceAll('$name', 'a'))
+  await b.exec(table.replaceAll('$name', 'b'))
+  return { engine, a, b }
+}
 
 test('a fresh start without a template makes it again, and the next fresh start copies it', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'mosaic-pglite-'))
@@ -26,14 +39,7 @@ test('a fresh start without a template makes it again, and the next fresh start 
 })
 
 test('each statement runs as its own schema whatever ran before it: interleaved, after a failed statement, a failed transaction or a failed switch', async (t) => {
-  const engine = await openPglite()
-  t.after(() => engine.close())
-  await migrate(engine, 'shop_a', [])
-  await migrate(engine, 'shop_b', [])
-  const a = engine.forSchema('shop_a')
-  const b = engine.forSchema('shop_b')
-  await a.exec(`create table t (v text); insert into t values ('a')`)
-  await b.exec(`create table t (v text); insert into t values ('b')`)
+  const { engine, a, b } = await twoSchemas(t, `create table t (v text); insert into t values ('$name')`)
   const who = `select current_user as role, current_schema() as schema, (select v from t) as v`
 
   const interleaved = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? a : b).query(who)))
@@ -62,14 +68,7 @@ test('each statement runs as its own schema whatever ran before it: interleaved,
 })
 
 test('a transaction that switches schema does it in its BEGIN: rolled back, a failed statement caught inside, or a failed switch, the next unit of work still runs as its own schema', async (t) => {
-  const engine = await openPglite()
-  t.after(() => engine.close())
-  await migrate(engine, 'shop_a', [])
-  await migrate(engine, 'shop_b', [])
-  const a = engine.forSchema('shop_a')
-  const b = engine.forSchema('shop_b')
-  await a.exec(`create table t (v text primary key)`)
-  await b.exec(`create table t (v text primary key)`)
+  const { engine, a, b } = await twoSchemas(t, `create table t (v text primary key)`)
   const who = `select current_user as role, current_schema() as schema`
   const asA = [{ role: 'svc_shop_a', schema: 'shop_a' }]
   const asB = [{ role: 'svc_shop_b', schema: 'shop_b' }]
@@ -115,12 +114,7 @@ test('a transaction that switches schema does it in its BEGIN: rolled back, a fa
 })
 
 test('queued units of work run those of the current schema first, in their order, without starving the others', async (t) => {
-  const engine = await openPglite()
-  t.after(() => engine.close())
-  await migrate(engine, 'shop_a', [])
-  await migrate(engine, 'shop_b', [])
-  const a = engine.forSchema('shop_a')
-  const b = engine.forSchema('shop_b')
+  const { a, b } = await twoSchemas(t, `create table t (v text)`)
   await a.query('select 1')
   const switches = async (): Promise<number> => {
     const metric = await registry.getSingleMetric('db_client_statements_total')!.get()
