@@ -28,6 +28,8 @@ export function gatedProvider() {
   const gate = {
     holdBack: undefined as Promise<void> | undefined,
     authorizeCalls: 0,
+    /** Authorizations held back that the provider has since answered (its ledger written). */
+    lateAnswers: 0,
     /** The next call of this kind is refused (bad_request) without reaching the ledger, as by a provider that lost track. */
     refuseNext: undefined as 'capture' | 'void' | 'refund' | undefined,
   }
@@ -51,7 +53,9 @@ export function gatedProvider() {
         const holdBack = gate.holdBack
         if (holdBack) {
           await holdBack
-          return inner.authorize(request, new AbortController().signal)
+          const result = await inner.authorize(request, new AbortController().signal)
+          gate.lateAnswers++
+          return result
         }
         return inner.authorize(request, signal)
       },

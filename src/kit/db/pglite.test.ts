@@ -1,5 +1,6 @@
 // A fresh embedded database starts from the template `npm install` prepares; when the template is
 // missing (install scripts skipped, cache cleared), the first fresh start puts it back.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -151,6 +152,21 @@ test('queued units of work run those of the current schema first, in their order
     ...Array.from({ length: 100 }, () => a.query('select 1').then(() => aRan++)),
   ])
   assert.ok(bRan >= 0 && bRan <= 32, `shop_b ran after ${bRan} of shop_a's 100`)
+})
+
+test("a unit of work runs in its caller's async context (its trace), not in the unit's before it", async (t) => {
+  const { a, b } = await twoSchemas(t, `create table t (v text)`)
+  const caller = new AsyncLocalStorage<string>()
+  // Queued together and across schemas, so that most units are started by the end of another one.
+  const seen = await Promise.all(
+    Array.from({ length: 12 }, (_, i) =>
+      caller.run(`caller ${i}`, () => (i % 3 === 0 ? a : b).transaction(async () => caller.getStore())),
+    ),
+  )
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 12 }, (_, i) => `caller ${i}`),
+  )
 })
 
 test('an embedded database keeps 16 MB of shared buffers, fresh or reopened', async (t) => {

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
@@ -130,13 +131,15 @@ export async function openPglite(dataDir?: string, template?: string): Promise<E
     return new Promise<T>((resolve, reject) => {
       queue.push({
         schema,
-        run: async () => {
+        // Run in the caller's context (its trace), not in that of the unit before it, which is
+        // where the queue happens to be drained from.
+        run: AsyncResource.bind(async () => {
           try {
             resolve(await unit())
           } catch (error) {
             reject(error as Error)
           }
-        },
+        }),
       })
       if (!busy) void drain()
     })
