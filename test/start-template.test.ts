@@ -83,7 +83,7 @@ test('a data directory copied from the template holds the schemas that migrating
   assert.ok(template.startsWith(`${templatePath}-schemas-`), 'keyed by PGlite version first')
   const [copied, scratch] = await Promise.all([tempDataDir(t), tempDataDir(t)])
 
-  const fromTemplate = await openPglite(copied, template)
+  const fromTemplate = await openPglite(copied, async () => template)
   t.after(() => fromTemplate.close())
   assert.deepEqual(await migrateAll(fromTemplate), [], 'nothing pending in the copy')
 
@@ -127,7 +127,7 @@ test('another migration names another template; a missing one falls back to the 
   assert.notEqual(edited, added, 'an edited migration')
   assert.ok(!existsSync(edited), 'no template for these migrations')
 
-  const engine = await openPglite(join(dir, 'data'), edited)
+  const engine = await openPglite(join(dir, 'data'), async () => edited)
   t.after(() => engine.close())
   const applied = await migrateAll(engine, catalogAt(url))
   assert.ok(applied.includes('catalog/003_tags.sql'), 'the edited migration applied')

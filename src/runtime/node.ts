@@ -123,10 +123,11 @@ export async function openEngine(
     )
   if (config.DATA_DIR === ':memory:') return openPglite()
   const dir = resolve(config.DATA_DIR, name)
-  // Before the lock: reading the migrations may fail (a misnamed file), and must not leave it held.
-  const template = schemas.length > 0 ? await schemaTemplatePath(schemas) : undefined
+  // Named only for a fresh directory: a restart reads no migrations here (each service's own check does).
+  const template = schemas.length > 0 ? () => schemaTemplatePath(schemas) : undefined
   await createDataDir(dir)
   const lock = await lockDataDir(dir)
+  // A failure (a migration file misnamed, found while naming the template) must not leave the lock held.
   const engine = await openPglite(dir, template).catch(async (error: unknown) => {
     await lock.release()
     throw error

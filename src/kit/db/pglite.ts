@@ -19,7 +19,7 @@ import { countStatements, type StatementCounter } from './statements.ts'
  * both ways). Read when a module is compiled, so it is set before PGlite's is. An operator's own
  * --wasm-tiering-budget on the command line is left alone.
  */
-export const WASM_TIERING_BUDGET = 130_000_000
+const WASM_TIERING_BUDGET = 130_000_000
 if (!process.execArgv.some((flag) => flag.startsWith('--wasm-tiering-budget')))
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`)
 
@@ -56,13 +56,15 @@ function sqlOf(on: PgliteSql, count: StatementCounter): Sql {
 /** Units of other schemas the current schema's may overtake in a row before the oldest runs. */
 const MAX_OVERTAKEN = 32
 
-export async function openPglite(dataDir?: string, template?: string): Promise<Engine> {
+export async function openPglite(dataDir?: string, template?: () => Promise<string>): Promise<Engine> {
   if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))) {
-    // A fresh directory starts as a copy of `template` (one with the schemas already migrated:
-    // schema-template.ts) if given and there, else of the empty one. No empty one (the install
-    // script did not run, or the cache was cleared): made now, once, for this start and the next.
-    // Best effort: a read-only node_modules only means PGlite initialises the directory itself, slowly.
-    const copied = (template !== undefined && (await copyTemplate(dataDir, template))) || (await copyTemplate(dataDir))
+    // A fresh directory starts as a copy of the `template` named (one with the schemas already
+    // migrated: schema-template.ts; asked only here, as naming it reads every migration) if given
+    // and there, else of the empty one. No empty one (the install script did not run, or the cache
+    // was cleared): made now, once, for this start and the next. Best effort: a read-only
+    // node_modules only means PGlite initialises the directory itself, slowly.
+    const copied =
+      (template !== undefined && (await copyTemplate(dataDir, await template()))) || (await copyTemplate(dataDir))
     if (!copied)
       await writeTemplate().then(
         () => copyTemplate(dataDir),
@@ -177,9 +179,10 @@ export async function openPglite(dataDir?: string, template?: string): Promise<E
   }
 
   const databaseOf = (schema: string | 'admin'): Database => {
-    const count = countStatements(schema === 'admin' ? 'public' : schema)
+    const name = schema === 'admin' ? 'public' : schema
+    const count = countStatements(name)
     return {
-      schema: schema === 'admin' ? 'public' : schema,
+      schema: name,
       query: (text, params) => inSchema(schema, count, (on) => on.query(text, params), false),
       exec: (script) => inSchema(schema, count, (on) => on.exec(script), false),
       transaction: (fn) => inSchema(schema, count, fn, true),
