@@ -22,7 +22,8 @@ const env = {
   NATS_NAMESPACE: natsNamespace({ after: (fn) => after(fn) }),
   NATS_URL,
   DISCOVERY_BUCKET: bucket,
-  DRAIN_GRACE_MS: '1500',
+  // Long enough for the draining replica to be seen, let finish and watched for half a second on a busy machine.
+  DRAIN_GRACE_MS: '3000',
   RATE_LIMIT_MAX: '1000000',
   MOSAIC_INTERNAL_SECRET: INTERNAL_SECRET,
   LOG_LEVEL: 'info',
