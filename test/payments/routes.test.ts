@@ -122,6 +122,20 @@ describe('payments routes', () => {
       [theirs.id],
     )
     assert.deepEqual((await list('ord_nothing', as(staff))).body.items, [])
+    // Several orders at once, the key repeated: each order's payment, still within the caller's scope.
+    const several = `${mine.orderId}&orderId=${theirs.orderId}&orderId=ord_nothing`
+    assert.deepEqual((await list(several, as(staff))).body.items.map((p) => p.id).sort(), [mine.id, theirs.id].sort())
+    assert.deepEqual(
+      (await list(several, as(customer))).body.items.map((p) => p.id),
+      [mine.id],
+    )
+    assertProblem(
+      await call(t, 'GET', `/api/payments?${Array.from({ length: 101 }, (_, i) => `orderId=ord_${i}`).join('&')}`, {
+        token: as(staff),
+      }),
+      400,
+      'invalid_parameters',
+    )
     const [ours, others] = [order(customer.user), order(other.user)]
     await Promise.all([confirmOrder(ours), confirmOrder(others)])
     assert.equal((await invoiceOf(ours.orderId, as(customer))).orderId, ours.orderId)

@@ -105,8 +105,11 @@ const ListQuery = Type.Object(
   {
     limit: Limit(),
     cursor: Type.Optional(Cursor),
-    /** Only the order's payment or invoice (an order has at most one of each). */
-    orderId: Type.Optional(Id),
+    /**
+     * Only these orders' payments or invoices (an order has at most one of each): one order, or
+     * several as the key repeated (`?orderId=a&orderId=b`, at most 100), as a page of orders needs.
+     */
+    orderId: Type.Optional(Type.Union([Id, Type.Array(Id, { minItems: 1, maxItems: 100 })])),
   },
   { additionalProperties: false },
 )

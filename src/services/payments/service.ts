@@ -29,12 +29,21 @@ import {
 
 const owned = (row: { id: string; tenant_id: string | null; user_id: string | null } | undefined) =>
   row && { id: row.id, tenantId: row.tenant_id!, ownerId: row.user_id! }
-/** A list's where clause: the caller's scope, narrowed to one order when asked. */
-const scoped = (scope: { tenantId: string; userId: string | null }, orderId: string | undefined) => {
+/**
+ * A list's where clause: the caller's scope, narrowed to the orders asked for. One parameter an
+ * order (`in ($3, $4)`), not an array parameter, so both engines type them alike.
+ */
+const scoped = (
+  scope: { tenantId: string; userId: string | null },
+  orderId: string | readonly string[] | undefined,
+) => {
   const params: string[] = [scope.tenantId]
   const where = ['tenant_id = $1']
   if (scope.userId !== null) where.push(`user_id = $${params.push(scope.userId)}`)
-  if (orderId !== undefined) where.push(`order_id = $${params.push(orderId)}`)
+  if (orderId !== undefined) {
+    const orders = typeof orderId === 'string' ? [orderId] : orderId
+    where.push(`order_id in (${orders.map((id) => `$${params.push(id)}`).join(', ')})`)
+  }
   return { filter: where.join(' and '), params }
 }
 

@@ -277,11 +277,14 @@ export function registerBackOffice(web: Web): void {
     const status = ['PENDING', 'CONFIRMED', 'CANCELLED'].includes(request.query.status ?? '')
       ? request.query.status
       : undefined
-    const [orders, payments] = await Promise.all([
-      api<{ items: Order[] }>({ url: `/api/orders?limit=50${status ? `&status=${status}` : ''}` }),
-      api<{ items: Payment[] }>({ url: '/api/payments?limit=100' }),
-    ])
+    const orders = await api<{ items: Order[] }>({ url: `/api/orders?limit=50${status ? `&status=${status}` : ''}` })
     if (!orders.ok && orders.status === 403) return staffOnly(request, reply, noticeOf(orders, 'Orders'))
+    // These orders' own payments (an order has at most one), however many payments are newer.
+    const ids = orders.ok ? orders.data.items.map((o) => `orderId=${encodeURIComponent(o.id)}`) : []
+    const payments =
+      ids.length > 0
+        ? await api<{ items: Payment[] }>({ url: `/api/payments?limit=${ids.length}&${ids.join('&')}` })
+        : ({ ok: true, data: { items: [] } } as const)
     const byOrder = new Map((payments.ok ? payments.data.items : []).map((p) => [p.orderId, p]))
     return web.render(request, reply, 'back-office/orders', {
       title: 'Orders',
