@@ -352,7 +352,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     ...admin,
     CATALOG_SEED_DEMO: 'false',
     ORDERS_SAGA_POLL_MS: '200',
-    DATABASE_POOL_SIZE: '10',
+    DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '10',
     // Another benchmark on the machine may hold the default port: a free one where it is read, else off.
     METRICS_PORT: 'off',
   }

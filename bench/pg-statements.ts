@@ -31,7 +31,10 @@ export async function statementStats(url: string, cleanup: Cleanup): Promise<Sta
   elsewhere.pathname = '/postgres'
   const sampler = postgres(elsewhere.toString(), { max: 1, onnotice: () => {} })
   const database = new URL(url).pathname.slice(1)
-  cleanup.push(() => sql.end({ timeout: 5 }), () => sampler.end({ timeout: 5 }))
+  cleanup.push(
+    () => sql.end({ timeout: 5 }),
+    () => sampler.end({ timeout: 5 }),
+  )
   await sql`create extension if not exists pg_stat_statements`
   const waits = new Map<string, number>()
   let samples = 0
@@ -43,10 +46,13 @@ export async function statementStats(url: string, cleanup: Cleanup): Promise<Sta
         void sampler<{ wait: string; n: number }[]>`
           select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, count(*)::int as n
           from pg_stat_activity where datname = ${database}
-            and state in ('active', 'idle in transaction') group by 1`.then((rows) => {
-          samples++
-          for (const r of rows) waits.set(r.wait, (waits.get(r.wait) ?? 0) + r.n)
-        }, () => {})
+            and state in ('active', 'idle in transaction') group by 1`.then(
+          (rows) => {
+            samples++
+            for (const r of rows) waits.set(r.wait, (waits.get(r.wait) ?? 0) + r.n)
+          },
+          () => {},
+        )
       }, 50)
     },
     async print(orders, top = 15) {
