@@ -5,7 +5,7 @@
 // just before the commit: every order of one product waits for the row lock of the order before
 // it until that one commits, and each round trip between the update and the commit (the outbox
 // insert, a turn of a busy event loop) is held by every order of that product in turn
-// (bench/checkout.ts, one product: lock waits per order 78 → ... ms, docs/benchmarks.md).
+// (bench/checkout.ts, one product: its lock wait per order 49–60 → 25–26 ms, docs/benchmarks.md).
 import { MosaicError, type ServiceTx, type Static } from '../../kit/index.ts'
 import type { catalogContract, CatalogContract } from './contract.ts'
 import { invalidateProducts } from './products.ts'
