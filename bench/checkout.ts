@@ -10,6 +10,7 @@
 // /metrics), counted from the start of the warm-up until the system is idle again, over every order
 // placed in that time.
 // Run with `node bench/checkout.ts`; BENCH_DURATION (s), BENCH_CLIENTS, POSTGRES_ADMIN_URL tune it;
+// BENCH_PG_STATEMENTS=1 also prints which statements cost the server (bench/pg-statements.ts);
 // BENCH_TARGETS=embedded,postgres,distributed picks the targets (the first two by default): distributed
 // is `mosaic services start` (a process per service, catalog and orders twice, every process pinned
 // to core 0 like the others), one PostgreSQL database, NATS JetStream and Redis.
@@ -26,6 +27,7 @@ import type { Running } from '../src/cli/services.ts'
 
 const mosaicBin = fileURLToPath(new URL('../bin/mosaic.js', import.meta.url))
 import { cpuMs, totalCpuMs } from './cpu.ts'
+import { statementStats } from './pg-statements.ts'
 
 const run = promisify(execFile)
 const duration = Number(process.env.BENCH_DURATION ?? 10)
@@ -350,7 +352,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     ...admin,
     CATALOG_SEED_DEMO: 'false',
     ORDERS_SAGA_POLL_MS: '200',
-    DATABASE_POOL_SIZE: '10',
+    DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '10',
     // Another benchmark on the machine may hold the default port: a free one where it is read, else off.
     METRICS_PORT: 'off',
   }
@@ -408,7 +410,11 @@ async function main(cleanup: Cleanup): Promise<void> {
       DATABASE_URL: url,
       METRICS_PORT: String(metrics),
     })
+    // BENCH_PG_STATEMENTS=1: which statements, tables and waits the checkout cost the server.
+    const stats = process.env.BENCH_PG_STATEMENTS ? await statementStats(url, cleanup) : undefined
+    await stats?.reset()
     pg = await checkout(server, databaseMeter([server.pid], url, cleanup, metricsUrl(metrics)))
+    await stats?.print(pg.placed)
     add('PostgreSQL server', pg)
     await server.stop()
     ceiling = await writeCeiling(url)

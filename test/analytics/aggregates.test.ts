@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startAnalyticsNode, deliver, envelope, analyticsDb } from './helpers.ts'
-import { record, recordAll, type Recorded } from '../../src/services/analytics/events.ts'
+import { fromCloudEvent, record, recordAll, type Recorded } from '../../src/services/analytics/events.ts'
 import { toMinor } from '../../src/kit/money.ts'
 import type { CloudEvent } from '../../src/kit/contract.ts'
 import type { TestNode } from '../identity/helpers.ts'
@@ -274,3 +274,54 @@ for (const seed of [1, 2, 3]) {
     assert.deepEqual(await actual(tenants), got)
   })
 }
+
+test('a batch writes each aggregate table it adds to in one statement, whatever its size', async () => {
+  const tenantId = `t-batch-${Date.now()}`
+  const orders = Array.from({ length: 6 }, (_, i) => ({
+    orderId: `o-batch-${i}`,
+    userId: `u${i % 2}`,
+    tenantId,
+    items: [{ productId: 'p-1', name: 'One', quantity: 1, unitPrice: 2.5, currency: 'EUR' }],
+    total: 2.5,
+    currency: 'EUR',
+  }))
+  const events = orders.flatMap((order) => [
+    fromCloudEvent('orders', envelope('orders', 'order.placed', order, { time: '2025-02-01T10:00:00.000Z' })),
+    fromCloudEvent('orders', envelope('orders', 'order.confirmed', order, { time: '2025-02-01T11:00:00.000Z' })),
+  ])
+  const statements: string[] = []
+  const db = node.node.services.get('analytics')!.context.db
+  const recorded = await db.transaction((tx) =>
+    recordAll(
+      {
+        ...tx,
+        query: (text, params) => {
+          statements.push(text.trim().split(/\s+/).slice(0, 3).join(' '))
+          return tx.query(text, params)
+        },
+      },
+      events,
+    ),
+  )
+  assert.equal(recorded, 12)
+  // The events, then sales, product sales and the funnel: 4 statements, not one per event and table (31).
+  assert.deepEqual(statements, [
+    'insert into events',
+    'insert into sales_daily',
+    'insert into product_sales_daily',
+    'insert into funnel_daily',
+  ])
+  const [sales] = await analyticsDb(node).query<Record<string, string>>(
+    'select orders_placed::text, orders_confirmed::text, revenue_minor::text from sales_daily where tenant_id = $1',
+    [tenantId],
+  )
+  assert.deepEqual(sales, { orders_placed: '6', orders_confirmed: '6', revenue_minor: '1500' })
+  const funnel = await analyticsDb(node).query<Record<string, string>>(
+    'select stage, actor, events::text from funnel_daily where tenant_id = $1 order by stage, actor',
+    [tenantId],
+  )
+  assert.deepEqual(
+    funnel.map((r) => `${r.stage} ${r.actor} ${r.events}`),
+    ['order_confirmed user:u0 3', 'order_confirmed user:u1 3', 'order_placed user:u0 3', 'order_placed user:u1 3'],
+  )
+})

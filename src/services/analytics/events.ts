@@ -1,7 +1,7 @@
 // The append-only event table: every domain event analytics subscribes to, and every tracking
 // event a client sends, recorded once by its id, with the aggregates updated in the same transaction.
 import { onBatch, type Contract, type CloudEvent, type Sql, type Subscription } from '../../kit/index.ts'
-import { aggregate } from './aggregates.ts'
+import { aggregate, noAdditions, write } from './aggregates.ts'
 
 /** One row of `events`: a CloudEvent (or a tracking event) with who and which tenant lifted out of its data. */
 export interface Recorded {
@@ -42,7 +42,7 @@ export function fromCloudEvent(producer: string, event: CloudEvent): Recorded {
 
 /**
  * Records events, in one statement however many, and adds those recorded for the first time to the
- * aggregates, in order; returns how many were. An id seen before (or twice here) changes nothing again.
+ * aggregates, a statement per aggregate table for the whole batch; returns how many were. An id seen before (or twice here) changes nothing again.
  */
 export async function recordAll(tx: Sql, events: readonly Recorded[]): Promise<number> {
   if (events.length === 0) return 0
@@ -65,7 +65,9 @@ export async function recordAll(tx: Sql, events: readonly Recorded[]): Promise<n
     [JSON.stringify(rows)],
   )
   const fresh = new Set(inserted.map((r) => r.id))
-  for (const event of events) if (fresh.delete(event.id)) await aggregate(tx, event)
+  const additions = noAdditions()
+  for (const event of events) if (fresh.delete(event.id)) aggregate(additions, event)
+  await write(tx, additions)
   return inserted.length
 }
 
