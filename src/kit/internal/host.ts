@@ -9,15 +9,7 @@ import type { Engine, Database } from '../db/database.ts'
 import type { Bus, Route } from '../events/bus.ts'
 import { startRelay } from '../events/relay.ts'
 import type { Worker } from '../worker.ts'
-import type {
-  AnyService,
-  ServiceContext,
-  ServiceDb,
-  ServiceTx,
-  Client,
-  CallOptions,
-  RouteInput,
-} from '../service.ts'
+import type { AnyService, ServiceContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput } from '../service.ts'
 import { migrate, type MigrationSource } from '../db/migrations.ts'
 import { loadConfig } from '../config.ts'
 import { MosaicError } from '../errors.ts'

@@ -33,7 +33,6 @@ import { httpServerDuration } from '../telemetry/metrics.ts'
 import type { Caller } from '../identity.ts'
 import { trackAllowedMethods } from './allowed-methods.ts'
 import { clientGone, createAbortLog } from './client-abort.ts'
-import { lazyRequestLogger } from './request-logger.ts'
 import { limitConnectionsPerClient, serverOptions, type ConnectionLimits } from './connection-limits.ts'
 
 export interface Readiness {
@@ -208,7 +207,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     trustProxy,
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // errors are logged by the error handler
-    childLoggerFactory: lazyRequestLogger,
     bodyLimit,
     return503OnClosing: false, // answered below, as problem+json, once draining starts
     forceCloseConnections: 'idle',

@@ -18,6 +18,8 @@ import {
   trace,
   createContextKey,
   INVALID_SPAN_CONTEXT,
+  INVALID_TRACEID,
+  INVALID_SPANID,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
@@ -190,6 +192,14 @@ export interface SpanOptions {
 const valid = (ctx: SpanContext | undefined): ctx is SpanContext => ctx !== undefined && trace.isSpanContextValid(ctx)
 
 /**
+ * `valid` for a span context already in a context here: its ids were checked where they came in
+ * (the propagator checks a `traceparent`) or made well-formed here, so only the all-zero invalid
+ * ones remain to rule out, without the API's two regular expressions (for every span, every request).
+ */
+const live = (ctx: SpanContext | undefined): ctx is SpanContext =>
+  ctx !== undefined && ctx.traceId !== INVALID_TRACEID && ctx.spanId !== INVALID_SPANID
+
+/**
  * The last context `inServiceOf` made, from what: a server's requests all start from the same
  * context in the same service, and setting a value copies the context's whole map.
  */
@@ -209,7 +219,7 @@ function begin(name: string, options: SpanOptions): { span: Span; context: Conte
   // the parent's own context stands in: no ids, sampler call nor span object per operation of a
   // request the console and the exporter both pass over (most of them under load).
   const inherited = trace.getSpanContext(parent)
-  if (inherited && !inherited.isRemote && (inherited.traceFlags & TraceFlags.SAMPLED) === 0 && valid(inherited))
+  if (inherited && !inherited.isRemote && (inherited.traceFlags & TraceFlags.SAMPLED) === 0 && live(inherited))
     return { span: trace.wrapSpanContext(inherited), context: parent }
   const kind = options.kind ?? SpanKind.INTERNAL
   // A new trace that the sampler does not record: no SDK span either (new-traces.ts).
@@ -321,7 +331,7 @@ export function isUntraced(span: Span): boolean {
  */
 export function traceparentOf(span: Span): string | undefined {
   const ctx = span.spanContext()
-  if (!valid(ctx)) return undefined
+  if (!live(ctx)) return undefined
   return `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`
 }
 
