@@ -71,6 +71,12 @@ function convertStrings(schema: TSchema, data: unknown): unknown {
   return out
 }
 
+/** Whether a flat object of this schema may hold a string to convert: most path parameters are all strings. */
+function declaresNonStrings(schema: TSchema): boolean {
+  const properties = (schema as { properties?: Record<string, { type?: string }> }).properties
+  return !properties || Object.values(properties).some((p) => p.type !== 'string')
+}
+
 /**
  * U+0000 anywhere in a string (a value, or a key of a free-form object): PostgreSQL cannot store
  * it in text or jsonb, so without this check it would reach the database and fail there as a 500
@@ -125,8 +131,11 @@ function mayHaveDefaults(schema: TSchema): boolean {
 
 export function validator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
   const v = compiled(schema)
-  const { code = 'validation_failed', coerce = false } = options
+  const { code = 'validation_failed' } = options
   const defaults = mayHaveDefaults(schema)
+  // Converting copies the object, which is then also what defaults are written into (never the
+  // caller's, process.env for one): skipped only where there is nothing to convert nor default.
+  const coerce = (options.coerce ?? false) && (defaults || declaresNonStrings(schema))
   return {
     check: (value): value is Static<S> => v.Check(value),
     parse(value) {

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createCacheStore } from './cache.ts'
+import { knownJson } from './serialized.ts'
 
 /** A load that counts its calls and answers `value()` at the time it is called. */
 function loader<T>(value: () => T): { load: () => Promise<T>; calls: () => number } {
@@ -119,4 +120,20 @@ test('entries expire after ttlMs even without any invalidation', async () => {
   await new Promise((resolve) => setTimeout(resolve, 60))
   await cache.get('k', load)
   assert.equal(calls(), 2)
+})
+
+test('a cached value carries the JSON the cache made of it, and only while it is the cached value', async () => {
+  const cache = createCacheStore().forService('shop')
+  let price = 10
+  const load = async () => ({ id: 'p1', price })
+  const first = await cache.get('product:p1', load)
+  assert.equal(knownJson(first), '{"id":"p1","price":10}')
+  assert.equal(await cache.get('product:p1', load), first, 'a hit is the same object, JSON and all')
+  price = 12
+  cache.invalidate(['product:p1'])
+  const second = await cache.get('product:p1', load)
+  assert.equal(knownJson(second), '{"id":"p1","price":12}', 'a reload has its own JSON')
+  assert.equal(knownJson({ id: 'p1', price: 12 }), undefined, 'an equal object the cache does not hold has none')
+  const off = createCacheStore({ maxEntries: 0 }).forService('shop')
+  assert.equal(knownJson(await off.get('product:p1', load)), undefined, 'nor has a value read with the cache off')
 })

@@ -5,6 +5,7 @@
 // every other process when the broadcast (Redis pub/sub) reaches it. See docs/cache.md.
 import { LRUCache } from 'lru-cache'
 import { cacheHits, cacheMisses } from '../telemetry/metrics.ts'
+import { rememberJson } from './serialized.ts'
 
 export interface CacheOptions {
   /** How long an entry may be served at most: the staleness bound for replicas that miss a broadcast. */
@@ -49,6 +50,8 @@ export interface CacheStore {
 
 interface Entry {
   readonly value: unknown
+  /** The value's JSON, which its size is counted by, kept for the answer (serialized.ts). */
+  readonly json: string | undefined
   readonly tag: string
   readonly born: number
 }
@@ -77,7 +80,11 @@ export function createCacheStore(options: CacheOptions = {}): CacheStore {
           max: maxEntries,
           maxSize: maxBytes,
           ttl: ttlMs,
-          sizeCalculation: (entry) => Math.max(JSON.stringify(entry.value)?.length ?? 1, 1),
+          // lru-cache reads the clock once per this many ms (and sets a timer to forget it): at the
+          // default of 1 ms a busy cache set a timer every millisecond. Entries may live this much
+          // past their TTL.
+          ttlResolution: Math.min(10, ttlMs),
+          sizeCalculation: (entry) => Math.max(entry.json?.length ?? 1, 1),
         })
       : undefined
   const loading = new Map<string, { born: number; tag: string; value: Promise<unknown> }>()
@@ -91,29 +98,37 @@ export function createCacheStore(options: CacheOptions = {}): CacheStore {
     const hits = cacheHits.labels(service)
     const misses = cacheMisses.labels(service)
     const scoped = (tag: string): string => `${service}\u0000${tag}`
+    const miss = async <T>(id: string, tag: string, load: () => Promise<T>): Promise<T> => {
+      misses.inc()
+      const running = loading.get(id)
+      if (running && fresh(running.born, running.tag)) return running.value as Promise<T>
+      const born = clock
+      const value = load()
+      const flight = { born, tag, value }
+      loading.set(id, flight)
+      try {
+        const loaded = await value
+        if (fresh(born, tag)) {
+          const json = JSON.stringify(loaded) as string | undefined
+          entries!.set(id, { value: loaded, json, tag, born })
+          if (json !== undefined) rememberJson(loaded, json)
+        }
+        return loaded
+      } finally {
+        if (loading.get(id) === flight) loading.delete(id)
+      }
+    }
     return {
-      async get<T>(key: string, load: () => Promise<T>, { tag = key } = {}) {
+      // Not async: a hit, the common case, answers with one settled promise and no other.
+      get<T>(key: string, load: () => Promise<T>, { tag = key } = {}) {
         if (!entries) return load()
         const id = `${scoped(tag)}\u0000${key}`
         const entry = entries.get(id)
         if (entry && fresh(entry.born, entry.tag)) {
           hits.inc()
-          return entry.value as T
+          return Promise.resolve(entry.value as T)
         }
-        misses.inc()
-        const running = loading.get(id)
-        if (running && fresh(running.born, running.tag)) return running.value as Promise<T>
-        const born = clock
-        const value = load()
-        const flight = { born, tag: scoped(tag), value }
-        loading.set(id, flight)
-        try {
-          const loaded = await value
-          if (fresh(born, flight.tag)) entries.set(id, { value: loaded, tag: flight.tag, born })
-          return loaded
-        } finally {
-          if (loading.get(id) === flight) loading.delete(id)
-        }
+        return miss(id, scoped(tag), load)
       },
       invalidate(tags) {
         if (tags.length === 0) return

@@ -9,17 +9,7 @@ import type { Engine, Database } from '../db/database.ts'
 import type { Bus, Route } from '../events/bus.ts'
 import { startRelay } from '../events/relay.ts'
 import type { Worker } from '../worker.ts'
-import type {
-  AnyService,
-  ServiceContext,
-  CallContext,
-  RouteContext,
-  ServiceDb,
-  ServiceTx,
-  Client,
-  CallOptions,
-  RouteInput,
-} from '../service.ts'
+import type { AnyService, ServiceContext, ServiceDb, ServiceTx, Client, CallOptions, RouteInput } from '../service.ts'
 import { migrate, type MigrationSource } from '../db/migrations.ts'
 import { loadConfig } from '../config.ts'
 import { MosaicError } from '../errors.ts'
@@ -29,10 +19,10 @@ import { withSpan, inService, SpanKind } from '../telemetry/tracing.ts'
 import { tracedSql } from '../telemetry/sql.ts'
 import { publishSpan, processSpans } from '../telemetry/messaging.ts'
 import { callDuration, trackOutbox, trackDeadLetters, messagingSystem } from '../telemetry/metrics.ts'
-import { withinDeadline, lazySignal } from './deadline.ts'
+import { withinDeadline } from './deadline.ts'
+import { callContexts, type RouteRequest } from './call-context.ts'
 import type { Transport } from './transport.ts'
 import type { Authorizer } from '../authz.ts'
-import type { Caller } from '../identity.ts'
 import type { Cache, CacheStore } from '../cache/cache.ts'
 
 export interface Platform {
@@ -52,13 +42,6 @@ export interface Platform {
   readonly callTimeoutMs: number
   readonly authorizer: Authorizer
   readonly cache: CacheStore
-}
-
-/** What the HTTP layer knows about a request besides its input. */
-export interface RouteRequest extends Caller {
-  setHeader(name: string, value: string): void
-  /** Absent for callers that are not HTTP (tests driving a handler): the route's own status stands. */
-  setStatus?(status: number): void
 }
 
 export interface ServiceInstance {
@@ -228,9 +211,8 @@ export async function startService(definition: AnyService, platform: Platform): 
   const cache = platform.cache.forService(name)
   const db = serviceDb(raw, name, contract, system, () => relay?.notify(), cache)
 
-  // `state` is set once `start` returns; a call's context copies it then, so handlers registered
-  // before it (subscriptions) see it too. A plain property, not a getter: V8 copies an object
-  // without accessors on its fast path, and every call and request copies this one.
+  // `state` is set once `start` returns; a call's context reads it through its prototype, so
+  // handlers registered before it (subscriptions) see it too.
   const context: { -readonly [K in keyof ServiceContext]: ServiceContext[K] } = {
     name,
     db,
@@ -241,18 +223,8 @@ export async function startService(definition: AnyService, platform: Platform): 
     cache,
     state: undefined,
   }
-  const callContext = <X extends object>(deadline: number, extra?: X): CallContext & X => {
-    const signal = lazySignal(deadline)
-    return {
-      ...context,
-      ...(extra as X),
-      deadline,
-      get signal() {
-        return signal()
-      },
-      client: (c) => makeClient(c, platform, name, deadline),
-    }
-  }
+  const contexts = callContexts(context, (c, deadline) => makeClient(c, platform, name, deadline))
+  const callContext = contexts.call
 
   const count = (table: string) => async (): Promise<number> =>
     Number((await raw.query<{ n: bigint }>(`select count(*) as n from ${table}`))[0]!.n)
@@ -319,7 +291,7 @@ export async function startService(definition: AnyService, platform: Platform): 
       return withinDeadline(deadline, () => handler(valid as never, callContext(deadline) as never))
     },
     handle(route, input, deadline, request) {
-      const ctx: RouteContext = callContext(deadline, { setStatus: () => {}, ...request })
+      const ctx = contexts.route(deadline, request)
       return withinDeadline(deadline, () => implementation.routes[route]!(input as never, ctx as never))
     },
     async stop() {

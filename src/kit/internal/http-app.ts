@@ -24,7 +24,7 @@ import {
   untraced,
   UNTRACED_HEADER,
   UNTRACED_TOKEN,
-  traceHeaders,
+  traceparentOf,
   failed,
   SpanKind,
   SpanStatusCode,
@@ -226,24 +226,34 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // schema; without a parser for it, any body that is not JSON is a 415, as for other types.
   app.removeContentTypeParser('text/plain')
 
+  // Probes are not traced: they would bury the requests worth looking at. Decided once per route.
+  const tracedRoutes = new Map<string, boolean>()
+  const traced = (route: string): boolean => {
+    let yes = tracedRoutes.get(route)
+    if (yes === undefined)
+      tracedRoutes.set(
+        route,
+        (yes = !route.startsWith('/health/') && !untracedRoutes.some((prefix) => route.startsWith(prefix))),
+      )
+    return yes
+  }
   app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    // Probes are not traced: they would bury the requests worth looking at.
     const { span, context } =
-      route.startsWith('/health/') ||
-      untracedRoutes.some((prefix) => route.startsWith(prefix)) ||
-      request.headers[UNTRACED_HEADER] === UNTRACED_TOKEN
+      !traced(route) || request.headers[UNTRACED_HEADER] === UNTRACED_TOKEN
         ? untraced()
         : startSpan(`${request.method} ${route}`, {
             kind: SpanKind.SERVER,
             service: name,
             parent: trustIncomingTrace ? contextFrom(request.headers) : rootContext(),
             ...(trustIncomingTrace ? {} : { links: linkFrom(request.headers) }),
-            attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url },
           })
+    // Set on a span that records them only: most requests' spans under load are not recorded.
+    if (span.isRecording())
+      span.setAttributes({ 'http.request.method': request.method, 'http.route': route, 'url.path': request.url })
     request.trace = { span, context, started: performance.now() }
     // The caller can find its trace: W3C Trace Context Level 2's response header.
-    const { traceparent } = traceHeaders(context)
+    const traceparent = traceparentOf(span)
     if (traceparent) reply.header('traceresponse', traceparent)
     request.caller = { clientIp: request.ip }
     // Requests that arrive on an open connection after draining began are turned away (health

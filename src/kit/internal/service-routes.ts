@@ -1,12 +1,18 @@
 // Mounts a service instance on a Fastify app: its public routes from the contract, and (on a
 // service's own server) its actions endpoint for calls from other processes.
 import { Readable } from 'node:stream'
-import type { FastifyInstance, FastifyPluginAsync, RouteOptions as RouteOptionsOf } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, RouteOptions as RouteOptionsOf } from 'fastify'
 import type { ServiceInstance } from './host.ts'
+import type { RouteRequest } from './call-context.ts'
+import type { Caller, Identity } from '../identity.ts'
 import type { RouteInput } from '../service.ts'
-import { runInContext, currentService, withSpan, SpanKind } from '../telemetry/tracing.ts'
+import { runInContext, serveAs } from '../telemetry/tracing.ts'
+import { knownJson } from '../cache/serialized.ts'
 import { ACTIONS_PATH, TIMEOUT_HEADER, actionSpan } from './transport.ts'
 import { EDGE_HEADER, CALLER_HEADER, type Credentials } from './credentials.ts'
+
+/** What Fastify names a JSON answer it serialises itself. */
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 export interface RouteOptions {
   /** Time a public request may take (REQUEST_TIMEOUT_MS); longer → 504. */
@@ -17,6 +23,10 @@ export interface RouteOptions {
 export function serviceRoutes(instance: ServiceInstance, options: RouteOptions): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     for (const [key, spec] of Object.entries(instance.contract.routes)) {
+      // On the service's own server the request's span is already the service's; behind the
+      // embedded gateway the gateway's is, and the service gets a server span of its own inside
+      // it (named for the route), as it would have behind a proxy.
+      const name = `${spec.method} ${spec.path}`
       const route: RouteOptionsOf = {
         method: spec.method,
         url: spec.path,
@@ -28,31 +38,29 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
           }).filter(([, v]) => v),
         ),
         handler: (request, reply) =>
-          runInContext(request.trace.context, () =>
-            asService(instance.name, `${spec.method} ${spec.path}`, async () => {
-              request.handledBy = instance.name
-              const input = {
-                params: request.params,
-                query: request.query,
-                body: request.body,
-                headers: request.headers,
-              } as RouteInput<never>
-              let status: number | undefined
-              const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, {
-                ...request.caller,
-                setHeader: (name, value) => void reply.header(name, value),
-                setStatus: (code) => {
-                  status = code
-                },
-              })
-              const code = status ?? spec.status ?? 200
-              reply.code(code)
+          serveAs(request.trace.context, instance.name, name, async () => {
+            request.handledBy = instance.name
+            const input = {
+              params: request.params,
+              query: request.query,
+              body: request.body,
+              headers: request.headers,
+            } as RouteInput<never>
+            const answer = new Answer(request.caller, reply)
+            const result = await instance.handle(key, input, Date.now() + options.requestTimeoutMs, answer)
+            const code = answer.status ?? spec.status ?? 200
+            reply.code(code)
+            if (code !== 204 && code !== 304) {
+              // A value from the read cache goes out as the JSON the cache already made of it
+              // (unless the handler chose another type, which Fastify's serialiser would honour).
+              const json = knownJson(result)
+              if (json !== undefined && !reply.hasHeader('content-type')) return reply.type(JSON_TYPE).send(json)
               // Fastify sends strings, Buffers and Readables as they are, and anything else as JSON.
-              if (code !== 204 && code !== 304) return reply.send(result)
-              if (result instanceof Readable) result.destroy() // a body was opened but is not to be sent
-              return reply.send()
-            }),
-          ),
+              return reply.send(result)
+            }
+            if (result instanceof Readable) result.destroy() // a body was opened but is not to be sent
+            return reply.send()
+          }),
       }
       if (!spec.stream) {
         app.route(route)
@@ -72,13 +80,23 @@ export function serviceRoutes(instance: ServiceInstance, options: RouteOptions):
   }
 }
 
-/**
- * Runs a route's handler as `service`. On the service's own server the request's span is already
- * the service's; behind the embedded gateway the gateway's span is, and the service gets a server
- * span of its own inside it, as it would have behind a proxy.
- */
-function asService<T>(service: string, name: string, fn: () => Promise<T>): Promise<T> {
-  return currentService() === service ? fn() : withSpan(name, { kind: SpanKind.SERVER, service }, fn)
+/** A request as its handler's context sees it: who is calling, and the answer's headers and status. */
+class Answer implements RouteRequest {
+  readonly identity: Identity | undefined
+  readonly clientIp: string
+  status: number | undefined
+  readonly #reply: FastifyReply
+  constructor(caller: Caller, reply: FastifyReply) {
+    this.identity = caller.identity
+    this.clientIp = caller.clientIp
+    this.#reply = reply
+  }
+  setHeader(name: string, value: string): void {
+    this.#reply.header(name, value)
+  }
+  setStatus(status: number): void {
+    this.status = status
+  }
 }
 
 const INTERNAL_PREFIX = '/_mosaic/'

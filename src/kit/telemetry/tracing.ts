@@ -18,6 +18,8 @@ import {
   trace,
   createContextKey,
   INVALID_SPAN_CONTEXT,
+  INVALID_TRACEID,
+  INVALID_SPANID,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
@@ -38,12 +40,13 @@ import {
   type SpanProcessor,
   type Sampler,
 } from '@opentelemetry/sdk-trace-node'
-import { suppressTracing } from '@opentelemetry/core'
+import { suppressTracing, isTracingSuppressed } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
 import { recentTracesProcessor, type RecentTraces, type SpanRecord } from './recent-traces.ts'
 import { recentSampler } from './recent-sampler.ts'
+import { decider, type Decider } from './new-traces.ts'
 
 export { SpanKind, SpanStatusCode, type Span, type Context }
 
@@ -52,6 +55,8 @@ interface Tracing {
   /** The process's own name (`gateway`, or the service served alone): its spans are the main provider's (OTEL_SERVICE_NAME renames it). */
   readonly processName: string
   readonly sampler: Sampler
+  /** Makes a new trace's first span itself when the sampler would not record it (new-traces.ts). */
+  readonly decider: Decider
   readonly processors: SpanProcessor[]
   /** One provider per service, made on its first span; only when exporting (else one shared no-op). */
   readonly services: Map<string, Tracer>
@@ -73,12 +78,15 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
     const exporting = Boolean(endpoint) && env.OTEL_SDK_DISABLED !== 'true'
     const kept = env.OTEL_SDK_DISABLED === 'true' ? 0 : Number(env.RECENT_TRACES ?? DEFAULT_RECENT_TRACES)
     const recent = kept > 0 ? recentTracesProcessor(kept) : undefined
-    const sampler = recent
-      ? recentSampler({
-          perSecond: Number(env.RECENT_TRACES_PER_SECOND ?? DEFAULT_RECENT_TRACES_PER_SECOND),
-          exporting,
-        })
-      : new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() })
+    const decides = decider(
+      recent
+        ? recentSampler({
+            perSecond: Number(env.RECENT_TRACES_PER_SECOND ?? DEFAULT_RECENT_TRACES_PER_SECOND),
+            exporting,
+          })
+        : new ParentBasedSampler({ root: exporting ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
+    )
+    const { sampler } = decides
     // The URL from `env` (which may not be process.env); the exporter reads its other settings itself.
     const processors: SpanProcessor[] = exporting
       ? [new BatchSpanProcessor(new (otlpExporter())({ url: endpoint || undefined }))]
@@ -90,7 +98,15 @@ export function initTracing(processName: string, env: NodeJS.ProcessEnv = proces
       spanProcessors: processors,
     })
     provider.register()
-    tracing = { provider, processName, sampler, processors, services: new Map(), ...(recent ? { recent } : {}) }
+    tracing = {
+      provider,
+      processName,
+      sampler,
+      decider: decides,
+      processors,
+      services: new Map(),
+      ...(recent ? { recent } : {}),
+    }
   }
   users++
   const { provider } = tracing
@@ -175,21 +191,45 @@ export interface SpanOptions {
 
 const valid = (ctx: SpanContext | undefined): ctx is SpanContext => ctx !== undefined && trace.isSpanContextValid(ctx)
 
+/**
+ * `valid` for a span context already in a context here: its ids were checked where they came in
+ * (the propagator checks a `traceparent`) or made well-formed here, so only the all-zero invalid
+ * ones remain to rule out, without the API's two regular expressions (for every span, every request).
+ */
+const live = (ctx: SpanContext | undefined): ctx is SpanContext =>
+  ctx !== undefined && ctx.traceId !== INVALID_TRACEID && ctx.spanId !== INVALID_SPANID
+
+/**
+ * The last context `inServiceOf` made, from what: a server's requests all start from the same
+ * context in the same service, and setting a value copies the context's whole map.
+ */
+let madeInService: { readonly base: Context; readonly service: string; readonly made: Context } | undefined
+
+function inServiceOf(base: Context, service: string): Context {
+  if (madeInService?.base !== base || madeInService.service !== service)
+    madeInService = { base, service, made: base.setValue(SERVICE, service) }
+  return madeInService.made
+}
+
 function begin(name: string, options: SpanOptions): { span: Span; context: Context } {
   const base = options.parent ?? context.active()
   const service = options.service ?? (base.getValue(SERVICE) as string | undefined)
-  const parent = service ? base.setValue(SERVICE, service) : base
+  const parent = service ? inServiceOf(base, service) : base
   // Under a local parent that is not sampled the sampler records nothing (ParentBasedSampler), so
   // the parent's own context stands in: no ids, sampler call nor span object per operation of a
   // request the console and the exporter both pass over (most of them under load).
   const inherited = trace.getSpanContext(parent)
-  if (inherited && !inherited.isRemote && (inherited.traceFlags & TraceFlags.SAMPLED) === 0 && valid(inherited))
+  if (inherited && !inherited.isRemote && (inherited.traceFlags & TraceFlags.SAMPLED) === 0 && live(inherited))
     return { span: trace.wrapSpanContext(inherited), context: parent }
-  const span = tracerOf(service).startSpan(
-    name,
-    { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links },
-    parent,
-  )
+  const kind = options.kind ?? SpanKind.INTERNAL
+  // A new trace that the sampler does not record: no SDK span either (new-traces.ts).
+  const unrecorded =
+    inherited === undefined && tracing && !isTracingSuppressed(parent)
+      ? tracing.decider.unrecordedRoot(parent, name, kind, options.attributes, options.links)
+      : undefined
+  const span =
+    unrecorded ??
+    tracerOf(service).startSpan(name, { kind, attributes: options.attributes, links: options.links }, parent)
   return { span, context: trace.setSpan(parent, span) }
 }
 
@@ -213,6 +253,17 @@ export function withSpan<T>(name: string, options: SpanOptions, fn: (span: Span)
 export function failed(span: Span, error: unknown): void {
   span.recordException(error as Error)
   span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message })
+}
+
+/**
+ * Runs `fn` in `ctx` as the code of `service`, as a server would: under a server span of its own
+ * (`name`) unless `ctx` is already the service's, as on the service's own server. One context
+ * switch either way: the embedded gateway's in-process routes enter the request's context and the
+ * service's span at once (two switches were some 2 % of a cached read).
+ */
+export function serveAs<T>(ctx: Context, service: string, name: string, fn: () => Promise<T>): Promise<T> {
+  if (ctx.getValue(SERVICE) === service) return context.with(ctx, fn)
+  return withSpan(name, { kind: SpanKind.SERVER, service, parent: ctx }, fn)
 }
 
 /** Starts a span that the caller ends (for HTTP requests, whose end is an event, not a return). */
@@ -248,6 +299,8 @@ export function contextFrom(headers: Record<string, string | string[] | undefine
 
 /** A link to the span context in `headers` (`traceparent`), if it holds a valid one. */
 export function linkFrom(headers: Record<string, string | string[] | undefined>): Link[] {
+  // Most requests carry none: no extraction (a context and the composite propagator's walk) for them.
+  if (headers.traceparent === undefined) return []
   const linked = trace.getSpanContext(propagation.extract(context.active(), headers))
   return valid(linked) ? [{ context: linked }] : []
 }
@@ -271,9 +324,25 @@ export function isUntraced(span: Span): boolean {
   return !trace.isSpanContextValid(span.spanContext())
 }
 
+/**
+ * W3C Trace Context's `traceparent` of `span` (Level 2's `traceresponse` carries the same), or
+ * undefined for an untraced one. Written out rather than through the propagation API, which
+ * allocates a carrier and walks the composite propagator (baggage too) for every response.
+ */
+export function traceparentOf(span: Span): string | undefined {
+  const ctx = span.spanContext()
+  if (!live(ctx)) return undefined
+  return `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`
+}
+
+/** The last context rootContext was asked from, and its answer: a server's requests all start from the same one. */
+let rootOf: { readonly active: Context; readonly root: Context } | undefined
+
 /** A context with no span: what a span started in it is the root of a new trace. */
 export function rootContext(): Context {
-  return trace.deleteSpan(context.active())
+  const active = context.active()
+  if (rootOf?.active !== active) rootOf = { active, root: trace.deleteSpan(active) }
+  return rootOf.root
 }
 
 export function runInContext<T>(ctx: Context, fn: () => T): T {
