@@ -20,8 +20,10 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 /**
  * Left out of the bundle, loaded from node_modules as before: packages that find files beside their
  * own code (PGlite its WebAssembly and data; Cedar its WebAssembly; sharp and argon2 their native
- * addons; pino its transports' worker threads), and those a start never loads (imported on first
- * use, or only with PostgreSQL, NATS or Redis configured): bundled, they would only be parsed.
+ * addons; pino its transports' worker threads), and those the sources import on first use only
+ * (`await import('qrcode')`): bundled, they would only be parsed. A package imported at the top of
+ * a module that is itself imported on first use (ioredis, NATS, postgres) is bundled instead: left
+ * out, it would become an import at the top of the bundle, loaded by every start.
  */
 const EXTERNAL = [
   '@electric-sql/pglite',
@@ -34,9 +36,6 @@ const EXTERNAL = [
   'qrcode',
   'nodemailer',
   'file-type',
-  'postgres',
-  'ioredis',
-  '@nats-io/*',
 ]
 
 /**
