@@ -1,10 +1,9 @@
 // Makes the bundle `mosaic` runs from (src/runtime/start-bundle.ts says when and why): the CLI's
 // sources and the dependencies a start loads, in one ES module, with esbuild. `npm install` calls
 // this (prepare-start.ts); run it alone with `node scripts/start-bundle.ts`.
-import { rename, rm, writeFile } from 'node:fs/promises'
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { readFile } from 'node:fs/promises'
 import type { Plugin } from 'esbuild'
 import {
   bundlePath,
