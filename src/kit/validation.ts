@@ -129,16 +129,26 @@ function mayHaveDefaults(schema: TSchema): boolean {
   }
 }
 
+/**
+ * Compiled on first use, not when made: a start makes one for every action, route and reply of every
+ * service, and compiling them all was a tenth of its CPU (docs/benchmarks.md, 2026-11-29 night),
+ * for schemas many of which a process never sees a value of.
+ */
 export function validator<S extends TSchema>(schema: S, options: ValidatorOptions = {}): Validator<Static<S>> {
-  const v = compiled(schema)
   const { code = 'validation_failed' } = options
-  const defaults = mayHaveDefaults(schema)
-  // Converting copies the object, which is then also what defaults are written into (never the
-  // caller's, process.env for one): skipped only where there is nothing to convert nor default.
-  const coerce = (options.coerce ?? false) && (defaults || declaresNonStrings(schema))
+  let made: { v: ReturnType<typeof Compile>; defaults: boolean; coerce: boolean } | undefined
+  const use = () => {
+    if (made) return made
+    const defaults = mayHaveDefaults(schema)
+    // Converting copies the object, which is then also what defaults are written into (never the
+    // caller's, process.env for one): skipped only where there is nothing to convert nor default.
+    const coerce = (options.coerce ?? false) && (defaults || declaresNonStrings(schema))
+    return (made = { v: compiled(schema), defaults, coerce })
+  }
   return {
-    check: (value): value is Static<S> => v.Check(value),
+    check: (value): value is Static<S> => use().v.Check(value),
     parse(value) {
+      const { v, defaults, coerce } = use()
       const converted = coerce ? convertStrings(schema, value) : value
       const candidate = defaults ? v.Default(converted) : converted
       if (!v.Check(candidate)) throw new MosaicError(code, { issues: issuesOf(schema, candidate) })
