@@ -6,6 +6,7 @@ import { PGlite, types } from '@electric-sql/pglite'
 import { copyTemplate, writeTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident, roleOf } from './database.ts'
+import { pgliteStatements, type PgliteStatements } from './pglite-statements.ts'
 import { countStatements, type StatementCounter } from './statements.ts'
 
 /**
@@ -23,16 +24,12 @@ const WASM_TIERING_BUDGET = 130_000_000
 if (!process.execArgv.some((flag) => flag.startsWith('--wasm-tiering-budget')))
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`)
 
-interface PgliteSql {
-  query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>
-  exec(text: string): Promise<unknown>
-}
-
-function sqlOf(on: PgliteSql, count: StatementCounter): Sql {
+/** Statements of `schema`'s session; `synced` outside a transaction (see PgliteStatements.query). */
+function sqlOf(on: PgliteStatements, schema: string, count: StatementCounter, synced: boolean): Sql {
   return {
-    query: async (text, params) => {
+    query: (text, params) => {
       count.statement()
-      return (await on.query(text, params ? [...params] : undefined)).rows as never
+      return on.query(schema, text, params, synced)
     },
     exec: async (script) => {
       count.statement()
@@ -78,6 +75,7 @@ export async function openPglite(dataDir?: string, template?: () => Promise<stri
     // keeps 16 MB of its own.
     startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'],
   })
+  const statements = pgliteStatements(pg)
   // The schema whose role and search_path the session has now; `admin` once reset.
   let current: string | undefined
   // Units of work waiting their turn, and whether one is running.
@@ -108,7 +106,7 @@ export async function openPglite(dataDir?: string, template?: () => Promise<stri
     let result: T
     try {
       current = schema
-      result = await fn(sqlOf(pg as unknown as PgliteSql, count))
+      result = await fn(sqlOf(statements, schema, count, false))
     } catch (error) {
       current = undefined
       await pg.exec('rollback')
@@ -156,7 +154,7 @@ export async function openPglite(dataDir?: string, template?: () => Promise<stri
       }
       // Session-level SETs outlive a failed statement. A unit of work that changed them itself
       // (nothing here does) would leave `current` wrong.
-      return fn(sqlOf(pg as unknown as PgliteSql, count))
+      return fn(sqlOf(statements, schema, count, true))
     }
   }
 
