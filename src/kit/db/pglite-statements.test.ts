@@ -132,7 +132,12 @@ test('a statement prepared in a transaction rolled back still runs; statements o
   const answers = await Promise.all(
     Array.from({ length: 20 }, (_, i) =>
       i % 2 === 0
-        ? statements.query('public', 'insert into every_type (id, t) values ($1, $2) returning id', [i + 10, `n${i}`], false)
+        ? statements.query(
+            'public',
+            'insert into every_type (id, t) values ($1, $2) returning id',
+            [i + 10, `n${i}`],
+            false,
+          )
         : statements.query('public', 'select $1::int as i', [i], false),
     ),
   )
@@ -175,4 +180,36 @@ test('a closed database refuses statements as PGlite does', async (t) => {
   const { pg, statements } = await database(t)
   await pg.close()
   await assert.rejects(statements.query('public', 'select 1', [], true), /PGlite is closed/)
+})
+
+test('a table changed behind its back: the statement fails once with PostgreSQL’s error, then is prepared again', async (t) => {
+  const { pg, statements } = await database(t)
+  await pg.exec(`create table shape (a int); insert into shape values (1)`)
+  assert.deepEqual(await statements.query('public', 'select * from shape', [], true), [{ a: 1 }])
+  await pg.exec(`alter table shape add column b int default 2`) // not through `statements`
+  await assert.rejects(statements.query('public', 'select * from shape', [], true), {
+    code: '0A000',
+    message: /cached plan must not change result type/,
+  })
+  assert.deepEqual(await statements.query('public', 'select * from shape', [], true), [{ a: 1, b: 2 }])
+})
+
+test('commands run in one call and say how they ended: COMMIT of a failed transaction is ROLLBACK; a failed one stops the rest', async (t) => {
+  const { pg, statements, prepared } = await database(t)
+  assert.deepEqual(await statements.commands(['set search_path to public', 'begin'], false), ['SET', 'BEGIN'])
+  await statements.query('public', 'insert into every_type (id) values ($1)', [1], false)
+  assert.deepEqual(await statements.commands(['commit'], true), ['COMMIT'])
+
+  await statements.commands(['begin'], false)
+  await assert.rejects(statements.query('public', 'insert into every_type (id) values ($1)', [1], false), {
+    code: '23505',
+  })
+  assert.deepEqual(await statements.commands(['commit'], true), ['ROLLBACK'])
+
+  await assert.rejects(statements.commands(['set role nobody_at_all', 'begin'], false), /nobody_at_all/)
+  assert.equal(pg.isInTransaction(), false, 'BEGIN after the failed SET did not run')
+  await statements.commands(['begin', 'commit'], true) // closes the failed SET's statement
+  const before = await prepared()
+  for (let i = 0; i < 3; i++) await statements.commands(['begin', 'commit'], true)
+  assert.equal(await prepared(), before, 'each command prepared once')
 })

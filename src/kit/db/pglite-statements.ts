@@ -19,6 +19,8 @@ import type { Row } from './database.ts'
 /** Statements kept prepared per engine; the least recently used is closed beyond it. */
 const MAX_PREPARED = 500
 
+const sync = protocol.serialize.sync()
+
 interface Prepared {
   readonly name: string
   /** The parameter types PostgreSQL inferred: values are serialised for them, as `query` does. */
@@ -34,12 +36,24 @@ export interface PgliteStatements {
    * file system is synced after it, as after `query`.
    */
   query<T = Row>(scope: string, text: string, params: readonly unknown[] | undefined, synced: boolean): Promise<T[]>
+  /**
+   * Runs statements without parameters or rows (SET, BEGIN, COMMIT) in one call, and returns their
+   * command tags (COMMIT's is ROLLBACK when the transaction had failed). The first that fails stops
+   * the rest, and its error is thrown; outside a transaction they commit or roll back together.
+   */
+  commands(texts: readonly string[], synced: boolean): Promise<string[]>
   /** A script of several statements (simple protocol), as PGlite's `exec`; it may change tables. */
-  exec(script: string): Promise<{ command?: string }[]>
+  exec(script: string): Promise<void>
 }
 
-/** The commands whose statements change no table, role or setting: others make prepared ones stale. */
-const PLANNABLE = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE'])
+/**
+ * Commands that change no table (nor any prepared statement's columns); after any other, such as
+ * CREATE or ALTER, statements are prepared again.
+ */
+const SHAPE_KEEPING = new Set([
+  ...['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE'],
+  ...['SET', 'RESET', 'SHOW', 'BEGIN', 'START', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'RELEASE'],
+])
 
 export function pgliteStatements(pg: PGlite): PgliteStatements {
   let named = 0
@@ -51,10 +65,10 @@ export function pgliteStatements(pg: PGlite): PgliteStatements {
   })
 
   /**
-   * A prepared statement reads its tables' columns as they were when it was prepared; PostgreSQL
-   * refuses to run it once its result's shape changed ("cached plan must not change result type").
-   * Tables change in scripts (migrations) and in statements other than SELECT/INSERT/UPDATE/DELETE,
-   * so after one every statement is prepared again.
+   * A prepared statement keeps the columns its tables had when it was prepared; PostgreSQL refuses
+   * to run it once its result's shape changed ("cached plan must not change result type"). Tables
+   * change in scripts (migrations) and in statements such as ALTER, so after one every statement is
+   * prepared again.
    */
   const forgetAll = (): void => prepared.clear()
 
@@ -66,6 +80,8 @@ export function pgliteStatements(pg: PGlite): PgliteStatements {
     return messages
   }
 
+  // PGlite's `query` holds this lock too: statements of one transaction may be sent concurrently,
+  // and each call's answer is gathered in PGlite's state until it returns.
   const send = (parts: Uint8Array[], synced: boolean): Promise<messages.BackendMessage[]> =>
     pg.execProtocolStream(Buffer.concat(parts), { syncToFs: synced })
 
@@ -82,70 +98,93 @@ export function pgliteStatements(pg: PGlite): PgliteStatements {
     description: answer.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription'),
   })
 
-  const execute = (statement: Prepared, params: readonly unknown[]): Uint8Array[] => [
-    protocol.serialize.bind({ statement: statement.name, values: serialise(statement.types, params) }),
+  const execute = (name: string, values: (string | null)[] = []): Uint8Array[] => [
+    protocol.serialize.bind({ statement: name, values }),
     protocol.serialize.execute(),
-    protocol.serialize.sync(),
   ]
 
-  const run = async <T>(
-    scope: string,
-    text: string,
-    params: readonly unknown[],
-    synced: boolean,
-  ): Promise<T[]> => {
-    const key = `${scope}:${text}`
-    let statement = prepared.get(key)
-    let answer: messages.BackendMessage[]
-    if (statement) answer = await send([...closes(), ...execute(statement, params)], synced)
-    else {
-      const name = `m${++named}`
-      const prepare = [
-        ...closes(),
-        protocol.serialize.parse({ name, text }),
-        protocol.serialize.describe({ type: 'S', name }),
-      ]
-      if (params.length === 0) {
-        // Nothing to serialise: prepared and run in the same call. Should the run fail, the
-        // statement is closed (its answer, and whether it was prepared, is not known then).
-        const both = await send([...prepare, ...execute({ name, types: [], description: undefined }, [])], synced).catch(
-          (error: unknown) => {
-            unused.push(name)
-            throw error
-          },
-        )
-        statement = { name, ...described(both) }
-        prepared.set(key, statement)
-        return rowsOf(both)
-      } else {
-        statement = { name, ...described(await send([...prepare, protocol.serialize.sync()], false)) }
-        prepared.set(key, statement)
-        answer = await send([...closes(), ...execute(statement, params)], synced)
-      }
-    }
-    return rowsOf(statement.description ? [statement.description, ...answer] : answer)
-  }
+  /** A statement prepared and run in the same call: if the call fails, whether it was prepared is not known. */
+  const closeIfFailed = <T>(call: Promise<T>, names: string[]): Promise<T> =>
+    names.length === 0
+      ? call
+      : call.catch((error: unknown) => {
+          unused.push(...names)
+          throw error
+        })
 
   const rowsOf = <T>(answer: messages.BackendMessage[]): T[] => {
     const [result] = parse.parseResults(answer, pg.parsers)
-    if (result?.command !== undefined && !PLANNABLE.has(result.command)) forgetAll()
+    if (result?.command !== undefined && !SHAPE_KEEPING.has(result.command)) forgetAll()
     return result!.rows as T[]
+  }
+
+  const run = async <T>(key: string, text: string, params: readonly unknown[], synced: boolean): Promise<T[]> => {
+    const statement = prepared.get(key)
+    if (statement) {
+      const answer = await send(
+        [...closes(), ...execute(statement.name, serialise(statement.types, params)), sync],
+        synced,
+      )
+      return rowsOf(statement.description ? [statement.description, ...answer] : answer)
+    }
+    const name = `m${++named}`
+    const prepare = [
+      ...closes(),
+      protocol.serialize.parse({ name, text }),
+      protocol.serialize.describe({ type: 'S', name }),
+    ]
+    if (params.length === 0) {
+      // Nothing to serialise: prepared and run in the same call.
+      const answer = await closeIfFailed(send([...prepare, ...execute(name), sync], synced), [name])
+      prepared.set(key, { name, ...described(answer) })
+      return rowsOf(answer)
+    }
+    // The values are serialised for the types PostgreSQL infers, which the statement's description says.
+    const fresh = { name, ...described(await send([...prepare, sync], false)) }
+    prepared.set(key, fresh)
+    return run(key, text, params, synced)
+  }
+
+  const runCommands = async (texts: readonly string[], synced: boolean): Promise<string[]> => {
+    const parts = closes()
+    const fresh: [string, Prepared][] = []
+    for (const text of texts) {
+      // Commands read no table: one prepared statement serves every schema.
+      const key = `:${text}`
+      let statement = prepared.get(key)
+      if (!statement) {
+        statement = { name: `m${++named}`, types: [], description: undefined }
+        parts.push(protocol.serialize.parse({ name: statement.name, text }))
+        fresh.push([key, statement])
+      }
+      parts.push(...execute(statement.name))
+    }
+    parts.push(sync)
+    const answer = await closeIfFailed(
+      send(parts, synced),
+      fresh.map(([, statement]) => statement.name),
+    )
+    for (const [key, statement] of fresh) prepared.set(key, statement)
+    return parse.parseResults(answer, pg.parsers).map((result) => result.command!)
   }
 
   return {
     query: async <T>(scope: string, text: string, params: readonly unknown[] = [], synced = true) => {
-      if (!pg.ready) await pg._checkReady() // throws as `query` would once PGlite is closing or closed
-      // One caller at a time, as in PGlite's `query`: statements of one transaction may be sent
-      // concurrently, and each call's answer is gathered in PGlite's state until it returns.
-      return pg
-        .runExclusive(() => run<T>(scope, text, params, synced))
-        .catch((error: unknown) => {
-          throw asQueryError(error, text, params)
-        })
+      if (!pg.ready) await pg._checkReady() // refused once PGlite is closing or closed, as by `query`
+      const key = `${scope}:${text}`
+      try {
+        return await pg.runExclusive(() => run<T>(key, text, params, synced))
+      } catch (error) {
+        throw asQueryError(error, text, params, () => prepared.delete(key))
+      }
+    },
+    commands: async (texts, synced) => {
+      if (!pg.ready) await pg._checkReady()
+      return pg.runExclusive(() => runCommands(texts, synced))
     },
     exec: async (script) => {
       try {
-        return await pg.exec(script)
+        await pg.exec(script)
       } finally {
         forgetAll()
       }
@@ -153,8 +192,13 @@ export function pgliteStatements(pg: PGlite): PgliteStatements {
   }
 }
 
-/** PostgreSQL's error as PGlite's `query` throws it: with the statement and its parameters. */
-function asQueryError(error: unknown, query: string, params: readonly unknown[]): unknown {
-  if (error instanceof messages.DatabaseError) Object.assign(error, { query, params, queryOptions: undefined })
-  return error
+/**
+ * PostgreSQL's error as PGlite's `query` throws it: with the statement and its parameters. A
+ * statement whose tables changed in a way not seen here (in a function, say) is prepared again the
+ * next time (`stale`).
+ */
+function asQueryError(error: unknown, query: string, params: readonly unknown[], stale: () => void): unknown {
+  if (!(error instanceof messages.DatabaseError)) return error
+  if (error.code === '0A000' && error.message.includes('cached plan')) stale()
+  return Object.assign(error, { query, params, queryOptions: undefined })
 }
