@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
@@ -6,6 +5,7 @@ import { PGlite, types } from '@electric-sql/pglite'
 import { copyTemplate, writeTemplate } from './pglite-template.ts'
 import type { Database, Engine, Sql } from './database.ts'
 import { ident, roleOf } from './database.ts'
+import { pgliteStatements, type PgliteStatements } from './pglite-statements.ts'
 import { countStatements, type StatementCounter } from './statements.ts'
 
 /**
@@ -23,16 +23,12 @@ const WASM_TIERING_BUDGET = 130_000_000
 if (!process.execArgv.some((flag) => flag.startsWith('--wasm-tiering-budget')))
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`)
 
-interface PgliteSql {
-  query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>
-  exec(text: string): Promise<unknown>
-}
-
-function sqlOf(on: PgliteSql, count: StatementCounter): Sql {
+/** Statements of `schema`'s session; `synced` outside a transaction (see PgliteStatements.query). */
+function sqlOf(on: PgliteStatements, schema: string, count: StatementCounter, synced: boolean): Sql {
   return {
-    query: async (text, params) => {
+    query: (text, params) => {
       count.statement()
-      return (await on.query(text, params ? [...params] : undefined)).rows as never
+      return on.query(schema, text, params, synced)
     },
     exec: async (script) => {
       count.statement()
@@ -48,10 +44,9 @@ function sqlOf(on: PgliteSql, count: StatementCounter): Sql {
  * single statement costs one statement, not a BEGIN/COMMIT around it (three trips into the
  * WebAssembly engine instead of one).
  *
- * PGlite's own locks guard one call each; "set the role, then run the statement" is two calls, so
- * units of work queue here, those of the session's current schema first (`next`). (`pg.runExclusive`
- * cannot be used for that: it holds the lock that `query` itself takes, and only the raw wire
- * protocol may run inside it.)
+ * Statements go to the engine in one call each, prepared once (pglite-statements.ts). PGlite's lock
+ * guards one call; "set the role, then run the statement" is two, and a transaction many, so units
+ * of work queue here, those of the session's current schema first (`next`).
  */
 /** Units of other schemas the current schema's may overtake in a row before the oldest runs. */
 const MAX_OVERTAKEN = 32
@@ -78,18 +73,19 @@ export async function openPglite(dataDir?: string, template?: () => Promise<stri
     // keeps 16 MB of its own.
     startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'],
   })
+  const statements = pgliteStatements(pg)
   // The schema whose role and search_path the session has now; `admin` once reset.
   let current: string | undefined
-  // Units of work waiting their turn, and whether one is running.
-  const queue: { schema: string | 'admin'; run: () => Promise<void> }[] = []
+  // Units of work waiting their turn, and whether one is running (or has been handed the turn).
+  const queue: { schema: string | 'admin'; resume: () => void }[] = []
   let busy = false
   // Units of other schemas that the current one's have overtaken in a row (bounded: see `next`).
   let overtaken = 0
 
-  const switchTo = (schema: string | 'admin'): string =>
+  const switchTo = (schema: string | 'admin'): string[] =>
     schema === 'admin'
-      ? 'reset role; reset search_path'
-      : `set role ${ident(roleOf(schema))}; set search_path to ${ident(schema)}`
+      ? ['reset role', 'reset search_path']
+      : [`set role ${ident(roleOf(schema))}`, `set search_path to ${ident(schema)}`]
 
   /**
    * A transaction's BEGIN carries the switch to its schema, if it needs one: one trip into the
@@ -104,59 +100,57 @@ export async function openPglite(dataDir?: string, template?: () => Promise<stri
       count.statement()
       current = undefined
     }
-    await pg.exec(switching ? `${switchTo(schema)}; begin` : 'begin')
+    await statements.commands(switching ? [...switchTo(schema), 'begin'] : ['begin'], false)
     let result: T
     try {
       current = schema
-      result = await fn(sqlOf(pg as unknown as PgliteSql, count))
+      result = await fn(sqlOf(statements, schema, count, false))
     } catch (error) {
       current = undefined
-      await pg.exec('rollback')
+      await statements.commands(['rollback'], true)
       throw error
     }
     // A statement that failed inside `fn`, its error caught there, leaves the transaction aborted:
     // COMMIT then rolls back, and the caller must not think it took effect.
-    const [outcome] = (await pg.exec('commit')) as { command?: string }[]
-    if (outcome?.command !== 'COMMIT') {
+    const [outcome] = await statements.commands(['commit'], true).catch((error: unknown) => {
+      current = undefined // a COMMIT that fails rolls back, and the SETs of its BEGIN with it
+      throw error
+    })
+    if (outcome !== 'COMMIT') {
       current = undefined
       throw new Error('the transaction was rolled back: a statement in it failed')
     }
     return result
   }
 
-  const inSchema = <T>(
+  const inSchema = async <T>(
     schema: string | 'admin',
     count: StatementCounter,
     fn: (on: Sql) => Promise<T>,
     isTransaction: boolean,
   ): Promise<T> => {
-    return new Promise<T>((resolve, reject) => {
-      queue.push({
-        schema,
-        // Run in the caller's context (its trace), not in that of the unit before it, which is
-        // where the queue happens to be drained from.
-        run: AsyncResource.bind(async () => {
-          try {
-            resolve(await unit())
-          } catch (error) {
-            reject(error as Error)
-          }
-        }),
-      })
-      if (!busy) void drain()
-    })
+    // Waits its turn here, in the caller's own async function, so that it runs in the caller's
+    // context (its trace), not in that of the unit before it, which hands the turn over.
+    if (busy) await new Promise<void>((resume) => queue.push({ schema, resume }))
+    busy = true
+    try {
+      return await unit()
+    } finally {
+      if (queue.length > 0) next().resume()
+      else busy = false
+    }
 
     async function unit(): Promise<T> {
       if (isTransaction) return transaction(schema, count, fn)
       if (current !== schema) {
         current = undefined // a SET that fails leaves the session's state unknown: set it again next time
         count.statement()
-        await pg.exec(switchTo(schema))
+        await statements.commands(switchTo(schema), true)
         current = schema
       }
       // Session-level SETs outlive a failed statement. A unit of work that changed them itself
       // (nothing here does) would leave `current` wrong.
-      return fn(sqlOf(pg as unknown as PgliteSql, count))
+      return fn(sqlOf(statements, schema, count, true))
     }
   }
 
@@ -170,12 +164,6 @@ export async function openPglite(dataDir?: string, template?: () => Promise<stri
     const same = overtaken < MAX_OVERTAKEN ? queue.findIndex((u) => u.schema === current) : -1
     overtaken = same > 0 ? overtaken + 1 : 0
     return queue.splice(Math.max(same, 0), 1)[0]!
-  }
-
-  const drain = async (): Promise<void> => {
-    busy = true
-    while (queue.length > 0) await next().run()
-    busy = false
   }
 
   const databaseOf = (schema: string | 'admin'): Database => {
