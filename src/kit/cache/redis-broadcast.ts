@@ -15,45 +15,53 @@ export function createRedisBroadcast(url: string, store: CacheStore, log: Logger
   // Publishing must not queue behind an outage: a command fails at once while disconnected.
   const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false })
   const subscriber = new Redis(url, { maxRetriesPerRequest: null })
-  let down = false
+  // The connections that have failed since they were last ready: one outage is one warning, even
+  // when one connection is back before the other's last failed attempt (both see the same outage).
+  const down = new Set<Redis>()
   let lost = false
-  const trouble = (error: Error): void => {
-    if (!down)
-      log.warn(
-        { err: error },
-        'cache: Redis is unreachable; serving from memory, other processes may be stale until it is back (at most CACHE_TTL_MS)',
-      )
-    down = true
+  const troubleOn =
+    (connection: Redis) =>
+    (error: Error): void => {
+      if (down.size === 0)
+        log.warn(
+          { err: error },
+          'cache: Redis is unreachable; serving from memory, other processes may be stale until it is back (at most CACHE_TTL_MS)',
+        )
+      down.add(connection)
+    }
+  const back = (connection: Redis): void => {
+    if (down.delete(connection) && down.size === 0) log.info('cache: Redis is back')
   }
-  publisher.on('error', trouble)
-  subscriber.on('error', trouble)
+  const publisherTrouble = troubleOn(publisher)
+  publisher.on('error', publisherTrouble)
+  subscriber.on('error', troubleOn(subscriber))
   let subscribed = false
   subscriber.on('ready', () => {
     // A reconnect, not the first connect: anything may have been missed meanwhile.
     if (subscribed) store.receive()
     subscribed = true
-    if (down) log.info('cache: Redis is back')
-    down = false
+    back(subscriber)
   })
   publisher.on('ready', () => {
+    back(publisher)
     // Invalidations this process could not send: tell the others to drop everything instead.
     if (lost)
       void publisher.publish(channel, JSON.stringify({ origin })).then(() => {
         lost = false
-      }, trouble)
+      }, publisherTrouble)
   })
   subscriber.on('message', (_channel: string, text: string) => {
     const message = parse(text)
     if (message && message.origin !== origin)
       store.receive(message.service === undefined ? undefined : { service: message.service, tags: message.tags ?? [] })
   })
-  void subscriber.subscribe(channel).catch(trouble)
+  void subscriber.subscribe(channel).catch(troubleOn(subscriber))
 
   return {
     publish(invalidation: Invalidation) {
       publisher.publish(channel, JSON.stringify({ origin, ...invalidation })).catch((error: Error) => {
         lost = true
-        trouble(error)
+        publisherTrouble(error)
       })
     },
     async close() {
