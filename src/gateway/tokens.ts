@@ -80,10 +80,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     const identity: Identity = Object.freeze({
       userId: sub!,
       tenantId: tenant,
-      roles: Object.freeze([...roles]) as string[],
+      roles: Object.freeze([...roles]),
       ...(sid ? { sessionId: sid } : {}),
     })
-    verified.set(token, { identity, validUntil: (exp! + options.skewSeconds) * 1000 })
+    // Only while the keys that verified it are still the current ones: a fetch that finished during
+    // the check has forgotten every token, and this one must not slip in after it.
+    if (keys === cached) verified.set(token, { identity, validUntil: (exp! + options.skewSeconds) * 1000 })
     return identity
   }
 
